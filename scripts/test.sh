@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite: setup (packages, build), lint, then every test with node's
+# test runner. Tests start real processes on loopback; each test cleans up the
+# process groups it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+echo "test: lint"
+npx eslint .
+npx prettier --check . >/dev/null || { npx prettier --list-different .; exit 1; }
+echo "test: node --test"
+start=$(date +%s)
+node --test --test-concurrency=2 --test-timeout=600000 dist/src dist/test
+echo "test: suite took $(( $(date +%s) - start )) s"

@@ -1,0 +1,219 @@
+/**
+ * The agent: the zonal process inside every VM. It applies specs, supervises the
+ * jobs, serves its API on the VM's address, and sends heartbeats. It keeps
+ * running (and its jobs keep serving) whatever happens to the director.
+ *
+ * The applied spec is kept on the ephemeral disk; after a reboot the agent loads
+ * it but does not start the jobs: whoever rebooted the VM decides that.
+ */
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { errorMessage } from "../lib/errors.js";
+import { writeFileAtomic } from "../lib/files.js";
+import { createLogger, type Logger } from "../lib/log.js";
+import { Mutex } from "../lib/mutex.js";
+import { sleep } from "../lib/sleep.js";
+import { buildAgentApi } from "./api.js";
+import { currentLoad, DiskMeter, HeartbeatSender, type Heartbeat } from "./heartbeat.js";
+import type { JobStatus } from "./job-runner.js";
+import { tailFile } from "./logs.js";
+import { loadSettings, type AgentSettingsFile } from "./settings.js";
+import { parseSpec, type Spec } from "./spec.js";
+import { Supervisor } from "./supervisor.js";
+import { NotFound } from "../lib/errors.js";
+
+export const AGENT_VERSION = "0.1.0";
+
+export interface AgentState {
+  vmId: string;
+  address: string;
+  specVersion: string | null;
+  instance: Spec["instance"] | null;
+  jobsState: ReturnType<Supervisor["summary"]>;
+  jobs: JobStatus[];
+  disk: Heartbeat["disk"];
+  load: number[];
+}
+
+export class Agent {
+  readonly supervisor: Supervisor;
+  private readonly ops = new Mutex();
+  private readonly meter = new DiskMeter();
+  private readonly startedAt = new Date();
+
+  constructor(
+    readonly settings: AgentSettingsFile,
+    private readonly log: Logger,
+  ) {
+    this.supervisor = new Supervisor(settings);
+  }
+
+  private get specPath(): string {
+    return join(this.settings.ephemeralDir, "agent", "spec.json");
+  }
+
+  /** Loads the spec applied before a reboot (jobs stay stopped). */
+  async restore(): Promise<void> {
+    if (!existsSync(this.specPath)) return;
+    try {
+      const spec = parseSpec(JSON.parse(readFileSync(this.specPath, "utf8")), this.specPath);
+      await this.supervisor.apply(spec);
+      this.log.info({ version: spec.version }, "restored the spec applied before boot; jobs stay stopped");
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err) }, "could not restore the previous spec");
+    }
+  }
+
+  info() {
+    return {
+      vmId: this.settings.vmId,
+      address: this.settings.address,
+      agentVersion: AGENT_VERSION,
+      pid: process.pid,
+      startedAt: this.startedAt.toISOString(),
+    };
+  }
+
+  spec(): Spec | undefined {
+    return this.supervisor.spec;
+  }
+
+  hasJob(name: string): boolean {
+    return this.supervisor.runner(name) !== undefined;
+  }
+
+  state(): AgentState {
+    const spec = this.supervisor.spec;
+    return {
+      vmId: this.settings.vmId,
+      address: this.settings.address,
+      specVersion: spec?.version ?? null,
+      instance: spec?.instance ?? null,
+      jobsState: this.supervisor.summary(),
+      jobs: this.supervisor.statuses(),
+      disk: this.diskUsage(spec),
+      load: currentLoad(),
+    };
+  }
+
+  private diskUsage(spec: Spec | undefined): Heartbeat["disk"] {
+    let persistent: Heartbeat["disk"]["persistent"] = null;
+    if (spec?.persistent_disk) {
+      const dir = join(this.settings.disksDir, spec.persistent_disk.id);
+      if (existsSync(dir)) persistent = { id: spec.persistent_disk.id, ...this.meter.usage(dir) };
+    }
+    return { persistent, ephemeral: this.meter.usage(this.settings.ephemeralDir) };
+  }
+
+  heartbeat(seq: number): Heartbeat {
+    const s = this.state();
+    return {
+      vmId: s.vmId,
+      seq,
+      sentAt: new Date().toISOString(),
+      agentStartedAt: this.startedAt.toISOString(),
+      specVersion: s.specVersion,
+      instance: s.instance ?? null,
+      jobsState: s.jobsState,
+      jobs: s.jobs.map((j) => ({ name: j.name, state: j.state, restarts: j.restarts, healthy: j.healthy })),
+      disk: s.disk,
+      load: s.load,
+    };
+  }
+
+  apply(body: unknown): Promise<{ restarted: string[]; state: AgentState }> {
+    const spec = parseSpec(body);
+    return this.ops.run(async () => {
+      const restarted = await this.supervisor.apply(spec);
+      mkdirSync(join(this.settings.ephemeralDir, "agent"), { recursive: true });
+      writeFileAtomic(this.specPath, JSON.stringify(spec, null, 2), 0o600);
+      this.log.info({ version: spec.version, jobs: spec.jobs.map((j) => j.name), restarted }, "spec applied");
+      return { restarted, state: this.state() };
+    });
+  }
+
+  start(waitMs: number): Promise<AgentState> {
+    return this.ops.run(async () => {
+      await this.supervisor.startAll();
+      const deadline = Date.now() + waitMs;
+      while (Date.now() < deadline) {
+        const states = this.supervisor.statuses().map((j) => j.state);
+        if (states.every((s) => s === "running") || states.some((s) => s === "backoff" || s === "failed"))
+          break;
+        await sleep(100);
+      }
+      return this.state();
+    });
+  }
+
+  stop(drain: boolean): Promise<AgentState> {
+    return this.ops.run(async () => {
+      await this.supervisor.stopAll({ drain });
+      return this.state();
+    });
+  }
+
+  restartJob(name: string): Promise<JobStatus> {
+    return this.ops.run(async () => {
+      const runner = this.supervisor.runner(name);
+      if (!runner) throw new NotFound(`no job ${name} on this VM`);
+      await runner.stop({ drain: true });
+      await runner.start();
+      return runner.status();
+    });
+  }
+
+  logs(name: string, lines: number): string[] {
+    return tailFile(this.supervisor.logPath(name), lines);
+  }
+
+  /** Stops every job (without draining); for agent shutdown. */
+  async shutdown(): Promise<void> {
+    await this.ops.run(() => this.supervisor.stopAll({ drain: false }));
+  }
+}
+
+/** `zonal agent --vm-dir DIR`: runs until SIGTERM. */
+export async function runAgent(vmDir: string): Promise<void> {
+  const settings = loadSettings(vmDir);
+  const log = createLogger("agent").child({ vm: settings.vmId });
+  const agent = new Agent(settings, log);
+  await agent.restore();
+  const app = buildAgentApi(agent);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await app.listen({ host: settings.address, port: settings.agentPort });
+      break;
+    } catch (err) {
+      if (attempt >= 50) throw err;
+      log.warn({ err: errorMessage(err) }, "agent API cannot listen yet; retrying");
+      await sleep(200);
+    }
+  }
+  log.info({ address: settings.address, port: settings.agentPort }, "agent listening");
+  let heartbeat: HeartbeatSender | undefined;
+  if (settings.heartbeat) {
+    let lastError = "";
+    heartbeat = new HeartbeatSender({
+      url: settings.heartbeat.url,
+      token: settings.token,
+      intervalMs: settings.heartbeat.intervalMs,
+      build: (seq) => agent.heartbeat(seq),
+      onError: (err) => {
+        const msg = errorMessage(err);
+        if (msg !== lastError) log.warn({ err: msg }, "heartbeat not delivered");
+        lastError = msg;
+      },
+    });
+    heartbeat.start();
+  }
+  const shutdown = async (signal: string) => {
+    log.info({ signal }, "agent stopping its jobs");
+    heartbeat?.stop();
+    await agent.shutdown();
+    await app.close();
+    process.exit(0);
+  };
+  process.once("SIGTERM", () => void shutdown("SIGTERM"));
+  process.once("SIGINT", () => void shutdown("SIGINT"));
+}

@@ -1,0 +1,47 @@
+/**
+ * The agent's HTTP API, on the VM's own address, bearer token from the cloud.
+ *
+ *   GET  /v1/info                      who and where this agent is
+ *   GET  /v1/state                     jobs, disks, load (what heartbeats carry)
+ *   GET  /v1/spec                      the applied spec (null before the first apply)
+ *   PUT  /v1/spec                      apply a spec (jobs stay stopped until start)
+ *   POST /v1/start[?wait_ms=N]         start all jobs; wait until they run or fail
+ *   POST /v1/stop[?drain=false]        stop all jobs (draining by default)
+ *   POST /v1/jobs/:name/restart
+ *   GET  /v1/jobs/:name/logs[?lines=N] the job's recent log lines
+ */
+import type { FastifyInstance } from "fastify";
+import { InvalidInput, NotFound } from "../lib/errors.js";
+import { createApi } from "../lib/http-server.js";
+import type { Agent } from "./agent.js";
+
+function intParam(value: string | undefined, name: string, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > max) {
+    throw new InvalidInput(`${name}: expected an integer from 0 to ${max}, got "${value}"`);
+  }
+  return n;
+}
+
+export function buildAgentApi(agent: Agent): FastifyInstance {
+  const app = createApi({ token: agent.settings.token, open: ["/v1/health"] });
+  type Q = { Querystring: Record<string, string | undefined> };
+
+  app.get("/v1/health", async () => ({ ok: true }));
+  app.get("/v1/info", async () => agent.info());
+  app.get("/v1/state", async () => agent.state());
+  app.get("/v1/spec", async () => ({ spec: agent.spec() ?? null }));
+  app.put("/v1/spec", async (req) => agent.apply(req.body));
+  app.post<Q>("/v1/start", async (req) => agent.start(intParam(req.query.wait_ms, "wait_ms", 600_000) ?? 0));
+  app.post<Q>("/v1/stop", async (req) => agent.stop(req.query.drain !== "false"));
+  app.post<{ Params: { name: string } }>("/v1/jobs/:name/restart", async (req) =>
+    agent.restartJob(req.params.name),
+  );
+  app.get<{ Params: { name: string } } & Q>("/v1/jobs/:name/logs", async (req) => {
+    const lines = intParam(req.query.lines, "lines", 10_000) ?? 200;
+    if (!agent.hasJob(req.params.name)) throw new NotFound(`no job ${req.params.name} on this VM`);
+    return { job: req.params.name, lines: agent.logs(req.params.name, lines) };
+  });
+  return app;
+}

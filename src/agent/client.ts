@@ -1,0 +1,67 @@
+/** `AgentClient`: talks to one VM's agent (used by the CLI and the director). */
+import { JsonClient } from "../lib/http-client.js";
+import type { AgentState } from "./agent.js";
+import type { JobStatus } from "./job-runner.js";
+import type { Spec } from "./spec.js";
+
+export interface AgentInfo {
+  vmId: string;
+  address: string;
+  agentVersion: string;
+  pid: number;
+  startedAt: string;
+}
+
+export class AgentClient {
+  private readonly http: JsonClient;
+
+  constructor(o: { address: string; port: number; token: string; timeoutMs?: number }) {
+    this.http = new JsonClient({
+      baseUrl: `http://${o.address}:${o.port}`,
+      token: o.token,
+      timeoutMs: o.timeoutMs ?? 10_000,
+    });
+  }
+
+  info(): Promise<AgentInfo> {
+    return this.http.request("GET", "/v1/info");
+  }
+
+  state(): Promise<AgentState> {
+    return this.http.request("GET", "/v1/state");
+  }
+
+  async spec(): Promise<Spec | null> {
+    return (await this.http.request<{ spec: Spec | null }>("GET", "/v1/spec")).spec;
+  }
+
+  apply(spec: unknown): Promise<{ restarted: string[]; state: AgentState }> {
+    return this.http.request("PUT", "/v1/spec", { body: spec, timeoutMs: 120_000 });
+  }
+
+  start(waitMs = 0): Promise<AgentState> {
+    return this.http.request("POST", "/v1/start", {
+      query: { wait_ms: waitMs },
+      timeoutMs: waitMs + 120_000,
+    });
+  }
+
+  stop(opts: { drain?: boolean } = {}): Promise<AgentState> {
+    return this.http.request("POST", "/v1/stop", {
+      query: { drain: opts.drain === false ? "false" : undefined },
+      timeoutMs: 900_000,
+    });
+  }
+
+  restartJob(name: string): Promise<JobStatus> {
+    return this.http.request("POST", `/v1/jobs/${encodeURIComponent(name)}/restart`, { timeoutMs: 900_000 });
+  }
+
+  async logs(job: string, lines = 200): Promise<string[]> {
+    return (
+      await this.http.request<{ lines: string[] }>("GET", `/v1/jobs/${encodeURIComponent(job)}/logs`, {
+        query: { lines },
+      })
+    ).lines;
+  }
+}

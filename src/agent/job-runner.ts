@@ -1,0 +1,340 @@
+/**
+ * Supervises one job like monit: starts its process (after the pre-start hook),
+ * waits for its health check, restarts it with backoff when it exits or keeps
+ * failing its check, and stops it (drain, SIGTERM, SIGKILL, post-stop).
+ *
+ * Every callback from a process or timer carries the generation it was started
+ * in; callbacks from an older generation are ignored, so a stop racing an exit
+ * or a restart cannot act twice.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { chownSync, closeSync, mkdirSync } from "node:fs";
+import { errorMessage } from "../lib/errors.js";
+import { Mutex } from "../lib/mutex.js";
+import { readStat, signalPid, processTree } from "../lib/proc.js";
+import { sleep } from "../lib/sleep.js";
+import type { AnyJobType, HealthCheck, JobContext, ProcessSpec } from "../jobs/job-type.js";
+import { describeCheck, runCheck } from "./health-check.js";
+import { backoffDelayMs, checkTransition, type JobState } from "./job-state.js";
+import { appendAgentLine, openLogForAppend } from "./logs.js";
+import type { HookName, JobSpec } from "./spec.js";
+import { lookupUser } from "./users.js";
+
+export interface JobStatus {
+  name: string;
+  type: string;
+  state: JobState;
+  pid?: number;
+  /** Restarts since the last explicit start. */
+  restarts: number;
+  healthy: boolean;
+  /** When it entered its current state. */
+  since: string;
+  /** Why it is in this state, when that is worth saying. */
+  message?: string;
+  lastExit?: { code: number | null; signal: string | null; at: string };
+}
+
+/** How many failed health checks in a row make a running job restart. */
+export const UNHEALTHY_AFTER = 3;
+/** Running this long without trouble resets the backoff. */
+const STABLE_AFTER_MS = 30_000;
+
+export interface RunnerOptions {
+  job: JobSpec;
+  type: AnyJobType;
+  ctx: JobContext;
+  logPath: string;
+  /** Base environment for the job's processes and hooks. */
+  env: Record<string, string>;
+  checkIntervalMs?: number;
+}
+
+export class JobRunner {
+  private state: JobState = "stopped";
+  private since = new Date();
+  private message: string | undefined;
+  private child: ChildProcess | undefined;
+  private childSpec: ProcessSpec | undefined;
+  private exited: Promise<void> = Promise.resolve();
+  private generation = 0;
+  private restarts = 0;
+  private consecutiveFailures = 0;
+  private healthy = false;
+  private runningSince = 0;
+  private failedChecks = 0;
+  private lastExit: JobStatus["lastExit"];
+  private timers = new Set<NodeJS.Timeout>();
+  private readonly ops = new Mutex();
+
+  constructor(private readonly o: RunnerOptions) {}
+
+  get name(): string {
+    return this.o.job.name;
+  }
+
+  get spec(): JobSpec {
+    return this.o.job;
+  }
+
+  status(): JobStatus {
+    return {
+      name: this.name,
+      type: this.o.job.type,
+      state: this.state,
+      ...(this.child?.pid !== undefined ? { pid: this.child.pid } : {}),
+      restarts: this.restarts,
+      healthy: this.healthy,
+      since: this.since.toISOString(),
+      ...(this.message ? { message: this.message } : {}),
+      ...(this.lastExit ? { lastExit: this.lastExit } : {}),
+    };
+  }
+
+  /** Starts the job unless it runs already: prepare, pre-start hook, then the process. */
+  start(): Promise<void> {
+    return this.ops.run(async () => {
+      if (this.state !== "stopped" && this.state !== "failed") return;
+      this.restarts = 0;
+      this.consecutiveFailures = 0;
+      this.note(`starting job ${this.name}`);
+      try {
+        mkdirSync(this.o.ctx.jobDir, { recursive: true });
+        await this.o.type.prepare?.(this.o.ctx, this.o.job.config);
+        await this.runHook("pre_start");
+      } catch (err) {
+        this.enter("failed", `could not start: ${errorMessage(err)}`);
+        return;
+      }
+      this.spawnProcess();
+    });
+  }
+
+  /** Stops the job: drain (when asked and running), SIGTERM, SIGKILL after the timeout, post-stop. */
+  stop(opts: { drain?: boolean } = {}): Promise<void> {
+    return this.ops.run(async () => {
+      if (this.state === "stopped") return;
+      this.clearTimers();
+      if (opts.drain && this.state === "running") {
+        try {
+          await this.o.type.drain?.(this.o.ctx, this.o.job.config);
+          await this.runHook("drain");
+        } catch (err) {
+          this.note(`drain failed, stopping anyway: ${errorMessage(err)}`);
+        }
+      }
+      this.enter("stopping");
+      this.generation += 1;
+      await this.terminate();
+      try {
+        await this.runHook("post_stop");
+      } catch (err) {
+        this.note(`post-stop failed: ${errorMessage(err)}`);
+      }
+      this.healthy = false;
+      this.enter("stopped");
+    });
+  }
+
+  // ---- internals ---------------------------------------------------------------------
+
+  private enter(next: JobState, message?: string): void {
+    checkTransition(this.name, this.state, next);
+    this.state = next;
+    this.since = new Date();
+    this.message = message;
+    if (message) this.note(message);
+  }
+
+  /** A line from the agent in the job's log. */
+  private note(line: string): void {
+    appendAgentLine(this.o.logPath, line);
+  }
+
+  private after(ms: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      fn();
+    }, ms);
+    this.timers.add(t);
+  }
+
+  private clearTimers(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+  }
+
+  private processEnv(spec: ProcessSpec, home: string): Record<string, string> {
+    return { HOME: home, ...this.o.env, ...(spec.env ?? {}) };
+  }
+
+  private spawnProcess(): void {
+    const gen = ++this.generation;
+    this.enter("starting");
+    this.healthy = false;
+    this.failedChecks = 0;
+    let spec: ProcessSpec;
+    let child: ChildProcess;
+    const logFd = openLogForAppend(this.o.logPath);
+    try {
+      spec = this.o.type.process(this.o.ctx, this.o.job.config);
+      const user = spec.user ? lookupUser(spec.user) : undefined;
+      if (user) chownSync(this.o.ctx.jobDir, user.uid, user.gid);
+      child = spawn(spec.command, spec.args, {
+        cwd: spec.cwd ?? this.o.ctx.jobDir,
+        env: this.processEnv(spec, user?.home ?? this.o.ctx.jobDir),
+        stdio: ["ignore", logFd, logFd],
+        ...(user ? { uid: user.uid, gid: user.gid } : {}),
+      });
+    } catch (err) {
+      closeSync(logFd);
+      this.onExit(gen, null, null, `could not spawn: ${errorMessage(err)}`);
+      return;
+    }
+    closeSync(logFd);
+    this.child = child;
+    this.childSpec = spec;
+    this.exited = new Promise((resolve) => {
+      child.once("error", (err) => {
+        this.onExit(gen, null, null, `could not spawn ${spec.command}: ${err.message}`);
+        resolve();
+      });
+      child.once("exit", (code, signal) => {
+        this.onExit(gen, code, signal);
+        resolve();
+      });
+    });
+    const commandLine = [spec.command, ...spec.args].join(" ").replace(/\s+/g, " ");
+    const shown = commandLine.length > 100 ? `${commandLine.slice(0, 97)}...` : commandLine;
+    this.note(`started ${shown} (pid ${child.pid ?? "?"})`);
+    this.watchHealth(gen, Date.now());
+  }
+
+  private onExit(gen: number, code: number | null, signal: string | null, why?: string): void {
+    if (gen !== this.generation) {
+      this.lastExit = { code, signal, at: new Date().toISOString() };
+      return;
+    }
+    this.child = undefined;
+    this.healthy = false;
+    this.lastExit = { code, signal, at: new Date().toISOString() };
+    if (this.state === "stopping" || this.state === "stopped") return;
+    this.clearTimers();
+    this.restarts += 1;
+    this.consecutiveFailures += 1;
+    const delay = backoffDelayMs(this.consecutiveFailures);
+    const what = why ?? `exited (${signal ? `signal ${signal}` : `code ${code}`})`;
+    this.enter("backoff", `process ${what}; restart ${this.restarts} in ${delay} ms`);
+    this.after(delay, () => {
+      if (gen === this.generation && this.state === "backoff") this.spawnProcess();
+    });
+  }
+
+  private watchHealth(gen: number, startedAt: number): void {
+    const check: HealthCheck | undefined = this.o.type.healthCheck?.(this.o.ctx, this.o.job.config);
+    const interval = this.o.checkIntervalMs ?? 1000;
+    const tick = async (): Promise<void> => {
+      if (gen !== this.generation || (this.state !== "starting" && this.state !== "running")) return;
+      let problem: string | undefined;
+      if (check) {
+        try {
+          await runCheck(check);
+        } catch (err) {
+          problem = errorMessage(err);
+        }
+      }
+      if (gen !== this.generation) return;
+      if (this.state === "starting") {
+        if (!problem) {
+          this.enter("running");
+          this.healthy = true;
+          this.runningSince = Date.now();
+          this.note(check ? `healthy: ${describeCheck(check)}` : "running (no health check)");
+          void this.runHook("post_start").catch((err: unknown) =>
+            this.note(`post-start failed: ${errorMessage(err)}`),
+          );
+        } else if (Date.now() - startedAt > this.o.job.start_timeout_ms) {
+          this.message = `not healthy after ${this.o.job.start_timeout_ms} ms: ${problem}`;
+          this.note(this.message);
+          this.killTree("SIGKILL");
+          return;
+        }
+      } else if (problem) {
+        this.failedChecks += 1;
+        this.healthy = false;
+        this.message = `health check failed ${this.failedChecks}x: ${problem}`;
+        if (this.failedChecks >= UNHEALTHY_AFTER) {
+          this.note(`${this.message}; restarting`);
+          this.killTree("SIGKILL");
+          return;
+        }
+      } else {
+        this.failedChecks = 0;
+        this.healthy = true;
+        this.message = undefined;
+        if (this.consecutiveFailures > 0 && Date.now() - this.runningSince > STABLE_AFTER_MS) {
+          this.consecutiveFailures = 0;
+        }
+      }
+      this.after(this.state === "starting" ? Math.min(interval, 250) : interval, () => void tick());
+    };
+    this.after(check ? Math.min(interval, 100) : 0, () => void tick());
+  }
+
+  private killTree(signal: NodeJS.Signals): Array<{ pid: number; startTime: number }> {
+    const pid = this.child?.pid;
+    if (pid === undefined) return [];
+    const tree = processTree(pid).flatMap((p) => {
+      const st = readStat(p);
+      return st ? [{ pid: p, startTime: st.startTime }] : [];
+    });
+    for (const p of tree) signalPid(p.pid, signal);
+    return tree;
+  }
+
+  /** SIGTERM (or the job's stop signal) to the process tree, SIGKILL whatever is left after the timeout. */
+  private async terminate(): Promise<void> {
+    if (!this.child) return;
+    const tree = this.killTree(this.childSpec?.stopSignal ?? "SIGTERM");
+    const timedOut = await Promise.race([
+      this.exited.then(() => false),
+      sleep(this.o.job.stop_timeout_ms).then(() => true),
+    ]);
+    if (timedOut) this.note(`did not stop within ${this.o.job.stop_timeout_ms} ms: SIGKILL`);
+    for (const p of tree) {
+      if (readStat(p.pid)?.startTime === p.startTime) signalPid(p.pid, "SIGKILL");
+    }
+    await this.exited;
+    this.child = undefined;
+  }
+
+  private runHook(name: HookName): Promise<void> {
+    const command = this.o.job.hooks[name];
+    if (!command) return Promise.resolve();
+    const hook = name.replace("_", "-");
+    this.note(`running ${hook} hook`);
+    const timeoutMs = this.o.job.hook_timeout_ms;
+    return new Promise((resolve, reject) => {
+      const logFd = openLogForAppend(this.o.logPath);
+      const child = spawn("/bin/sh", ["-c", command], {
+        cwd: this.o.ctx.jobDir,
+        env: { HOME: this.o.ctx.jobDir, ...this.o.env, ZONAL_HOOK: hook },
+        stdio: ["ignore", logFd, logFd],
+      });
+      closeSync(logFd);
+      const timer = setTimeout(() => {
+        for (const pid of processTree(child.pid ?? -1)) signalPid(pid, "SIGKILL");
+        reject(new Error(`${hook} hook timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
+      child.once("error", (err) => {
+        clearTimeout(timer);
+        reject(new Error(`${hook} hook: ${err.message}`));
+      });
+      child.once("exit", (code, signal) => {
+        clearTimeout(timer);
+        if (code === 0) resolve();
+        else reject(new Error(`${hook} hook exited with ${signal ? `signal ${signal}` : `code ${code}`}`));
+      });
+    });
+  }
+}

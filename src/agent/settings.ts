@@ -1,0 +1,37 @@
+/**
+ * The agent's settings: what the cloud injects into a new VM (like cloud-init user
+ * data or a BOSH agent's settings.json). On the local cloud this is
+ * `<vm-dir>/settings.json`, readable only by root.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { z } from "zod";
+import { parseWith } from "../lib/validate.js";
+
+export const settingsSchema = z
+  .object({
+    vmId: z.string().min(1),
+    /** The VM's IP address; the agent's API and the jobs listen there. */
+    address: z.string().min(1),
+    agentPort: z.number().int().min(1).max(65535),
+    /** Bearer token for the agent API and for heartbeats. */
+    token: z.string().min(16),
+    heartbeat: z
+      .object({ url: z.url(), intervalMs: z.number().int().min(100).max(60_000).default(1000) })
+      .optional(),
+    /** Directory where attached disks appear, one entry per disk id. */
+    disksDir: z.string().min(1),
+    /** The VM's ephemeral disk: agent state, job directories, logs. */
+    ephemeralDir: z.string().min(1),
+    env: z.record(z.string(), z.string()).default({}),
+  })
+  .strict();
+
+export type AgentSettingsFile = z.output<typeof settingsSchema>;
+
+export const SETTINGS_FILE = "settings.json";
+
+export function loadSettings(vmDir: string): AgentSettingsFile {
+  const path = join(vmDir, SETTINGS_FILE);
+  return parseWith(settingsSchema, JSON.parse(readFileSync(path, "utf8")), path);
+}

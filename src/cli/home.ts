@@ -1,0 +1,19 @@
+/**
+ * Where zonal keeps its files on this machine: $ZONAL_HOME, or ~/.zonal.
+ *   cloud/   the local cloud daemon's data dir (see src/cloud/local/daemon.ts)
+ */
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+
+export function zonalHome(option?: string): string {
+  return resolve(option ?? process.env.ZONAL_HOME ?? join(homedir(), ".zonal"));
+}
+
+export function cloudDataDir(home: string): string {
+  return join(home, "cloud");
+}
+
+/** The repository's own files (examples), relative to the compiled CLI. */
+export function repoPath(...parts: string[]): string {
+  return join(new URL("../../../", import.meta.url).pathname, ...parts);
+}

@@ -1,0 +1,30 @@
+/** The `zonal` command. */
+import { Command } from "commander";
+import { runAgent } from "../agent/agent.js";
+import { cloudCommand } from "./commands/cloud.js";
+import { demoCommand } from "./commands/demo.js";
+import { faultCommand } from "./commands/fault.js";
+import { vmCommand } from "./commands/vm.js";
+import { reportError } from "./output.js";
+
+const program = new Command("zonal")
+  .description("keeps a platform's VMs and data services available across availability zones")
+  .version("0.1.0")
+  .option("--home <dir>", "where zonal keeps its files (default: $ZONAL_HOME or ~/.zonal)")
+  .showHelpAfterError("(run with --help for usage)");
+
+program.addCommand(cloudCommand());
+program.addCommand(faultCommand());
+program.addCommand(vmCommand());
+program.addCommand(demoCommand());
+program
+  .command("agent")
+  .description("run the agent (inside a VM; the cloud starts it)")
+  .requiredOption("--vm-dir <dir>", "the VM's directory with settings.json")
+  .action(async (o: { vmDir: string }) => runAgent(o.vmDir));
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  process.exitCode = reportError(err);
+}

@@ -1,0 +1,68 @@
+/**
+ * The local cloud's state file: hosts' fault state, VMs, disks. Held in memory,
+ * written atomically after every change (`<data-dir>/state.json`), so a daemon
+ * killed at any point restarts with a consistent view and adopts its VMs.
+ */
+import { writeFileAtomic, readJsonIfExists } from "../../lib/files.js";
+import type { Metadata, VmState, VmType } from "../cloud.js";
+
+export interface ProcRef {
+  /** PID of the VM's agent, leader of the VM's process group. */
+  pid: number;
+  /** Its start time in clock ticks since boot (tells a recycled PID apart). */
+  startTime: number;
+}
+
+export interface VmRecord {
+  id: string;
+  zone: string;
+  host: string;
+  address: string;
+  /** Last octet of the address; unique per host. */
+  slot: number;
+  state: VmState;
+  vmType: VmType;
+  metadata: Metadata;
+  createdAt: string;
+  /** The running process group, when the VM is powered on (or frozen, or silenced by a host failure). */
+  proc?: ProcRef;
+  bootCount: number;
+}
+
+export interface DiskRecord {
+  id: string;
+  zone: string;
+  sizeMb: number;
+  attachedTo?: string;
+  metadata: Metadata;
+  createdAt: string;
+}
+
+export interface HostRecord {
+  state: "up" | "failed";
+  failedAt?: string;
+  /** When a failed host's silenced VMs lose power (ISO time). */
+  powerOffAt?: string;
+}
+
+export interface LocalState {
+  version: 1;
+  hosts: Record<string, HostRecord>;
+  vms: Record<string, VmRecord>;
+  disks: Record<string, DiskRecord>;
+}
+
+export class StateFile {
+  readonly state: LocalState;
+
+  constructor(private readonly path: string) {
+    const loaded = readJsonIfExists(path) as LocalState | undefined;
+    if (loaded && loaded.version !== 1)
+      throw new Error(`${path}: unsupported state version ${String(loaded.version)}`);
+    this.state = loaded ?? { version: 1, hosts: {}, vms: {}, disks: {} };
+  }
+
+  save(): void {
+    writeFileAtomic(this.path, JSON.stringify(this.state, null, 2) + "\n", 0o600);
+  }
+}

@@ -1,0 +1,18 @@
+/** The job types an agent knows, by name. */
+import type { AnyJobType } from "./job-type.js";
+import { processJob } from "./process/process-job.js";
+
+const types = new Map<string, AnyJobType>([[processJob.type, processJob]]);
+
+export function jobType(name: string): AnyJobType | undefined {
+  return types.get(name);
+}
+
+export function jobTypeNames(): string[] {
+  return [...types.keys()];
+}
+
+/** Adds a job type (used by later job types and by tests). */
+export function registerJobType(type: AnyJobType): void {
+  types.set(type.type, type);
+}

@@ -1,0 +1,100 @@
+/**
+ * A small JSON-over-HTTP client for zonal's own APIs. Network failures and
+ * timeouts become `Unavailable` (retryable); error bodies become the matching
+ * error class, so `await client.x()` throws what the server threw.
+ */
+import {
+  Conflict,
+  Internal,
+  InvalidInput,
+  NotFound,
+  Unauthorized,
+  Unavailable,
+  type ZonalError,
+} from "./errors.js";
+import type { ErrorBody } from "./http-server.js";
+
+export type ErrorDecoder = (status: number, body: ErrorBody) => ZonalError | undefined;
+
+export interface JsonClientOptions {
+  baseUrl: string;
+  token?: string;
+  timeoutMs?: number;
+  /** Maps API-specific error codes to classes; falls back to the generic mapping by status. */
+  decodeError?: ErrorDecoder;
+}
+
+export interface RequestOptions {
+  body?: unknown;
+  query?: Record<string, string | number | boolean | undefined>;
+  timeoutMs?: number;
+  /** Statuses that are not errors; their body is returned as is. */
+  okStatuses?: number[];
+}
+
+export class JsonClient {
+  constructor(private readonly opts: JsonClientOptions) {}
+
+  get baseUrl(): string {
+    return this.opts.baseUrl;
+  }
+
+  async request<T>(method: string, path: string, ro: RequestOptions = {}): Promise<T> {
+    const url = new URL(path, this.opts.baseUrl);
+    for (const [k, v] of Object.entries(ro.query ?? {}))
+      if (v !== undefined) url.searchParams.set(k, String(v));
+    const headers: Record<string, string> = { accept: "application/json" };
+    if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
+    if (ro.body !== undefined) headers["content-type"] = "application/json";
+    const timeoutMs = ro.timeoutMs ?? this.opts.timeoutMs ?? 10_000;
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method,
+        headers,
+        body: ro.body === undefined ? undefined : JSON.stringify(ro.body),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+      throw new Unavailable(`${method} ${url.origin}${url.pathname}: ${cause}`, { cause: err });
+    }
+    const text = await res.text();
+    const parsed: unknown = text === "" ? undefined : safeJson(text);
+    if (res.ok || ro.okStatuses?.includes(res.status)) return parsed as T;
+    const body: ErrorBody =
+      parsed && typeof parsed === "object" && "message" in parsed
+        ? (parsed as ErrorBody)
+        : { error: "http_" + res.status, message: text.slice(0, 500) || res.statusText };
+    throw this.opts.decodeError?.(res.status, body) ?? genericError(res.status, body);
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+export function genericError(status: number, body: ErrorBody): ZonalError {
+  switch (status) {
+    case 400:
+    case 422:
+      return new InvalidInput(body.message, body.problems ?? []);
+    case 401:
+    case 403:
+      return new Unauthorized(body.message);
+    case 404:
+      return new NotFound(body.message);
+    case 409:
+      return new Conflict(body.message);
+    case 502:
+    case 503:
+    case 504:
+      return new Unavailable(body.message);
+    default:
+      return new Internal(`HTTP ${status}: ${body.message}`);
+  }
+}

@@ -1,0 +1,27 @@
+/** Promise-based sleep and polling with a deadline. */
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Calls `probe` every `intervalMs` until it returns a value other than undefined,
+ * or throws `onTimeout()` once `timeoutMs` has passed.
+ */
+export async function waitFor<T>(
+  probe: () => Promise<T | undefined> | T | undefined,
+  opts: { timeoutMs: number; intervalMs?: number; what: string },
+): Promise<T> {
+  const deadline = Date.now() + opts.timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() >= deadline) {
+      const why = lastError instanceof Error ? ` (last error: ${lastError.message})` : "";
+      throw new Error(`timed out after ${opts.timeoutMs} ms waiting for ${opts.what}${why}`);
+    }
+    await sleep(opts.intervalMs ?? 100);
+  }
+}
