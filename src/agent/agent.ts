@@ -46,6 +46,7 @@ export class Agent {
     private readonly log: Logger,
   ) {
     this.supervisor = new Supervisor(settings);
+    mkdirSync(join(settings.ephemeralDir, "logs"), { recursive: true });
   }
 
   private get specPath(): string {

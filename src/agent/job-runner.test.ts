@@ -1,0 +1,181 @@
+/** The supervisor of one job, with real processes on a loopback address of the test's own. */
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { jobType } from "../jobs/registry.js";
+import { isZombie, processTree, readStat, signalPid } from "../lib/proc.js";
+import { waitFor } from "../lib/sleep.js";
+import { claimAddressBlock } from "../testing/addresses.js";
+import { JobRunner } from "./job-runner.js";
+import { tailFile } from "./logs.js";
+import { parseSpec } from "./spec.js";
+
+const dir = mkdtempSync(join(tmpdir(), "zonal-runner-"));
+const block = claimAddressBlock();
+const address = `127.${block.base}.9.9`;
+const runners: JobRunner[] = [];
+
+function makeRunner(job: Record<string, unknown>): JobRunner {
+  const spec = parseSpec({ jobs: [job] }).jobs[0]!;
+  const r = new JobRunner({
+    job: spec,
+    type: jobType(spec.type)!,
+    ctx: {
+      jobName: spec.name,
+      vmId: "vm-test",
+      address,
+      jobDir: join(dir, "jobs", spec.name),
+      log: () => {},
+    },
+    logPath: join(dir, `${spec.name}.log`),
+    env: { PATH: process.env.PATH ?? "", ZONAL_ADDRESS: address, EVENTS: join(dir, `${spec.name}.events`) },
+    checkIntervalMs: 100,
+  });
+  runners.push(r);
+  return r;
+}
+
+const node = (script: string) => [process.execPath, "-e", script];
+const httpServer = (port: number, extra = "") =>
+  node(
+    `const t0 = Date.now(); require("http").createServer((q, s) => { ${extra} s.end("ok"); }).listen(${port}, process.env.ZONAL_ADDRESS)`,
+  );
+const until = <T>(probe: () => T | undefined, what: string, timeoutMs = 15_000) =>
+  waitFor(probe, { timeoutMs, intervalMs: 50, what });
+const gone = (pid: number) => {
+  const st = readStat(pid);
+  return !st || isZombie(st);
+};
+
+describe("JobRunner", () => {
+  after(async () => {
+    for (const r of runners) await r.stop();
+    rmSync(dir, { recursive: true, force: true });
+    block.release();
+  });
+
+  it("runs pre-start, waits for health, runs post-start; stop drains, stops, runs post-stop", async () => {
+    const hook = (name: string) => `echo ${name} >> "$EVENTS"`;
+    const r = makeRunner({
+      name: "web",
+      type: "process",
+      config: { command: httpServer(7001), health_check: { http: { port: 7001, path: "/" } } },
+      hooks: {
+        pre_start: hook("pre-start"),
+        post_start: hook("post-start"),
+        drain: hook("drain"),
+        post_stop: hook("post-stop"),
+      },
+    });
+    await r.start();
+    await until(() => (r.status().state === "running" ? true : undefined), "web running");
+    assert.equal(r.status().healthy, true);
+    assert.equal(await (await fetch(`http://${address}:7001/`)).text(), "ok");
+    const events = join(dir, "web.events");
+    await until(
+      () => (readFileSync(events, "utf8").includes("post-start") ? true : undefined),
+      "post-start hook",
+    );
+    const pid = r.status().pid!;
+    await r.stop({ drain: true });
+    assert.equal(r.status().state, "stopped");
+    assert.ok(gone(pid), "the process is gone after stop");
+    assert.deepEqual(readFileSync(events, "utf8").trim().split("\n"), [
+      "pre-start",
+      "post-start",
+      "drain",
+      "post-stop",
+    ]);
+    const log = tailFile(join(dir, "web.log"), 50).join("\n");
+    assert.match(log, /running pre-start hook/);
+    assert.match(log, /healthy: HTTP GET/);
+  });
+
+  it("restarts a process that dies, with backoff, and counts the restart", async () => {
+    const r = makeRunner({
+      name: "crashy",
+      type: "process",
+      config: { command: httpServer(7002), health_check: { tcp: { port: 7002 } } },
+    });
+    await r.start();
+    await until(() => (r.status().state === "running" ? true : undefined), "running");
+    const first = r.status().pid!;
+    signalPid(first, "SIGKILL");
+    await until(() => (r.status().state === "backoff" ? true : undefined), "backoff after the kill");
+    assert.equal(r.status().restarts, 1);
+    assert.match(r.status().message ?? "", /exited \(signal SIGKILL\); restart 1 in 1000 ms/);
+    await until(() => (r.status().state === "running" ? true : undefined), "running again");
+    assert.notEqual(r.status().pid, first);
+    assert.equal(r.status().lastExit?.signal, "SIGKILL");
+    await r.stop();
+  });
+
+  it("keeps restarting a process that keeps exiting, with growing delays, until stopped", async () => {
+    const r = makeRunner({ name: "flap", type: "process", config: { command: "exit 3" } });
+    await r.start();
+    await until(() => (r.status().restarts >= 2 ? true : undefined), "two restarts", 10_000);
+    assert.equal(r.status().state, "backoff");
+    assert.equal(r.status().lastExit?.code, 3);
+    assert.match(r.status().message ?? "", /restart 2 in 2000 ms/);
+    await r.stop();
+    const restarts = r.status().restarts;
+    assert.equal(r.status().state, "stopped");
+    await new Promise((res) => setTimeout(res, 1500));
+    assert.equal(r.status().restarts, restarts, "a stopped job is not restarted");
+  });
+
+  it("restarts a running process whose health check keeps failing", async () => {
+    const r = makeRunner({
+      name: "sick",
+      type: "process",
+      config: {
+        command: httpServer(7003, 'if (Date.now() - t0 > 700) { s.statusCode = 500; return s.end("sick"); }'),
+        health_check: { http: { port: 7003 } },
+      },
+    });
+    await r.start();
+    await until(() => (r.status().state === "running" ? true : undefined), "running");
+    await until(() => (r.status().restarts >= 1 ? true : undefined), "restart for failing health checks");
+    const log = tailFile(join(dir, "sick.log"), 100).join("\n");
+    assert.match(log, /health check failed 3x: HTTP 500 .*; restarting/);
+    await r.stop();
+  });
+
+  it("marks a job failed when its pre-start hook fails, and never starts its process", async () => {
+    const r = makeRunner({
+      name: "nostart",
+      type: "process",
+      config: { command: httpServer(7004) },
+      hooks: { pre_start: "echo cannot >&2; exit 7" },
+    });
+    await r.start();
+    assert.equal(r.status().state, "failed");
+    assert.match(r.status().message ?? "", /pre-start hook exited with code 7/);
+    assert.equal(r.status().pid, undefined);
+    assert.match(tailFile(join(dir, "nostart.log"), 10).join("\n"), /cannot/);
+  });
+
+  it("stop kills the whole process tree, with SIGKILL when SIGTERM is ignored", async () => {
+    const r = makeRunner({
+      name: "stubborn",
+      type: "process",
+      config: { command: "trap '' TERM; sleep 1000 & sleep 1000 & wait" },
+      stop_timeout_ms: 300,
+    });
+    await r.start();
+    await until(
+      () => (r.status().pid && processTree(r.status().pid!).length >= 3 ? true : undefined),
+      "tree of 3",
+    );
+    const tree = processTree(r.status().pid!);
+    await r.stop();
+    assert.deepEqual(
+      tree.filter((p) => !gone(p)),
+      [],
+      "every process of the job is gone",
+    );
+    assert.match(tailFile(join(dir, "stubborn.log"), 10).join("\n"), /did not stop within 300 ms: SIGKILL/);
+  });
+});
