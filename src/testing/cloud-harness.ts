@@ -37,6 +37,8 @@ export const THREE_ZONES: NonNullable<HarnessOptions["zones"]> = ["z1", "z2", "z
 
 export class CloudHarness {
   readonly dir: string;
+  /** A zonal home for CLI runs: its `cloud/` is this harness's data dir. */
+  readonly home: string;
   readonly dataDir: string;
   readonly configPath: string;
   private block: AddressBlock;
@@ -48,7 +50,8 @@ export class CloudHarness {
 
   constructor(opts: HarnessOptions = {}) {
     this.dir = mkdtempSync(join(tmpdir(), "zonal-cloud-test-"));
-    this.dataDir = join(this.dir, "data");
+    this.home = join(this.dir, "home");
+    this.dataDir = join(this.home, "cloud");
     this.configPath = join(this.dir, "cloud.yml");
     this.block = claimAddressBlock();
     const zones = (opts.zones ?? THREE_ZONES).map((z) => ({
@@ -130,6 +133,12 @@ export class CloudHarness {
 
   async teardown(): Promise<void> {
     await this.killDaemon().catch(() => undefined);
+    // A daemon started some other way (e.g. by `zonal cloud start`) left its pid and start time.
+    const pidFile = join(this.dataDir, "daemon.pid");
+    if (existsSync(pidFile)) {
+      const [pid, startTime] = readFileSync(pidFile, "utf8").trim().split(" ").map(Number);
+      if (pid && startTime) signalGroup(pid, startTime, "SIGKILL");
+    }
     if (existsSync(join(this.dataDir, "state.json"))) {
       for (const vm of Object.values(this.state().vms)) {
         const proc = vm.proc ?? findVmByMarker(vm.id);

@@ -7,7 +7,7 @@ import { Command } from "commander";
 import { startDaemon } from "../../cloud/local/daemon.js";
 import { ENDPOINT_FILE, LocalCloudClient, type CloudEndpoint } from "../../cloud/local/client.js";
 import type { Vm } from "../../cloud/cloud.js";
-import { Unavailable } from "../../lib/errors.js";
+import { InvalidInput, Unavailable } from "../../lib/errors.js";
 import { parseDuration } from "../../lib/duration.js";
 import { isAlive, signalPid } from "../../lib/proc.js";
 import { sleep, waitFor } from "../../lib/sleep.js";
@@ -104,7 +104,8 @@ export async function stopCloud(dataDir: string, purge: boolean): Promise<string
 
 export function cloudCommand(): Command {
   const cloud = new Command("cloud").description(
-    "the embedded local cloud: run its daemon, list zones/hosts/VMs/disks, drive its IaaS API by hand",
+    "the embedded local cloud: run its daemon, list zones/hosts/VMs/disks, drive its IaaS API by hand; " +
+      "alone, prints zones → hosts → VMs",
   );
 
   cloud
@@ -143,30 +144,37 @@ export function cloudCommand(): Command {
       print(await stopCloud(cloudDataDir(homeOf(cmd)), Boolean(o.purge)));
     });
 
-  cloud
-    .command("tree", { isDefault: true })
-    .description("zones → hosts → VMs (the default)")
-    .option("--json", "print JSON")
-    .action(async (o: { json?: boolean }, cmd: Command) => {
-      const client = cloudClient(cmd);
-      const [zones, vms] = await Promise.all([client.zones(), client.listVms()]);
-      if (o.json) return printJson({ zones, vms });
-      for (const zone of zones) {
-        print(`zone ${zone.name}`);
-        for (const host of zone.hosts) {
-          const attrs = Object.entries(host.attributes)
-            .map(([k, v]) => `${k}=${String(v)}`)
-            .join(",");
-          print(
-            `  host ${host.id} [${host.state}] ${attrs ? `{${attrs}} ` : ""}` +
-              `cpu ${host.used.cpu}/${host.capacity.cpu}, ram ${host.used.ramMb}/${host.capacity.ramMb} MiB`,
-          );
-          for (const vm of vms.filter((v) => v.host === host.id)) {
-            print(`    ${vm.id} ${vm.address} ${vm.state} ${formatMetadata(vm.metadata)}`);
-          }
+  const printTree = async (o: { json?: boolean }, cmd: Command): Promise<void> => {
+    const client = cloudClient(cmd);
+    const [zones, vms] = await Promise.all([client.zones(), client.listVms()]);
+    if (o.json) return printJson({ zones, vms });
+    for (const zone of zones) {
+      print(`zone ${zone.name}`);
+      for (const host of zone.hosts) {
+        const attrs = Object.entries(host.attributes)
+          .map(([k, v]) => `${k}=${String(v)}`)
+          .join(",");
+        print(
+          `  host ${host.id} [${host.state}] ${attrs ? `{${attrs}} ` : ""}` +
+            `cpu ${host.used.cpu}/${host.capacity.cpu}, ram ${host.used.ramMb}/${host.capacity.ramMb} MiB`,
+        );
+        for (const vm of vms.filter((v) => v.host === host.id)) {
+          print(`    ${vm.id} ${vm.address} ${vm.state} ${formatMetadata(vm.metadata)}`);
         }
       }
-    });
+    }
+  };
+  // `zonal cloud` alone prints the tree, like `zonal cloud tree`.
+  cloud.argument("[command]").action(async (unknown: string | undefined, _o: unknown, cmd: Command) => {
+    if (unknown !== undefined)
+      throw new InvalidInput(`unknown command "cloud ${unknown}" (see zonal cloud --help)`);
+    await printTree({}, cmd);
+  });
+  cloud
+    .command("tree")
+    .description("zones → hosts → VMs (what `zonal cloud` alone prints)")
+    .option("--json", "print JSON")
+    .action(printTree);
 
   cloud
     .command("hosts")
@@ -197,7 +205,8 @@ export function cloudCommand(): Command {
     .option("--metadata <key=value>", "only VMs with this metadata (repeatable)", collect)
     .option("--json", "print JSON")
     .action(async (o: { json?: boolean; metadata?: string[] }, cmd: Command) => {
-      const vms = await cloudClient(cmd).listVms({ metadata: parsePairs("--metadata", o.metadata) });
+      const metadata = parsePairs("--metadata", o.metadata);
+      const vms = await cloudClient(cmd).listVms({ metadata });
       if (o.json) return printJson(vms);
       print(vmRows(vms));
     });
@@ -245,7 +254,7 @@ export function cloudCommand(): Command {
         cmd: Command,
       ) => {
         const hostAttributes = parseAttributes("--require", o.require);
-        const created = await cloudClient(cmd).createVm({
+        const request = {
           zone: o.zone,
           vmType: { cpu: o.cpu, ramMb: o.ramMb, ...(o.require ? { hostAttributes } : {}) },
           ...(o.hostHint ? { hostHints: o.hostHint } : {}),
@@ -258,7 +267,8 @@ export function cloudCommand(): Command {
                 },
               }
             : {},
-        });
+        };
+        const created = await cloudClient(cmd).createVm(request);
         if (o.json) return printJson(created);
         print(`created ${created.vm.id} on ${created.vm.host} at ${created.vm.address}`);
       },
@@ -296,7 +306,8 @@ export function cloudCommand(): Command {
     .command("set-metadata <vm> <pairs...>")
     .description("merge KEY=VALUE pairs into a VM's metadata")
     .action(async (vm: string, pairs: string[], _o: unknown, cmd: Command) => {
-      await cloudClient(cmd).setVmMetadata(vm, parsePairs("metadata", pairs));
+      const metadata = parsePairs("metadata", pairs);
+      await cloudClient(cmd).setVmMetadata(vm, metadata);
       print(`${vm}: metadata set`);
     });
 

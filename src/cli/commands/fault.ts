@@ -36,9 +36,8 @@ export function faultCommand(): Command {
     .description("host failure: its VMs go silent, then lose power; no new VMs there")
     .option(powerOff, powerOffHelp, "2s")
     .action(async (host: string, o: { powerOffAfter: string }, cmd: Command) => {
-      await cloudClient(cmd).failHost(host, {
-        powerOffAfterMs: parseDuration(o.powerOffAfter, "--power-off-after"),
-      });
+      const powerOffAfterMs = parseDuration(o.powerOffAfter, "--power-off-after");
+      await cloudClient(cmd).failHost(host, { powerOffAfterMs });
       print(`${host}: failed`);
     });
   fault
@@ -53,9 +52,8 @@ export function faultCommand(): Command {
     .description("fail every host of a zone")
     .option(powerOff, powerOffHelp, "2s")
     .action(async (zone: string, o: { powerOffAfter: string }, cmd: Command) => {
-      await cloudClient(cmd).failZone(zone, {
-        powerOffAfterMs: parseDuration(o.powerOffAfter, "--power-off-after"),
-      });
+      const powerOffAfterMs = parseDuration(o.powerOffAfter, "--power-off-after");
+      await cloudClient(cmd).failZone(zone, { powerOffAfterMs });
       print(`zone ${zone}: failed`);
     });
   fault

@@ -50,7 +50,8 @@ export function vmCommand(): Command {
     .description("apply an agent spec (YAML or JSON); jobs stay stopped until `zonal vm start`")
     .option("--json", "print JSON")
     .action(async (id: string, file: string, o: { json?: boolean }, cmd: Command) => {
-      const result = await (await agentFor(cmd, id)).apply(readSpecFile(file));
+      const spec = readSpecFile(file);
+      const result = await (await agentFor(cmd, id)).apply(spec);
       if (o.json) return printJson(result);
       if (result.restarted.length > 0) print(`restarted changed jobs: ${result.restarted.join(", ")}`);
       printState(result.state);
@@ -60,7 +61,8 @@ export function vmCommand(): Command {
     .option("--wait <duration>", "how long to wait", "60s")
     .option("--json", "print JSON")
     .action(async (id: string, o: { wait: string; json?: boolean }, cmd: Command) => {
-      const state = await (await agentFor(cmd, id)).start(parseDuration(o.wait, "--wait"));
+      const waitMs = parseDuration(o.wait, "--wait");
+      const state = await (await agentFor(cmd, id)).start(waitMs);
       if (o.json) return printJson(state);
       printState(state);
       if (state.jobsState !== "running") process.exitCode = 1;
