@@ -11,7 +11,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { chownSync, closeSync, mkdirSync } from "node:fs";
 import { errorMessage } from "../lib/errors.js";
 import { Mutex } from "../lib/mutex.js";
-import { readStat, signalPid, processTree } from "../lib/proc.js";
+import { isZombie, readStat, signalPid, processTree } from "../lib/proc.js";
 import { sleep } from "../lib/sleep.js";
 import type { AnyJobType, HealthCheck, JobContext, ProcessSpec } from "../jobs/job-type.js";
 import { describeCheck, runCheck } from "./health-check.js";
@@ -292,7 +292,10 @@ export class JobRunner {
     return tree;
   }
 
-  /** SIGTERM (or the job's stop signal) to the process tree, SIGKILL whatever is left after the timeout. */
+  /**
+   * SIGTERM (or the job's stop signal) to the process tree, SIGKILL to whatever is
+   * left after the timeout; resolves only once every process of the tree is gone.
+   */
   private async terminate(): Promise<void> {
     if (!this.child) return;
     const tree = this.killTree(this.childSpec?.stopSignal ?? "SIGTERM");
@@ -301,8 +304,22 @@ export class JobRunner {
       sleep(this.o.job.stop_timeout_ms).then(() => true),
     ]);
     if (timedOut) this.note(`did not stop within ${this.o.job.stop_timeout_ms} ms: SIGKILL`);
-    for (const p of tree) {
-      if (readStat(p.pid)?.startTime === p.startTime) signalPid(p.pid, "SIGKILL");
+    // Children started after the SIGTERM count too; those orphaned by it are in `tree`.
+    const all = [...tree, ...this.killTree("SIGKILL")];
+    const alive = () =>
+      all.filter((p) => {
+        const st = readStat(p.pid);
+        return st !== undefined && !isZombie(st) && st.startTime === p.startTime;
+      });
+    for (let i = 0; alive().length > 0; i++) {
+      for (const p of alive()) signalPid(p.pid, "SIGKILL");
+      if (i > 500)
+        throw new Error(
+          `job ${this.name}: processes ${alive()
+            .map((p) => p.pid)
+            .join(", ")} survive SIGKILL`,
+        );
+      await sleep(10);
     }
     await this.exited;
     this.child = undefined;
