@@ -1,5 +1,6 @@
 /** What every command needs: the zonal home and clients for the running parts. */
 import type { Command } from "commander";
+import { print } from "./output.js";
 import { AgentClient } from "../agent/client.js";
 import { LocalCloudClient } from "../cloud/local/client.js";
 import { cloudDataDir, zonalHome } from "./home.js";
@@ -20,4 +21,24 @@ export function cloudClient(cmd: Command): LocalCloudClient {
 export async function agentFor(cmd: Command, vmId: string): Promise<AgentClient> {
   const ep = await cloudClient(cmd).agentEndpoint(vmId);
   return new AgentClient({ address: ep.address, port: ep.agentPort, token: ep.token });
+}
+
+/**
+ * Adds `parent NAME <target>`: one call on the local cloud for one target, then a
+ * sentence saying what happened ("vm-1: crashed").
+ */
+export function addTargetCommand(
+  parent: Command,
+  usage: string,
+  description: string,
+  run: (cloud: LocalCloudClient, target: string) => Promise<unknown>,
+  done: string,
+): void {
+  parent
+    .command(usage)
+    .description(description)
+    .action(async (target: string, _o: unknown, cmd: Command) => {
+      await run(cloudClient(cmd), target);
+      print(`${target}: ${done}`);
+    });
 }

@@ -11,7 +11,7 @@ import { InvalidInput, Unavailable } from "../../lib/errors.js";
 import { parseDuration } from "../../lib/duration.js";
 import { isAlive, signalPid } from "../../lib/proc.js";
 import { sleep, waitFor } from "../../lib/sleep.js";
-import { cloudClient, homeOf } from "../context.js";
+import { addTargetCommand, cloudClient, homeOf } from "../context.js";
 import { cloudDataDir, repoPath } from "../home.js";
 import {
   collect,
@@ -274,33 +274,34 @@ export function cloudCommand(): Command {
       },
     );
 
-  const simple = (
-    name: string,
-    description: string,
-    run: (c: LocalCloudClient, id: string) => Promise<unknown>,
-    done: string,
-  ) =>
-    cloud
-      .command(`${name} <id>`)
-      .description(description)
-      .action(async (id: string, _o: unknown, cmd: Command) => {
-        await run(cloudClient(cmd), id);
-        print(`${id}: ${done}`);
-      });
-  simple(
-    "delete-vm",
+  addTargetCommand(
+    cloud,
+    "delete-vm <vm>",
     "delete a VM (its disks are detached, not deleted)",
     (c, id) => c.deleteVm(id),
     "deleted",
   );
-  simple("reboot", "hard-reboot a VM (powers on a stopped one)", (c, id) => c.rebootVm(id), "rebooted");
-  simple(
-    "power-off",
+  addTargetCommand(
+    cloud,
+    "reboot <vm>",
+    "hard-reboot a VM (powers on a stopped one)",
+    (c, id) => c.rebootVm(id),
+    "rebooted",
+  );
+  addTargetCommand(
+    cloud,
+    "power-off <vm>",
     "hard power off (fencing): returns once nothing of the VM runs",
     (c, id) => c.powerOffVm(id),
     "powered off",
   );
-  simple("delete-disk", "delete a detached disk and its data", (c, id) => c.deleteDisk(id), "deleted");
+  addTargetCommand(
+    cloud,
+    "delete-disk <disk>",
+    "delete a detached disk and its data",
+    (c, id) => c.deleteDisk(id),
+    "deleted",
+  );
 
   cloud
     .command("set-metadata <vm> <pairs...>")
