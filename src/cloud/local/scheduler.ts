@@ -1,10 +1,11 @@
 /**
  * Which host of a zone gets a new VM: a pure function, like nova-scheduler's filter
- * chain. Hosts are filtered (up, attributes, capacity, free address) and the fitting
- * ones ordered: the caller's hints first, then the host with the most free RAM.
- * Every rejected host gets a reason ("z2/h1: lacks ssd").
+ * chain. Hosts are filtered (up, attributes, capacity: the checks of src/placement,
+ * plus a free address) and the fitting ones ordered: the caller's hints first, then
+ * the host with the most free RAM. Every rejected host gets a reason ("z2/h1: lacks ssd").
  */
 import type { Attributes, VmType } from "../cloud.js";
+import { attributeMismatch, capacityShortfall } from "../../placement/filters.js";
 
 export interface HostView {
   id: string;
@@ -27,17 +28,11 @@ export function firstFreeSlot(used: ReadonlySet<number>): number | undefined {
 /** Why `host` cannot take a VM of `vmType`, or undefined when it can. */
 export function rejectReason(host: HostView, vmType: VmType): string | undefined {
   if (!host.up) return `${host.id}: host has failed`;
-  for (const [key, want] of Object.entries(vmType.hostAttributes ?? {})) {
-    const have = host.attributes[key];
-    if (have === undefined) return `${host.id}: lacks ${key}`;
-    if (have !== want) return `${host.id}: ${key} is ${String(have)}, needs ${String(want)}`;
-  }
-  const freeRam = host.capacity.ramMb - host.used.ramMb;
-  if (freeRam < vmType.ramMb) return `${host.id}: ${freeRam} MiB RAM free, needs ${vmType.ramMb}`;
-  const freeCpu = host.capacity.cpu - host.used.cpu;
-  if (freeCpu < vmType.cpu) return `${host.id}: ${freeCpu} CPUs free, needs ${vmType.cpu}`;
-  if (firstFreeSlot(host.usedSlots) === undefined) return `${host.id}: no free address`;
-  return undefined;
+  return (
+    attributeMismatch(host, vmType) ??
+    capacityShortfall(host, host.used, vmType) ??
+    (firstFreeSlot(host.usedSlots) === undefined ? `${host.id}: no free address` : undefined)
+  );
 }
 
 export function chooseHost(hosts: HostView[], vmType: VmType, hints: string[] = []): HostChoice {
