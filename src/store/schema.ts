@@ -1,0 +1,89 @@
+/**
+ * The director's tables, as Kysely types. The same schema runs on SQLite and on
+ * PostgreSQL; timestamps are ISO-8601 text and structured values JSON text, so
+ * both behave alike.
+ */
+import type { Generated } from "kysely";
+
+export interface SettingsTable {
+  key: string;
+  value: string;
+}
+
+export interface DeploymentsTable {
+  name: string;
+  /** The validated manifest, JSON. */
+  manifest: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface InstancesTable {
+  id: string;
+  deployment: string;
+  group_name: string;
+  idx: number;
+  zone: string;
+  /** InstanceState (src/director/instance-state.ts). */
+  state: string;
+  /** "started" or "stopped": what the operator asked for. */
+  desired: string;
+  vm_id: string | null;
+  host: string | null;
+  address: string | null;
+  agent_token: string | null;
+  /** The VM's resources (JSON) when it was created: a change means recreate. */
+  vm_resources: string | null;
+  disk_id: string | null;
+  disk_size_mb: number | null;
+  /** Hash of the last spec applied to the agent. */
+  spec_hash: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface TasksTable {
+  id: Generated<number>;
+  deployment: string | null;
+  kind: string;
+  /** TaskState: queued, running, done, failed. */
+  state: string;
+  description: string;
+  /** What the task works on (JSON): the manifest for a deploy, the targets for recreate… */
+  payload: string;
+  progress_done: number;
+  progress_total: number;
+  result: string | null;
+  /** The director process that runs it. */
+  owner: string | null;
+  created_at: string;
+  started_at: string | null;
+  ended_at: string | null;
+}
+
+export interface EventsTable {
+  id: Generated<number>;
+  task_id: number | null;
+  deployment: string | null;
+  /** `group/index` when the event is about one instance. */
+  instance: string | null;
+  at: string;
+  level: string;
+  stage: string;
+  message: string;
+}
+
+export interface LocksTable {
+  name: string;
+  task_id: number;
+  acquired_at: string;
+}
+
+export interface Database {
+  settings: SettingsTable;
+  deployments: DeploymentsTable;
+  instances: InstancesTable;
+  tasks: TasksTable;
+  events: EventsTable;
+  locks: LocksTable;
+}
