@@ -27,6 +27,7 @@ function makeRunner(job: Record<string, unknown>): JobRunner {
       vmId: "vm-test",
       address,
       jobDir: join(dir, "jobs", spec.name),
+      links: {},
       log: () => {},
     },
     logPath: join(dir, `${spec.name}.log`),

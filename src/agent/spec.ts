@@ -11,6 +11,8 @@
  *       type: process
  *       config: { command: "...", health_check: { http: { port: 8080 } } }
  *       hooks: { pre_start: "...", post_start: "...", drain: "...", post_stop: "..." }
+ *   links:                          # groups this VM's jobs read (jobs get ZONAL_LINK_<NAME>)
+ *     backends: { deployment: web, group: web, instances: [{ id, index, zone, address }] }
  */
 import { z } from "zod";
 import { InvalidInput, type FieldProblem } from "../lib/errors.js";
@@ -44,6 +46,16 @@ export const jobSpecSchema = z
   })
   .strict();
 
+export const linkSchema = z
+  .object({
+    deployment: z.string(),
+    group: z.string(),
+    instances: z.array(
+      z.object({ id: z.string(), index: z.number().int().min(0), zone: z.string(), address: z.string() }).strict(),
+    ),
+  })
+  .strict();
+
 export const specSchema = z
   .object({
     version: z.string().default("0"),
@@ -62,12 +74,15 @@ export const specSchema = z
       .nullable()
       .default(null),
     jobs: z.array(jobSpecSchema).default([]),
+    /** Other groups this VM's jobs read: their instances' addresses (e.g. LB backends). */
+    links: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/), linkSchema).default({}),
   })
   .strict();
 
 export type Spec = z.output<typeof specSchema>;
 export type JobSpec = z.output<typeof jobSpecSchema>;
 export type HookName = keyof JobSpec["hooks"];
+export type Link = z.output<typeof linkSchema>;
 
 /**
  * Validates a spec, including each job's config against its job type's schema.

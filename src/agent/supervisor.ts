@@ -41,7 +41,7 @@ export class Supervisor {
     return dir;
   }
 
-  private context(job: JobSpec, persistentDir: string | undefined): JobContext {
+  private context(job: JobSpec, spec: Spec, persistentDir: string | undefined): JobContext {
     const logPath = this.logPath(job.name);
     return {
       jobName: job.name,
@@ -49,6 +49,7 @@ export class Supervisor {
       address: this.settings.address,
       jobDir: join(this.settings.ephemeralDir, "jobs", job.name),
       ...(persistentDir ? { persistentDir } : {}),
+      links: spec.links,
       log: (line) => appendAgentLine(logPath, line),
     };
   }
@@ -70,13 +71,14 @@ export class Supervisor {
             ZONAL_INSTANCE_ID: spec.instance.id,
           }
         : {}),
+      ...linkEnv(spec),
       ...this.settings.env,
     };
   }
 
   private makeRunner(job: JobSpec, spec: Spec, persistentDir: string | undefined): JobRunner {
     const type = jobType(job.type)!;
-    const ctx = this.context(job, persistentDir);
+    const ctx = this.context(job, spec, persistentDir);
     return new JobRunner({
       job,
       type,
@@ -99,11 +101,13 @@ export class Supervisor {
       }
     }
     const restarted: string[] = [];
-    const diskChanged =
-      JSON.stringify(this.current?.persistent_disk ?? null) !== JSON.stringify(spec.persistent_disk);
+    // A new disk or new links change every job's environment: restart the running ones.
+    const contextChanged =
+      JSON.stringify([this.current?.persistent_disk ?? null, this.current?.links ?? {}]) !==
+      JSON.stringify([spec.persistent_disk, spec.links]);
     for (const job of spec.jobs) {
       const old = this.runners.get(job.name);
-      if (old && JSON.stringify(old.spec) === JSON.stringify(job) && !diskChanged) continue;
+      if (old && JSON.stringify(old.spec) === JSON.stringify(job) && !contextChanged) continue;
       const wasActive = old !== undefined && old.status().state !== "stopped";
       if (old) await old.stop({ drain: true });
       const runner = this.makeRunner(job, spec, persistentDir);
@@ -137,4 +141,13 @@ export class Supervisor {
   summary(): JobsSummary {
     return summarizeJobs(this.statuses().map((s) => s.state));
   }
+}
+
+/** `ZONAL_LINK_<NAME>=addr1,addr2` for each link (name upper-cased, `-` as `_`). */
+export function linkEnv(spec: Spec): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, link] of Object.entries(spec.links)) {
+    env[`ZONAL_LINK_${name.toUpperCase().replace(/[^A-Z0-9]/g, "_")}`] = link.instances.map((i) => i.address).join(",");
+  }
+  return env;
 }
