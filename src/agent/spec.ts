@@ -51,7 +51,9 @@ export const linkSchema = z
     deployment: z.string(),
     group: z.string(),
     instances: z.array(
-      z.object({ id: z.string(), index: z.number().int().min(0), zone: z.string(), address: z.string() }).strict(),
+      z
+        .object({ id: z.string(), index: z.number().int().min(0), zone: z.string(), address: z.string() })
+        .strict(),
     ),
   })
   .strict();

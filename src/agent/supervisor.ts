@@ -147,7 +147,9 @@ export class Supervisor {
 export function linkEnv(spec: Spec): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [name, link] of Object.entries(spec.links)) {
-    env[`ZONAL_LINK_${name.toUpperCase().replace(/[^A-Z0-9]/g, "_")}`] = link.instances.map((i) => i.address).join(",");
+    env[`ZONAL_LINK_${name.toUpperCase().replace(/[^A-Z0-9]/g, "_")}`] = link.instances
+      .map((i) => i.address)
+      .join(",");
   }
   return env;
 }

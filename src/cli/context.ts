@@ -3,7 +3,8 @@ import type { Command } from "commander";
 import { print } from "./output.js";
 import { AgentClient } from "../agent/client.js";
 import { LocalCloudClient } from "../cloud/local/client.js";
-import { cloudDataDir, zonalHome } from "./home.js";
+import { DirectorClient } from "../director/client.js";
+import { cloudDataDir, directorDataDir, zonalHome } from "./home.js";
 
 export interface GlobalOptions {
   home?: string;
@@ -15,6 +16,10 @@ export function homeOf(cmd: Command): string {
 
 export function cloudClient(cmd: Command): LocalCloudClient {
   return LocalCloudClient.fromDataDir(cloudDataDir(homeOf(cmd)));
+}
+
+export function directorClient(cmd: Command): DirectorClient {
+  return DirectorClient.fromDataDir(directorDataDir(homeOf(cmd)));
 }
 
 /** A client for a VM's agent, with the address and token the cloud holds for it. */

@@ -1,6 +1,7 @@
 /**
  * Where zonal keeps its files on this machine: $ZONAL_HOME, or ~/.zonal.
- *   cloud/   the local cloud daemon's data dir (see src/cloud/local/daemon.ts)
+ *   cloud/     the local cloud daemon's data dir (see src/cloud/local/daemon.ts)
+ *   director/  the control plane's data dir (see src/director/server.ts)
  */
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
@@ -11,6 +12,10 @@ export function zonalHome(option?: string): string {
 
 export function cloudDataDir(home: string): string {
   return join(home, "cloud");
+}
+
+export function directorDataDir(home: string): string {
+  return join(home, "director");
 }
 
 /** The repository's own files (examples), relative to the compiled CLI. */

@@ -2,6 +2,9 @@
 import { Command } from "commander";
 import { runAgent } from "../agent/agent.js";
 import { cloudCommand } from "./commands/cloud.js";
+import { controlPlaneCommand, downCommand, statusCommand, upCommand } from "./commands/control-plane.js";
+import { deploymentCommands } from "./commands/deployments.js";
+import { taskCommands } from "./commands/tasks.js";
 import { demoCommand } from "./commands/demo.js";
 import { faultCommand } from "./commands/fault.js";
 import { vmCommand } from "./commands/vm.js";
@@ -13,10 +16,16 @@ const program = new Command("zonal")
   .option("--home <dir>", "where zonal keeps its files (default: $ZONAL_HOME or ~/.zonal)")
   .showHelpAfterError("(run with --help for usage)");
 
+program.addCommand(upCommand());
+program.addCommand(downCommand());
+program.addCommand(statusCommand());
+for (const c of deploymentCommands()) program.addCommand(c);
+for (const c of taskCommands()) program.addCommand(c);
 program.addCommand(cloudCommand());
 program.addCommand(faultCommand());
 program.addCommand(vmCommand());
 program.addCommand(demoCommand());
+program.addCommand(controlPlaneCommand());
 program
   .command("agent")
   .description("run the agent (inside a VM; the cloud starts it)")

@@ -15,12 +15,16 @@ import { InvalidInput } from "../lib/errors.js";
 import { parseWith } from "../lib/validate.js";
 import type { Zone } from "../cloud/cloud.js";
 
-const name = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, "expected a name of lowercase letters, digits, - and _");
+const name = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, "expected a name of lowercase letters, digits, - and _");
 const properties = z.record(z.string(), z.unknown()).default({});
 
 export const cloudConfigSchema = z
   .object({
-    zones: z.array(z.object({ name, cloud_properties: properties }).strict()).min(1, "expected at least one zone"),
+    zones: z
+      .array(z.object({ name, cloud_properties: properties }).strict())
+      .min(1, "expected at least one zone"),
     vm_types: z
       .array(
         z
@@ -45,14 +49,17 @@ export const cloudConfigSchema = z
           .strict(),
       )
       .default([]),
-    networks: z.array(z.object({ name, cloud_properties: properties }).strict()).default([{ name: "default", cloud_properties: {} }]),
+    networks: z
+      .array(z.object({ name, cloud_properties: properties }).strict())
+      .default([{ name: "default", cloud_properties: {} }]),
   })
   .strict()
   .superRefine((cc, ctx) => {
     for (const key of ["zones", "vm_types", "disk_types", "networks"] as const) {
       const seen = new Set<string>();
       cc[key].forEach((item, i) => {
-        if (seen.has(item.name)) ctx.addIssue({ code: "custom", path: [key, i, "name"], message: `duplicate name "${item.name}"` });
+        if (seen.has(item.name))
+          ctx.addIssue({ code: "custom", path: [key, i, "name"], message: `duplicate name "${item.name}"` });
         seen.add(item.name);
       });
     }
@@ -69,9 +76,15 @@ export function parseCloudConfig(value: unknown): CloudConfig {
 export function checkZonesExist(cc: CloudConfig, cloudZones: Zone[]): void {
   const known = new Set(cloudZones.map((z) => z.name));
   const problems = cc.zones
-    .map((z, i) => ({ field: `zones[${i}].name`, problem: `zone "${z.name}" does not exist in the cloud (it has: ${[...known].join(", ")})` }))
+    .map((z, i) => ({
+      field: `zones[${i}].name`,
+      problem: `zone "${z.name}" does not exist in the cloud (it has: ${[...known].join(", ")})`,
+    }))
     .filter((_, i) => !known.has(cc.zones[i]!.name));
   if (problems.length > 0) {
-    throw new InvalidInput(`invalid cloud config:\n${problems.map((p) => `  ${p.field}: ${p.problem}`).join("\n")}`, problems);
+    throw new InvalidInput(
+      `invalid cloud config:\n${problems.map((p) => `  ${p.field}: ${p.problem}`).join("\n")}`,
+      problems,
+    );
   }
 }

@@ -31,7 +31,9 @@ import { InvalidInput, type FieldProblem } from "../lib/errors.js";
 import { formatProblems, parseWith, problemsOf } from "../lib/validate.js";
 import type { CloudConfig } from "./cloud-config.js";
 
-const name = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, "expected a name of lowercase letters, digits, - and _");
+const name = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, "expected a name of lowercase letters, digits, - and _");
 
 const jobSchema = z
   .object({
@@ -80,7 +82,13 @@ export const manifestSchema = z
         serial_zones: z.boolean().default(true),
       })
       .strict()
-      .default({ canaries: 1, max_in_flight: 1, canary_watch_time: 5000, update_watch_time: 5000, serial_zones: true }),
+      .default({
+        canaries: 1,
+        max_in_flight: 1,
+        canary_watch_time: 5000,
+        update_watch_time: 5000,
+        serial_zones: true,
+      }),
   })
   .strict();
 
@@ -105,15 +113,20 @@ export function checkReferences(m: Manifest, cc: CloudConfig): FieldProblem[] {
     groups.add(g.name);
     if (g.instances > 0 && g.zones.length === 0) add(`${at}.zones`, "expected at least one zone");
     g.zones.forEach((z, zi) => {
-      if (!zones.has(z)) add(`${at}.zones[${zi}]`, `unknown zone "${z}" (cloud config has: ${[...zones].join(", ")})`);
+      if (!zones.has(z))
+        add(`${at}.zones[${zi}]`, `unknown zone "${z}" (cloud config has: ${[...zones].join(", ")})`);
     });
     if (new Set(g.zones).size !== g.zones.length) add(`${at}.zones`, "lists a zone twice");
-    if (!vmTypes.has(g.vm_type)) add(`${at}.vm_type`, `unknown vm_type "${g.vm_type}" (cloud config has: ${[...vmTypes].join(", ")})`);
+    if (!vmTypes.has(g.vm_type))
+      add(`${at}.vm_type`, `unknown vm_type "${g.vm_type}" (cloud config has: ${[...vmTypes].join(", ")})`);
     if (g.persistent_disk_type !== undefined && g.persistent_disk !== undefined) {
       add(`${at}.persistent_disk`, "give either persistent_disk or persistent_disk_type, not both");
     }
     if (g.persistent_disk_type !== undefined && !diskTypes.has(g.persistent_disk_type)) {
-      add(`${at}.persistent_disk_type`, `unknown disk type "${g.persistent_disk_type}" (cloud config has: ${[...diskTypes].join(", ") || "none"})`);
+      add(
+        `${at}.persistent_disk_type`,
+        `unknown disk type "${g.persistent_disk_type}" (cloud config has: ${[...diskTypes].join(", ") || "none"})`,
+      );
     }
     (g.networks ?? []).forEach((n, ni) => {
       if (!networks.has(n)) add(`${at}.networks[${ni}]`, `unknown network "${n}"`);
@@ -131,7 +144,10 @@ export function checkReferences(m: Manifest, cc: CloudConfig): FieldProblem[] {
       const result = type.configSchema.safeParse(j.properties);
       if (!result.success) {
         for (const p of problemsOf(result.error)) {
-          add(`${jat}.properties${p.field === "(root)" ? "" : p.field.startsWith("[") ? p.field : "." + p.field}`, p.problem);
+          add(
+            `${jat}.properties${p.field === "(root)" ? "" : p.field.startsWith("[") ? p.field : "." + p.field}`,
+            p.problem,
+          );
         }
       }
     });

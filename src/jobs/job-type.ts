@@ -17,7 +17,14 @@ export interface JobContext {
   /** The attached persistent disk, when the spec has one. */
   persistentDir?: string;
   /** Groups this VM links to, with their instances' addresses. */
-  links: Record<string, { deployment: string; group: string; instances: Array<{ id: string; index: number; zone: string; address: string }> }>;
+  links: Record<
+    string,
+    {
+      deployment: string;
+      group: string;
+      instances: Array<{ id: string; index: number; zone: string; address: string }>;
+    }
+  >;
   /** Writes a line to the job's log. */
   log(line: string): void;
 }

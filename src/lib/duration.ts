@@ -20,18 +20,23 @@ export function formatDuration(ms: number): string {
 export function durationMs(opts: { min?: number; max?: number } = {}) {
   const min = opts.min ?? 0;
   const max = opts.max ?? 24 * 3_600_000;
-  return z
-    .union([z.number(), z.string()])
-    .transform((v, ctx) => {
-      const ms = typeof v === "number" ? v : /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.test(v.trim()) ? parseDuration(v) : NaN;
-      if (!Number.isFinite(ms)) {
-        ctx.addIssue({ code: "custom", message: `expected a duration such as 500ms, 5s or 2m, got "${String(v)}"` });
-        return z.NEVER;
-      }
-      if (ms < min || ms > max) {
-        ctx.addIssue({ code: "custom", message: `expected a duration from ${min} ms to ${max} ms, got ${ms} ms` });
-        return z.NEVER;
-      }
-      return ms;
-    });
+  return z.union([z.number(), z.string()]).transform((v, ctx) => {
+    const ms =
+      typeof v === "number" ? v : /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.test(v.trim()) ? parseDuration(v) : NaN;
+    if (!Number.isFinite(ms)) {
+      ctx.addIssue({
+        code: "custom",
+        message: `expected a duration such as 500ms, 5s or 2m, got "${String(v)}"`,
+      });
+      return z.NEVER;
+    }
+    if (ms < min || ms > max) {
+      ctx.addIssue({
+        code: "custom",
+        message: `expected a duration from ${min} ms to ${max} ms, got ${ms} ms`,
+      });
+      return z.NEVER;
+    }
+    return ms;
+  });
 }

@@ -18,6 +18,10 @@ export abstract class ZonalError extends Error {
   abstract readonly status: number;
   /** True when the same call may succeed if retried later, unchanged. */
   readonly retryable: boolean = false;
+  /** Extra fields for the HTTP error body (e.g. per-host reasons). */
+  details(): Record<string, unknown> | undefined {
+    return undefined;
+  }
 
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);

@@ -13,11 +13,12 @@ export interface ErrorBody {
   error: string;
   message: string;
   problems?: FieldProblem[];
+  [extra: string]: unknown;
 }
 
 export function errorBody(err: unknown): { status: number; body: ErrorBody } {
   if (err instanceof ZonalError) {
-    const body: ErrorBody = { error: err.code, message: err.message };
+    const body: ErrorBody = { ...err.details(), error: err.code, message: err.message };
     if (err instanceof InvalidInput && err.problems.length > 0) body.problems = err.problems;
     return { status: err.status, body };
   }

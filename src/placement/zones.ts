@@ -52,11 +52,12 @@ export function balanceZones(
 
   let kept = [...placed];
   while (kept.length > count) {
-    const zone = most();
-    const victim = kept.filter((i) => i.zone === zone).reduce((a, b) => (b.index > a.index ? b : a));
+    // The highest index among the zones that have the most instances.
+    const top = perZone.get(most())!;
+    const victim = kept.filter((i) => perZone.get(i.zone) === top).reduce((a, b) => (b.index > a.index ? b : a));
     kept = kept.filter((i) => i !== victim);
-    perZone.set(zone, perZone.get(zone)! - 1);
-    plan.delete.push({ index: victim.index, zone });
+    perZone.set(victim.zone, top - 1);
+    plan.delete.push({ index: victim.index, zone: victim.zone });
   }
   plan.keep = kept.map((i) => ({ index: i.index, zone: i.zone }));
 

@@ -15,6 +15,7 @@ export interface InstanceRecord {
   vmId: string | null;
   host: string | null;
   address: string | null;
+  agentPort: number | null;
   agentToken: string | null;
   vmResources: Resources | null;
   diskId: string | null;
@@ -40,6 +41,7 @@ function fromRow(r: Selectable<InstancesTable>): InstanceRecord {
     vmId: r.vm_id,
     host: r.host,
     address: r.address,
+    agentPort: r.agent_port === null ? null : Number(r.agent_port),
     agentToken: r.agent_token,
     vmResources: r.vm_resources ? (JSON.parse(r.vm_resources) as Resources) : null,
     diskId: r.disk_id,
@@ -58,6 +60,7 @@ function toColumns(p: InstancePatch): Partial<InstancesTable> {
   if (p.vmId !== undefined) c.vm_id = p.vmId;
   if (p.host !== undefined) c.host = p.host;
   if (p.address !== undefined) c.address = p.address;
+  if (p.agentPort !== undefined) c.agent_port = p.agentPort;
   if (p.agentToken !== undefined) c.agent_token = p.agentToken;
   if (p.vmResources !== undefined)
     c.vm_resources = p.vmResources === null ? null : JSON.stringify(p.vmResources);
@@ -106,6 +109,7 @@ export class Instances {
         vm_id: r.vmId,
         host: r.host,
         address: r.address,
+        agent_port: r.agentPort,
         agent_token: r.agentToken,
         vm_resources: r.vmResources ? JSON.stringify(r.vmResources) : null,
         disk_id: r.diskId,

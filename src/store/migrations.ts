@@ -44,6 +44,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn("vm_id", "text")
           .addColumn("host", "text")
           .addColumn("address", "text")
+          .addColumn("agent_port", "integer")
           .addColumn("agent_token", "text")
           .addColumn("vm_resources", "text")
           .addColumn("disk_id", "text")

@@ -31,6 +31,7 @@ export interface InstancesTable {
   vm_id: string | null;
   host: string | null;
   address: string | null;
+  agent_port: number | null;
   agent_token: string | null;
   /** The VM's resources (JSON) when it was created: a change means recreate. */
   vm_resources: string | null;

@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { InvalidInput, NotFound, Unavailable } from "../../lib/errors.js";
+import { ENDPOINT_FILE, type Endpoint } from "../../lib/data-dir.js";
 import { JsonClient } from "../../lib/http-client.js";
 import type { ErrorBody } from "../../lib/http-server.js";
 import {
@@ -27,13 +28,8 @@ import {
 } from "../cloud.js";
 import type { FaultReport } from "./service.js";
 
-export interface CloudEndpoint {
-  url: string;
-  token: string;
-  pid: number;
-}
-
-export const ENDPOINT_FILE = "endpoint.json";
+export type CloudEndpoint = Endpoint;
+export { ENDPOINT_FILE };
 
 function decodeCloudError(_status: number, body: ErrorBody) {
   switch (body.error) {

@@ -1,0 +1,251 @@
+/** `zonal up | down | status | control-plane`: run zonal on this machine. */
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Command } from "commander";
+import { parse as parseYaml } from "yaml";
+import { LocalCloudClient } from "../../cloud/local/client.js";
+import { DirectorClient } from "../../director/client.js";
+import { startControlPlane } from "../../director/server.js";
+import { ENDPOINT_FILE, type Endpoint } from "../../lib/data-dir.js";
+import { errorMessage, InvalidInput, NotFound, Unavailable } from "../../lib/errors.js";
+import { isAlive, signalPid } from "../../lib/proc.js";
+import { sleep, waitFor } from "../../lib/sleep.js";
+import { homeOf } from "../context.js";
+import { followTask } from "../follow.js";
+import { cloudDataDir, directorDataDir, repoPath } from "../home.js";
+import { print, printJson } from "../output.js";
+import { DEFAULT_CLOUD_LISTEN, startCloudInBackground, stopCloud } from "./cloud.js";
+
+export const DEFAULT_DIRECTOR_LISTEN = "127.0.0.1:25555";
+
+function readEndpoint(dataDir: string): Endpoint | undefined {
+  const path = join(dataDir, ENDPOINT_FILE);
+  if (!existsSync(path)) return undefined;
+  const ep = JSON.parse(readFileSync(path, "utf8")) as Endpoint;
+  return isAlive(ep.pid) ? ep : undefined;
+}
+
+export function readYamlFile(path: string, what: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new InvalidInput(`cannot read ${what} ${path}: ${errorMessage(err)}`);
+  }
+  try {
+    return parseYaml(text);
+  } catch (err) {
+    throw new InvalidInput(`${what} ${path} is not valid YAML: ${errorMessage(err)}`);
+  }
+}
+
+async function startControlPlaneInBackground(home: string, listen: string): Promise<Endpoint> {
+  const dataDir = directorDataDir(home);
+  const running = readEndpoint(dataDir);
+  if (running) return running;
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const logPath = join(dataDir, "control-plane.log");
+  const out = openSync(logPath, "a");
+  const main = fileURLToPath(new URL("../main.js", import.meta.url));
+  const child = spawn(process.execPath, [main, "--home", home, "control-plane", "--listen", listen], {
+    detached: true,
+    stdio: ["ignore", out, out],
+    env: process.env,
+  });
+  child.unref();
+  try {
+    return await waitFor(
+      async () => {
+        if (child.exitCode !== null) throw new Unavailable(`the control plane exited; see ${logPath}`);
+        const ep = readEndpoint(dataDir);
+        if (!ep || ep.pid !== child.pid) return undefined;
+        await new DirectorClient(ep).info();
+        return ep;
+      },
+      { timeoutMs: 30_000, intervalMs: 100, what: "the control plane to answer" },
+    );
+  } catch (err) {
+    const tail = existsSync(logPath)
+      ? readFileSync(logPath, "utf8").trim().split("\n").slice(-5).join("\n")
+      : "";
+    throw new Unavailable(`${errorMessage(err)}\n${tail}`);
+  }
+}
+
+/** Uploads the cloud config when the director has none yet. */
+async function ensureCloudConfig(client: DirectorClient, path: string | undefined): Promise<string> {
+  if (!path) {
+    try {
+      await client.cloudConfig();
+      return "cloud config: kept the director's";
+    } catch (err) {
+      if (!(err instanceof NotFound)) throw err;
+    }
+  }
+  const file = path ?? repoPath("examples", "cloud-config.yml");
+  await client.setCloudConfig(readYamlFile(file, "cloud config"));
+  return `cloud config: ${file}`;
+}
+
+async function stopDaemon(dataDir: string, what: string): Promise<string> {
+  const ep = readEndpoint(dataDir);
+  if (!ep) return `${what}: not running`;
+  signalPid(ep.pid, "SIGTERM");
+  for (let i = 0; i < 150 && isAlive(ep.pid); i++) await sleep(100);
+  if (isAlive(ep.pid)) signalPid(ep.pid, "SIGKILL");
+  return `${what} (pid ${ep.pid}) stopped`;
+}
+
+export function upCommand(): Command {
+  return new Command("up")
+    .description("start the local cloud and the control plane (director API) on this machine")
+    .option("--detach", "run the control plane in the background and return")
+    .option(
+      "--cloud-config <file>",
+      "cloud config to upload (default: examples/cloud-config.yml when none is set)",
+    )
+    .option("--cloud-file <file>", "zones and hosts of the local cloud", repoPath("examples", "cloud.yml"))
+    .option("--cloud-listen <host:port>", "local cloud API address", DEFAULT_CLOUD_LISTEN)
+    .option("--listen <host:port>", "director API address", DEFAULT_DIRECTOR_LISTEN)
+    .action(
+      async (
+        o: { detach?: boolean; cloudConfig?: string; cloudFile: string; cloudListen: string; listen: string },
+        cmd: Command,
+      ) => {
+        const home = homeOf(cmd);
+        const cloudEp = await startCloudInBackground({
+          configPath: o.cloudFile,
+          dataDir: cloudDataDir(home),
+          listen: o.cloudListen,
+        });
+        print(`local cloud:   ${cloudEp.url} (pid ${cloudEp.pid})`);
+        if (o.detach) {
+          const ep = await startControlPlaneInBackground(home, o.listen);
+          print(
+            `control plane: ${ep.url} (pid ${ep.pid}; log ${join(directorDataDir(home), "control-plane.log")})`,
+          );
+          print(await ensureCloudConfig(new DirectorClient(ep), o.cloudConfig));
+          print(`API token in ${join(directorDataDir(home), "api-token")}; "zonal down" stops both`);
+          return;
+        }
+        const cp = await startControlPlane({
+          dataDir: directorDataDir(home),
+          listen: o.listen,
+          cloud: new LocalCloudClient(cloudEp),
+          cloudName: `local ${cloudEp.url}`,
+          ...(process.env.DATABASE_URL ? { databaseUrl: process.env.DATABASE_URL } : {}),
+        });
+        print(`control plane: ${cp.endpoint.url} (pid ${cp.endpoint.pid})`);
+        print(await ensureCloudConfig(new DirectorClient(cp.endpoint), o.cloudConfig));
+        print(
+          "running in the foreground; Ctrl-C stops the control plane and the local cloud (VMs keep running)",
+        );
+        const stop = () =>
+          void cp
+            .close()
+            .then(() => stopCloud(cloudDataDir(home), false))
+            .then(() => process.exit(0));
+        process.once("SIGINT", stop);
+        process.once("SIGTERM", stop);
+      },
+    );
+}
+
+export function controlPlaneCommand(): Command {
+  return new Command("control-plane")
+    .description("run the control plane in the foreground (zonal up starts it for you)")
+    .option("--listen <host:port>", "director API address", DEFAULT_DIRECTOR_LISTEN)
+    .action(async (o: { listen: string }, cmd: Command) => {
+      const home = homeOf(cmd);
+      const cloudEp = readEndpoint(cloudDataDir(home));
+      if (!cloudEp) throw new Unavailable(`no local cloud running for ${home}; start it with "zonal up"`);
+      const cp = await startControlPlane({
+        dataDir: directorDataDir(home),
+        listen: o.listen,
+        cloud: new LocalCloudClient(cloudEp),
+        cloudName: `local ${cloudEp.url}`,
+        ...(process.env.DATABASE_URL ? { databaseUrl: process.env.DATABASE_URL } : {}),
+      });
+      const stop = () => void cp.close().then(() => process.exit(0));
+      process.once("SIGINT", stop);
+      process.once("SIGTERM", stop);
+    });
+}
+
+export function downCommand(): Command {
+  return new Command("down")
+    .description("stop the control plane and the local cloud; VMs keep running unless --purge")
+    .option("--purge", "delete every deployment, VM and disk first, then all of zonal's data on this machine")
+    .action(async (o: { purge?: boolean }, cmd: Command) => {
+      const home = homeOf(cmd);
+      const dirDir = directorDataDir(home);
+      const ep = readEndpoint(dirDir);
+      if (o.purge && ep) {
+        const client = new DirectorClient(ep);
+        for (const d of await client.deployments()) {
+          const task = await client.deleteDeployment(d.name).catch((err: unknown) => {
+            print(`deployment ${d.name}: ${errorMessage(err)}`);
+            return undefined;
+          });
+          if (task) {
+            const done = await followTask(client, task.id);
+            print(`deployment ${d.name}: ${done.state}`);
+          }
+        }
+      }
+      print(await stopDaemon(dirDir, "control plane"));
+      print(await stopCloud(cloudDataDir(home), Boolean(o.purge)));
+      if (o.purge) {
+        rmSync(dirDir, { recursive: true, force: true });
+        print(`removed ${dirDir}`);
+      }
+    });
+}
+
+export function statusCommand(): Command {
+  return new Command("status")
+    .description("what runs: local cloud, control plane, deployments, instances, tasks")
+    .option("--json", "print JSON")
+    .action(async (o: { json?: boolean }, cmd: Command) => {
+      const home = homeOf(cmd);
+      const cloudEp = readEndpoint(cloudDataDir(home));
+      const dirEp = readEndpoint(directorDataDir(home));
+      const status: Record<string, unknown> = {
+        home,
+        cloud: cloudEp ? { url: cloudEp.url, pid: cloudEp.pid } : null,
+        controlPlane: null,
+      };
+      if (dirEp) {
+        const client = new DirectorClient(dirEp);
+        const [info, deployments, instances, tasks] = await Promise.all([
+          client.info(),
+          client.deployments(),
+          client.instances(),
+          client.tasks({ limit: 20 }),
+        ]);
+        const byState: Record<string, number> = {};
+        for (const i of instances) byState[i.state] = (byState[i.state] ?? 0) + 1;
+        status.controlPlane = { url: dirEp.url, pid: dirEp.pid, ...info };
+        status.deployments = deployments.length;
+        status.instances = byState;
+        status.runningTasks = tasks
+          .filter((t) => t.state === "running" || t.state === "queued")
+          .map((t) => t.id);
+      }
+      if (o.json) return printJson(status);
+      print(`home:          ${home}`);
+      print(`local cloud:   ${cloudEp ? `${cloudEp.url} (pid ${cloudEp.pid})` : "not running"}`);
+      if (!dirEp) return print("control plane: not running (zonal up)");
+      const cp = status.controlPlane as Record<string, unknown>;
+      print(
+        `control plane: ${dirEp.url} (pid ${dirEp.pid}, director ${String(cp.directorId)}, store ${String(cp.store)})`,
+      );
+      print(`deployments:   ${String(status.deployments)}`);
+      const states = Object.entries(status.instances as Record<string, number>).map(([s, n]) => `${n} ${s}`);
+      print(`instances:     ${states.join(", ") || "none"}`);
+      const running = status.runningTasks as number[];
+      print(`tasks:         ${running.length > 0 ? `running ${running.join(", ")}` : "none running"}`);
+    });
+}

@@ -1,0 +1,120 @@
+/**
+ * The director's HTTP API (JSON, bearer token from `<home>/director/api-token`).
+ *
+ *   GET  /v1/info
+ *   GET  /v1/cloud-config                      PUT /v1/cloud-config {cloud config}
+ *   GET  /v1/deployments                       POST /v1/deployments {manifest} -> 202 task
+ *   GET  /v1/deployments/:name (manifest)      DELETE /v1/deployments/:name -> 202 task
+ *   POST /v1/deployments/:name/recreate|stop|start {target?: "GROUP[/INDEX]"} -> 202 task
+ *   GET  /v1/deployments/:name/logs?instance=GROUP/INDEX[&job=J][&lines=N]
+ *   GET  /v1/instances[?deployment=NAME]
+ *   GET  /v1/tasks[?deployment=&limit=]        GET /v1/tasks/:id
+ *   GET  /v1/tasks/:id/events[?after=ID]       GET /v1/events[?deployment=&limit=]
+ *   POST /v1/heartbeats (agents; their own VM token)
+ */
+import type { FastifyInstance } from "fastify";
+import type { Heartbeat } from "../agent/heartbeat.js";
+import { InvalidInput, Unauthorized } from "../lib/errors.js";
+import { bearerToken, createApi } from "../lib/http-server.js";
+import type { Director } from "./director.js";
+
+type Q = { Querystring: Record<string, string | undefined> };
+
+function intQuery(value: string | undefined, name: string, fallback: number, max = 1_000_000): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > max)
+    throw new InvalidInput(`${name}: expected an integer from 0 to ${max}, got "${value}"`);
+  return n;
+}
+
+function idParam(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new InvalidInput(`task id: expected a positive integer, got "${value}"`);
+  return n;
+}
+
+function bodyField(body: unknown, field: string): unknown {
+  if (!body || typeof body !== "object" || !(field in body)) {
+    throw new InvalidInput(`request body: expected a JSON object with "${field}"`, [
+      { field, problem: "missing" },
+    ]);
+  }
+  return (body as Record<string, unknown>)[field];
+}
+
+/** `director()` returns the director, or throws Unavailable while it is still starting. */
+export function buildDirectorApi(
+  director: () => Director,
+  token: string,
+  info: () => Record<string, unknown>,
+): FastifyInstance {
+  const app = createApi({ token, open: ["/v1/heartbeats", "/v1/health"] });
+
+  app.get("/v1/health", async () => ({ ok: true }));
+  app.get("/v1/info", async () => ({ directorId: director().id, ...info() }));
+
+  app.get("/v1/cloud-config", () => director().cloudConfig());
+  app.put("/v1/cloud-config", (req) => director().setCloudConfig(bodyField(req.body, "cloudConfig")));
+
+  app.get("/v1/deployments", () => director().deployments());
+  app.post("/v1/deployments", async (req, reply) =>
+    reply.status(202).send(await director().deploy(bodyField(req.body, "manifest"))),
+  );
+  app.get<{ Params: { name: string } }>("/v1/deployments/:name", (req) =>
+    director().manifest(req.params.name),
+  );
+  app.delete<{ Params: { name: string } }>("/v1/deployments/:name", async (req, reply) =>
+    reply.status(202).send(await director().deleteDeployment(req.params.name)),
+  );
+  for (const action of ["recreate", "stop", "start"] as const) {
+    app.post<{ Params: { name: string } }>(`/v1/deployments/:name/${action}`, async (req, reply) => {
+      const target = (req.body as { target?: unknown } | undefined)?.target;
+      if (target !== undefined && typeof target !== "string")
+        throw new InvalidInput('target: expected "GROUP" or "GROUP/INDEX"');
+      return reply.status(202).send(await director().action(action, req.params.name, target));
+    });
+  }
+  app.get<{ Params: { name: string } } & Q>("/v1/deployments/:name/logs", (req) => {
+    if (!req.query.instance) throw new InvalidInput("instance: expected GROUP/INDEX");
+    return director().logs(
+      req.params.name,
+      req.query.instance,
+      req.query.job,
+      intQuery(req.query.lines, "lines", 100, 10_000),
+    );
+  });
+
+  app.get<Q>("/v1/instances", (req) => director().instances(req.query.deployment));
+
+  app.get<Q>("/v1/tasks", (req) =>
+    director().tasks({
+      ...(req.query.deployment ? { deployment: req.query.deployment } : {}),
+      limit: intQuery(req.query.limit, "limit", 30, 1000),
+    }),
+  );
+  app.get<{ Params: { id: string } }>("/v1/tasks/:id", (req) => director().task(idParam(req.params.id)));
+  app.get<{ Params: { id: string } } & Q>("/v1/tasks/:id/events", async (req) => {
+    const taskId = idParam(req.params.id);
+    await director().task(taskId);
+    return director().events({ taskId, afterId: intQuery(req.query.after, "after", 0) });
+  });
+  app.get<Q>("/v1/events", (req) =>
+    director().events({
+      ...(req.query.deployment ? { deployment: req.query.deployment } : {}),
+      ...(req.query.task ? { taskId: idParam(req.query.task) } : {}),
+      limit: intQuery(req.query.limit, "limit", 50, 10_000),
+    }),
+  );
+
+  app.post("/v1/heartbeats", async (req, reply) => {
+    const given = bearerToken(req.headers.authorization);
+    const beat = req.body as Heartbeat | undefined;
+    if (!given) throw new Unauthorized("heartbeats need the VM's bearer token");
+    if (!beat || typeof beat.vmId !== "string") throw new InvalidInput("vmId: expected the VM's id");
+    await director().recordHeartbeat(given, beat);
+    return reply.status(204).send();
+  });
+  return app;
+}

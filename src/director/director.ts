@@ -1,0 +1,302 @@
+/**
+ * The director: the control plane's face. It validates what operators ask for,
+ * turns it into tasks, and answers questions about deployments, instances, tasks
+ * and events. The API (api.ts) and the CLI go through it.
+ */
+import { randomUUID } from "node:crypto";
+import { parse as parseYaml } from "yaml";
+import type { Heartbeat } from "../agent/heartbeat.js";
+import type { Cloud } from "../cloud/cloud.js";
+import { Conflict, InvalidInput, NotFound, errorMessage } from "../lib/errors.js";
+import type { Logger } from "../lib/log.js";
+import type { InstanceRecord } from "../store/instances.js";
+import type { Store } from "../store/store.js";
+import type { EventRecord, TaskKind, TaskRecord } from "../store/tasks.js";
+import { checkZonesExist, parseCloudConfig, type CloudConfig } from "./cloud-config.js";
+import { agentOf, type DirectorContext } from "./context.js";
+import { makeHandlers, summarize, type DeployPayload } from "./handlers.js";
+import { HeartbeatBook } from "./heartbeats.js";
+import { parseManifest } from "./manifest.js";
+import { planDeployment } from "./observe.js";
+import { reconcile } from "./reconcile.js";
+import { TaskRunner } from "./task-runner.js";
+import { describeTarget, parseTarget, selectTargets } from "./targets.js";
+
+/** An instance as the API shows it: the store's record plus what its heartbeats say. */
+export interface InstanceView {
+  id: string;
+  deployment: string;
+  group: string;
+  index: number;
+  zone: string;
+  host: string | null;
+  address: string | null;
+  /** creating, updating, running, stopped, failed, deleting; or, for a running instance, unresponsive or failing. */
+  state: string;
+  desired: string;
+  vmId: string | null;
+  diskId: string | null;
+  jobsState: string | null;
+  /** Milliseconds since its last heartbeat (null before the first). */
+  heartbeatAgeMs: number | null;
+  specVersion: string | null;
+}
+
+/** A manifest that is valid but cannot be placed: 409 with the reasons. */
+export class CannotPlace extends Conflict {
+  override readonly code = "cannot_place";
+  constructor(readonly reasons: string[]) {
+    super(`cannot place the deployment; nothing was changed:\n  ${reasons.join("\n  ")}`);
+  }
+
+  override details(): Record<string, unknown> {
+    return { reasons: this.reasons };
+  }
+}
+
+export const UNRESPONSIVE_AFTER_MS = 3000;
+
+export class Director {
+  readonly heartbeats: HeartbeatBook;
+  private readonly runner: TaskRunner;
+
+  private constructor(
+    readonly ctx: DirectorContext,
+    readonly owner: string,
+  ) {
+    this.heartbeats = new HeartbeatBook(ctx.store);
+    this.runner = new TaskRunner(ctx, owner, makeHandlers(ctx));
+  }
+
+  /** Opens the director on a store and a cloud: reconciles, then resumes unfinished tasks. */
+  static async start(o: {
+    store: Store;
+    cloud: Cloud;
+    heartbeatUrl: string;
+    log: Logger;
+  }): Promise<Director> {
+    let directorId = await o.store.settings.get("director_id");
+    if (!directorId) {
+      directorId = `d-${randomUUID().slice(0, 8)}`;
+      await o.store.settings.set("director_id", directorId);
+    }
+    const ctx: DirectorContext = {
+      store: o.store,
+      cloud: o.cloud,
+      directorId,
+      heartbeatUrl: o.heartbeatUrl,
+      log: o.log,
+    };
+    const director = new Director(ctx, `${directorId}/pid-${process.pid}`);
+    const locked = new Set(
+      (await o.store.tasks.list({ states: ["running", "queued"], limit: 1000 })).map((t) => t.deployment),
+    );
+    for (const d of await o.store.deployments.list()) {
+      if (locked.has(d.name)) continue; // its task reconciles when it resumes
+      for (const sentence of await reconcile(ctx, d.name).catch((err: unknown) => [
+        `reconcile failed: ${errorMessage(err)}`,
+      ])) {
+        await o.store.tasks.addEvent({
+          taskId: null,
+          deployment: d.name,
+          instance: null,
+          level: "warn",
+          stage: "reconcile",
+          message: sentence,
+        });
+      }
+    }
+    const resumed = await director.runner.resume();
+    if (resumed.length > 0) o.log.warn({ tasks: resumed }, "resumed unfinished tasks");
+    return director;
+  }
+
+  async stop(): Promise<void> {
+    this.runner.stop();
+  }
+
+  /** Waits until no task runs (tests). */
+  idle(): Promise<void> {
+    return this.runner.idle();
+  }
+
+  get id(): string {
+    return this.ctx.directorId;
+  }
+
+  // ---- cloud config ---------------------------------------------------------------
+
+  async cloudConfig(): Promise<CloudConfig> {
+    const text = await this.ctx.store.settings.get("cloud_config");
+    if (!text) throw new NotFound('no cloud config yet; upload one with "zonal cloud-config FILE"');
+    return JSON.parse(text) as CloudConfig;
+  }
+
+  async setCloudConfig(doc: unknown): Promise<CloudConfig> {
+    const cc = parseCloudConfig(typeof doc === "string" ? parseDocument(doc, "cloud config") : doc);
+    checkZonesExist(cc, await this.ctx.cloud.zones());
+    await this.ctx.store.settings.set("cloud_config", JSON.stringify(cc));
+    return cc;
+  }
+
+  // ---- deployments ------------------------------------------------------------------
+
+  /** Validates the manifest, checks it can be placed (changing nothing if not), then starts a deploy task. */
+  async deploy(doc: unknown): Promise<TaskRecord> {
+    const cc = await this.cloudConfig();
+    const manifest = parseManifest(typeof doc === "string" ? parseDocument(doc, "manifest") : doc, cc);
+    const dryRun = await planDeployment(this.ctx, manifest, cc);
+    if (dryRun.errors.length > 0) throw new CannotPlace(dryRun.errors);
+    const payload: DeployPayload = { manifest, cloudConfig: cc };
+    return this.runner.submit({
+      deployment: manifest.name,
+      kind: "deploy",
+      description: `deploy ${manifest.name} (${summarize(dryRun)})`,
+      payload,
+    });
+  }
+
+  async deployments() {
+    const [deployments, instances] = await Promise.all([
+      this.ctx.store.deployments.list(),
+      this.ctx.store.instances.list(),
+    ]);
+    return deployments.map((d) => {
+      const { manifest } = d.manifest as DeployPayload;
+      const mine = instances.filter((i) => i.deployment === d.name);
+      return {
+        name: d.name,
+        groups: manifest.instance_groups.map((g) => ({
+          name: g.name,
+          instances: g.instances,
+          zones: g.zones,
+          strategy: g.strategy,
+        })),
+        instances: mine.length,
+        running: mine.filter((i) => this.view(i).state === "running").length,
+        updatedAt: d.updatedAt,
+      };
+    });
+  }
+
+  async manifest(name: string): Promise<unknown> {
+    const d = await this.ctx.store.deployments.get(name);
+    if (!d) throw new NotFound(`deployment ${name} does not exist`);
+    return (d.manifest as DeployPayload).manifest;
+  }
+
+  async deleteDeployment(name: string): Promise<TaskRecord> {
+    if (
+      !(await this.ctx.store.deployments.get(name)) &&
+      (await this.ctx.store.instances.list(name)).length === 0
+    ) {
+      throw new NotFound(`deployment ${name} does not exist`);
+    }
+    return this.runner.submit({
+      deployment: name,
+      kind: "delete",
+      description: `delete deployment ${name}`,
+      payload: {},
+    });
+  }
+
+  async action(
+    kind: Extract<TaskKind, "recreate" | "stop" | "start">,
+    deployment: string,
+    targetText?: string,
+  ): Promise<TaskRecord> {
+    const target = parseTarget(targetText);
+    if (!(await this.ctx.store.deployments.get(deployment)))
+      throw new NotFound(`deployment ${deployment} does not exist`);
+    selectTargets(await this.ctx.store.instances.list(deployment), target, deployment);
+    return this.runner.submit({
+      deployment,
+      kind,
+      description: `${kind} ${describeTarget(target)} of ${deployment}`,
+      payload: { target },
+    });
+  }
+
+  // ---- instances --------------------------------------------------------------------
+
+  view(inst: InstanceRecord): InstanceView {
+    const last = this.heartbeats.lastOf(inst.id);
+    const age = last ? Date.now() - last.at : null;
+    let state: string = inst.state;
+    if (inst.state === "running") {
+      const silentFor = age ?? Date.now() - this.heartbeats.startedAt;
+      if (silentFor > UNRESPONSIVE_AFTER_MS) state = "unresponsive";
+      else if (last?.beat.jobsState === "failing") state = "failing";
+    }
+    return {
+      id: inst.id,
+      deployment: inst.deployment,
+      group: inst.group,
+      index: inst.index,
+      zone: inst.zone,
+      host: inst.host,
+      address: inst.address,
+      state,
+      desired: inst.desired,
+      vmId: inst.vmId,
+      diskId: inst.diskId,
+      jobsState: last?.beat.jobsState ?? null,
+      heartbeatAgeMs: age,
+      specVersion: last?.beat.specVersion ?? inst.specHash,
+    };
+  }
+
+  async instances(deployment?: string): Promise<InstanceView[]> {
+    if (deployment !== undefined && !(await this.ctx.store.deployments.get(deployment))) {
+      throw new NotFound(`deployment ${deployment} does not exist`);
+    }
+    return (await this.ctx.store.instances.list(deployment)).map((i) => this.view(i));
+  }
+
+  async recordHeartbeat(token: string, beat: Heartbeat): Promise<"recorded" | "unknown-vm"> {
+    return this.heartbeats.record(token, beat);
+  }
+
+  async logs(deployment: string, targetText: string, job: string | undefined, lines: number) {
+    const target = parseTarget(targetText);
+    if (target.group === undefined || target.index === undefined) {
+      throw new InvalidInput(`instance: expected GROUP/INDEX, got "${targetText}"`);
+    }
+    const [inst] = selectTargets(await this.ctx.store.instances.list(deployment), target, deployment);
+    const agent = agentOf(inst!, 5000);
+    const spec = await agent.spec();
+    const jobs = job ? [job] : (spec?.jobs ?? []).map((j) => j.name);
+    const out: Array<{ job: string; lines: string[] }> = [];
+    for (const name of jobs) out.push({ job: name, lines: await agent.logs(name, lines) });
+    return out;
+  }
+
+  // ---- tasks and events -----------------------------------------------------------------
+
+  tasks(o: { deployment?: string; limit?: number }) {
+    return this.ctx.store.tasks.list(o);
+  }
+
+  async task(id: number): Promise<TaskRecord> {
+    const t = await this.ctx.store.tasks.get(id);
+    if (!t) throw new NotFound(`task ${id} does not exist`);
+    return t;
+  }
+
+  events(o: {
+    taskId?: number;
+    deployment?: string;
+    afterId?: number;
+    limit?: number;
+  }): Promise<EventRecord[]> {
+    return this.ctx.store.tasks.events(o);
+  }
+}
+
+function parseDocument(text: string, what: string): unknown {
+  try {
+    return parseYaml(text);
+  } catch (err) {
+    throw new InvalidInput(`${what} is not valid YAML: ${errorMessage(err)}`);
+  }
+}

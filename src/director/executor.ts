@@ -1,0 +1,139 @@
+/**
+ * The executor: applies a plan's batches in order, each batch's steps at once, and
+ * stops at the first batch with a failed step (a failed canary stops the deploy
+ * before any other instance is touched). Every step re-reads its instance from
+ * the store before acting, so it works on live state, not on the plan's snapshot.
+ */
+import { errorMessage } from "../lib/errors.js";
+import type { InstanceRecord } from "../store/instances.js";
+import type { DirectorContext } from "./context.js";
+import type { TaskReporter } from "./events.js";
+import { InstanceOps, StepFailed } from "./instance-ops.js";
+import type { Manifest } from "./manifest.js";
+import type { Step } from "./planner.js";
+import { buildSpec, resolveLinks } from "./spec-builder.js";
+import type { Batch } from "./update-policy.js";
+
+export class DeployFailed extends Error {}
+
+export interface ExecuteOptions {
+  ctx: DirectorContext;
+  manifest: Manifest;
+  batches: Batch[];
+  report: TaskReporter;
+}
+
+function describeBatch(b: Batch, n: number, of: number): string {
+  const keys = b.steps.map((s) => s.key).join(", ");
+  const where = b.zone ? ` in ${b.zone}` : "";
+  if (b.kind === "canary") return `canary${b.steps.length > 1 ? "s" : ""} ${keys}${where}`;
+  if (b.kind === "delete") return `delete ${keys}`;
+  return `batch ${n} of ${of}${where}: ${keys}`;
+}
+
+export async function execute(o: ExecuteOptions): Promise<{ done: number }> {
+  const total = o.batches.reduce((n, b) => n + b.steps.length, 0);
+  let done = 0;
+  await o.report.progress(0, total);
+  const ops = new InstanceOps(o.ctx);
+  const plainBatches = o.batches.filter((b) => b.kind === "batch");
+  for (const b of o.batches) {
+    const title = describeBatch(b, plainBatches.indexOf(b) + 1, plainBatches.length);
+    await o.report.event("info", b.kind, `${title}: started`);
+    const results = await Promise.allSettled(b.steps.map((s) => runStep(ops, o, s, b.kind === "canary")));
+    const failures = results.flatMap((r, i) =>
+      r.status === "rejected" ? [`${b.steps[i]!.key}: ${errorMessage(r.reason)}`] : [],
+    );
+    done += results.filter((r) => r.status === "fulfilled").length;
+    await o.report.progress(done, total);
+    if (failures.length > 0) {
+      await o.report.event("error", b.kind, `${title}: failed: ${failures.join("; ")}`);
+      throw new DeployFailed(
+        `${b.kind === "canary" ? "canary failed, deploy stopped" : `${title} failed`}: ${failures.join("; ")}`,
+      );
+    }
+    await o.report.event("info", b.kind, `${title}: done`);
+  }
+  return { done };
+}
+
+async function runStep(ops: InstanceOps, o: ExecuteOptions, step: Step, canary: boolean): Promise<void> {
+  const say = (message: string, level: "info" | "warn" = "info") =>
+    o.report.event(level, step.action, message, step.key);
+  await say(step.reasons.join("; "));
+  let inst: InstanceRecord | undefined = await o.ctx.store.instances.get(step.instanceId);
+  try {
+    if (step.action === "delete") {
+      if (!inst) return;
+      inst = await ops.setState(inst, "deleting");
+      const note = await ops.drainAndStop(inst);
+      if (note) await say(note, "warn");
+      inst = await ops.deleteVm(inst);
+      inst = await ops.deleteDisk(inst);
+      await ops.forget(inst);
+      await say("deleted");
+      return;
+    }
+    if (!inst) {
+      inst = await o.ctx.store.instances.insert({
+        id: step.instanceId,
+        deployment: o.manifest.name,
+        group: step.group,
+        index: step.index,
+        zone: step.zone,
+        state: "creating",
+        desired: "started",
+        vmId: null,
+        host: null,
+        address: null,
+        agentPort: null,
+        agentToken: null,
+        vmResources: null,
+        diskId: null,
+        diskSizeMb: null,
+        specHash: null,
+      });
+    } else if (inst.state !== "creating") {
+      inst = await ops.setState(inst, "updating");
+    }
+    if (step.action === "recreate") {
+      const note = await ops.drainAndStop(inst);
+      if (note) await say(note, "warn");
+      inst = await ops.deleteVm(inst);
+      if (inst.zone !== step.zone) {
+        await o.ctx.store.instances.update(inst.id, { zone: step.zone });
+        inst = { ...inst, zone: step.zone };
+      }
+    }
+    if (step.action === "create" || step.action === "recreate") {
+      inst = await ops.createVm(inst, step.host!, step.resources);
+      await say(`VM ${inst.vmId} on ${inst.host} at ${inst.address}`);
+    }
+    if (step.diskSizeMb !== undefined) {
+      const hadDisk = inst.diskId !== null;
+      inst = await ops.ensureDisk(inst, step.diskSizeMb);
+      if (!hadDisk) await say(`disk ${inst.diskId} (${step.diskSizeMb} MiB) created`);
+      await ops.attachDisk(inst);
+    }
+    const group = o.manifest.instance_groups.find((g) => g.name === step.group)!;
+    const known = await o.ctx.store.instances.list();
+    const spec = buildSpec({
+      manifest: o.manifest,
+      group,
+      instance: inst,
+      diskId: inst.diskId,
+      links: resolveLinks(o.manifest, group, known),
+    });
+    await ops.applyAndStart(inst, spec);
+    const watchMs = canary ? o.manifest.update.canary_watch_time : o.manifest.update.update_watch_time;
+    await ops.watch(inst, watchMs);
+    inst = await ops.reload(inst.id);
+    await ops.setState(inst, inst.desired === "stopped" ? "stopped" : "running");
+    await say(`${inst.desired === "stopped" ? "stopped" : "running"}, spec ${spec.version}`);
+  } catch (err) {
+    const current = await o.ctx.store.instances.get(step.instanceId);
+    if (current && current.state !== "failed") await ops.setState(current, "failed").catch(() => undefined);
+    await o.report.event("error", step.action, `failed: ${errorMessage(err)}`, step.key);
+    throw err instanceof StepFailed ? err : new StepFailed(errorMessage(err));
+  }
+}

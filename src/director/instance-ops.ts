@@ -1,0 +1,156 @@
+/**
+ * The steps the executor is made of, one instance at a time. Each is idempotent
+ * (running it again after success does nothing harmful) and writes ahead: what a
+ * cloud call will create is recorded before the call, so a director killed
+ * between the two finds it again (see reconcile.ts) instead of leaking it.
+ */
+import { randomBytes } from "node:crypto";
+import type { AgentState } from "../agent/agent.js";
+import { errorMessage } from "../lib/errors.js";
+import { sleep, waitFor } from "../lib/sleep.js";
+import type { Resources } from "../placement/types.js";
+import type { InstanceRecord } from "../store/instances.js";
+import { agentOf, instanceMetadata, type DirectorContext } from "./context.js";
+import { checkInstanceTransition, type InstanceState } from "./instance-state.js";
+import type { AgentSpec } from "./spec-builder.js";
+
+export class StepFailed extends Error {}
+
+export class InstanceOps {
+  constructor(private readonly ctx: DirectorContext) {}
+
+  private get store() {
+    return this.ctx.store;
+  }
+
+  async reload(id: string): Promise<InstanceRecord> {
+    const inst = await this.store.instances.get(id);
+    if (!inst) throw new StepFailed(`instance ${id} is gone from the store`);
+    return inst;
+  }
+
+  async setState(inst: InstanceRecord, to: InstanceState): Promise<InstanceRecord> {
+    checkInstanceTransition(`${inst.group}/${inst.index}`, inst.state, to);
+    await this.store.instances.update(inst.id, { state: to });
+    return { ...inst, state: to };
+  }
+
+  /** Creates the VM on `host` (its token is recorded first), records it, waits for its agent. */
+  async createVm(inst: InstanceRecord, host: string, resources: Resources): Promise<InstanceRecord> {
+    if (inst.vmId && (await this.ctx.cloud.vmExists(inst.vmId))) return inst;
+    const token = randomBytes(24).toString("hex");
+    await this.store.instances.update(inst.id, { agentToken: token, vmId: null, host: null, address: null });
+    const { vm } = await this.ctx.cloud.createVm({
+      zone: inst.zone,
+      hostHints: [host],
+      vmType: resources,
+      metadata: instanceMetadata(this.ctx, inst),
+      agent: { token, heartbeat: { url: this.ctx.heartbeatUrl } },
+    });
+    const patch = {
+      vmId: vm.id,
+      host: vm.host,
+      address: vm.address,
+      agentPort: vm.agentPort,
+      vmResources: resources,
+    };
+    await this.store.instances.update(inst.id, patch);
+    const created = { ...inst, ...patch, agentToken: token };
+    await this.waitForAgent(created);
+    return created;
+  }
+
+  async waitForAgent(inst: InstanceRecord, timeoutMs = 60_000): Promise<void> {
+    const agent = agentOf(inst, 2000);
+    await waitFor(() => agent.info(), { timeoutMs, intervalMs: 100, what: `the agent of ${inst.vmId}` });
+  }
+
+  /** Creates the instance's persistent disk when it has none (recorded right after). */
+  async ensureDisk(inst: InstanceRecord, sizeMb: number): Promise<InstanceRecord> {
+    if (inst.diskId && (await this.ctx.cloud.getDisk(inst.diskId))) return inst;
+    const disk = await this.ctx.cloud.createDisk({
+      zone: inst.zone,
+      sizeMb,
+      metadata: instanceMetadata(this.ctx, inst),
+    });
+    await this.store.instances.update(inst.id, { diskId: disk.id, diskSizeMb: sizeMb });
+    return { ...inst, diskId: disk.id, diskSizeMb: sizeMb };
+  }
+
+  /** Attaches the instance's disk to its VM. A disk stuck on another (dead, fenced) VM is force-detached. */
+  async attachDisk(inst: InstanceRecord): Promise<void> {
+    if (!inst.diskId || !inst.vmId) return;
+    const disk = await this.ctx.cloud.getDisk(inst.diskId);
+    if (disk?.attachedTo && disk.attachedTo !== inst.vmId) {
+      // Only this instance's own old VMs can hold its disk; fence before taking it over.
+      await this.ctx.cloud.powerOffVm(disk.attachedTo).catch(() => undefined);
+      await this.ctx.cloud.detachDisk(inst.diskId, { force: true });
+    }
+    await this.ctx.cloud.attachDisk(inst.diskId, inst.vmId);
+  }
+
+  /** Applies the spec; starts the jobs when the instance should run; records the spec. */
+  async applyAndStart(inst: InstanceRecord, spec: AgentSpec): Promise<AgentState> {
+    const agent = agentOf(inst, 30_000);
+    await agent.apply(spec);
+    await this.store.instances.update(inst.id, { specHash: spec.version });
+    if (inst.desired === "stopped") return agent.stop({ drain: true });
+    const startTimeout = Math.max(...spec.jobs.map((j) => j.start_timeout_ms), 1000);
+    const state = await agent.start(startTimeout);
+    if (state.jobsState !== "running") throw new StepFailed(`jobs did not start: ${describeJobs(state)}`);
+    return state;
+  }
+
+  /** Watches the jobs for `ms`: any job leaving `running` fails the step. */
+  async watch(inst: InstanceRecord, ms: number): Promise<void> {
+    if (inst.desired === "stopped") return;
+    const agent = agentOf(inst, 5000);
+    const until = Date.now() + ms;
+    do {
+      const state = await agent.state();
+      if (state.jobsState !== "running")
+        throw new StepFailed(`jobs failed while watched: ${describeJobs(state)}`);
+      await sleep(Math.min(500, Math.max(0, until - Date.now())));
+    } while (Date.now() < until);
+  }
+
+  /** Drains and stops the jobs when the agent answers; a dead agent has nothing to drain. */
+  async drainAndStop(inst: InstanceRecord): Promise<string | undefined> {
+    if (!inst.vmId || !inst.address) return undefined;
+    try {
+      await agentOf(inst, 5000).info();
+    } catch (err) {
+      return `agent does not answer (${errorMessage(err)}); nothing to drain`;
+    }
+    await agentOf(inst, 15 * 60_000).stop({ drain: true });
+    return undefined;
+  }
+
+  /** Deletes the VM (the cloud kills it: fenced). Idempotent. */
+  async deleteVm(inst: InstanceRecord): Promise<InstanceRecord> {
+    if (inst.vmId) await this.ctx.cloud.deleteVm(inst.vmId);
+    const patch = { vmId: null, host: null, address: null, agentPort: null };
+    await this.store.instances.update(inst.id, patch);
+    return { ...inst, ...patch };
+  }
+
+  async deleteDisk(inst: InstanceRecord): Promise<InstanceRecord> {
+    if (inst.diskId) {
+      const disk = await this.ctx.cloud.getDisk(inst.diskId);
+      if (disk?.attachedTo) await this.ctx.cloud.detachDisk(inst.diskId, { force: true });
+      await this.ctx.cloud.deleteDisk(inst.diskId);
+    }
+    await this.store.instances.update(inst.id, { diskId: null, diskSizeMb: null });
+    return { ...inst, diskId: null, diskSizeMb: null };
+  }
+
+  async forget(inst: InstanceRecord): Promise<void> {
+    await this.store.instances.delete(inst.id);
+  }
+}
+
+export function describeJobs(state: AgentState): string {
+  return (
+    state.jobs.map((j) => `${j.name} ${j.state}${j.message ? ` (${j.message})` : ""}`).join(", ") || "no jobs"
+  );
+}

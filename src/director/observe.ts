@@ -1,0 +1,75 @@
+/** What the director looks at before planning: VMs in the cloud, agents' answers, hosts. */
+import { randomUUID } from "node:crypto";
+import type { VmState } from "../cloud/cloud.js";
+import type { PlacementHost } from "../placement/types.js";
+import type { InstanceRecord } from "../store/instances.js";
+import type { CloudConfig } from "./cloud-config.js";
+import { agentOf, type DirectorContext } from "./context.js";
+import type { Manifest } from "./manifest.js";
+import { plan, type Observed, type Plan } from "./planner.js";
+
+export async function placementHosts(ctx: DirectorContext): Promise<PlacementHost[]> {
+  const zones = await ctx.cloud.zones();
+  return zones.flatMap((z) =>
+    z.hosts.map((h) => ({
+      id: h.id,
+      zone: h.zone,
+      up: h.state === "up",
+      attributes: h.attributes,
+      capacity: h.capacity,
+      used: { cpu: h.used.cpu, ramMb: h.used.ramMb },
+    })),
+  );
+}
+
+export async function observe(
+  ctx: DirectorContext,
+  deployment: string,
+  instances: InstanceRecord[],
+): Promise<Map<string, Observed>> {
+  const vms = new Map<string, VmState>(
+    (await ctx.cloud.listVms({ metadata: { director: ctx.directorId, deployment } })).map((vm) => [
+      vm.id,
+      vm.state,
+    ]),
+  );
+  const out = new Map<string, Observed>();
+  await Promise.all(
+    instances.map(async (inst) => {
+      const vmState = inst.vmId ? vms.get(inst.vmId) : undefined;
+      let agent: Observed["agent"] = { reachable: false };
+      if (vmState === "running" && inst.address) {
+        try {
+          const s = await agentOf(inst, 3000).state();
+          agent = { reachable: true, specVersion: s.specVersion, jobsState: s.jobsState };
+        } catch {
+          /* unreachable */
+        }
+      }
+      out.set(inst.id, { ...(vmState ? { vmState } : {}), agent });
+    }),
+  );
+  return out;
+}
+
+/** Observes the deployment and plans it. Writes nothing. */
+export async function planDeployment(
+  ctx: DirectorContext,
+  manifest: Manifest,
+  cloudConfig: CloudConfig,
+  recreate?: ReadonlySet<string>,
+): Promise<Plan> {
+  const known = await ctx.store.instances.list();
+  const instances = known.filter((i) => i.deployment === manifest.name);
+  const [observed, hosts] = await Promise.all([observe(ctx, manifest.name, instances), placementHosts(ctx)]);
+  return plan({
+    manifest,
+    cloudConfig,
+    instances,
+    observed,
+    hosts,
+    known,
+    ...(recreate ? { recreate } : {}),
+    newId: () => randomUUID(),
+  });
+}

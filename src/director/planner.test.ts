@@ -1,0 +1,177 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { describe, it } from "node:test";
+import { parse } from "yaml";
+import { repoPath } from "../cli/home.js";
+import type { PlacementHost } from "../placement/types.js";
+import type { InstanceRecord } from "../store/instances.js";
+import { parseCloudConfig } from "./cloud-config.js";
+import { parseManifest, type Manifest } from "./manifest.js";
+import { plan, type Observed, type PlanInput } from "./planner.js";
+import { buildSpec } from "./spec-builder.js";
+
+const cc = parseCloudConfig(parse(readFileSync(repoPath("examples", "cloud-config.yml"), "utf8")));
+const web = parseManifest(parse(readFileSync(repoPath("examples", "web.yml"), "utf8")), cc);
+const HOSTS: PlacementHost[] = ["z1", "z2", "z3"].flatMap((z) =>
+  ["h1", "h2"].map((h) => ({
+    id: `${z}/${h}`,
+    zone: z,
+    up: true,
+    attributes: (h === "h1" ? { ssd: true } : {}) as PlacementHost["attributes"],
+    capacity: { cpu: 16, ramMb: 32768 },
+    used: { cpu: 0, ramMb: 0 },
+  })),
+);
+
+let ids = 0;
+function run(o: Partial<PlanInput> & { manifest?: Manifest }) {
+  return plan({
+    manifest: web,
+    cloudConfig: cc,
+    instances: [],
+    observed: new Map(),
+    hosts: HOSTS,
+    known: o.instances ?? [],
+    newId: () => `new-${ids++}`,
+    ...o,
+  });
+}
+
+/** Instances as a finished deploy of `m` leaves them: running, spec applied. */
+function deployed(m: Manifest): { instances: InstanceRecord[]; observed: Map<string, Observed> } {
+  const first = run({ manifest: m });
+  const instances = first.steps.map((s, i): InstanceRecord => {
+    const group = m.instance_groups.find((g) => g.name === s.group)!;
+    const spec = buildSpec({
+      manifest: m,
+      group,
+      instance: { id: s.instanceId, index: s.index },
+      diskId: null,
+      links: {},
+    });
+    return {
+      id: s.instanceId,
+      deployment: m.name,
+      group: s.group,
+      index: s.index,
+      zone: s.zone,
+      state: "running",
+      desired: "started",
+      vmId: `vm-${i}`,
+      host: s.host!,
+      address: `127.9.9.${i + 1}`,
+      agentPort: 6868,
+      agentToken: "t",
+      vmResources: s.resources,
+      diskId: null,
+      diskSizeMb: null,
+      specHash: spec.version,
+      createdAt: "",
+      updatedAt: "",
+    };
+  });
+  const observed = new Map<string, Observed>(
+    instances.map((i) => [
+      i.id,
+      { vmState: "running", agent: { reachable: true, specVersion: i.specHash, jobsState: "running" } },
+    ]),
+  );
+  return { instances, observed };
+}
+
+describe("planner", () => {
+  it("creates a new group 2 per zone, on different hosts within each zone", () => {
+    const p = run({});
+    assert.deepEqual(p.errors, []);
+    assert.deepEqual(
+      p.steps.map((s) => s.action),
+      Array(6).fill("create"),
+    );
+    const perZone = new Map<string, Set<string>>();
+    for (const s of p.steps) perZone.set(s.zone, (perZone.get(s.zone) ?? new Set()).add(s.host!));
+    assert.deepEqual(
+      [...perZone.values()].map((hosts) => hosts.size),
+      [2, 2, 2],
+    );
+  });
+
+  it("finds nothing to do when everything runs the deployed spec", () => {
+    const d = deployed(web);
+    const p = run({ ...d, known: d.instances });
+    assert.deepEqual(p.steps, []);
+    assert.equal(p.unchanged.length, 6);
+  });
+
+  it("updates every instance when a job property changes", () => {
+    const d = deployed(web);
+    const changed = structuredClone(web);
+    changed.instance_groups[0]!.jobs[0]!.properties.env = { GREETING: "howdy" };
+    const p = run({ ...d, known: d.instances, manifest: changed });
+    assert.deepEqual(
+      new Set(p.steps.map((s) => `${s.action}: ${s.reasons.join()}`)),
+      new Set(["update: spec changed"]),
+    );
+  });
+
+  it("recreates on a vm_type change, a crashed VM, a silent agent, and on request", () => {
+    const d = deployed(web);
+    const [a, b, c] = d.instances;
+    d.observed.set(b!.id, { vmState: "crashed", agent: { reachable: false } });
+    d.observed.set(c!.id, { vmState: "running", agent: { reachable: false } });
+    const p1 = run({ ...d, known: d.instances, recreate: new Set([a!.id]) });
+    const reasons = new Map(p1.steps.map((s) => [s.instanceId, `${s.action}: ${s.reasons.join("; ")}`]));
+    assert.equal(reasons.get(a!.id), "recreate: recreate requested");
+    assert.equal(reasons.get(b!.id), "recreate: VM vm-1 is crashed");
+    assert.equal(reasons.get(c!.id), "recreate: agent on vm-2 does not answer");
+    assert.ok(
+      p1.steps.every((s) => s.host),
+      "recreated instances are placed again",
+    );
+
+    const bigger = structuredClone(web);
+    bigger.instance_groups[0]!.vm_type = "medium";
+    const p2 = run({ ...deployed(web), manifest: bigger });
+    assert.ok(
+      p2.steps.every(
+        (s) =>
+          s.action === "recreate" && /vm_type changed: 1 CPU\/512 MiB -> 2 CPU\/2048 MiB/.test(s.reasons[0]!),
+      ),
+    );
+  });
+
+  it("scales down from the fullest zone, and deletes groups that left the manifest", () => {
+    const d = deployed(web);
+    const fewer = structuredClone(web);
+    fewer.instance_groups[0]!.instances = 4;
+    const p = run({ ...d, known: d.instances, manifest: fewer });
+    assert.deepEqual(
+      p.steps.map((s) => `${s.action} ${s.key}`),
+      ["delete web/4", "delete web/5"],
+    );
+    const none = { ...structuredClone(web), instance_groups: [] };
+    const gone = run({ ...d, known: d.instances, manifest: none });
+    assert.equal(gone.steps.filter((s) => s.action === "delete").length, 6);
+    assert.match(gone.steps[0]!.reasons[0]!, /group web is no longer in the manifest/);
+  });
+
+  it("refuses what cannot be placed, with one reason per host", () => {
+    const ssd = structuredClone(web);
+    ssd.instance_groups[0]!.vm_type = "medium-ssd";
+    ssd.instance_groups[0]!.instances = 30;
+    const p = run({ manifest: ssd });
+    assert.ok(p.errors.length > 0);
+    assert.match(p.errors[0]!, /^web\/\d+ \(z\d\): z\d\/h1: 0 CPUs free, needs 2; z\d\/h2: lacks ssd$/);
+  });
+
+  it("refuses to resize or drop a persistent disk", () => {
+    const d = deployed(web);
+    const withDisk = d.instances.map((i) => ({ ...i, diskId: `disk-${i.index}`, diskSizeMb: 1024 }));
+    const larger = structuredClone(web);
+    larger.instance_groups[0]!.persistent_disk = 2048;
+    assert.match(
+      run({ ...d, instances: withDisk, manifest: larger }).errors[0]!,
+      /1024 MiB, the manifest asks 2048; resizing disks is not supported/,
+    );
+    assert.match(run({ ...d, instances: withDisk }).errors[0]!, /removing disks is not supported/);
+  });
+});

@@ -1,0 +1,82 @@
+/**
+ * The control plane process (`zonal control-plane`): the director API over a
+ * store and a cloud. Its data dir is `<home>/director`:
+ *   director.db      the SQLite store (unless DATABASE_URL points at PostgreSQL)
+ *   api-token        the API's bearer token (0600); the CLI reads it
+ *   endpoint.json    where it listens, with the token (0600)
+ *   daemon.pid       one control plane per data dir
+ */
+import { mkdirSync, rmSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { Cloud } from "../cloud/cloud.js";
+import {
+  claimDataDir,
+  ENDPOINT_FILE,
+  parseListen,
+  readOrCreateToken,
+  type Endpoint,
+} from "../lib/data-dir.js";
+import { Unavailable } from "../lib/errors.js";
+import { writeFileAtomic } from "../lib/files.js";
+import { createLogger } from "../lib/log.js";
+import { Store } from "../store/store.js";
+import { buildDirectorApi } from "./api.js";
+import { Director } from "./director.js";
+
+export interface ControlPlaneOptions {
+  dataDir: string;
+  listen: string;
+  cloud: Cloud;
+  cloudName: string;
+  databaseUrl?: string;
+}
+
+export interface RunningControlPlane {
+  endpoint: Endpoint;
+  director: Director;
+  close(): Promise<void>;
+}
+
+export async function startControlPlane(o: ControlPlaneOptions): Promise<RunningControlPlane> {
+  const { host, port } = parseListen(o.listen);
+  const dataDir = resolve(o.dataDir);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  claimDataDir(dataDir, "control plane");
+  const log = createLogger("director");
+  const store = await Store.open({ dataDir, ...(o.databaseUrl ? { databaseUrl: o.databaseUrl } : {}) });
+  const token = readOrCreateToken(dataDir, "api-token");
+  // The port must be known before the director starts (agents' heartbeat URL), so bind first.
+  let director: Director | undefined;
+  const startedAt = Date.now();
+  const app = buildDirectorApi(
+    () => {
+      if (!director) throw new Unavailable("the director is still starting");
+      return director;
+    },
+    token,
+    () => ({
+      cloud: o.cloudName,
+      store: `${store.dialect} ${store.location}`,
+      uptimeMs: Date.now() - startedAt,
+    }),
+  );
+  await app.listen({ host, port });
+  const addr = app.server.address();
+  const actualPort = typeof addr === "object" && addr ? addr.port : port;
+  const url = `http://${host}:${actualPort}`;
+  director = await Director.start({ store, cloud: o.cloud, heartbeatUrl: `${url}/v1/heartbeats`, log });
+  const endpoint: Endpoint = { url, token, pid: process.pid };
+  writeFileAtomic(join(dataDir, ENDPOINT_FILE), JSON.stringify(endpoint) + "\n", 0o600);
+  log.info({ url, store: store.location, directorId: director.id }, "control plane listening");
+  return {
+    endpoint,
+    director,
+    async close() {
+      await director?.stop();
+      await app.close();
+      await store.close();
+      rmSync(join(dataDir, ENDPOINT_FILE), { force: true });
+      rmSync(join(dataDir, "daemon.pid"), { force: true });
+    },
+  };
+}

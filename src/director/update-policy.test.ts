@@ -1,0 +1,82 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { Manifest } from "./manifest.js";
+import type { Step } from "./planner.js";
+import { batchesFor } from "./update-policy.js";
+
+const ZONES = ["z1", "z2", "z3"];
+const step = (index: number, action: Step["action"] = "update", group = "web"): Step => ({
+  action,
+  key: `${group}/${index}`,
+  group,
+  index,
+  instanceId: `i-${index}`,
+  zone: ZONES[index % 3]!,
+  resources: { cpu: 1, ramMb: 512 },
+  reasons: [],
+});
+const manifest = (update: Partial<Manifest["update"]>, instances = 6): Manifest => ({
+  name: "web",
+  instance_groups: [
+    {
+      name: "web",
+      instances,
+      zones: ZONES,
+      vm_type: "small",
+      strategy: "resurrect",
+      jobs: [],
+      links: {},
+    },
+  ],
+  update: {
+    canaries: 1,
+    max_in_flight: 2,
+    canary_watch_time: 0,
+    update_watch_time: 0,
+    serial_zones: true,
+    ...update,
+  },
+});
+const shape = (bs: ReturnType<typeof batchesFor>) =>
+  bs.map((b) => `${b.kind}:${b.zone ?? "*"}:${b.steps.map((s) => s.index).join(",")}`);
+
+describe("update policy", () => {
+  const six = [0, 1, 2, 3, 4, 5].map((i) => step(i));
+
+  it("updates a canary first, then batches of max_in_flight, one zone at a time", () => {
+    assert.deepEqual(shape(batchesFor(six, manifest({}))), [
+      "canary:z1:0",
+      "batch:z1:3",
+      "batch:z2:1,4",
+      "batch:z3:2,5",
+    ]);
+  });
+
+  it("mixes zones when serial_zones is off, and reads max_in_flight as a percentage", () => {
+    assert.deepEqual(shape(batchesFor(six, manifest({ serial_zones: false, max_in_flight: "50%" }))), [
+      "canary:z1:0",
+      "batch:*:3,1,4",
+      "batch:z3:2,5",
+    ]);
+  });
+
+  it("deletes first, and skips canaries when there are none", () => {
+    const steps = [step(6, "delete"), step(7, "delete"), step(0, "create"), step(1, "create")];
+    assert.deepEqual(shape(batchesFor(steps, manifest({ canaries: 0, max_in_flight: 1 }))), [
+      "delete:z1:6",
+      "delete:z2:7",
+      "batch:z1:0",
+      "batch:z2:1",
+    ]);
+  });
+
+  it("keeps groups in manifest order", () => {
+    const m = manifest({});
+    m.instance_groups.unshift({ ...m.instance_groups[0]!, name: "db", instances: 1 });
+    const bs = batchesFor([step(0, "update", "web"), step(0, "create", "db")], m);
+    assert.deepEqual(
+      bs.map((b) => `${b.group}:${b.kind}`),
+      ["db:canary", "web:canary"],
+    );
+  });
+});

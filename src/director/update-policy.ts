@@ -1,0 +1,71 @@
+/**
+ * The update policy turns a plan's steps into ordered batches. Pure.
+ *
+ * Per instance group, in manifest order: deletions first (they free capacity), then
+ * the canaries (the first `canaries` changed instances, in the first zone), then
+ * the rest in batches of at most `max_in_flight`, one zone at a time when
+ * `serial_zones` is on. A failed canary stops the deploy before any batch runs.
+ */
+import { maxInFlightOf, type Manifest } from "./manifest.js";
+import type { Step } from "./planner.js";
+
+export type BatchKind = "delete" | "canary" | "batch";
+
+export interface Batch {
+  kind: BatchKind;
+  group: string;
+  /** Set when every step of the batch is in one zone. */
+  zone?: string;
+  steps: Step[];
+}
+
+function chunk<T>(xs: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += size) out.push(xs.slice(i, i + size));
+  return out;
+}
+
+function batch(kind: BatchKind, group: string, steps: Step[]): Batch {
+  const zones = new Set(steps.map((s) => s.zone));
+  return { kind, group, ...(zones.size === 1 ? { zone: steps[0]!.zone } : {}), steps };
+}
+
+export function batchesFor(steps: Step[], manifest: Manifest): Batch[] {
+  const policy = manifest.update;
+  const out: Batch[] = [];
+  const groups = [...new Set(steps.map((s) => s.group))];
+  const order = new Map(manifest.instance_groups.map((g, i) => [g.name, i]));
+  groups.sort((a, b) => (order.get(a) ?? 1e9) - (order.get(b) ?? 1e9));
+  for (const group of groups) {
+    const g = manifest.instance_groups.find((x) => x.name === group);
+    const inFlight = maxInFlightOf(policy, g?.instances ?? steps.filter((s) => s.group === group).length);
+    const mine = steps.filter((s) => s.group === group);
+    for (const steps of chunk(
+      mine.filter((s) => s.action === "delete"),
+      inFlight,
+    )) {
+      out.push(batch("delete", group, steps));
+    }
+    const zoneRank = new Map((g?.zones ?? []).map((z, i) => [z, i]));
+    const changes = mine
+      .filter((s) => s.action !== "delete")
+      .sort((a, b) => (zoneRank.get(a.zone) ?? 1e9) - (zoneRank.get(b.zone) ?? 1e9) || a.index - b.index);
+    const canaries = changes.slice(0, policy.canaries);
+    if (canaries.length > 0) out.push(batch("canary", group, canaries));
+    const rest = changes.slice(canaries.length);
+    if (policy.serial_zones) {
+      const zones = [...new Set(rest.map((s) => s.zone))];
+      for (const zone of zones) {
+        for (const steps of chunk(
+          rest.filter((s) => s.zone === zone),
+          inFlight,
+        )) {
+          out.push(batch("batch", group, steps));
+        }
+      }
+    } else {
+      for (const steps of chunk(rest, inFlight)) out.push(batch("batch", group, steps));
+    }
+  }
+  return out;
+}
