@@ -46,12 +46,12 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
   const store = await Store.open({ dataDir, ...(o.databaseUrl ? { databaseUrl: o.databaseUrl } : {}) });
   const token = readOrCreateToken(dataDir, "api-token");
   // The port must be known before the director starts (agents' heartbeat URL), so bind first.
-  let director: Director | undefined;
+  const ready: { director?: Director } = {};
   const startedAt = Date.now();
   const app = buildDirectorApi(
     () => {
-      if (!director) throw new Unavailable("the director is still starting");
-      return director;
+      if (!ready.director) throw new Unavailable("the director is still starting");
+      return ready.director;
     },
     token,
     () => ({
@@ -64,7 +64,8 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
   const addr = app.server.address();
   const actualPort = typeof addr === "object" && addr ? addr.port : port;
   const url = `http://${host}:${actualPort}`;
-  director = await Director.start({ store, cloud: o.cloud, heartbeatUrl: `${url}/v1/heartbeats`, log });
+  const director = await Director.start({ store, cloud: o.cloud, heartbeatUrl: `${url}/v1/heartbeats`, log });
+  ready.director = director;
   const endpoint: Endpoint = { url, token, pid: process.pid };
   writeFileAtomic(join(dataDir, ENDPOINT_FILE), JSON.stringify(endpoint) + "\n", 0o600);
   log.info({ url, store: store.location, directorId: director.id }, "control plane listening");
@@ -72,7 +73,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
     endpoint,
     director,
     async close() {
-      await director?.stop();
+      await director.stop();
       await app.close();
       await store.close();
       rmSync(join(dataDir, ENDPOINT_FILE), { force: true });
