@@ -54,7 +54,9 @@ export function balanceZones(
   while (kept.length > count) {
     // The highest index among the zones that have the most instances.
     const top = perZone.get(most())!;
-    const victim = kept.filter((i) => perZone.get(i.zone) === top).reduce((a, b) => (b.index > a.index ? b : a));
+    const victim = kept
+      .filter((i) => perZone.get(i.zone) === top)
+      .reduce((a, b) => (b.index > a.index ? b : a));
     kept = kept.filter((i) => i !== victim);
     perZone.set(victim.zone, top - 1);
     plan.delete.push({ index: victim.index, zone: victim.zone });

@@ -1,0 +1,87 @@
+/**
+ * zonal as an operator runs it, for end-to-end tests: `zonal up --detach` on the
+ * harness's own cloud file, free ports and home, then the real CLI. Teardown kills
+ * the control plane, the cloud daemon and every VM it started (by PID).
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { LocalCloudClient } from "../cloud/local/client.js";
+import { DirectorClient } from "../director/client.js";
+import { signalGroup, isAlive } from "../lib/proc.js";
+import { waitFor } from "../lib/sleep.js";
+import { CloudHarness, type HarnessOptions } from "./cloud-harness.js";
+
+const BIN = fileURLToPath(new URL("../../../bin/zonal.js", import.meta.url));
+
+export interface CliResult {
+  code: number | null;
+  out: string;
+  err: string;
+}
+
+export class ZonalHarness extends CloudHarness {
+  director!: DirectorClient;
+
+  constructor(private readonly opts: HarnessOptions & { env?: Record<string, string> } = {}) {
+    super(opts);
+  }
+
+  zonal(...args: string[]): CliResult {
+    const r = spawnSync(process.execPath, [BIN, "--home", this.home, ...args], {
+      encoding: "utf8",
+      timeout: 300_000,
+      env: { ...process.env, ...(this.opts.env ?? {}) },
+    });
+    return { code: r.status, out: r.stdout, err: r.stderr };
+  }
+
+  /** Runs a command that must succeed and parses its `--json` output. */
+  json<T>(...args: string[]): T {
+    const r = this.zonal(...args, "--json");
+    if (r.code !== 0) throw new Error(`zonal ${args.join(" ")} failed (${r.code}): ${r.err}`);
+    return JSON.parse(r.out) as T;
+  }
+
+  async up(): Promise<void> {
+    const r = this.zonal(
+      "up",
+      "--detach",
+      "--cloud-file",
+      this.configPath,
+      "--cloud-listen",
+      "127.0.0.1:0",
+      "--listen",
+      "127.0.0.1:0",
+    );
+    if (r.code !== 0) throw new Error(`zonal up failed: ${r.err}${r.out}`);
+    this.client = LocalCloudClient.fromDataDir(this.dataDir);
+    this.director = DirectorClient.fromDataDir(join(this.home, "director"));
+    await this.director.info();
+  }
+
+  private controlPlaneProc(): { pid: number; startTime: number } | undefined {
+    const pidFile = join(this.home, "director", "daemon.pid");
+    if (!existsSync(pidFile)) return undefined;
+    const [pid, startTime] = readFileSync(pidFile, "utf8").trim().split(" ").map(Number);
+    return pid && startTime ? { pid, startTime } : undefined;
+  }
+
+  /** Kills the control plane (SIGKILL: a crash; SIGTERM: a clean stop) and waits until it is gone. */
+  async stopControlPlane(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    const proc = this.controlPlaneProc();
+    if (!proc) return;
+    signalGroup(proc.pid, proc.startTime, signal);
+    await waitFor(() => (isAlive(proc.pid, proc.startTime) ? undefined : true), {
+      timeoutMs: 20_000,
+      what: "the control plane to stop",
+    });
+  }
+
+  override async teardown(): Promise<void> {
+    const proc = this.controlPlaneProc();
+    if (proc) signalGroup(proc.pid, proc.startTime, "SIGKILL");
+    await super.teardown();
+  }
+}
