@@ -82,7 +82,7 @@ describe("director: deploy, place, update, restart", () => {
     assert.match(r.err, /cannot place the deployment; nothing was changed/);
     assert.match(
       r.err,
-      /big\/\d+ \(z1\): z1\/h1: 0 CPUs free, needs 2; z1\/h2: lacks ssd/,
+      /cache\/\d+ \(z1\): z1\/h1: \d+ MiB RAM free, needs 2048; z1\/h2: lacks ssd/,
     );
     const afterward = {
       tasks: z.json<TaskRecord[]>("tasks").length,
