@@ -45,7 +45,7 @@ export function nodeJob(
 
 /** A TCP echo server on the VM's address. */
 export const ECHO_SERVER = (port: number) =>
-  `require("net").createServer((s) => s.pipe(s)).listen(${port}, process.env.ZONAL_ADDRESS)`;
+  `require("net").createServer((s) => { s.on("error", () => {}); s.pipe(s); }).listen(${port}, process.env.ZONAL_ADDRESS)`;
 
 /** An HTTP server on the VM's address answering with its VM id. */
 export const HTTP_SERVER = (port: number) =>
