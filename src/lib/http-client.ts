@@ -32,6 +32,9 @@ export interface RequestOptions {
   okStatuses?: number[];
 }
 
+const IDEMPOTENT = new Set(["GET", "HEAD", "PUT", "DELETE"]);
+const STALE_CONNECTION = new Set(["UND_ERR_SOCKET", "ECONNRESET", "EPIPE"]);
+
 export class JsonClient {
   constructor(private readonly opts: JsonClientOptions) {}
 
@@ -47,17 +50,22 @@ export class JsonClient {
     if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
     if (ro.body !== undefined) headers["content-type"] = "application/json";
     const timeoutMs = ro.timeoutMs ?? this.opts.timeoutMs ?? 10_000;
-    let res: Response;
-    try {
-      res = await fetch(url, {
-        method,
-        headers,
-        body: ro.body === undefined ? undefined : JSON.stringify(ro.body),
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-    } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
-      throw new Unavailable(`${method} ${url.origin}${url.pathname}: ${cause}`, { cause: err });
+    let res: Response | undefined;
+    // An idempotent request is retried once when a kept-alive connection turns out to
+    // be dead (the server restarted); anything else reports the failure (RFC 9110 9.2.2).
+    for (let attempt = 1; !res; attempt++) {
+      try {
+        res = await fetch(url, {
+          method,
+          headers,
+          body: ro.body === undefined ? undefined : JSON.stringify(ro.body),
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+      } catch (err) {
+        const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+        if (attempt === 1 && IDEMPOTENT.has(method) && STALE_CONNECTION.has(cause)) continue;
+        throw new Unavailable(`${method} ${url.origin}${url.pathname}: ${cause}`, { cause: err });
+      }
     }
     const text = await res.text();
     const parsed: unknown = text === "" ? undefined : safeJson(text);

@@ -44,6 +44,12 @@ export class ZonalHarness extends CloudHarness {
     return JSON.parse(r.out) as T;
   }
 
+  private ports = { cloud: "127.0.0.1:0", director: "127.0.0.1:0" };
+
+  /**
+   * `zonal up --detach`. The first time on free ports; after that on the same ports,
+   * as an operator's restart would be (agents keep sending heartbeats to one address).
+   */
   async up(): Promise<void> {
     const r = this.zonal(
       "up",
@@ -51,13 +57,14 @@ export class ZonalHarness extends CloudHarness {
       "--cloud-file",
       this.configPath,
       "--cloud-listen",
-      "127.0.0.1:0",
+      this.ports.cloud,
       "--listen",
-      "127.0.0.1:0",
+      this.ports.director,
     );
     if (r.code !== 0) throw new Error(`zonal up failed: ${r.err}${r.out}`);
     this.client = LocalCloudClient.fromDataDir(this.dataDir);
     this.director = DirectorClient.fromDataDir(join(this.home, "director"));
+    this.ports = { cloud: new URL(this.client.url).host, director: new URL(this.director.endpoint.url).host };
     await this.director.info();
   }
 

@@ -80,10 +80,7 @@ describe("director: deploy, place, update, restart", () => {
     const r = z.zonal("deploy", file("big.yml", big));
     assert.equal(r.code, 1);
     assert.match(r.err, /cannot place the deployment; nothing was changed/);
-    assert.match(
-      r.err,
-      /cache\/\d+ \(z1\): z1\/h1: \d+ MiB RAM free, needs 2048; z1\/h2: lacks ssd/,
-    );
+    assert.match(r.err, /cache\/\d+ \(z1\): z1\/h1: \d+ MiB RAM free, needs 2048; z1\/h2: lacks ssd/);
     const afterward = {
       tasks: z.json<TaskRecord[]>("tasks").length,
       deployments: z.json<unknown[]>("deployments").length,
