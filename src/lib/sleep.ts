@@ -1,6 +1,9 @@
 /** Promise-based sleep and polling with a deadline. */
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Thrown by a probe to stop `waitFor` at once (the thing waited for will never come). */
+export class GiveUp extends Error {}
+
 /**
  * Calls `probe` every `intervalMs` until it returns a value other than undefined,
  * or throws `onTimeout()` once `timeoutMs` has passed.
@@ -16,6 +19,7 @@ export async function waitFor<T>(
       const value = await probe();
       if (value !== undefined) return value;
     } catch (err) {
+      if (err instanceof GiveUp) throw err;
       lastError = err;
     }
     if (Date.now() >= deadline) {

@@ -10,7 +10,7 @@ import type { Vm } from "../../cloud/cloud.js";
 import { InvalidInput, Unavailable } from "../../lib/errors.js";
 import { parseDuration } from "../../lib/duration.js";
 import { isAlive, signalPid } from "../../lib/proc.js";
-import { sleep, waitFor } from "../../lib/sleep.js";
+import { GiveUp, sleep, waitFor } from "../../lib/sleep.js";
 import { addTargetCommand, cloudClient, homeOf } from "../context.js";
 import { cloudDataDir, repoPath } from "../home.js";
 import {
@@ -67,7 +67,7 @@ export async function startCloudInBackground(o: {
   try {
     return await waitFor(
       async () => {
-        if (child.exitCode !== null) throw new Unavailable(`the cloud daemon exited; see ${logPath}`);
+        if (child.exitCode !== null) throw new GiveUp(`the cloud daemon exited; see ${logPath}`);
         if (!existsSync(endpointPath)) return undefined;
         const ep = JSON.parse(readFileSync(endpointPath, "utf8")) as CloudEndpoint;
         if (ep.pid !== child.pid) return undefined;

@@ -11,7 +11,7 @@ import { startControlPlane } from "../../director/server.js";
 import { ENDPOINT_FILE, type Endpoint } from "../../lib/data-dir.js";
 import { errorMessage, InvalidInput, NotFound, Unavailable } from "../../lib/errors.js";
 import { isAlive, signalPid } from "../../lib/proc.js";
-import { sleep, waitFor } from "../../lib/sleep.js";
+import { GiveUp, sleep, waitFor } from "../../lib/sleep.js";
 import { homeOf } from "../context.js";
 import { followTask } from "../follow.js";
 import { cloudDataDir, directorDataDir, repoPath } from "../home.js";
@@ -41,7 +41,7 @@ export function readYamlFile(path: string, what: string): unknown {
   }
 }
 
-async function startControlPlaneInBackground(home: string, listen: string): Promise<Endpoint> {
+export async function startControlPlaneInBackground(home: string, listen: string): Promise<Endpoint> {
   const dataDir = directorDataDir(home);
   const running = readEndpoint(dataDir);
   if (running) return running;
@@ -58,7 +58,7 @@ async function startControlPlaneInBackground(home: string, listen: string): Prom
   try {
     return await waitFor(
       async () => {
-        if (child.exitCode !== null) throw new Unavailable(`the control plane exited; see ${logPath}`);
+        if (child.exitCode !== null) throw new GiveUp(`the control plane exited; see ${logPath}`);
         const ep = readEndpoint(dataDir);
         if (!ep || ep.pid !== child.pid) return undefined;
         await new DirectorClient(ep).info();
@@ -75,7 +75,7 @@ async function startControlPlaneInBackground(home: string, listen: string): Prom
 }
 
 /** Uploads the cloud config when the director has none yet. */
-async function ensureCloudConfig(client: DirectorClient, path: string | undefined): Promise<string> {
+export async function ensureCloudConfig(client: DirectorClient, path: string | undefined): Promise<string> {
   if (!path) {
     try {
       await client.cloudConfig();

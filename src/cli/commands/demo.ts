@@ -1,72 +1,78 @@
 /**
- * `zonal demo`: the local cloud with one VM running a `process` job that answers on
- * the VM's own address, with a persistent disk. Prints what to try next.
+ * `zonal demo`: zonal on the embedded local cloud, with something deployed.
+ * Starts the local cloud and the control plane in the background (like
+ * `zonal up --detach`), deploys examples/web.yml (six web servers over three
+ * zones), shows where they answer, and prints what to try next.
  */
-import { readFileSync } from "node:fs";
 import { Command } from "commander";
-import { parse as parseYaml } from "yaml";
-import { AgentClient } from "../../agent/client.js";
-import { LocalCloudClient } from "../../cloud/local/client.js";
-import { waitFor } from "../../lib/sleep.js";
+import { DirectorClient } from "../../director/client.js";
 import { homeOf } from "../context.js";
+import { followTask } from "../follow.js";
 import { cloudDataDir, repoPath } from "../home.js";
-import { print } from "../output.js";
+import { print, table } from "../output.js";
 import { DEFAULT_CLOUD_LISTEN, startCloudInBackground } from "./cloud.js";
-
-const DEMO = { demo: "hello" };
+import {
+  DEFAULT_DIRECTOR_LISTEN,
+  ensureCloudConfig,
+  readYamlFile,
+  startControlPlaneInBackground,
+} from "./control-plane.js";
 
 export function demoCommand(): Command {
   return new Command("demo")
-    .description("start the local cloud and a VM serving HTTP on its own address")
-    .option("--listen <host:port>", "local cloud API address", DEFAULT_CLOUD_LISTEN)
-    .action(async (o: { listen: string }, cmd: Command) => {
-      const dataDir = cloudDataDir(homeOf(cmd));
-      const ep = await startCloudInBackground({
+    .description("start zonal on the local cloud and deploy examples/web.yml (6 web servers over 3 zones)")
+    .option("--cloud-listen <host:port>", "local cloud API address", DEFAULT_CLOUD_LISTEN)
+    .option("--listen <host:port>", "director API address", DEFAULT_DIRECTOR_LISTEN)
+    .action(async (o: { cloudListen: string; listen: string }, cmd: Command) => {
+      const home = homeOf(cmd);
+      const cloud = await startCloudInBackground({
         configPath: repoPath("examples", "cloud.yml"),
-        dataDir,
-        listen: o.listen,
+        dataDir: cloudDataDir(home),
+        listen: o.cloudListen,
       });
-      print(`local cloud: ${ep.url} (data in ${dataDir})`);
-      const cloud = new LocalCloudClient(ep);
+      print(`local cloud:   ${cloud.url}  (zones z1 z2 z3, two hosts each; examples/cloud.yml)`);
+      const ep = await startControlPlaneInBackground(home, o.listen);
+      print(`control plane: ${ep.url}  (director API; data in ${home})`);
+      const director = new DirectorClient(ep);
+      print(await ensureCloudConfig(director, undefined));
 
-      for (const old of await cloud.listVms({ metadata: DEMO })) await cloud.deleteVm(old.id);
-      let disk = (await cloud.listDisks({ metadata: DEMO }))[0];
-      disk ??= await cloud.createDisk({ zone: "z1", sizeMb: 64, metadata: DEMO });
-      const { vm, agentToken } = await cloud.createVm({
-        zone: "z1",
-        vmType: { cpu: 1, ramMb: 512 },
-        metadata: DEMO,
-      });
-      print(`VM ${vm.id} on host ${vm.host}, address ${vm.address}`);
-      await cloud.attachDisk(disk.id, vm.id);
-      print(`disk ${disk.id} attached`);
-
-      const agent = new AgentClient({ address: vm.address, port: vm.agentPort, token: agentToken });
-      await waitFor(() => agent.info(), { timeoutMs: 20_000, what: `the agent of ${vm.id}` });
-      const spec = parseYaml(readFileSync(repoPath("examples", "hello-vm.yml"), "utf8")) as Record<
-        string,
-        unknown
-      >;
-      await agent.apply({ ...spec, persistent_disk: { id: disk.id } });
-      const state = await agent.start(30_000);
-      if (state.jobsState !== "running") {
-        throw new Error(`job did not start: ${JSON.stringify(state.jobs)}`);
+      print("\n$ zonal deploy examples/web.yml");
+      const task = await director.deploy(readYamlFile(repoPath("examples", "web.yml"), "manifest"));
+      const done = await followTask(director, task.id);
+      print(`task ${done.id} ${done.state}: ${done.result ?? ""}`);
+      if (done.state !== "done") {
+        process.exitCode = 1;
+        return;
       }
-      const url = `http://${vm.address}:8080/`;
-      const answer = await (await fetch(url)).text();
-      print(`job "hello" is running: curl ${url}\n  -> ${answer.trim()}`);
+      const instances = await director.instances("web");
+      print("\n$ zonal instances -d web");
+      print(
+        table(
+          ["INSTANCE", "ZONE", "HOST", "ADDRESS", "STATE"],
+          instances.map((i) => [
+            `${i.group}/${i.index}`,
+            i.zone,
+            i.host ?? undefined,
+            i.address ?? undefined,
+            i.state,
+          ]),
+        ),
+      );
+      const first = instances[0]!;
+      const url = `http://${first.address}:8080/`;
+      print(`\n$ curl ${url}\n${(await (await fetch(url)).text()).trimEnd()}`);
       print(
         [
           "",
-          "Try:",
-          `  zonal cloud                         zones -> hosts -> VMs`,
-          `  zonal vm state ${vm.id}       the agent's view of its jobs`,
-          `  zonal vm logs ${vm.id} hello  the job's log (hooks included)`,
-          `  zonal fault freeze ${vm.id}   silent: curl ${url} now hangs`,
-          `  zonal fault thaw ${vm.id}`,
-          `  zonal fault crash ${vm.id}    kernel panic; the disk stays attached`,
-          `  zonal cloud detach-disk ${disk.id} --force`,
-          `  zonal cloud stop --purge             delete every VM and disk, stop the cloud`,
+          "Try next:",
+          "  zonal cloud                              zones -> hosts -> VMs",
+          "  zonal deploy examples/ssd.yml            a vm_type that needs ssd: only ssd hosts, with disks",
+          "  (edit GREETING in examples/web.yml)      zonal deploy examples/web.yml: canary, then batches, zone by zone",
+          `  zonal logs -d web web/0                  the job's log from its agent`,
+          `  zonal fault crash ${first.vmId}         then "zonal deploy examples/web.yml" rebuilds it`,
+          "  zonal recreate -d web web/1              a new VM under the update policy",
+          "  zonal tasks / zonal task 1 / zonal events",
+          "  zonal down --purge                       delete everything and stop",
         ].join("\n"),
       );
     });

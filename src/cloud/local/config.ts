@@ -84,6 +84,8 @@ export interface HostConfig {
 }
 
 export interface CloudConfig {
+  /** Zone N's VMs get 127.(addressBase+N).H.V. */
+  addressBase: number;
   agentPort: number;
   zones: { name: string; hosts: HostConfig[] }[];
 }
@@ -91,6 +93,7 @@ export interface CloudConfig {
 export function parseCloudConfig(value: unknown, source = "cloud file"): CloudConfig {
   const file = parseWith(cloudFileSchema, value, source);
   return {
+    addressBase: file.address_base,
     agentPort: file.agent_port,
     zones: file.zones.map((zone, zi) => ({
       name: zone.name,

@@ -9,14 +9,16 @@
  *   vms/ID/        one VM: settings.json, console.log, ephemeral/, disks/ (attached disks)
  *   disks/ID/      one persistent disk
  */
-import { mkdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { claimDataDir, parseListen, readOrCreateToken } from "../../lib/data-dir.js";
-import { writeFileAtomic } from "../../lib/files.js";
+import { Conflict } from "../../lib/errors.js";
+import { readJsonIfExists, writeFileAtomic } from "../../lib/files.js";
+import { isAlive } from "../../lib/proc.js";
 import { createLogger } from "../../lib/log.js";
 import { buildCloudApi } from "./api.js";
 import { ENDPOINT_FILE, type CloudEndpoint } from "./client.js";
-import { loadCloudConfig } from "./config.js";
+import { loadCloudConfig, type CloudConfig } from "./config.js";
 import { LocalCloudService } from "./service.js";
 
 export interface DaemonOptions {
@@ -31,12 +33,44 @@ export interface RunningDaemon {
   close(): Promise<void>;
 }
 
+const ADDRESS_CLAIMS = "/tmp/zonal-local-cloud-addresses";
+
+/**
+ * Two local clouds with the same address_base would hand out the same addresses.
+ * A cloud's data dir claims its address block for as long as it has VMs.
+ */
+export function claimAddressBlock(config: CloudConfig, dataDir: string): void {
+  mkdirSync(ADDRESS_CLAIMS, { recursive: true });
+  const claim = join(ADDRESS_CLAIMS, `address-base-${config.addressBase}`);
+  if (existsSync(claim)) {
+    const other = readFileSync(claim, "utf8").trim();
+    if (other !== dataDir) {
+      const pid = Number(
+        existsSync(join(other, "daemon.pid"))
+          ? readFileSync(join(other, "daemon.pid"), "utf8").split(" ")[0]
+          : 0,
+      );
+      const state = readJsonIfExists(join(other, "state.json")) as { vms?: object } | undefined;
+      const vms = Object.keys(state?.vms ?? {}).length;
+      if ((pid && isAlive(pid)) || vms > 0) {
+        const first = config.addressBase + 1;
+        throw new Conflict(
+          `address_base ${config.addressBase} (addresses 127.${first}.x.x and up) is used by the local cloud in ${other}` +
+            ` (${vms} VMs); stop it with --purge, or give this cloud file another address_base`,
+        );
+      }
+    }
+  }
+  writeFileSync(claim, dataDir + "\n");
+}
+
 export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const { host, port } = parseListen(opts.listen);
   const config = loadCloudConfig(opts.configPath);
   const dataDir = resolve(opts.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   claimDataDir(dataDir, "local cloud daemon");
+  claimAddressBlock(config, dataDir);
   const log = createLogger("cloud");
   const service = new LocalCloudService({ config, dataDir, log });
   for (const sentence of await service.start()) log.info(sentence);
