@@ -13,6 +13,9 @@ import { writeFileAtomic } from "../lib/files.js";
 import { createLogger, type Logger } from "../lib/log.js";
 import { Mutex } from "../lib/mutex.js";
 import { sleep } from "../lib/sleep.js";
+import { z } from "zod";
+import { parseWith } from "../lib/validate.js";
+import { AddressForwarder, type AddressStatus } from "./addresses.js";
 import { buildAgentApi } from "./api.js";
 import { currentLoad, DiskMeter, HeartbeatSender, type Heartbeat } from "./heartbeat.js";
 import type { JobStatus } from "./job-runner.js";
@@ -24,9 +27,26 @@ import { NotFound } from "../lib/errors.js";
 
 export const AGENT_VERSION = "0.1.0";
 
+const addressesSchema = z
+  .object({
+    addresses: z.array(
+      z
+        .object({
+          address: z.ipv4("expected an IPv4 address"),
+          ports: z
+            .array(z.number().int().min(1).max(65535, "expected a port up to 65535"))
+            .min(1, "expected at least one port"),
+        })
+        .strict(),
+    ),
+  })
+  .strict();
+
 export interface AgentState {
   vmId: string;
   address: string;
+  /** Virtual addresses this VM serves (see addresses.ts). */
+  addresses: AddressStatus[];
   specVersion: string | null;
   instance: Spec["instance"] | null;
   jobsState: ReturnType<Supervisor["summary"]>;
@@ -37,6 +57,7 @@ export interface AgentState {
 
 export class Agent {
   readonly supervisor: Supervisor;
+  readonly addresses: AddressForwarder;
   private readonly ops = new Mutex();
   private readonly meter = new DiskMeter();
   private readonly startedAt = new Date();
@@ -46,6 +67,7 @@ export class Agent {
     private readonly log: Logger,
   ) {
     this.supervisor = new Supervisor(settings);
+    this.addresses = new AddressForwarder(settings.address);
     mkdirSync(join(settings.ephemeralDir, "logs"), { recursive: true });
   }
 
@@ -88,6 +110,7 @@ export class Agent {
     return {
       vmId: this.settings.vmId,
       address: this.settings.address,
+      addresses: this.addresses.statuses(),
       specVersion: spec?.version ?? null,
       instance: spec?.instance ?? null,
       jobsState: this.supervisor.summary(),
@@ -116,6 +139,7 @@ export class Agent {
       specVersion: s.specVersion,
       instance: s.instance ?? null,
       jobsState: s.jobsState,
+      addresses: s.addresses.map((a) => ({ address: a.address, port: a.port, state: a.state })),
       jobs: s.jobs.map((j) => ({ name: j.name, state: j.state, restarts: j.restarts, healthy: j.healthy })),
       disk: s.disk,
       load: s.load,
@@ -168,8 +192,17 @@ export class Agent {
     return tailFile(this.supervisor.logPath(name), lines);
   }
 
+  /** Serves exactly these virtual addresses (not kept across reboots: whoever reboots decides). */
+  setAddresses(body: unknown): AddressStatus[] {
+    const specs = parseWith(addressesSchema, body, "addresses").addresses;
+    this.addresses.set(specs);
+    this.log.info({ addresses: specs }, "virtual addresses set");
+    return this.addresses.statuses();
+  }
+
   /** Stops every job (without draining); for agent shutdown. */
   async shutdown(): Promise<void> {
+    this.addresses.close();
     await this.ops.run(() => this.supervisor.stopAll({ drain: false }));
   }
 }

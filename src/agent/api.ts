@@ -7,6 +7,7 @@
  *   PUT  /v1/spec                      apply a spec (jobs stay stopped until start)
  *   POST /v1/start[?wait_ms=N]         start all jobs; wait until they run or fail
  *   POST /v1/stop[?drain=false]        stop all jobs (draining by default)
+ *   PUT  /v1/addresses                 serve these virtual addresses: {addresses: [{address, ports}]}
  *   POST /v1/jobs/:name/restart
  *   GET  /v1/jobs/:name/logs[?lines=N] the job's recent log lines
  */
@@ -34,6 +35,7 @@ export function buildAgentApi(agent: Agent): FastifyInstance {
   app.get("/v1/spec", async () => ({ spec: agent.spec() ?? null }));
   app.put("/v1/spec", async (req) => agent.apply(req.body));
   app.post<Q>("/v1/start", async (req) => agent.start(intParam(req.query.wait_ms, "wait_ms", 600_000) ?? 0));
+  app.put("/v1/addresses", async (req) => ({ addresses: agent.setAddresses(req.body) }));
   app.post<Q>("/v1/stop", async (req) => agent.stop(req.query.drain !== "false"));
   app.post<{ Params: { name: string } }>("/v1/jobs/:name/restart", async (req) =>
     agent.restartJob(req.params.name),

@@ -1,5 +1,6 @@
 /** `AgentClient`: talks to one VM's agent (used by the CLI and the director). */
 import { JsonClient } from "../lib/http-client.js";
+import type { AddressStatus } from "./addresses.js";
 import type { AgentState } from "./agent.js";
 import type { JobStatus } from "./job-runner.js";
 import type { Spec } from "./spec.js";
@@ -51,6 +52,12 @@ export class AgentClient {
       query: { drain: opts.drain === false ? "false" : undefined },
       timeoutMs: 900_000,
     });
+  }
+
+  async setAddresses(addresses: Array<{ address: string; ports: number[] }>): Promise<AddressStatus[]> {
+    return (
+      await this.http.request<{ addresses: AddressStatus[] }>("PUT", "/v1/addresses", { body: { addresses } })
+    ).addresses;
   }
 
   restartJob(name: string): Promise<JobStatus> {

@@ -27,6 +27,8 @@ export interface Heartbeat {
   specVersion: string | null;
   instance: { deployment: string; group: string; index: number; id: string } | null;
   jobsState: JobsSummary;
+  /** Virtual addresses it serves, and whether each is bound yet. */
+  addresses: Array<{ address: string; port: number; state: "bound" | "waiting" }>;
   jobs: { name: string; state: JobState; restarts: number; healthy: boolean }[];
   disk: { persistent: (DiskUsage & { id: string }) | null; ephemeral: DiskUsage };
   /** 1, 5 and 15 minute load averages. */

@@ -208,6 +208,41 @@ export interface Cloud {
 
   /** Disks matching the filter (all when none). Read-only. */
   listDisks(filter?: VmFilter): Promise<Disk[]>;
+
+  /**
+   * Reserves a virtual address (VIP) in `zone`. Not idempotent: each call reserves a
+   * new one. Rejects: InvalidInput (unknown zone), NoAddressLeft, Unavailable (may have
+   * reserved one: find it by metadata).
+   */
+  allocateAddress(req: { zone: string; metadata?: Metadata }): Promise<VirtualAddress>;
+
+  /**
+   * Makes `vmId` the only holder of `address` (moves it from any other holder).
+   * Idempotent. The cloud only permits the traffic (like a Neutron allowed address
+   * pair); the VM binds the address itself, which on the local cloud succeeds only
+   * once no other VM serves it: callers fence the old holder first.
+   * Rejects: NotFound (address or VM).
+   */
+  assignAddress(address: string, vmId: string): Promise<VirtualAddress>;
+
+  /** Frees a virtual address. Idempotent: an unknown address is already free. */
+  releaseAddress(address: string): Promise<void>;
+
+  /** Reserved virtual addresses, with their holders. Read-only. */
+  listAddresses(filter?: VmFilter): Promise<VirtualAddress[]>;
+}
+
+export interface VirtualAddress {
+  address: string;
+  zone: string;
+  /** The VM allowed to hold it, if any. */
+  holder?: string;
+  metadata: Metadata;
+}
+
+/** Every virtual address of the zone is taken. */
+export class NoAddressLeft extends Conflict {
+  override readonly code = "no_address_left";
 }
 
 /** No host can take the VM. `reasons` has one line per host, e.g. "z2/h1: lacks ssd". */

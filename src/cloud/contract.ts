@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { randomBytes } from "node:crypto";
-import { InvalidInput } from "../lib/errors.js";
+import { InvalidInput, NotFound } from "../lib/errors.js";
 import { DiskInUse, NoValidHost, ZoneMismatch, type Cloud, type VmType } from "./cloud.js";
 
 export interface ContractSetup {
@@ -31,6 +31,8 @@ export function cloudContract(driver: string, setup: () => Promise<ContractSetup
     });
     after(async () => {
       for (const vm of await s.cloud.listVms({ metadata: { contract: run } })) await s.cloud.deleteVm(vm.id);
+      for (const a of await s.cloud.listAddresses({ metadata: { contract: run } }))
+        await s.cloud.releaseAddress(a.address);
       for (const d of await s.cloud.listDisks({ metadata: { contract: run } })) {
         if (d.attachedTo) await s.cloud.detachDisk(d.id, { force: true });
         await s.cloud.deleteDisk(d.id);
@@ -196,6 +198,35 @@ export function cloudContract(driver: string, setup: () => Promise<ContractSetup
       await s.cloud.deleteDisk(disk.id); // idempotent
       await s.cloud.deleteVm(a.vm.id);
       await s.cloud.deleteVm(other.vm.id);
+    });
+
+    it("reserves virtual addresses and moves each to one holder at a time", async () => {
+      const a = await s.cloud.createVm({ zone: s.zones[0], vmType: SMALL, metadata: md() });
+      const b = await s.cloud.createVm({ zone: s.zones[0], vmType: SMALL, metadata: md() });
+      const vip = await s.cloud.allocateAddress({ zone: s.zones[0], metadata: md({ role: "vip" }) });
+      const other = await s.cloud.allocateAddress({ zone: s.zones[0], metadata: md() });
+      assert.notEqual(vip.address, other.address);
+      assert.equal(vip.holder, undefined);
+      assert.equal((await s.cloud.assignAddress(vip.address, a.vm.id)).holder, a.vm.id);
+      assert.equal((await s.cloud.assignAddress(vip.address, a.vm.id)).holder, a.vm.id, "idempotent");
+      assert.equal((await s.cloud.assignAddress(vip.address, b.vm.id)).holder, b.vm.id, "moves");
+      const listed = await s.cloud.listAddresses({ metadata: md({ role: "vip" }) });
+      assert.deepEqual(
+        listed.map((x) => [x.address, x.holder]),
+        [[vip.address, b.vm.id]],
+      );
+      await assert.rejects(s.cloud.assignAddress("203.0.113.9", a.vm.id), NotFound);
+      await s.cloud.deleteVm(b.vm.id);
+      assert.equal(
+        (await s.cloud.listAddresses({ metadata: md({ role: "vip" }) }))[0]?.holder,
+        undefined,
+        "deleting the holder frees it",
+      );
+      await s.cloud.releaseAddress(vip.address);
+      await s.cloud.releaseAddress(vip.address); // idempotent
+      await s.cloud.releaseAddress(other.address);
+      assert.deepEqual(await s.cloud.listAddresses({ metadata: md() }), []);
+      await s.cloud.deleteVm(a.vm.id);
     });
 
     it("lists disks by metadata", async () => {

@@ -10,6 +10,8 @@
  *   POST   /v1/disks                     GET /v1/disks[?metadata.KEY=VALUE]
  *   GET    /v1/disks/:id                 DELETE /v1/disks/:id
  *   PUT    /v1/disks/:id/attachment      DELETE /v1/disks/:id/attachment[?force=true]
+ *   POST   /v1/addresses {zone, metadata}   GET /v1/addresses[?metadata.KEY=VALUE]
+ *   PUT    /v1/addresses/:address/holder {vmId}   DELETE /v1/addresses/:address
  *   GET    /v1/faults
  *   POST   /v1/faults/vms/:id/crash | /freeze | /thaw
  *   POST   /v1/faults/hosts/:zone/:host/fail | /restore
@@ -88,6 +90,18 @@ export function buildCloudApi(service: LocalCloudService, token: string, logger?
       return reply.status(204).send();
     },
   );
+
+  app.post("/v1/addresses", async (req, reply) =>
+    reply.status(201).send(await service.allocateAddress(req.body as { zone: string })),
+  );
+  app.get("/v1/addresses", (req) => service.listAddresses(filterFrom(req.query as Record<string, string>)));
+  app.put<{ Params: { address: string } }>("/v1/addresses/:address/holder", (req) =>
+    service.assignAddress(req.params.address, (req.body as { vmId?: unknown } | undefined)?.vmId as string),
+  );
+  app.delete<{ Params: { address: string } }>("/v1/addresses/:address", async (req, reply) => {
+    await service.releaseAddress(req.params.address);
+    return reply.status(204).send();
+  });
 
   app.get("/v1/faults", () => service.faults());
   const vmFaults = { crash: "crashVm", freeze: "freezeVm", thaw: "thawVm" } as const;

@@ -12,6 +12,7 @@ import {
   DetachFailed,
   DiskInUse,
   HostUnavailable,
+  NoAddressLeft,
   NoValidHost,
   ZoneMismatch,
   type Cloud,
@@ -23,6 +24,7 @@ import {
   type Host,
   type Metadata,
   type Vm,
+  type VirtualAddress,
   type VmFilter,
   type Zone,
 } from "../cloud.js";
@@ -43,6 +45,8 @@ function decodeCloudError(_status: number, body: ErrorBody) {
       return new ZoneMismatch(body.message);
     case "host_unavailable":
       return new HostUnavailable(body.message);
+    case "no_address_left":
+      return new NoAddressLeft(body.message);
     default:
       return undefined;
   }
@@ -153,6 +157,24 @@ export class LocalCloudClient implements Cloud {
 
   listDisks(filter?: VmFilter): Promise<Disk[]> {
     return this.http.request("GET", "/v1/disks", { query: filterQuery(filter) });
+  }
+
+  allocateAddress(req: { zone: string; metadata?: Metadata }): Promise<VirtualAddress> {
+    return this.http.request("POST", "/v1/addresses", { body: req });
+  }
+
+  assignAddress(address: string, vmId: string): Promise<VirtualAddress> {
+    return this.http.request("PUT", `/v1/addresses/${encodeURIComponent(address)}/holder`, {
+      body: { vmId },
+    });
+  }
+
+  async releaseAddress(address: string): Promise<void> {
+    await this.http.request("DELETE", `/v1/addresses/${encodeURIComponent(address)}`);
+  }
+
+  listAddresses(filter?: VmFilter): Promise<VirtualAddress[]> {
+    return this.http.request("GET", "/v1/addresses", { query: filterQuery(filter) });
   }
 
   // ---- faults ----

@@ -53,3 +53,7 @@ export const failHostSchema = z
     powerOffAfterMs: z.number().int().min(0).max(600_000).optional(),
   })
   .strict();
+
+export const allocateAddressSchema = z
+  .object({ zone: z.string().min(1, "expected a zone name"), metadata: metadataSchema.optional() })
+  .strict();

@@ -19,6 +19,7 @@ import {
   DetachFailed,
   DiskInUse,
   HostUnavailable,
+  NoAddressLeft,
   NoValidHost,
   ZoneMismatch,
   type Cloud,
@@ -30,11 +31,13 @@ import {
   type Host,
   type Metadata,
   type Vm,
+  type VirtualAddress,
   type VmFilter,
   type Zone,
 } from "../cloud.js";
 import { allHosts, type CloudConfig, type HostConfig } from "./config.js";
 import {
+  allocateAddressSchema,
   attachSchema,
   createDiskSchema,
   createVmSchema,
@@ -42,7 +45,7 @@ import {
   metadataSchema,
 } from "./requests.js";
 import { chooseHost, type HostView } from "./scheduler.js";
-import { StateFile, type DiskRecord, type VmRecord } from "./state.js";
+import { StateFile, type AddressRecord, type DiskRecord, type VmRecord } from "./state.js";
 import { bootAgent, findVmByMarker, freezeVm, killVm, observe, thawVm } from "./vm-runtime.js";
 
 export interface LocalCloudOptions {
@@ -334,6 +337,7 @@ export class LocalCloudService implements Cloud {
       for (const disk of Object.values(this.state.disks)) {
         if (disk.attachedTo === id) delete disk.attachedTo;
       }
+      for (const a of Object.values(this.state.addresses)) if (a.holder === id) delete a.holder;
       delete this.state.vms[id];
       this.file.save();
       rmSync(this.vmDir(id), { recursive: true, force: true });
@@ -482,6 +486,57 @@ export class LocalCloudService implements Cloud {
     return Object.values(this.state.disks)
       .filter((d) => matches(d.metadata, filter))
       .map((d) => this.toDisk(d));
+  }
+
+  // ---- Cloud: virtual addresses ----------------------------------------------------------
+  // A zone's virtual addresses are 127.Z.0.N: host octet 0 is never a host's.
+
+  allocateAddress(input: { zone: string; metadata?: Metadata }): Promise<VirtualAddress> {
+    const req = parseWith(allocateAddressSchema, input, "address request");
+    return this.mutex.run(() => {
+      this.requireZone(req.zone);
+      const octet = this.opts.config.zones.find((z) => z.name === req.zone)!.hosts[0]!.zoneOctet;
+      const taken = new Set(Object.keys(this.state.addresses));
+      for (let n = 1; n <= 254; n++) {
+        const address = `127.${octet}.0.${n}`;
+        if (taken.has(address)) continue;
+        const rec: AddressRecord = { address, zone: req.zone, metadata: req.metadata ?? {} };
+        this.state.addresses[address] = rec;
+        this.file.save();
+        this.log.info({ address, zone: req.zone }, "address allocated");
+        return { ...rec, metadata: { ...rec.metadata } };
+      }
+      throw new NoAddressLeft(`zone ${req.zone} has no free virtual address (254 in use)`);
+    });
+  }
+
+  assignAddress(address: string, vmId: string): Promise<VirtualAddress> {
+    return this.mutex.run(() => {
+      const rec = this.state.addresses[address];
+      if (!rec) throw new NotFound(`address ${address} is not allocated`);
+      this.requireVm(vmId);
+      if (rec.holder !== vmId) {
+        this.log.info({ address, from: rec.holder, to: vmId }, "address assigned");
+        rec.holder = vmId;
+        this.file.save();
+      }
+      return { ...rec, metadata: { ...rec.metadata } };
+    });
+  }
+
+  releaseAddress(address: string): Promise<void> {
+    return this.mutex.run(() => {
+      if (!this.state.addresses[address]) return;
+      delete this.state.addresses[address];
+      this.file.save();
+      this.log.info({ address }, "address released");
+    });
+  }
+
+  async listAddresses(filter?: VmFilter): Promise<VirtualAddress[]> {
+    return Object.values(this.state.addresses)
+      .filter((a) => matches(a.metadata, filter))
+      .map((a) => ({ ...a, metadata: { ...a.metadata } }));
   }
 
   // ---- faults ---------------------------------------------------------------------------

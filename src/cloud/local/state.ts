@@ -45,11 +45,19 @@ export interface HostRecord {
   powerOffAt?: string;
 }
 
+export interface AddressRecord {
+  address: string;
+  zone: string;
+  holder?: string;
+  metadata: Metadata;
+}
+
 export interface LocalState {
   version: 1;
   hosts: Record<string, HostRecord>;
   vms: Record<string, VmRecord>;
   disks: Record<string, DiskRecord>;
+  addresses: Record<string, AddressRecord>;
 }
 
 export class StateFile {
@@ -59,7 +67,7 @@ export class StateFile {
     const loaded = readJsonIfExists(path) as LocalState | undefined;
     if (loaded && loaded.version !== 1)
       throw new Error(`${path}: unsupported state version ${String(loaded.version)}`);
-    this.state = loaded ?? { version: 1, hosts: {}, vms: {}, disks: {} };
+    this.state = { version: 1, hosts: {}, vms: {}, disks: {}, addresses: {}, ...(loaded ?? {}) };
   }
 
   save(): void {
