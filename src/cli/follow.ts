@@ -13,7 +13,7 @@ export function progressBar(done: number, total: number, width = 30): string {
 
 export function formatEvent(e: EventRecord): string {
   const time = e.at.slice(11, 19);
-  const who = e.instance ? `${e.instance} ` : "";
+  const who = e.instance && !e.message.startsWith(e.instance) ? `${e.instance} ` : "";
   const level = e.level === "info" ? "" : `${e.level.toUpperCase()} `;
   return `${time} ${level}${e.stage}: ${who}${e.message}`;
 }

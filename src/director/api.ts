@@ -10,6 +10,7 @@
  *   GET  /v1/instances[?deployment=NAME]
  *   GET  /v1/tasks[?deployment=&limit=]        GET /v1/tasks/:id
  *   GET  /v1/tasks/:id/events[?after=ID]       GET /v1/events[?deployment=&limit=]
+ *   GET  /v1/health[?deployment=NAME]          PUT /v1/health/override {deployment?, on}
  *   POST /v1/heartbeats (agents; their own VM token)
  */
 import type { FastifyInstance } from "fastify";
@@ -107,6 +108,15 @@ export function buildDirectorApi(
       limit: intQuery(req.query.limit, "limit", 50, 10_000),
     }),
   );
+
+  app.get<Q>("/v1/health/status", (req) => director().health(req.query.deployment));
+  app.put("/v1/health/override", (req) => {
+    const body = (req.body ?? {}) as { deployment?: unknown; on?: unknown };
+    if (typeof body.on !== "boolean") throw new InvalidInput("on: expected true or false");
+    if (body.deployment !== undefined && typeof body.deployment !== "string")
+      throw new InvalidInput("deployment: expected a name");
+    return director().overrideGuard(body.deployment, body.on);
+  });
 
   app.post("/v1/heartbeats", async (req, reply) => {
     const given = bearerToken(req.headers.authorization);

@@ -5,6 +5,7 @@ import { Conflict } from "../lib/errors.js";
 import type { Logger } from "../lib/log.js";
 import type { InstanceRecord } from "../store/instances.js";
 import type { Store } from "../store/store.js";
+import type { InstanceLocks } from "./instance-locks.js";
 
 export interface DirectorContext {
   store: Store;
@@ -14,6 +15,8 @@ export interface DirectorContext {
   /** Where agents send heartbeats. */
   heartbeatUrl: string;
   log: Logger;
+  /** Which instances a task works on right now. */
+  instanceLocks: InstanceLocks;
 }
 
 /** Metadata every VM and disk of an instance carries. */

@@ -15,7 +15,10 @@ import type { EventRecord, TaskKind, TaskRecord } from "../store/tasks.js";
 import { checkZonesExist, parseCloudConfig, type CloudConfig } from "./cloud-config.js";
 import { agentOf, type DirectorContext } from "./context.js";
 import { makeHandlers, summarize, type DeployPayload } from "./handlers.js";
+import type { HealthConfig } from "../health/config.js";
+import { HealthMonitor } from "../health/monitor.js";
 import { HeartbeatBook } from "./heartbeats.js";
+import { InstanceLocks } from "./instance-locks.js";
 import { parseManifest } from "./manifest.js";
 import { planDeployment } from "./observe.js";
 import { reconcile } from "./reconcile.js";
@@ -31,6 +34,8 @@ export interface InstanceView {
   zone: string;
   host: string | null;
   address: string | null;
+  /** The instance's virtual address (standby groups); clients use it. */
+  vip: string | null;
   /** creating, updating, running, stopped, failed, deleting; or, for a running instance, unresponsive or failing. */
   state: string;
   desired: string;
@@ -54,11 +59,10 @@ export class CannotPlace extends Conflict {
   }
 }
 
-export const UNRESPONSIVE_AFTER_MS = 3000;
-
 export class Director {
   readonly heartbeats: HeartbeatBook;
   private readonly runner: TaskRunner;
+  monitor: HealthMonitor | undefined;
 
   private constructor(
     readonly ctx: DirectorContext,
@@ -74,6 +78,8 @@ export class Director {
     cloud: Cloud;
     heartbeatUrl: string;
     log: Logger;
+    /** The health monitor's settings; it does not run when undefined. */
+    health?: HealthConfig;
   }): Promise<Director> {
     let directorId = await o.store.settings.get("director_id");
     if (!directorId) {
@@ -86,6 +92,7 @@ export class Director {
       directorId,
       heartbeatUrl: o.heartbeatUrl,
       log: o.log,
+      instanceLocks: new InstanceLocks(),
     };
     const director = new Director(ctx, `${directorId}/pid-${process.pid}`);
     const locked = new Set(
@@ -108,10 +115,20 @@ export class Director {
     }
     const resumed = await director.runner.resume();
     if (resumed.length > 0) o.log.warn({ tasks: resumed }, "resumed unfinished tasks");
+    if (o.health) {
+      director.monitor = new HealthMonitor(
+        ctx,
+        director.heartbeats,
+        (t) => director.runner.submit(t),
+        o.health,
+      );
+      director.monitor.start();
+    }
     return director;
   }
 
   async stop(): Promise<void> {
+    this.monitor?.stop();
     this.runner.stop();
   }
 
@@ -220,13 +237,16 @@ export class Director {
   // ---- instances --------------------------------------------------------------------
 
   view(inst: InstanceRecord): InstanceView {
-    const last = this.heartbeats.lastOf(inst.id);
-    const age = last ? Date.now() - last.at : null;
+    const last = this.heartbeats.lastOf(inst.vmId);
+    const verdict = this.monitor?.verdictOf(inst.id);
     let state: string = inst.state;
-    if (inst.state === "running") {
-      const silentFor = age ?? Date.now() - this.heartbeats.startedAt;
-      if (silentFor > UNRESPONSIVE_AFTER_MS) state = "unresponsive";
-      else if (last?.beat.jobsState === "failing") state = "failing";
+    if (
+      inst.state === "running" &&
+      verdict &&
+      verdict.health !== "healthy" &&
+      verdict.health !== "not-judged"
+    ) {
+      state = verdict.health;
     }
     return {
       id: inst.id,
@@ -236,14 +256,53 @@ export class Director {
       zone: inst.zone,
       host: inst.host,
       address: inst.address,
+      vip: inst.vip,
       state,
       desired: inst.desired,
       vmId: inst.vmId,
       diskId: inst.diskId,
       jobsState: last?.beat.jobsState ?? null,
-      heartbeatAgeMs: age,
+      heartbeatAgeMs: last ? Date.now() - last.at : null,
       specVersion: last?.beat.specVersion ?? inst.specHash,
     };
+  }
+
+  /** `zonal health`: verdicts, meltdown, zones down, per deployment. */
+  async health(deployment?: string) {
+    if (!this.monitor) throw new Conflict("the health monitor is off in this control plane");
+    const s = await this.monitor.status();
+    const instances = deployment ? s.instances.filter((i) => i.deployment === deployment) : s.instances;
+    const names = [...new Set(instances.map((i) => i.deployment))].sort();
+    return {
+      downZones: s.downZones,
+      meltdown: s.meltdown,
+      overrides: s.overrides,
+      deployments: names.map((name) => {
+        const mine = instances.filter((i) => i.deployment === name);
+        const count = (f: (i: (typeof mine)[number]) => boolean) => mine.filter(f).length;
+        return {
+          name,
+          instances: mine.length,
+          healthy: count((i) => i.health === "healthy"),
+          unresponsive: count(
+            (i) => i.health === "unresponsive" || i.health === "unreachable" || i.health === "failing",
+          ),
+          recovering: count((i) => i.decision === "recovering"),
+          waiting: count((i) => i.decision === "wait"),
+          meltdown: s.meltdown.all || s.meltdown.deployments.includes(name),
+          overridden: s.overrides.all || s.overrides.deployments.includes(name),
+        };
+      }),
+      instances,
+    };
+  }
+
+  async overrideGuard(deployment: string | undefined, on: boolean) {
+    if (!this.monitor) throw new Conflict("the health monitor is off in this control plane");
+    if (deployment !== undefined && !(await this.ctx.store.deployments.get(deployment))) {
+      throw new NotFound(`deployment ${deployment} does not exist`);
+    }
+    return this.monitor.setOverride(deployment, on);
   }
 
   async instances(deployment?: string): Promise<InstanceView[]> {

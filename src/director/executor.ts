@@ -58,6 +58,20 @@ export async function execute(o: ExecuteOptions): Promise<{ done: number }> {
 }
 
 async function runStep(ops: InstanceOps, o: ExecuteOptions, step: Step, canary: boolean): Promise<void> {
+  const release = await o.ctx.instanceLocks.lock(step.instanceId);
+  try {
+    await runLockedStep(ops, o, step, canary);
+  } finally {
+    release();
+  }
+}
+
+async function runLockedStep(
+  ops: InstanceOps,
+  o: ExecuteOptions,
+  step: Step,
+  canary: boolean,
+): Promise<void> {
   const say = (message: string, level: "info" | "warn" = "info") =>
     o.report.event(level, step.action, message, step.key);
   await say(step.reasons.join("; "));
@@ -70,6 +84,7 @@ async function runStep(ops: InstanceOps, o: ExecuteOptions, step: Step, canary: 
       if (note) await say(note, "warn");
       inst = await ops.deleteVm(inst);
       inst = await ops.deleteDisk(inst);
+      inst = await ops.dropVip(inst);
       await ops.forget(inst);
       await say("deleted");
       return;
@@ -92,6 +107,7 @@ async function runStep(ops: InstanceOps, o: ExecuteOptions, step: Step, canary: 
         diskId: null,
         diskSizeMb: null,
         specHash: null,
+        vip: null,
       });
     } else if (inst.state !== "creating") {
       inst = await ops.setState(inst, "updating");
@@ -125,6 +141,12 @@ async function runStep(ops: InstanceOps, o: ExecuteOptions, step: Step, canary: 
       links: resolveLinks(o.manifest, group, known),
     });
     await ops.applyAndStart(inst, spec);
+    if (group.strategy === "standby") {
+      inst = await ops.ensureVip(inst, group.ports);
+      await say(`serves virtual address ${inst.vip}`);
+    } else {
+      inst = await ops.dropVip(inst);
+    }
     const watchMs = canary ? o.manifest.update.canary_watch_time : o.manifest.update.update_watch_time;
     await ops.watch(inst, watchMs);
     inst = await ops.reload(inst.id);

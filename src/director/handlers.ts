@@ -2,6 +2,7 @@
  * What each kind of task does. Deploy, delete and recreate go through the planner
  * and the executor; stop and start act on the agents in batches of max_in_flight.
  */
+import { recoverHandler } from "../health/recover.js";
 import { errorMessage } from "../lib/errors.js";
 import type { InstanceRecord } from "../store/instances.js";
 import type { TaskKind } from "../store/tasks.js";
@@ -14,6 +15,7 @@ import { maxInFlightOf, type Manifest } from "./manifest.js";
 import { planDeployment } from "./observe.js";
 import type { Plan, Step } from "./planner.js";
 import { reconcile } from "./reconcile.js";
+import { deleteStandby, syncStandbys } from "./standby-pool.js";
 import { selectTargets, type Target } from "./targets.js";
 import type { TaskHandler } from "./task-runner.js";
 import { batchesFor } from "./update-policy.js";
@@ -47,6 +49,7 @@ async function converge(
     throw new DeployFailed(`cannot deploy ${manifest.name}:\n  ${p.errors.join("\n  ")}`);
   await report.event("info", "plan", summarize(p));
   await execute({ ctx, manifest, batches: batchesFor(p.steps, manifest), report });
+  await syncStandbys(ctx, manifest, cc, report);
   return p;
 }
 
@@ -155,9 +158,14 @@ export function makeHandlers(ctx: DirectorContext): Record<TaskKind, TaskHandler
         reasons: ["deployment deleted"],
       }));
       await execute({ ctx, manifest, batches: batchesFor(steps, manifest), report });
+      for (const s of await ctx.store.standbys.list(name)) {
+        await deleteStandby(ctx, s);
+        await report.event("info", "standby", `deleted standby ${s.vmId ?? s.id} of ${s.group}/${s.zone}`);
+      }
       await ctx.store.deployments.delete(name);
       return `deleted deployment ${name} (${instances.length} instance(s))`;
     },
+    recover: recoverHandler(ctx),
     stop: (task, report) =>
       actOnAgents(ctx, report, task.deployment!, (task.payload as TargetPayload).target, "stop"),
     start: (task, report) =>

@@ -1,10 +1,12 @@
 /**
- * The heartbeats agents send: checked against the instance's agent token and kept
- * in memory (the newest per instance). The health monitor decides from these.
+ * The heartbeats agents send: checked against the owner's agent token (an
+ * instance's or a standby's VM) and kept in memory, the newest per VM. The health
+ * monitor judges from these. A heartbeat from a VM nobody owns is a zombie's: the
+ * book tells whoever listens (the health monitor deletes it).
  */
 import type { Heartbeat } from "../agent/heartbeat.js";
-import { tokensEqual } from "../lib/http-server.js";
 import { Unauthorized } from "../lib/errors.js";
+import { tokensEqual } from "../lib/http-server.js";
 import type { Store } from "../store/store.js";
 
 export interface LastBeat {
@@ -14,26 +16,39 @@ export interface LastBeat {
 
 export class HeartbeatBook {
   private readonly last = new Map<string, LastBeat>();
-  private readonly byVm = new Map<string, { instanceId: string; token: string }>();
+  private readonly owners = new Map<string, { token: string }>();
   readonly startedAt = Date.now();
+  onUnknownVm: (vmId: string) => void = () => {};
 
   constructor(private readonly store: Store) {}
 
-  /** Records a heartbeat. Unauthorized when the token is not the VM's; a VM no instance owns is ignored. */
+  /** Records a heartbeat. Unauthorized when the token is not the VM's owner's. */
   async record(token: string, beat: Heartbeat): Promise<"recorded" | "unknown-vm"> {
-    let owner = this.byVm.get(beat.vmId);
+    let owner = this.owners.get(beat.vmId);
     if (!owner) {
       const inst = await this.store.instances.byVm(beat.vmId);
-      if (!inst || !inst.agentToken) return "unknown-vm";
-      owner = { instanceId: inst.id, token: inst.agentToken };
-      this.byVm.set(beat.vmId, owner);
+      const standby = inst ? undefined : (await this.store.standbys.list()).find((s) => s.vmId === beat.vmId);
+      const t = inst?.agentToken ?? standby?.agentToken;
+      if (!t) {
+        this.onUnknownVm(beat.vmId);
+        return "unknown-vm";
+      }
+      owner = { token: t };
+      this.owners.set(beat.vmId, owner);
     }
     if (!tokensEqual(token, owner.token)) throw new Unauthorized(`heartbeat for ${beat.vmId}: wrong token`);
-    this.last.set(owner.instanceId, { at: Date.now(), beat });
+    this.last.set(beat.vmId, { at: Date.now(), beat });
     return "recorded";
   }
 
-  lastOf(instanceId: string): LastBeat | undefined {
-    return this.last.get(instanceId);
+  /** The newest heartbeat from this VM. */
+  lastOf(vmId: string | null): LastBeat | undefined {
+    return vmId ? this.last.get(vmId) : undefined;
+  }
+
+  /** Forgets a VM (deleted): its old heartbeats say nothing about its instance any more. */
+  forget(vmId: string): void {
+    this.last.delete(vmId);
+    this.owners.delete(vmId);
   }
 }

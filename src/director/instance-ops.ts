@@ -144,6 +144,41 @@ export class InstanceOps {
     return { ...inst, diskId: null, diskSizeMb: null };
   }
 
+  /**
+   * Gives the instance its virtual address (allocated once, recorded right after),
+   * moves it to the instance's VM, and has the agent serve `ports` on it. Resolves
+   * once the agent has bound it, which it can only do when no other VM serves it.
+   */
+  async ensureVip(inst: InstanceRecord, ports: number[], timeoutMs = 15_000): Promise<InstanceRecord> {
+    if (!inst.vmId) throw new StepFailed(`${inst.group}/${inst.index} has no VM for its virtual address`);
+    let vip = inst.vip;
+    if (!vip) {
+      vip = (
+        await this.ctx.cloud.allocateAddress({
+          zone: inst.zone,
+          metadata: { ...instanceMetadata(this.ctx, inst), role: "vip" },
+        })
+      ).address;
+      await this.store.instances.update(inst.id, { vip });
+    }
+    await this.ctx.cloud.assignAddress(vip, inst.vmId);
+    const agent = agentOf(inst, 5000);
+    await agent.setAddresses([{ address: vip, ports }]);
+    await waitFor(
+      async () => ((await agent.state()).addresses.every((a) => a.state === "bound") ? true : undefined),
+      { timeoutMs, intervalMs: 50, what: `${inst.vmId} to serve ${vip}` },
+    );
+    return { ...inst, vip };
+  }
+
+  /** Releases the instance's virtual address, if it has one. */
+  async dropVip(inst: InstanceRecord): Promise<InstanceRecord> {
+    if (!inst.vip) return inst;
+    await this.ctx.cloud.releaseAddress(inst.vip);
+    await this.store.instances.update(inst.id, { vip: null });
+    return { ...inst, vip: null };
+  }
+
   async forget(inst: InstanceRecord): Promise<void> {
     await this.store.instances.delete(inst.id);
   }

@@ -12,6 +12,8 @@
  *       vm_type: small
  *       persistent_disk_type: small      # or persistent_disk: 1024 (MiB)
  *       strategy: resurrect              # resurrect | standby | none
+ *       relocate: false                  # stateless groups: rebuild in another zone when theirs is down
+ *       ports: [8080]                    # what the jobs serve (a standby group's VIP forwards these)
  *       jobs:
  *         - { name: web, type: process, properties: { command: ..., health_check: ... } }
  *       links:
@@ -59,6 +61,10 @@ const groupSchema = z
     persistent_disk: z.number().int("expected an integer").positive("expected a size in MiB").optional(),
     networks: z.array(name).optional(),
     strategy: z.enum(["resurrect", "standby", "none"]).default("resurrect"),
+    /** Stateless groups only: when their zone is down, rebuild them in a healthy zone. */
+    relocate: z.boolean().default(false),
+    /** Ports the jobs serve; a `standby` group's virtual address forwards them. */
+    ports: z.array(z.number().int().min(1).max(65535, "expected a port up to 65535")).default([]),
     jobs: z.array(jobSchema).min(1, "expected at least one job"),
     links: z.record(name, linkSchema).default({}),
   })
@@ -121,6 +127,13 @@ export function checkReferences(m: Manifest, cc: CloudConfig): FieldProblem[] {
       add(`${at}.vm_type`, `unknown vm_type "${g.vm_type}" (cloud config has: ${[...vmTypes].join(", ")})`);
     if (g.persistent_disk_type !== undefined && g.persistent_disk !== undefined) {
       add(`${at}.persistent_disk`, "give either persistent_disk or persistent_disk_type, not both");
+    }
+    const hasDisk = g.persistent_disk_type !== undefined || g.persistent_disk !== undefined;
+    if (g.relocate && hasDisk) {
+      add(`${at}.relocate`, "only groups without a persistent disk can relocate: a disk cannot change zones");
+    }
+    if (g.strategy === "standby" && g.ports.length === 0) {
+      add(`${at}.ports`, "a standby group needs the ports its jobs serve, for its virtual addresses");
     }
     if (g.persistent_disk_type !== undefined && !diskTypes.has(g.persistent_disk_type)) {
       add(

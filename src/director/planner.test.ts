@@ -66,6 +66,7 @@ function deployed(m: Manifest): { instances: InstanceRecord[]; observed: Map<str
       diskId: null,
       diskSizeMb: null,
       specHash: spec.version,
+      vip: null,
       createdAt: "",
       updatedAt: "",
     };

@@ -178,6 +178,10 @@ export function plan(input: PlanInput): Plan {
         reasons.push(`jobs are ${obs.agent.jobsState}`);
       } else if (inst.state !== "running" && inst.state !== "stopped") {
         reasons.push(`instance is ${inst.state}`);
+      } else if (group.strategy === "standby" && inst.vip === null) {
+        reasons.push("needs a virtual address (strategy standby)");
+      } else if (group.strategy !== "standby" && inst.vip !== null) {
+        reasons.push(`releases its virtual address ${inst.vip} (strategy ${group.strategy})`);
       }
       if (reasons.length > 0)
         out.steps.push({ ...base(inst), action: "update", instanceId: inst.id, reasons });

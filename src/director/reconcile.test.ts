@@ -2,7 +2,13 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { Disk, Vm } from "../cloud/cloud.js";
 import type { InstanceRecord } from "../store/instances.js";
-import { decide } from "./reconcile.js";
+import type { StandbyRecord } from "../store/standbys.js";
+import { decide, type ReconcileAction } from "./reconcile.js";
+
+const label = (a: ReconcileAction) => {
+  const what = "vm" in a ? a.vm.id : "disk" in a ? a.disk.id : a.address.address;
+  return `${a.kind} ${what}${"why" in a ? `: ${a.why}` : ""}`;
+};
 
 const inst = (id: string, vmId: string | null, diskId: string | null = null): InstanceRecord => ({
   id,
@@ -21,6 +27,7 @@ const inst = (id: string, vmId: string | null, diskId: string | null = null): In
   diskId,
   diskSizeMb: null,
   specHash: null,
+  vip: null,
   createdAt: "",
   updatedAt: "",
 });
@@ -52,16 +59,49 @@ describe("reconcile.decide", () => {
       [vm("vm-a", "i-0"), vm("vm-b", "i-1"), vm("vm-b2", "i-1"), vm("vm-x", "i-2"), vm("vm-z", "i-9")],
       [disk("disk-a", "i-0"), disk("disk-b", "i-1"), disk("disk-z", "gone")],
     );
-    assert.deepEqual(
-      actions.map((a) => `${a.kind} ${"vm" in a ? a.vm.id : a.disk.id}${"why" in a ? `: ${a.why}` : ""}`),
-      [
-        "adopt-vm vm-b",
-        "delete-vm vm-b2: instance web/1 has VM (another)",
-        "delete-vm vm-x: instance web/2 has VM vm-c",
-        "delete-vm vm-z: no instance i-9 claims it",
-        "adopt-disk disk-b",
-        "delete-disk disk-z: no instance gone claims it",
-      ],
+    assert.deepEqual(actions.map(label), [
+      "adopt-vm vm-b",
+      "delete-vm vm-b2: instance web/1 has VM (another)",
+      "delete-vm vm-x: instance web/2 has VM vm-c",
+      "delete-vm vm-z: no instance i-9 claims it",
+      "adopt-disk disk-b",
+      "delete-disk disk-z: no instance gone claims it",
+    ]);
+  });
+
+  it("does the same for standby VMs and virtual addresses; a promoted standby's VM is the instance's", () => {
+    const standby = (id: string, vmId: string | null): StandbyRecord => ({
+      id,
+      deployment: "d",
+      group: "web",
+      zone: "z1",
+      vmId,
+      host: null,
+      address: null,
+      agentPort: null,
+      agentToken: "t",
+      vmResources: null,
+      createdAt: "",
+    });
+    const svm = (id: string, s: string): Vm => ({ ...vm(id, ""), metadata: { standby: s } });
+    const addr = (address: string, instance: string) => ({
+      address,
+      zone: "z1",
+      metadata: { instance, role: "vip" },
+    });
+    const promoted = { ...inst("i-0", "vm-p"), vip: "127.1.0.1" };
+    const actions = decide(
+      [promoted, { ...inst("i-1", "vm-q"), vip: null }],
+      [svm("vm-p", "s-old"), svm("vm-s", "s-1"), svm("vm-t", "s-2"), svm("vm-u", "s-gone")],
+      [],
+      [standby("s-1", "vm-s"), standby("s-2", null)],
+      [addr("127.1.0.1", "i-0"), addr("127.1.0.2", "i-1"), addr("127.1.0.3", "i-9")],
     );
+    assert.deepEqual(actions.map(label), [
+      "adopt-standby-vm vm-t",
+      "delete-vm vm-u: no standby s-gone claims it",
+      "adopt-address 127.1.0.2",
+      "release-address 127.1.0.3: no instance i-9 claims it",
+    ]);
   });
 });

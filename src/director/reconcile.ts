@@ -7,22 +7,46 @@
  *   VM (or disk) and recording its id; the thing is the instance's (its agent token
  *   was recorded before the VM was created).
  * - delete: an orphan — no instance claims it, or its instance has another one.
+ * Standby VMs (metadata `standby`) and virtual addresses follow the same rules.
  */
-import type { Disk, Vm } from "../cloud/cloud.js";
+import type { Disk, VirtualAddress, Vm } from "../cloud/cloud.js";
 import type { InstanceRecord } from "../store/instances.js";
+import type { StandbyRecord } from "../store/standbys.js";
 import type { DirectorContext } from "./context.js";
 
 export type ReconcileAction =
   | { kind: "adopt-vm"; instance: InstanceRecord; vm: Vm }
+  | { kind: "adopt-standby-vm"; standby: StandbyRecord; vm: Vm }
+  | { kind: "adopt-address"; instance: InstanceRecord; address: VirtualAddress }
+  | { kind: "release-address"; address: VirtualAddress; why: string }
   | { kind: "delete-vm"; vm: Vm; why: string }
   | { kind: "adopt-disk"; instance: InstanceRecord; disk: Disk }
   | { kind: "delete-disk"; disk: Disk; why: string };
 
-export function decide(instances: InstanceRecord[], vms: Vm[], disks: Disk[]): ReconcileAction[] {
+export function decide(
+  instances: InstanceRecord[],
+  vms: Vm[],
+  disks: Disk[],
+  standbys: StandbyRecord[] = [],
+  addresses: VirtualAddress[] = [],
+): ReconcileAction[] {
   const byId = new Map(instances.map((i) => [i.id, i]));
+  const standbyById = new Map(standbys.map((s) => [s.id, s]));
   const actions: ReconcileAction[] = [];
   const adoptedVm = new Set<string>();
   for (const vm of vms) {
+    if (vm.metadata.standby !== undefined) {
+      const s = standbyById.get(vm.metadata.standby);
+      // A promoted standby's VM belongs to the instance that now records it.
+      if (instances.some((i) => i.vmId === vm.id)) continue;
+      if (!s) actions.push({ kind: "delete-vm", vm, why: `no standby ${vm.metadata.standby} claims it` });
+      else if (s.vmId === vm.id) continue;
+      else if (s.vmId === null && !adoptedVm.has(s.id)) {
+        adoptedVm.add(s.id);
+        actions.push({ kind: "adopt-standby-vm", standby: s, vm });
+      } else actions.push({ kind: "delete-vm", vm, why: `standby ${s.id} has VM ${s.vmId ?? "(another)"}` });
+      continue;
+    }
     const inst = byId.get(vm.metadata.instance ?? "");
     if (!inst)
       actions.push({ kind: "delete-vm", vm, why: `no instance ${vm.metadata.instance ?? "?"} claims it` });
@@ -57,19 +81,41 @@ export function decide(instances: InstanceRecord[], vms: Vm[], disks: Disk[]): R
         why: `instance ${inst.group}/${inst.index} has disk ${inst.diskId ?? "(another)"}`,
       });
   }
+  const adoptedAddress = new Set<string>();
+  for (const a of addresses) {
+    const inst = byId.get(a.metadata.instance ?? "");
+    if (!inst)
+      actions.push({
+        kind: "release-address",
+        address: a,
+        why: `no instance ${a.metadata.instance ?? "?"} claims it`,
+      });
+    else if (inst.vip === a.address) continue;
+    else if (inst.vip === null && !adoptedAddress.has(inst.id)) {
+      adoptedAddress.add(inst.id);
+      actions.push({ kind: "adopt-address", instance: inst, address: a });
+    } else
+      actions.push({
+        kind: "release-address",
+        address: a,
+        why: `instance ${inst.group}/${inst.index} has ${inst.vip ?? "(another)"}`,
+      });
+  }
   return actions;
 }
 
 /** Finds this director's VMs and disks (of one deployment, or all), and reconciles them. */
 export async function reconcile(ctx: DirectorContext, deployment?: string): Promise<string[]> {
   const filter = { metadata: { director: ctx.directorId, ...(deployment ? { deployment } : {}) } };
-  const [instances, vms, disks] = await Promise.all([
+  const [instances, vms, disks, standbys, addresses] = await Promise.all([
     ctx.store.instances.list(deployment),
     ctx.cloud.listVms(filter),
     ctx.cloud.listDisks(filter),
+    ctx.store.standbys.list(deployment),
+    ctx.cloud.listAddresses(filter),
   ]);
   const sentences: string[] = [];
-  for (const a of decide(instances, vms, disks)) {
+  for (const a of decide(instances, vms, disks, standbys, addresses)) {
     switch (a.kind) {
       case "adopt-vm":
         await ctx.store.instances.update(a.instance.id, {
@@ -82,6 +128,26 @@ export async function reconcile(ctx: DirectorContext, deployment?: string): Prom
         sentences.push(
           `adopted VM ${a.vm.id} for ${a.instance.group}/${a.instance.index} (created before a director restart)`,
         );
+        break;
+      case "adopt-standby-vm":
+        await ctx.store.standbys.update(a.standby.id, {
+          vmId: a.vm.id,
+          host: a.vm.host,
+          address: a.vm.address,
+          agentPort: a.vm.agentPort,
+          vmResources: a.vm.vmType,
+        });
+        sentences.push(`adopted standby VM ${a.vm.id} of ${a.standby.group}/${a.standby.zone}`);
+        break;
+      case "adopt-address":
+        await ctx.store.instances.update(a.instance.id, { vip: a.address.address });
+        sentences.push(
+          `adopted virtual address ${a.address.address} for ${a.instance.group}/${a.instance.index}`,
+        );
+        break;
+      case "release-address":
+        await ctx.cloud.releaseAddress(a.address.address);
+        sentences.push(`released orphan virtual address ${a.address.address}: ${a.why}`);
         break;
       case "delete-vm":
         await ctx.cloud.deleteVm(a.vm.id);

@@ -19,6 +19,7 @@ import {
 import { Unavailable } from "../lib/errors.js";
 import { writeFileAtomic } from "../lib/files.js";
 import { createLogger } from "../lib/log.js";
+import { DEFAULT_HEALTH, type HealthConfig } from "../health/config.js";
 import { Store } from "../store/store.js";
 import { buildDirectorApi } from "./api.js";
 import { Director } from "./director.js";
@@ -29,6 +30,8 @@ export interface ControlPlaneOptions {
   cloud: Cloud;
   cloudName: string;
   databaseUrl?: string;
+  /** The health monitor's settings (default DEFAULT_HEALTH); `false` turns it off. */
+  health?: HealthConfig | false;
 }
 
 export interface RunningControlPlane {
@@ -64,7 +67,14 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
   const addr = app.server.address();
   const actualPort = typeof addr === "object" && addr ? addr.port : port;
   const url = `http://${host}:${actualPort}`;
-  const director = await Director.start({ store, cloud: o.cloud, heartbeatUrl: `${url}/v1/heartbeats`, log });
+  const health = o.health === false ? undefined : (o.health ?? DEFAULT_HEALTH);
+  const director = await Director.start({
+    store,
+    cloud: o.cloud,
+    heartbeatUrl: `${url}/v1/heartbeats`,
+    log,
+    ...(health ? { health } : {}),
+  });
   ready.director = director;
   const endpoint: Endpoint = { url, token, pid: process.pid };
   writeFileAtomic(join(dataDir, ENDPOINT_FILE), JSON.stringify(endpoint) + "\n", 0o600);

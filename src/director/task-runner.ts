@@ -14,6 +14,9 @@ export type TaskHandler = (task: TaskRecord, report: TaskReporter) => Promise<st
 
 export const lockName = (deployment: string) => `deployment:${deployment}`;
 
+/** Recoveries take their instance's lock (in the task), not the deployment's: a deploy does not starve them. */
+const takesDeploymentLock = (kind: TaskKind): boolean => kind !== "recover";
+
 class StoreReporter implements TaskReporter {
   constructor(
     private readonly ctx: DirectorContext,
@@ -57,7 +60,7 @@ export class TaskRunner {
   }): Promise<TaskRecord> {
     return this.submitting.run(async () => {
       if (this.stopped) throw new Conflict("the director is shutting down");
-      if (t.deployment) {
+      if (t.deployment && takesDeploymentLock(t.kind)) {
         const holder = await this.ctx.store.locks.holder(lockName(t.deployment));
         if (holder !== undefined) {
           const other = await this.ctx.store.tasks.get(holder);
@@ -68,7 +71,8 @@ export class TaskRunner {
         }
       }
       const task = await this.ctx.store.tasks.create(t);
-      if (t.deployment) await this.ctx.store.locks.acquire(lockName(t.deployment), task.id);
+      if (t.deployment && takesDeploymentLock(t.kind))
+        await this.ctx.store.locks.acquire(lockName(t.deployment), task.id);
       this.launch(task);
       return task;
     });
@@ -83,7 +87,7 @@ export class TaskRunner {
         "resume",
         `resumed after a director restart (was ${task.state}${task.owner ? ` under ${task.owner}` : ""})`,
       );
-      if (task.deployment) {
+      if (task.deployment && takesDeploymentLock(task.kind)) {
         const got = await this.ctx.store.locks.acquire(lockName(task.deployment), task.id);
         if (!got.acquired) {
           await this.ctx.store.tasks.finish(task.id, "failed", `deployment locked by task ${got.holder}`);
@@ -114,7 +118,8 @@ export class TaskRunner {
       await report.event("error", "failed", result).catch(() => undefined);
     }
     await this.ctx.store.tasks.finish(task.id, state, result);
-    if (task.deployment) await this.ctx.store.locks.release(lockName(task.deployment), task.id);
+    if (task.deployment && takesDeploymentLock(task.kind))
+      await this.ctx.store.locks.release(lockName(task.deployment), task.id);
   }
 
   /** Resolves when every running task has ended (tests, shutdown). */

@@ -24,6 +24,8 @@ const manifest = (update: Partial<Manifest["update"]>, instances = 6): Manifest 
       zones: ZONES,
       vm_type: "small",
       strategy: "resurrect",
+      relocate: false,
+      ports: [],
       jobs: [],
       links: {},
     },

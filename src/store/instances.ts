@@ -21,6 +21,7 @@ export interface InstanceRecord {
   diskId: string | null;
   diskSizeMb: number | null;
   specHash: string | null;
+  vip: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -47,6 +48,7 @@ function fromRow(r: Selectable<InstancesTable>): InstanceRecord {
     diskId: r.disk_id,
     diskSizeMb: r.disk_size_mb === null ? null : Number(r.disk_size_mb),
     specHash: r.spec_hash,
+    vip: r.vip,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -67,6 +69,7 @@ function toColumns(p: InstancePatch): Partial<InstancesTable> {
   if (p.diskId !== undefined) c.disk_id = p.diskId;
   if (p.diskSizeMb !== undefined) c.disk_size_mb = p.diskSizeMb;
   if (p.specHash !== undefined) c.spec_hash = p.specHash;
+  if (p.vip !== undefined) c.vip = p.vip;
   return c;
 }
 
@@ -115,6 +118,7 @@ export class Instances {
         disk_id: r.diskId,
         disk_size_mb: r.diskSizeMb,
         spec_hash: r.specHash,
+        vip: r.vip,
         created_at: now,
         updated_at: now,
       })

@@ -87,5 +87,24 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    "0002_standby_and_vips": {
+      async up(db: AnyDb) {
+        await db.schema.alterTable("instances").addColumn("vip", "text").execute();
+        await db.schema
+          .createTable("standbys")
+          .addColumn("id", "text", (c) => c.primaryKey())
+          .addColumn("deployment", "text", (c) => c.notNull())
+          .addColumn("group_name", "text", (c) => c.notNull())
+          .addColumn("zone", "text", (c) => c.notNull())
+          .addColumn("vm_id", "text")
+          .addColumn("host", "text")
+          .addColumn("address", "text")
+          .addColumn("agent_port", "integer")
+          .addColumn("agent_token", "text")
+          .addColumn("vm_resources", "text")
+          .addColumn("created_at", "text", (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }

@@ -39,8 +39,25 @@ export interface InstancesTable {
   disk_size_mb: number | null;
   /** Hash of the last spec applied to the agent. */
   spec_hash: string | null;
+  /** The instance's virtual address (standby groups): clients use it; it follows the instance. */
+  vip: string | null;
   created_at: string;
   updated_at: string;
+}
+
+/** Warm standby VMs of `standby` groups: agent up, no jobs, one per zone of the group. */
+export interface StandbysTable {
+  id: string;
+  deployment: string;
+  group_name: string;
+  zone: string;
+  vm_id: string | null;
+  host: string | null;
+  address: string | null;
+  agent_port: number | null;
+  agent_token: string | null;
+  vm_resources: string | null;
+  created_at: string;
 }
 
 export interface TasksTable {
@@ -87,4 +104,5 @@ export interface Database {
   tasks: TasksTable;
   events: EventsTable;
   locks: LocksTable;
+  standbys: StandbysTable;
 }

@@ -60,6 +60,7 @@ function storeContract(
         diskId: null,
         diskSizeMb: null,
         specHash: null,
+        vip: null,
       };
       await store.instances.insert({ ...base, id: "i-0", index: 0 });
       await store.instances.insert({ ...base, id: "i-1", index: 1, zone: "z2" });

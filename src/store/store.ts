@@ -7,6 +7,7 @@ import { Locks } from "./locks.js";
 import type { Dialect } from "./migrations.js";
 import type { Database } from "./schema.js";
 import { Settings } from "./settings.js";
+import { Standbys } from "./standbys.js";
 import { Tasks } from "./tasks.js";
 
 export class Store {
@@ -15,6 +16,7 @@ export class Store {
   readonly instances: Instances;
   readonly tasks: Tasks;
   readonly locks: Locks;
+  readonly standbys: Standbys;
 
   private constructor(
     readonly db: Kysely<Database>,
@@ -26,6 +28,7 @@ export class Store {
     this.instances = new Instances(db);
     this.tasks = new Tasks(db);
     this.locks = new Locks(db);
+    this.standbys = new Standbys(db);
   }
 
   static async open(opts: OpenOptions): Promise<Store> {

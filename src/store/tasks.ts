@@ -2,7 +2,7 @@
 import type { Kysely, Selectable } from "kysely";
 import type { Database, EventsTable, TasksTable } from "./schema.js";
 
-export type TaskKind = "deploy" | "delete" | "recreate" | "stop" | "start";
+export type TaskKind = "deploy" | "delete" | "recreate" | "stop" | "start" | "recover";
 export type TaskState = "queued" | "running" | "done" | "failed";
 export type EventLevel = "info" | "warn" | "error";
 

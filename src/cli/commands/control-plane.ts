@@ -15,10 +15,52 @@ import { GiveUp, sleep, waitFor } from "../../lib/sleep.js";
 import { homeOf } from "../context.js";
 import { followTask } from "../follow.js";
 import { cloudDataDir, directorDataDir, repoPath } from "../home.js";
-import { print, printJson } from "../output.js";
+import { DEFAULT_HEALTH, type HealthConfig } from "../../health/config.js";
+import { parseDuration } from "../../lib/duration.js";
+import { positiveInt, print, printJson } from "../output.js";
 import { DEFAULT_CLOUD_LISTEN, startCloudInBackground, stopCloud } from "./cloud.js";
 
 export const DEFAULT_DIRECTOR_LISTEN = "127.0.0.1:25555";
+
+interface HealthFlags {
+  unresponsiveAfter: string;
+  maxJobRestarts: number;
+  meltdownShare: string;
+}
+
+/** The health monitor's flags, shared by `up` and `control-plane`. */
+function withHealthFlags(c: Command): Command {
+  return c
+    .option("--unresponsive-after <duration>", "no heartbeat for this long: unresponsive", "3s")
+    .option(
+      "--max-job-restarts <n>",
+      "job restarts that make an instance failing",
+      positiveInt("--max-job-restarts"),
+      5,
+    )
+    .option("--meltdown-share <fraction>", "share of a deployment down at once that is a meltdown", "0.5");
+}
+
+function healthConfig(f: HealthFlags): HealthConfig {
+  const share = Number(f.meltdownShare);
+  if (!(share > 0 && share <= 1))
+    throw new InvalidInput(`--meltdown-share: expected a fraction in (0, 1], got "${f.meltdownShare}"`);
+  return {
+    ...DEFAULT_HEALTH,
+    unresponsiveAfterMs: parseDuration(f.unresponsiveAfter, "--unresponsive-after"),
+    maxJobRestarts: f.maxJobRestarts,
+    meltdownShare: share,
+  };
+}
+
+const healthArgs = (f: HealthFlags) => [
+  "--unresponsive-after",
+  f.unresponsiveAfter,
+  "--max-job-restarts",
+  String(f.maxJobRestarts),
+  "--meltdown-share",
+  f.meltdownShare,
+];
 
 function readEndpoint(dataDir: string): Endpoint | undefined {
   const path = join(dataDir, ENDPOINT_FILE);
@@ -41,7 +83,11 @@ export function readYamlFile(path: string, what: string): unknown {
   }
 }
 
-export async function startControlPlaneInBackground(home: string, listen: string): Promise<Endpoint> {
+export async function startControlPlaneInBackground(
+  home: string,
+  listen: string,
+  extraArgs: string[] = [],
+): Promise<Endpoint> {
   const dataDir = directorDataDir(home);
   const running = readEndpoint(dataDir);
   if (running) return running;
@@ -49,11 +95,15 @@ export async function startControlPlaneInBackground(home: string, listen: string
   const logPath = join(dataDir, "control-plane.log");
   const out = openSync(logPath, "a");
   const main = fileURLToPath(new URL("../main.js", import.meta.url));
-  const child = spawn(process.execPath, [main, "--home", home, "control-plane", "--listen", listen], {
-    detached: true,
-    stdio: ["ignore", out, out],
-    env: process.env,
-  });
+  const child = spawn(
+    process.execPath,
+    [main, "--home", home, "control-plane", "--listen", listen, ...extraArgs],
+    {
+      detached: true,
+      stdio: ["ignore", out, out],
+      env: process.env,
+    },
+  );
   child.unref();
   try {
     return await waitFor(
@@ -99,7 +149,7 @@ async function stopDaemon(dataDir: string, what: string): Promise<string> {
 }
 
 export function upCommand(): Command {
-  return new Command("up")
+  return withHealthFlags(new Command("up"))
     .description("start the local cloud and the control plane (director API) on this machine")
     .option("--detach", "run the control plane in the background and return")
     .option(
@@ -111,10 +161,17 @@ export function upCommand(): Command {
     .option("--listen <host:port>", "director API address", DEFAULT_DIRECTOR_LISTEN)
     .action(
       async (
-        o: { detach?: boolean; cloudConfig?: string; cloudFile: string; cloudListen: string; listen: string },
+        o: {
+          detach?: boolean;
+          cloudConfig?: string;
+          cloudFile: string;
+          cloudListen: string;
+          listen: string;
+        } & HealthFlags,
         cmd: Command,
       ) => {
         const home = homeOf(cmd);
+        const health = healthConfig(o);
         const cloudEp = await startCloudInBackground({
           configPath: o.cloudFile,
           dataDir: cloudDataDir(home),
@@ -122,7 +179,7 @@ export function upCommand(): Command {
         });
         print(`local cloud:   ${cloudEp.url} (pid ${cloudEp.pid})`);
         if (o.detach) {
-          const ep = await startControlPlaneInBackground(home, o.listen);
+          const ep = await startControlPlaneInBackground(home, o.listen, healthArgs(o));
           print(
             `control plane: ${ep.url} (pid ${ep.pid}; log ${join(directorDataDir(home), "control-plane.log")})`,
           );
@@ -135,6 +192,7 @@ export function upCommand(): Command {
           listen: o.listen,
           cloud: new LocalCloudClient(cloudEp),
           cloudName: `local ${cloudEp.url}`,
+          health,
           ...(process.env.DATABASE_URL ? { databaseUrl: process.env.DATABASE_URL } : {}),
         });
         print(`control plane: ${cp.endpoint.url} (pid ${cp.endpoint.pid})`);
@@ -154,11 +212,12 @@ export function upCommand(): Command {
 }
 
 export function controlPlaneCommand(): Command {
-  return new Command("control-plane")
+  return withHealthFlags(new Command("control-plane"))
     .description("run the control plane in the foreground (zonal up starts it for you)")
     .option("--listen <host:port>", "director API address", DEFAULT_DIRECTOR_LISTEN)
-    .action(async (o: { listen: string }, cmd: Command) => {
+    .action(async (o: { listen: string } & HealthFlags, cmd: Command) => {
       const home = homeOf(cmd);
+      const health = healthConfig(o);
       const cloudEp = readEndpoint(cloudDataDir(home));
       if (!cloudEp) throw new Unavailable(`no local cloud running for ${home}; start it with "zonal up"`);
       const cp = await startControlPlane({
@@ -166,6 +225,7 @@ export function controlPlaneCommand(): Command {
         listen: o.listen,
         cloud: new LocalCloudClient(cloudEp),
         cloudName: `local ${cloudEp.url}`,
+        health,
         ...(process.env.DATABASE_URL ? { databaseUrl: process.env.DATABASE_URL } : {}),
       });
       const stop = () => void cp.close().then(() => process.exit(0));

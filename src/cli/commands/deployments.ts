@@ -78,13 +78,14 @@ export function deploymentCommands(): Command[] {
       if (o.json) return printJson(list);
       print(
         table(
-          ["INSTANCE", "DEPLOYMENT", "ZONE", "HOST", "ADDRESS", "STATE", "JOBS", "VM", "DISK", "ID"],
+          ["INSTANCE", "DEPLOYMENT", "ZONE", "HOST", "ADDRESS", "VIP", "STATE", "JOBS", "VM", "DISK", "ID"],
           list.map((i) => [
             `${i.group}/${i.index}`,
             i.deployment,
             i.zone,
             i.host ?? undefined,
             i.address ?? undefined,
+            i.vip ?? undefined,
             i.state,
             i.jobsState ?? undefined,
             i.vmId ?? undefined,

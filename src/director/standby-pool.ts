@@ -1,0 +1,125 @@
+/**
+ * Warm standby VMs for `standby` groups: one per zone of the group, agent up, no
+ * jobs, not counted as an instance. Rows are written before their VMs (like
+ * instances), and every standby VM carries `{director, deployment, standby, group}`.
+ * `syncStandbys` is idempotent: it makes the pool match the manifest.
+ */
+import { randomBytes, randomUUID } from "node:crypto";
+import { AgentClient } from "../agent/client.js";
+import { errorMessage } from "../lib/errors.js";
+import { waitFor } from "../lib/sleep.js";
+import { place } from "../placement/place.js";
+import type { StandbyRecord } from "../store/standbys.js";
+import type { CloudConfig } from "./cloud-config.js";
+import type { DirectorContext } from "./context.js";
+import type { TaskReporter } from "./events.js";
+import type { Manifest } from "./manifest.js";
+import { placementHosts } from "./observe.js";
+import { resourcesOf } from "./planner.js";
+
+export function standbyAgent(s: StandbyRecord, timeoutMs = 5000): AgentClient | undefined {
+  if (!s.address || !s.agentPort || !s.agentToken) return undefined;
+  return new AgentClient({ address: s.address, port: s.agentPort, token: s.agentToken, timeoutMs });
+}
+
+export async function deleteStandby(ctx: DirectorContext, s: StandbyRecord): Promise<void> {
+  if (s.vmId) await ctx.cloud.deleteVm(s.vmId);
+  await ctx.store.standbys.delete(s.id);
+}
+
+/** A standby whose VM runs and whose agent answers. */
+export async function standbyReady(ctx: DirectorContext, s: StandbyRecord): Promise<boolean> {
+  if (!s.vmId) return false;
+  const vm = await ctx.cloud.getVm(s.vmId);
+  if (vm?.state !== "running") return false;
+  try {
+    await standbyAgent(s, 2000)!.info();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function syncStandbys(
+  ctx: DirectorContext,
+  manifest: Manifest,
+  cc: CloudConfig,
+  report: TaskReporter,
+  only?: { group: string; zone: string },
+): Promise<void> {
+  const pool = await ctx.store.standbys.list(manifest.name);
+  const wanted = new Set<string>();
+  for (const g of manifest.instance_groups) {
+    if (g.strategy !== "standby" || g.instances === 0) continue;
+    for (const zone of g.zones) wanted.add(`${g.name}/${zone}`);
+  }
+  for (const s of pool) {
+    const key = `${s.group}/${s.zone}`;
+    const dead = !(await standbyReady(ctx, s)) && s.vmId !== null;
+    if (!wanted.has(key) || dead || pool.filter((x) => `${x.group}/${x.zone}` === key)[0] !== s) {
+      await deleteStandby(ctx, s);
+      await report.event(
+        "info",
+        "standby",
+        `deleted standby ${s.vmId ?? s.id} of ${key}${dead ? " (its VM was not ready)" : ""}`,
+      );
+    }
+  }
+  const left = new Set((await ctx.store.standbys.list(manifest.name)).map((s) => `${s.group}/${s.zone}`));
+  for (const key of wanted) {
+    const [group, zone] = key.split("/") as [string, string];
+    if (left.has(key) || (only && (only.group !== group || only.zone !== zone))) continue;
+    const g = manifest.instance_groups.find((x) => x.name === group)!;
+    try {
+      const s = await createStandby(ctx, manifest, g.name, zone, resourcesOf(g, cc));
+      await report.event("info", "standby", `standby ${s.vmId} for ${key} ready on ${s.host}`);
+    } catch (err) {
+      await report.event("warn", "standby", `could not build a standby for ${key}: ${errorMessage(err)}`);
+    }
+  }
+}
+
+async function createStandby(
+  ctx: DirectorContext,
+  manifest: Manifest,
+  group: string,
+  zone: string,
+  resources: ReturnType<typeof resourcesOf>,
+): Promise<StandbyRecord> {
+  const instances = (await ctx.store.instances.list(manifest.name)).filter(
+    (i) => i.group === group && i.host,
+  );
+  const hosts = await placementHosts(ctx);
+  const placed = place({
+    hosts,
+    requests: [{ key: `${group}/standby-${zone}`, group, zone, resources }],
+    groupHosts: new Map([[group, new Map(instances.map((i) => [i.host!, 1]))]]),
+  });
+  const host = placed.hosts.get(`${group}/standby-${zone}`);
+  if (!host) throw new Error(placed.failures[0]?.reasons.join("; ") ?? "no host");
+  const row = await ctx.store.standbys.insert({ id: randomUUID(), deployment: manifest.name, group, zone });
+  const token = randomBytes(24).toString("hex");
+  await ctx.store.standbys.update(row.id, { agentToken: token });
+  const { vm } = await ctx.cloud.createVm({
+    zone,
+    hostHints: [host],
+    vmType: resources,
+    metadata: { director: ctx.directorId, deployment: manifest.name, standby: row.id, group },
+    agent: { token, heartbeat: { url: ctx.heartbeatUrl } },
+  });
+  const patch = {
+    vmId: vm.id,
+    host: vm.host,
+    address: vm.address,
+    agentPort: vm.agentPort,
+    vmResources: resources,
+  };
+  await ctx.store.standbys.update(row.id, patch);
+  const s = { ...row, ...patch, agentToken: token };
+  await waitFor(() => standbyAgent(s, 2000)!.info(), {
+    timeoutMs: 60_000,
+    intervalMs: 100,
+    what: `standby ${vm.id}'s agent`,
+  });
+  return s;
+}
