@@ -197,6 +197,7 @@ async function claimStandby(r: Recovery, inst: InstanceRecord): Promise<Instance
   };
   await r.ctx.store.instances.update(inst.id, patch);
   await r.ctx.store.standbys.delete(standby.id);
+  await r.ctx.cloud.setVmMetadata(standby.vmId!, { instance: inst.id, index: String(inst.index) });
   inst = { ...inst, ...patch };
   await r.say(`standby ${inst.vmId} on ${inst.host} takes over`);
   return inst;

@@ -1,0 +1,115 @@
+/**
+ * Failover end to end, for each strategy (resurrect, standby) and each fault (crash
+ * a VM, freeze a VM, fail its host): a counter on a persistent disk keeps being
+ * incremented through the fault. Afterwards the instance serves again from a new
+ * VM, every acknowledged increment is on the disk, and the disk's write log shows
+ * one VM after the other, never two at once.
+ */
+import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { parse, stringify } from "yaml";
+import { repoPath } from "../../src/cli/home.js";
+import type { InstanceView } from "../../src/director/director.js";
+import { waitFor } from "../../src/lib/sleep.js";
+import { CounterWriter, readWriteLog } from "../../src/testing/counter.js";
+import { ZonalHarness } from "../../src/testing/zonal-harness.js";
+
+type Fault = "crash" | "freeze" | "fail-host";
+const FAULTS: Array<[Fault, string]> = [
+  ["crash", "z1"],
+  ["freeze", "z2"],
+  ["fail-host", "z3"],
+];
+
+for (const strategy of ["resurrect", "standby"] as const) {
+  describe(`failover by ${strategy}`, () => {
+    const z = new ZonalHarness();
+    const instance = async (zone: string) =>
+      (await z.director.instances("counter")).find((i) => i.zone === zone)!;
+
+    before(async () => {
+      await z.up();
+      const m = parse(readFileSync(repoPath("examples", "counter.yml"), "utf8")) as {
+        instance_groups: Array<Record<string, unknown>>;
+      };
+      Object.assign(m.instance_groups[0]!, { instances: 3, zones: ["z1", "z2", "z3"], strategy });
+      const path = join(z.dir, "counter.yml");
+      writeFileSync(path, stringify(m));
+      const r = z.zonal("deploy", path);
+      assert.equal(r.code, 0, r.err + r.out);
+    });
+    after(() => z.teardown());
+
+    for (const [fault, zone] of FAULTS) {
+      it(`${fault}: serves again from a new VM with every acknowledged write, never two copies at once`, async () => {
+        const inst = await instance(zone);
+        const oldVm = inst.vmId!;
+        const url = async () => {
+          const i = await instance(zone);
+          return `http://${strategy === "standby" ? i.vip : i.address}:8080`;
+        };
+        if (strategy === "standby") assert.ok(inst.vip, "a standby instance has a virtual address");
+        const writer = new CounterWriter(url).start();
+        await waitFor(() => (writer.acked.length >= 5 ? true : undefined), {
+          timeoutMs: 10_000,
+          what: "writes before the fault",
+        });
+
+        const t0 = Date.now();
+        if (fault === "crash") await z.client.crashVm(oldVm);
+        if (fault === "freeze") await z.client.freezeVm(oldVm);
+        // The host's VMs stay frozen (not powered off) for 30 s: only fencing can free the disk.
+        if (fault === "fail-host") await z.client.failHost(inst.host!, { powerOffAfterMs: 30_000 });
+
+        const recovered = await waitFor(
+          async () => {
+            const now = await instance(zone);
+            if (now.vmId === oldVm || now.state !== "running") return undefined;
+            const body = await (await fetch(`${await url()}/`, { signal: AbortSignal.timeout(500) })).text();
+            return body.includes(now.vmId!) ? now : undefined;
+          },
+          { timeoutMs: 30_000, intervalMs: 100, what: `${inst.group}/${inst.index} to serve again` },
+        );
+        const tookMs = Date.now() - t0;
+        const before = writer.acked.length;
+        await waitFor(() => (writer.acked.length >= before + 5 ? true : undefined), {
+          timeoutMs: 10_000,
+          what: "writes after recovery",
+        });
+        await writer.stop();
+
+        const body = await (await fetch(`${await url()}/`)).text();
+        const final = Number(body.split(" ")[0]);
+        assert.ok(
+          final >= writer.max,
+          `counter ${final} holds every acknowledged increment (max ${writer.max})`,
+        );
+        const log = readWriteLog(join(z.dataDir, "disks", recovered.diskId!, "writes.log"));
+        for (const n of writer.acked) assert.ok(log.written.has(n), `acknowledged ${n} is on the disk`);
+        assert.equal(log.interleaved, false, `one writer at a time: ${log.writers.join(" -> ")}`);
+        assert.equal(log.writers.at(-1), recovered.vmId, "the new VM writes now");
+        assert.ok(
+          !log.lines.some((l) => l.vm === oldVm && l.at > t0 + 1000),
+          "the old VM never wrote after the fault",
+        );
+        assert.equal(await z.client.getVm(oldVm), undefined, "the failed VM was fenced and deleted");
+
+        const events = z
+          .json<Array<{ message: string; instance: string | null }>>("events", "-d", "counter", "-n", "200")
+          .filter((e) => e.instance === `${inst.group}/${inst.index}`)
+          .map((e) => e.message);
+        const at = (re: RegExp) => events.findLastIndex((m) => re.test(m));
+        assert.ok(
+          at(/^fenced: /) >= 0 && at(/^fenced: /) < at(/^jobs started/),
+          "fenced before anything started elsewhere",
+        );
+        assert.ok(at(/^healthy: serving again/) > at(/^jobs started/));
+        if (strategy === "standby") assert.ok(at(/^standby vm-\w+ on .* takes over/) >= 0, events.join("\n"));
+        console.log(`# ${strategy} ${fault}: serving again after ${tookMs} ms`);
+        if (fault === "fail-host") await z.client.restoreHost(inst.host!);
+      });
+    }
+  });
+}
