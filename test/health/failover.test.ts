@@ -11,7 +11,6 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parse, stringify } from "yaml";
 import { repoPath } from "../../src/cli/home.js";
-import type { InstanceView } from "../../src/director/director.js";
 import { waitFor } from "../../src/lib/sleep.js";
 import { CounterWriter, readWriteLog } from "../../src/testing/counter.js";
 import { ZonalHarness } from "../../src/testing/zonal-harness.js";
