@@ -50,7 +50,7 @@ export class ZonalHarness extends CloudHarness {
    * `zonal up --detach`. The first time on free ports; after that on the same ports,
    * as an operator's restart would be (agents keep sending heartbeats to one address).
    */
-  async up(): Promise<void> {
+  async up(...extra: string[]): Promise<void> {
     const r = this.zonal(
       "up",
       "--detach",
@@ -60,6 +60,7 @@ export class ZonalHarness extends CloudHarness {
       this.ports.cloud,
       "--listen",
       this.ports.director,
+      ...extra,
     );
     if (r.code !== 0) throw new Error(`zonal up failed: ${r.err}${r.out}`);
     this.client = LocalCloudClient.fromDataDir(this.dataDir);
