@@ -92,6 +92,30 @@ describe("manifest", () => {
     );
   });
 
+  it("refuses relocation for a group with a disk, and a standby group without ports", () => {
+    const job = { name: "j", type: "process", properties: { command: "true" } };
+    const text = problems({
+      name: "web",
+      instance_groups: [
+        {
+          name: "a",
+          instances: 1,
+          zones: ["z1"],
+          vm_type: "small",
+          persistent_disk: 512,
+          relocate: true,
+          jobs: [job],
+        },
+        { name: "b", instances: 1, zones: ["z1"], vm_type: "small", strategy: "standby", jobs: [job] },
+      ],
+    }).join("\n");
+    assert.match(
+      text,
+      /^instance_groups\[0\]\.relocate: only groups without a persistent disk can relocate/m,
+    );
+    assert.match(text, /^instance_groups\[1\]\.ports: a standby group needs the ports its jobs serve/m);
+  });
+
   it("reads max_in_flight as a number or a share of the group", () => {
     const m = parseManifest({ ...example("web.yml"), update: { max_in_flight: "50%" } }, cc);
     assert.equal(maxInFlightOf(m.update, 6), 3);

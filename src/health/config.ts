@@ -12,6 +12,11 @@ export interface HealthConfig {
   meltdownShare: number;
   /** ...and at least this many instances are down. */
   meltdownMin: number;
+  /**
+   * A down verdict must hold this long before anything is done about it, so failures
+   * that happen together (up to one heartbeat apart) are seen together by the guard.
+   */
+  confirmMs: number;
   /** How often the monitor looks (its cadence). */
   tickMs: number;
 }
@@ -23,5 +28,6 @@ export const DEFAULT_HEALTH: HealthConfig = {
   probeFailures: 3,
   meltdownShare: 0.5,
   meltdownMin: 2,
+  confirmMs: 1000,
   tickMs: 250,
 };

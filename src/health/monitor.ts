@@ -58,6 +58,8 @@ interface Probe {
 export class HealthMonitor {
   private readonly startedAt = Date.now();
   private readonly verdicts = new Map<string, Verdict>();
+  /** Since when each instance has been down (for confirmMs). */
+  private readonly downSince = new Map<string, number>();
   private readonly said = new Map<string, string>();
   private readonly probes = new Map<string, Probe>();
   private readonly active = new Map<string, number>();
@@ -216,6 +218,8 @@ export class HealthMonitor {
       );
       const before = this.verdicts.get(inst.id);
       this.verdicts.set(inst.id, v);
+      if (!isDown(v.health)) this.downSince.delete(inst.id);
+      else if (!this.downSince.has(inst.id)) this.downSince.set(inst.id, now);
       const wasDown = before !== undefined && isDown(before.health);
       if (isDown(v.health) && before?.health !== v.health) {
         await this.event(inst.deployment, v.sentence, `${inst.group}/${inst.index}`);
@@ -262,6 +266,7 @@ export class HealthMonitor {
         await this.event(a.deployment, a.sentence, a.key);
       }
       if (a.action !== "recover" && a.action !== "relocate") continue;
+      if (now - (this.downSince.get(a.id) ?? now) < this.cfg.confirmMs) continue;
       const inst = instances.find((i) => i.id === a.id)!;
       if ((this.backoff.get(a.id)?.until ?? 0) > now || this.ctx.instanceLocks.isLocked(a.id)) continue;
       const reason = this.verdicts.get(a.id)!.sentence;

@@ -184,4 +184,47 @@ describe("health monitor", () => {
       "exactly one VM for the instance: nothing leaked",
     );
   });
+
+  it("holds recoveries in a meltdown until the operator overrides the guard", async () => {
+    deploy("trio", [{ name: "web", instances: 3, zones: ["z1", "z2", "z3"] }]);
+    const before = z.json<InstanceView[]>("instances", "-d", "trio");
+    const victims = before.filter((i) => i.zone !== "z3");
+    for (const v of victims) await z.client.crashVm(v.vmId!);
+    await waitFor(
+      () => {
+        const h = z.json<{
+          meltdown: { deployments: string[] };
+          instances: Array<{ key: string; deployment: string; decision?: string }>;
+        }>("health", "-d", "trio");
+        return h.meltdown.deployments.includes("trio") &&
+          h.instances.filter((i) => i.decision === "wait").length === 2
+          ? true
+          : undefined;
+      },
+      { timeoutMs: 15_000, intervalMs: 200, what: "a meltdown of trio" },
+    );
+    await sleep(4000);
+    assert.deepEqual(
+      z.json<TaskRecord[]>("tasks", "-d", "trio").filter((t) => t.kind === "recover"),
+      [],
+      "nothing is recreated blindly in a meltdown",
+    );
+    const o = z.zonal("health", "override", "-d", "trio");
+    assert.match(o.out, /meltdown guard overridden for trio/);
+    for (const v of victims) {
+      await waitFor(
+        async () => {
+          const now = z.json<InstanceView[]>("instances", "-d", "trio").find((i) => i.id === v.id)!;
+          return now.vmId !== v.vmId && now.state === "running" && (await serving(now)) ? true : undefined;
+        },
+        {
+          timeoutMs: 30_000,
+          intervalMs: 200,
+          what: `${v.group}/${v.index} to be recovered after the override`,
+        },
+      );
+    }
+    assert.equal(z.zonal("health", "override", "-d", "trio", "--off").code, 0);
+    assert.deepEqual(z.json<{ overrides: { deployments: string[] } }>("health").overrides.deployments, []);
+  });
 });

@@ -74,7 +74,9 @@ export function healthCommand(): Command {
     .option("-d, --deployment <name>", "only this deployment")
     .option("--off", "put the guard back in force")
     .option("--json", "print JSON")
-    .action(async (o: { deployment?: string; off?: boolean; json?: boolean }, cmd: Command) => {
+    .action(async (_o: unknown, cmd: Command) => {
+      // -d and --json may be given before "override" too (they are also options of `zonal health`).
+      const o = cmd.optsWithGlobals() as { deployment?: string; off?: boolean; json?: boolean };
       const client = directorClient(cmd);
       const overrides = await client.http.request<{ all: boolean; deployments: string[] }>(
         "PUT",
