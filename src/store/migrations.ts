@@ -106,5 +106,18 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    "0003_leases": {
+      async up(db: AnyDb) {
+        await db.schema
+          .createTable("leases")
+          .addColumn("key", "text", (c) => c.primaryKey())
+          .addColumn("holder", "text", (c) => c.notNull())
+          .addColumn("token", "bigint", (c) => c.notNull())
+          .addColumn("value", "text", (c) => c.notNull())
+          .addColumn("ttl_ms", "integer", (c) => c.notNull())
+          .addColumn("expires_at", "bigint", (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }

@@ -97,6 +97,17 @@ export interface LocksTable {
   acquired_at: string;
 }
 
+/** Leases of the embedded lease store (src/ha/embedded). */
+export interface LeasesTable {
+  key: string;
+  holder: string;
+  token: number;
+  value: string;
+  ttl_ms: number;
+  /** ms since epoch, the control plane's clock. */
+  expires_at: number;
+}
+
 export interface Database {
   settings: SettingsTable;
   deployments: DeploymentsTable;
@@ -105,4 +116,5 @@ export interface Database {
   events: EventsTable;
   locks: LocksTable;
   standbys: StandbysTable;
+  leases: LeasesTable;
 }
