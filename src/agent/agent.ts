@@ -66,8 +66,10 @@ export class Agent {
     readonly settings: AgentSettingsFile,
     private readonly log: Logger,
   ) {
-    this.supervisor = new Supervisor(settings);
     this.addresses = new AddressForwarder(settings.address);
+    this.supervisor = new Supervisor(settings, {
+      services: { token: settings.token, setAddresses: (specs) => this.addresses.set(specs) },
+    });
     mkdirSync(join(settings.ephemeralDir, "logs"), { recursive: true });
   }
 
@@ -186,6 +188,13 @@ export class Agent {
       await runner.start();
       return runner.status();
     });
+  }
+
+  /** What a job's controller reports (e.g. a postgres member's role, timeline, LSN). */
+  jobStatus(name: string): unknown {
+    const runner = this.supervisor.runner(name);
+    if (!runner) throw new NotFound(`no job ${name} on this VM`);
+    return { job: name, ...runner.status(), controller: runner.controllerStatus() ?? null };
   }
 
   logs(name: string, lines: number): string[] {

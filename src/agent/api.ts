@@ -10,6 +10,7 @@
  *   PUT  /v1/addresses                 serve these virtual addresses: {addresses: [{address, ports}]}
  *   POST /v1/jobs/:name/restart
  *   GET  /v1/jobs/:name/logs[?lines=N] the job's recent log lines
+ *   GET  /v1/jobs/:name/status         the job and what its controller reports
  */
 import type { FastifyInstance } from "fastify";
 import { InvalidInput, NotFound } from "../lib/errors.js";
@@ -39,6 +40,9 @@ export function buildAgentApi(agent: Agent): FastifyInstance {
   app.post<Q>("/v1/stop", async (req) => agent.stop(req.query.drain !== "false"));
   app.post<{ Params: { name: string } }>("/v1/jobs/:name/restart", async (req) =>
     agent.restartJob(req.params.name),
+  );
+  app.get<{ Params: { name: string } }>("/v1/jobs/:name/status", async (req) =>
+    agent.jobStatus(req.params.name),
   );
   app.get<{ Params: { name: string } } & Q>("/v1/jobs/:name/logs", async (req) => {
     const lines = intParam(req.query.lines, "lines", 10_000) ?? 200;

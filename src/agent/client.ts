@@ -64,6 +64,10 @@ export class AgentClient {
     return this.http.request("POST", `/v1/jobs/${encodeURIComponent(name)}/restart`, { timeoutMs: 900_000 });
   }
 
+  jobStatus(job: string): Promise<Record<string, unknown> & { controller: unknown }> {
+    return this.http.request("GET", `/v1/jobs/${encodeURIComponent(job)}/status`);
+  }
+
   async logs(job: string, lines = 200): Promise<string[]> {
     return (
       await this.http.request<{ lines: string[] }>("GET", `/v1/jobs/${encodeURIComponent(job)}/logs`, {

@@ -13,7 +13,7 @@ import { errorMessage } from "../lib/errors.js";
 import { Mutex } from "../lib/mutex.js";
 import { isZombie, readStat, signalPid, processTree } from "../lib/proc.js";
 import { sleep } from "../lib/sleep.js";
-import type { AnyJobType, HealthCheck, JobContext, ProcessSpec } from "../jobs/job-type.js";
+import type { AnyJobType, HealthCheck, JobContext, JobController, ProcessSpec } from "../jobs/job-type.js";
 import { describeCheck, runCheck } from "./health-check.js";
 import { backoffDelayMs, checkTransition, type JobState } from "./job-state.js";
 import { appendAgentLine, openLogForAppend } from "./logs.js";
@@ -66,8 +66,21 @@ export class JobRunner {
   private lastExit: JobStatus["lastExit"];
   private timers = new Set<NodeJS.Timeout>();
   private readonly ops = new Mutex();
+  /** The job type's controller (a cluster manager), if it has one. */
+  private readonly controller: JobController | undefined;
 
-  constructor(private readonly o: RunnerOptions) {}
+  constructor(private readonly o: RunnerOptions) {
+    this.controller = o.type.controller?.(o.ctx, o.job.config, {
+      restartProcess: (why) => this.restartProcess(why),
+      processRunning: () =>
+        this.child !== undefined && (this.state === "running" || this.state === "starting"),
+    });
+  }
+
+  /** What the job's controller reports (undefined for jobs without one). */
+  controllerStatus(): unknown {
+    return this.controller?.status();
+  }
 
   get name(): string {
     return this.o.job.name;
@@ -100,10 +113,35 @@ export class JobRunner {
       this.note(`starting job ${this.name}`);
       try {
         mkdirSync(this.o.ctx.jobDir, { recursive: true });
+        await this.controller?.start();
         await this.o.type.prepare?.(this.o.ctx, this.o.job.config);
         await this.runHook("pre_start");
       } catch (err) {
         this.enter("failed", `could not start: ${errorMessage(err)}`);
+        return;
+      }
+      this.spawnProcess();
+    });
+  }
+
+  /**
+   * For the job's controller: stops the process and starts it again (prepare runs
+   * first, the pre-start hook does not). The controller keeps running.
+   */
+  restartProcess(why: string): Promise<void> {
+    return this.ops.run(async () => {
+      if (this.state === "stopped" || this.state === "failed" || this.state === "stopping") return;
+      this.note(`restarting the process: ${why}`);
+      this.clearTimers();
+      this.enter("stopping");
+      this.generation += 1;
+      await this.terminate();
+      this.healthy = false;
+      this.enter("stopped");
+      try {
+        await this.o.type.prepare?.(this.o.ctx, this.o.job.config);
+      } catch (err) {
+        this.enter("failed", `could not restart: ${errorMessage(err)}`);
         return;
       }
       this.spawnProcess();
@@ -125,6 +163,9 @@ export class JobRunner {
       }
       this.enter("stopping");
       this.generation += 1;
+      await this.controller
+        ?.stop()
+        .catch((err: unknown) => this.note(`controller did not stop cleanly: ${errorMessage(err)}`));
       await this.terminate();
       try {
         await this.runHook("post_stop");

@@ -76,6 +76,26 @@ export const specSchema = z
       .nullable()
       .default(null),
     jobs: z.array(jobSpecSchema).default([]),
+    /** The cluster this VM belongs to (clustered groups), for the jobs' controllers. */
+    cluster: z
+      .object({
+        key: z.string().min(1),
+        member: z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, "expected a member name such as m0"),
+        members: z.array(z.string().regex(/^[a-z][a-z0-9_]{0,62}$/)).min(1),
+        lease: z.union([
+          z.object({ store: z.literal("embedded"), url: z.url() }).strict(),
+          z.object({ store: z.literal("etcd"), endpoints: z.array(z.url()).min(1) }).strict(),
+        ]),
+        ttl_ms: z.number().int().min(2000).max(120_000).default(5000),
+        renew_ms: z.number().int().min(100).max(60_000).default(1000),
+        vip: z.string().nullable().default(null),
+        control_plane_url: z.url(),
+      })
+      .strict()
+      .nullable()
+      .default(null),
+    /** Secrets of the deployment (passwords), for job types that need them. */
+    secrets: z.record(z.string(), z.string()).default({}),
     /** Other groups this VM's jobs read: their instances' addresses (e.g. LB backends). */
     links: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/), linkSchema).default({}),
   })

@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { Conflict } from "../lib/errors.js";
-import type { JobContext } from "../jobs/job-type.js";
+import type { AgentServices, JobContext } from "../jobs/job-type.js";
 import { jobType } from "../jobs/registry.js";
 import { JobRunner, type JobStatus } from "./job-runner.js";
 import { summarizeJobs, type JobsSummary } from "./job-state.js";
@@ -20,7 +20,7 @@ export class Supervisor {
 
   constructor(
     private readonly settings: AgentSettingsFile,
-    private readonly opts: { checkIntervalMs?: number } = {},
+    private readonly opts: { checkIntervalMs?: number; services?: AgentServices } = {},
   ) {}
 
   get spec(): Spec | undefined {
@@ -50,6 +50,9 @@ export class Supervisor {
       jobDir: join(this.settings.ephemeralDir, "jobs", job.name),
       ...(persistentDir ? { persistentDir } : {}),
       links: spec.links,
+      cluster: spec.cluster,
+      secrets: spec.secrets,
+      services: this.opts.services ?? { token: this.settings.token, setAddresses: () => undefined },
       log: (line) => appendAgentLine(logPath, line),
     };
   }
@@ -102,9 +105,9 @@ export class Supervisor {
     }
     const restarted: string[] = [];
     // A new disk or new links change every job's environment: restart the running ones.
-    const contextChanged =
-      JSON.stringify([this.current?.persistent_disk ?? null, this.current?.links ?? {}]) !==
-      JSON.stringify([spec.persistent_disk, spec.links]);
+    const contextOf = (x: Spec | undefined) =>
+      JSON.stringify([x?.persistent_disk ?? null, x?.links ?? {}, x?.cluster ?? null, x?.secrets ?? {}]);
+    const contextChanged = contextOf(this.current) !== contextOf(spec);
     for (const job of spec.jobs) {
       const old = this.runners.get(job.name);
       if (old && JSON.stringify(old.spec) === JSON.stringify(job) && !contextChanged) continue;

@@ -25,8 +25,56 @@ export interface JobContext {
       instances: Array<{ id: string; index: number; zone: string; address: string }>;
     }
   >;
+  /** The cluster this VM is a member of, when its group is clustered (see ClusterSpec). */
+  cluster: ClusterSpec | null;
+  /** Secrets of the deployment (passwords), from the director. */
+  secrets: Record<string, string>;
+  /** What the agent lends jobs: its token (for the control plane) and its virtual addresses. */
+  services: AgentServices;
   /** Writes a line to the job's log. */
   log(line: string): void;
+}
+
+/** A clustered group's coordinates, from the spec (the director fills them in). */
+export interface ClusterSpec {
+  /** Lease key prefix of the cluster: `<deployment>/<group>`. */
+  key: string;
+  /** This member's stable name (`m<index>`). */
+  member: string;
+  /** Every member's name, this one's included: the cluster's fixed membership. */
+  members: string[];
+  lease: { store: "embedded"; url: string } | { store: "etcd"; endpoints: string[] };
+  ttl_ms: number;
+  renew_ms: number;
+  /** The cluster's virtual address (follows the leader), when it has one. */
+  vip: string | null;
+  control_plane_url: string;
+}
+
+export interface AgentServices {
+  /** The VM's bearer token: the control plane knows the VM by it. */
+  token: string;
+  /** Serve exactly these virtual addresses from this VM (bind retried until free). */
+  setAddresses(specs: Array<{ address: string; ports: number[] }>): void;
+}
+
+/** What a job's controller may do to its job's process. */
+export interface JobHandle {
+  /** Stops the process and starts it again (prepare runs again first). */
+  restartProcess(why: string): Promise<void>;
+  /** True while the process runs (started, not exited). */
+  processRunning(): boolean;
+}
+
+/**
+ * A job's controller: a loop beside the job's process (a cluster manager). It starts
+ * before the process is prepared and stops before the process is stopped.
+ */
+export interface JobController {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** What `GET /v1/jobs/:name/status` shows. */
+  status(): unknown;
 }
 
 /** The process the agent starts and supervises. It must stay in the foreground. */
@@ -60,6 +108,8 @@ export interface JobType<C> {
   healthCheck?(ctx: JobContext, config: C): HealthCheck | undefined;
   /** Type-specific draining before a stop (the spec's drain hook runs after it). */
   drain?(ctx: JobContext, config: C): Promise<void>;
+  /** A controller beside the process (e.g. the postgres cluster manager). */
+  controller?(ctx: JobContext, config: C, handle: JobHandle): JobController | undefined;
 }
 
 /** A job type with its config type erased, as the registry holds it. */

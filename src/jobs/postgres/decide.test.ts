@@ -1,0 +1,124 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { decide, type Leader, type Observation } from "./decide.js";
+
+const L: Leader = { member: "m0", vmId: "vm-0", address: "127.1.1.1", port: 5432 };
+const replicaPg = (lsn: string) => ({ running: true, inRecovery: true, lsn, timeline: 1, upstream: null });
+const base: Observation = {
+  member: "m1",
+  members: ["m0", "m1", "m2"],
+  now: 10_000,
+  lease: { state: "other", leader: L, token: 7 },
+  deadline: null,
+  initialized: true,
+  hasData: true,
+  pg: replicaPg("0/3000000"),
+  role: { role: "replica", leader: { member: "m0", address: "127.1.1.1", port: 5432 }, rewind: false },
+  peers: [],
+  lastLeader: "m0",
+  failsafeConfirms: 0,
+  leaderRefused: false,
+};
+const what = (o: Partial<Observation>) => {
+  const v = decide({ ...base, ...o });
+  return `${v.decision.do}: ${v.sentence}`;
+};
+
+describe("cluster manager decisions", () => {
+  it("follows the leader, and asks for fencing only when the leader refuses connections", () => {
+    assert.equal(what({}), "wait: replica of m0");
+    assert.equal(
+      what({ leaderRefused: true }),
+      "fence: leader m0 refuses connections: asked the control plane to fence it",
+    );
+    assert.equal(
+      what({ role: { role: "replica", leader: null, rewind: true } }),
+      "follow: following leader m0 at 127.1.1.1",
+    );
+  });
+
+  it("promotes only the most advanced replica, and only when it reaches every other member", () => {
+    const free = { lease: { state: "free" } as const };
+    const m2 = (lsn: string, reachable = true) => [
+      { member: "m2", reachable, role: "replica" as const, lsn },
+    ];
+    assert.match(
+      what({ ...free, peers: m2("0/2000000") }),
+      /^acquire: the most advanced replica \(0\/3000000\)/,
+    );
+    assert.match(
+      what({ ...free, peers: m2("0/4000000") }),
+      /^wait: not promoting: m2 is at least as advanced/,
+    );
+    assert.match(
+      what({ ...free, peers: m2("0/3000000") }),
+      /^acquire/,
+      "a tie goes to the lower name: m1 < m2",
+    );
+    assert.match(
+      what({ ...free, peers: m2("0/1000000", false) }),
+      /^wait: not promoting: m2 does not answer, and it may hold newer commits/,
+    );
+    assert.match(
+      what({ ...free, lastLeader: null, peers: m2("0/1000000") }),
+      /^wait: not promoting: m0 does not answer/,
+    );
+  });
+
+  it("demotes a primary that lost the lease, or whose lease runs out without a majority", () => {
+    const primary = {
+      role: { role: "primary" as const, bootstrap: false, syncNames: ["m1", "m2"] },
+      pg: { running: true, inRecovery: false, lsn: "0/5000000", timeline: 2, upstream: null },
+    };
+    assert.equal(
+      what({ ...primary, lease: { state: "lost" } }),
+      "demote: demoted self: the leader lease was lost",
+    );
+    assert.match(
+      what({ ...primary, lease: { state: "unreachable" }, deadline: 12_000 }),
+      /^wait: lease store unreachable; the lease holds 2\.0 s more/,
+    );
+    assert.match(
+      what({ ...primary, lease: { state: "unreachable" }, deadline: 9000 }),
+      /^demote: demoted self: the lease could not be renewed in time/,
+    );
+    assert.match(
+      what({ ...primary, lease: { state: "unreachable" }, deadline: 9000, failsafeConfirms: 1 }),
+      /^lead: lease store unreachable; kept the leader role: 1 member/,
+    );
+    assert.match(
+      what({ ...primary, lease: { state: "other", leader: { ...L, member: "m2" }, token: 9 } }),
+      /^demote: demoted self: m2 holds the leader lease \(token 9\)/,
+    );
+    assert.match(
+      what({ ...primary, lease: { state: "mine", token: 3 } }),
+      /^lead: leading with lease token 3/,
+    );
+    assert.match(what({ lease: { state: "mine", token: 3 } }), /^promote: promoted self to leader/);
+  });
+
+  it("bootstraps only a cluster that was never initialized", () => {
+    const empty = {
+      hasData: false,
+      lease: { state: "free" } as const,
+      pg: { running: false, inRecovery: null, lsn: null, timeline: null, upstream: null },
+      role: null,
+    };
+    assert.match(
+      what({ ...empty, initialized: false }),
+      /^bootstrap: no member has data and the cluster was never initialized/,
+    );
+    assert.match(
+      what({ ...empty, initialized: true }),
+      /^wait: no data, and the cluster was initialized before/,
+    );
+    assert.match(
+      what({ ...empty, initialized: false, peers: [{ member: "m0", reachable: true, hasData: true }] }),
+      /^wait: no data; another member has data/,
+    );
+    assert.match(
+      what({ ...empty, lease: { state: "other", leader: L, token: 1 } }),
+      /^clone: cloning from leader m0/,
+    );
+  });
+});

@@ -1,0 +1,195 @@
+/**
+ * The cluster manager's run cycle as a pure decision (STYLE.md point 4, after
+ * Patroni's `ha.py`): ordered guard clauses over what the member sees, each ending
+ * in one action and the sentence that explains it. Safety rules, all here:
+ *
+ * - Only the lease holder may be primary. A primary that lost the lease, or cannot
+ *   renew it before its own deadline and has no majority confirming it directly
+ *   (failsafe), demotes itself: it stops accepting writes.
+ * - A replica takes a free lease only if it is the most advanced of all members but
+ *   the old leader — it must reach every one of them: with `ANY 1` synchronous
+ *   replication each acknowledged commit is on at least one of them, and the most
+ *   advanced has them all. A member it cannot reach might hold newer commits.
+ * - Nobody bootstraps a cluster that was ever initialized.
+ */
+import type { RoleFile } from "./files.js";
+import { parseLsn } from "./files.js";
+import type { PgState } from "./pg.js";
+
+export interface Leader {
+  member: string;
+  vmId: string;
+  address: string;
+  port: number;
+}
+
+export type LeaseView =
+  | { state: "mine"; token: number }
+  | { state: "lost" }
+  | { state: "other"; leader: Leader; token: number }
+  | { state: "free" }
+  | { state: "unreachable" };
+
+export interface PeerView {
+  member: string;
+  reachable: boolean;
+  role?: "primary" | "replica" | "stopped";
+  lsn?: string | null;
+  hasData?: boolean;
+}
+
+export interface Observation {
+  member: string;
+  members: string[];
+  now: number;
+  lease: LeaseView;
+  /** As leader: until when the lease is surely mine (sent time of the last good renew + TTL). */
+  deadline: number | null;
+  /** Whether the cluster was ever bootstrapped (null: the store did not say). */
+  initialized: boolean | null;
+  hasData: boolean;
+  pg: PgState;
+  /** What the job's prepare was last told. */
+  role: RoleFile | null;
+  /** The other members as their status APIs answered. */
+  peers: PeerView[];
+  /** The member this one last knew as leader. */
+  lastLeader: string | null;
+  /** Peers that confirmed directly that they follow this member (asked only when the store is unreachable). */
+  failsafeConfirms: number;
+  /** The leader's postgres refused a connection (its VM crashed); silence is not refusal. */
+  leaderRefused: boolean;
+}
+
+export type Decision =
+  | { do: "wait" }
+  | { do: "bootstrap" }
+  | { do: "clone"; leader: Leader }
+  | { do: "acquire" }
+  | { do: "promote" }
+  | { do: "lead" }
+  | { do: "demote"; leader: Leader | null }
+  | { do: "follow"; leader: Leader }
+  | { do: "fence"; leader: Leader };
+
+export interface Verdict {
+  decision: Decision;
+  sentence: string;
+}
+
+const wait = (sentence: string): Verdict => ({ decision: { do: "wait" }, sentence });
+const isPrimary = (o: Observation) => o.role?.role === "primary" || o.pg.inRecovery === false;
+
+export function decide(o: Observation): Verdict {
+  if (!o.hasData) return withoutData(o);
+  switch (o.lease.state) {
+    case "mine":
+      if (!o.pg.running) return wait("holding the leader lease; waiting for postgres to run");
+      if (o.pg.inRecovery)
+        return {
+          decision: { do: "promote" },
+          sentence: "promoted self to leader by acquiring the leader lease",
+        };
+      return { decision: { do: "lead" }, sentence: `leading with lease token ${o.lease.token}` };
+    case "lost":
+      if (isPrimary(o))
+        return {
+          decision: { do: "demote", leader: null },
+          sentence: "demoted self: the leader lease was lost",
+        };
+      return wait("lost the leader lease; staying a replica");
+    case "unreachable":
+      if (!isPrimary(o)) return wait("lease store unreachable; staying a replica");
+      if (o.failsafeConfirms + 1 > o.members.length / 2) {
+        return {
+          decision: { do: "lead" },
+          sentence: `lease store unreachable; kept the leader role: ${o.failsafeConfirms} member(s) confirm it directly`,
+        };
+      }
+      if (o.deadline !== null && o.now < o.deadline) {
+        return wait(
+          `lease store unreachable; the lease holds ${((o.deadline - o.now) / 1000).toFixed(1)} s more`,
+        );
+      }
+      return {
+        decision: { do: "demote", leader: null },
+        sentence: "demoted self: the lease could not be renewed in time and no majority confirms the role",
+      };
+    case "other": {
+      const leader = o.lease.leader;
+      if (isPrimary(o)) {
+        return {
+          decision: { do: "demote", leader },
+          sentence: `demoted self: ${leader.member} holds the leader lease (token ${o.lease.token})`,
+        };
+      }
+      const following = o.role?.role === "replica" ? o.role.leader : null;
+      if (
+        !following ||
+        following.member !== leader.member ||
+        following.address !== leader.address ||
+        (o.role?.role === "replica" && o.role.rewind)
+      ) {
+        return {
+          decision: { do: "follow", leader },
+          sentence: `following leader ${leader.member} at ${leader.address}`,
+        };
+      }
+      if (o.leaderRefused) {
+        return {
+          decision: { do: "fence", leader },
+          sentence: `leader ${leader.member} refuses connections: asked the control plane to fence it`,
+        };
+      }
+      return wait(`replica of ${leader.member}`);
+    }
+    case "free":
+      return election(o);
+  }
+}
+
+function withoutData(o: Observation): Verdict {
+  if (o.lease.state === "other")
+    return {
+      decision: { do: "clone", leader: o.lease.leader },
+      sentence: `cloning from leader ${o.lease.leader.member}`,
+    };
+  if (o.lease.state === "mine")
+    return {
+      decision: { do: "bootstrap" },
+      sentence: "holding the leader lease without data: bootstrapping",
+    };
+  if (o.lease.state !== "free") return wait("no data yet; waiting for the lease store");
+  if (o.initialized !== false)
+    return wait("no data, and the cluster was initialized before: waiting for a leader to clone from");
+  if (o.peers.some((p) => p.hasData)) return wait("no data; another member has data: waiting for it to lead");
+  return {
+    decision: { do: "bootstrap" },
+    sentence: "no member has data and the cluster was never initialized: bootstrapping as leader",
+  };
+}
+
+function election(o: Observation): Verdict {
+  if (isPrimary(o) && o.pg.running)
+    return {
+      decision: { do: "acquire" },
+      sentence: "the leader lease is free and this member runs as primary: taking it back",
+    };
+  if (!o.pg.running || o.pg.inRecovery !== true)
+    return wait("the leader lease is free, but this member is not a running replica");
+  const rivals = o.members.filter((m) => m !== o.member && m !== o.lastLeader);
+  const mine = parseLsn(o.pg.lsn);
+  for (const name of rivals) {
+    const p = o.peers.find((x) => x.member === name);
+    if (!p?.reachable) return wait(`not promoting: ${name} does not answer, and it may hold newer commits`);
+    if (p.role === "primary") return wait(`not promoting: ${name} runs as a primary`);
+    const theirs = parseLsn(p.lsn);
+    if (theirs !== null && (mine === null || theirs > mine || (theirs === mine && name < o.member))) {
+      return wait(`not promoting: ${name} is at least as advanced (${p.lsn ?? "?"} vs ${o.pg.lsn ?? "?"})`);
+    }
+  }
+  return {
+    decision: { do: "acquire" },
+    sentence: `the most advanced replica (${o.pg.lsn ?? "?"}): taking the free leader lease`,
+  };
+}

@@ -1,0 +1,223 @@
+/**
+ * PostgreSQL tools and SQL as the postgres job uses them: initdb, pg_basebackup and
+ * pg_rewind run as the `postgres` system user (PostgreSQL refuses root); SQL goes
+ * over TCP to the member's own address as the superuser.
+ */
+import { spawn } from "node:child_process";
+import { chmodSync, chownSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import pg from "pg";
+import { lookupUser } from "../../agent/users.js";
+import { parseLsn } from "./files.js";
+import { PG_BIN, PG_USER, REPLICATION_USER, type PgPaths, type PgSecrets } from "./config.js";
+
+export interface ToolResult {
+  code: number | null;
+  output: string;
+}
+
+/** Runs a PostgreSQL binary as the postgres user; resolves with its exit code and output. */
+export function runPgTool(
+  tool: string,
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 300_000,
+): Promise<ToolResult> {
+  const user = lookupUser(PG_USER);
+  return new Promise((resolve) => {
+    const child = spawn(`${PG_BIN}/${tool}`, args, {
+      uid: user.uid,
+      gid: user.gid,
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", LANG: "C.UTF-8", HOME: user.home, ...env },
+      cwd: "/",
+    });
+    let output = "";
+    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("error", (err) => {
+      clearTimeout(timer);
+      resolve({ code: -1, output: err.message });
+    });
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, output: output.trim().slice(-4000) });
+    });
+  });
+}
+
+/** Creates the parent of the data dir owned by postgres (0700), so tools running as postgres may write it. */
+export function ensureDataParent(paths: PgPaths): void {
+  const user = lookupUser(PG_USER);
+  const parent = dirname(paths.data);
+  mkdirSync(parent, { recursive: true, mode: 0o700 });
+  chownSync(parent, user.uid, user.gid);
+}
+
+export function ownByPostgres(path: string, mode?: number): void {
+  const user = lookupUser(PG_USER);
+  chownSync(path, user.uid, user.gid);
+  if (mode !== undefined) chmodSync(path, mode);
+}
+
+export const hasData = (paths: PgPaths): boolean => existsSync(`${paths.data}/PG_VERSION`);
+
+export async function initdb(paths: PgPaths, secrets: PgSecrets): Promise<void> {
+  ensureDataParent(paths);
+  writeFileSync(paths.pwFile, secrets.postgres + "\n", { mode: 0o600 });
+  ownByPostgres(paths.pwFile);
+  try {
+    const r = await runPgTool("initdb", [
+      "-D",
+      paths.data,
+      "-U",
+      PG_USER,
+      "-k",
+      "-E",
+      "UTF8",
+      "--auth=scram-sha-256",
+      `--pwfile=${paths.pwFile}`,
+    ]);
+    if (r.code !== 0) throw new Error(`initdb failed: ${r.output}`);
+  } finally {
+    rmSync(paths.pwFile, { force: true });
+  }
+}
+
+export async function basebackup(
+  paths: PgPaths,
+  leader: { address: string; port: number },
+  secrets: PgSecrets,
+): Promise<void> {
+  ensureDataParent(paths);
+  rmSync(paths.data, { recursive: true, force: true });
+  const r = await runPgTool(
+    "pg_basebackup",
+    [
+      "-D",
+      paths.data,
+      "-h",
+      leader.address,
+      "-p",
+      String(leader.port),
+      "-U",
+      REPLICATION_USER,
+      "-X",
+      "stream",
+      "-c",
+      "fast",
+    ],
+    { PGPASSWORD: secrets.replication, PGCONNECT_TIMEOUT: "5" },
+  );
+  if (r.code !== 0) {
+    rmSync(paths.data, { recursive: true, force: true });
+    throw new Error(`pg_basebackup from ${leader.address} failed: ${r.output}`);
+  }
+}
+
+/** Rewinds the (stopped) data dir onto the leader's timeline. False when pg_rewind cannot (then clone again). */
+export async function rewind(
+  paths: PgPaths,
+  leader: { address: string; port: number },
+  secrets: PgSecrets,
+): Promise<ToolResult> {
+  return runPgTool(
+    "pg_rewind",
+    [
+      "-D",
+      paths.data,
+      `--source-server=host=${leader.address} port=${leader.port} user=${PG_USER} dbname=postgres connect_timeout=5`,
+    ],
+    { PGPASSWORD: secrets.postgres },
+  );
+}
+
+/** A superuser SQL connection to one member; reconnects after a failure. */
+export class PgConn {
+  private client: pg.Client | undefined;
+
+  constructor(
+    private readonly host: string,
+    private readonly port: number,
+    private readonly password: string,
+  ) {}
+
+  async query<T extends pg.QueryResultRow = pg.QueryResultRow>(
+    sql: string,
+    params: unknown[] = [],
+  ): Promise<T[]> {
+    if (!this.client) {
+      const client = new pg.Client({
+        host: this.host,
+        port: this.port,
+        user: PG_USER,
+        password: this.password,
+        database: "postgres",
+        connectionTimeoutMillis: 2000,
+        query_timeout: 10_000,
+        statement_timeout: 10_000,
+      });
+      client.on("error", () => this.reset());
+      await client.connect();
+      this.client = client;
+    }
+    try {
+      return (await this.client.query<T>(sql, params)).rows;
+    } catch (err) {
+      if ((err as { code?: string }).code === undefined) this.reset();
+      throw err;
+    }
+  }
+
+  reset(): void {
+    const c = this.client;
+    this.client = undefined;
+    void c?.end().catch(() => undefined);
+  }
+}
+
+export interface PgState {
+  running: boolean;
+  inRecovery: boolean | null;
+  /** The newest WAL position this member has: written (primary) or received (replica). */
+  lsn: string | null;
+  timeline: number | null;
+  /** The upstream a replica streams from, if it does. */
+  upstream: string | null;
+}
+
+export async function observe(conn: PgConn): Promise<PgState> {
+  try {
+    const [row] = await conn.query<{
+      rec: boolean;
+      cur: string | null;
+      rcv: string | null;
+      rpl: string | null;
+      tli: number | null;
+      up: string | null;
+    }>(
+      `SELECT pg_is_in_recovery() AS rec,
+              CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END AS cur,
+              pg_last_wal_receive_lsn()::text AS rcv,
+              pg_last_wal_replay_lsn()::text AS rpl,
+              COALESCE((SELECT received_tli FROM pg_stat_wal_receiver), (SELECT timeline_id FROM pg_control_checkpoint())) AS tli,
+              (SELECT sender_host FROM pg_stat_wal_receiver WHERE status = 'streaming') AS up`,
+    );
+    const r = row!;
+    return {
+      running: true,
+      inRecovery: r.rec,
+      lsn: r.rec ? (greater(r.rcv, r.rpl) ?? null) : r.cur,
+      timeline: r.tli === null ? null : Number(r.tli),
+      upstream: r.up,
+    };
+  } catch {
+    return { running: false, inRecovery: null, lsn: null, timeline: null, upstream: null };
+  }
+}
+
+function greater(a: string | null, b: string | null): string | null {
+  if (!a) return b;
+  if (!b) return a;
+  return parseLsn(a)! >= parseLsn(b)! ? a : b;
+}
