@@ -11,12 +11,17 @@
  *   GET  /v1/tasks[?deployment=&limit=]        GET /v1/tasks/:id
  *   GET  /v1/tasks/:id/events[?after=ID]       GET /v1/events[?deployment=&limit=]
  *   GET  /v1/health[?deployment=NAME]          PUT /v1/health/override {deployment?, on}
+ *   GET  /v1/deployments/:name/cluster         POST /v1/deployments/:name/roles {group?} -> 201 role
+ *   DELETE /v1/deployments/:name/roles/:username
  *   POST /v1/heartbeats (agents; their own VM token)
+ *   POST /v1/clusters/vip {key, token}  POST /v1/clusters/fence {key, vmId}  (cluster members; their VM token)
+ *   /v1/leases/* (the embedded lease store; see src/ha/embedded/api.ts)
  */
 import type { FastifyInstance } from "fastify";
 import type { Heartbeat } from "../agent/heartbeat.js";
 import { InvalidInput, Unauthorized } from "../lib/errors.js";
 import { bearerToken, createApi } from "../lib/http-server.js";
+import { LEASE_ROUTES, mountLeaseApi } from "../ha/embedded/api.js";
 import type { Director } from "./director.js";
 
 type Q = { Querystring: Record<string, string | undefined> };
@@ -51,7 +56,48 @@ export function buildDirectorApi(
   token: string,
   info: () => Record<string, unknown>,
 ): FastifyInstance {
-  const app = createApi({ token, open: ["/v1/heartbeats", "/v1/health"] });
+  const app = createApi({
+    token,
+    open: ["/v1/heartbeats", "/v1/health", "/v1/clusters/vip", "/v1/clusters/fence", ...LEASE_ROUTES],
+  });
+  mountLeaseApi(
+    app,
+    () => director().ctx.leases,
+    (t, key) => director().clusters.authorize(t, key),
+  );
+  const vmToken = (authorization: string | undefined) => {
+    const t = bearerToken(authorization);
+    if (!t) throw new Unauthorized("cluster members call with their VM's bearer token");
+    return t;
+  };
+  app.post("/v1/clusters/vip", async (req) => {
+    const b = (req.body ?? {}) as { key?: unknown; token?: unknown };
+    if (typeof b.key !== "string" || typeof b.token !== "number")
+      throw new InvalidInput("expected {key: string, token: number}");
+    return director().clusters.moveVip(vmToken(req.headers.authorization), b.key, b.token);
+  });
+  app.post("/v1/clusters/fence", async (req) => {
+    const b = (req.body ?? {}) as { key?: unknown; vmId?: unknown };
+    if (typeof b.key !== "string" || typeof b.vmId !== "string")
+      throw new InvalidInput("expected {key: string, vmId: string}");
+    return director().clusters.fence(vmToken(req.headers.authorization), b.key, b.vmId);
+  });
+  app.get<{ Params: { name: string } }>("/v1/deployments/:name/cluster", (req) =>
+    director().clusters.status(req.params.name),
+  );
+  app.post<{ Params: { name: string } }>("/v1/deployments/:name/roles", async (req, reply) => {
+    const group = (req.body as { group?: unknown } | undefined)?.group;
+    if (group !== undefined && typeof group !== "string")
+      throw new InvalidInput("group: expected a group name");
+    return reply.status(201).send(await director().clusters.createRole(req.params.name, group));
+  });
+  app.delete<{ Params: { name: string; username: string } }>(
+    "/v1/deployments/:name/roles/:username",
+    async (req, reply) => {
+      await director().clusters.dropRole(req.params.name, req.params.username);
+      return reply.status(204).send();
+    },
+  );
 
   app.get("/v1/health", async () => ({ ok: true }));
   app.get("/v1/info", async () => ({ directorId: director().id, ...info() }));

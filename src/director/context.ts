@@ -5,6 +5,7 @@ import { Conflict } from "../lib/errors.js";
 import type { Logger } from "../lib/log.js";
 import type { InstanceRecord } from "../store/instances.js";
 import type { Store } from "../store/store.js";
+import type { EmbeddedLeaseStore } from "../ha/embedded/store.js";
 import type { InstanceLocks } from "./instance-locks.js";
 
 export interface DirectorContext {
@@ -17,6 +18,10 @@ export interface DirectorContext {
   log: Logger;
   /** Which instances a task works on right now. */
   instanceLocks: InstanceLocks;
+  /** The embedded lease store (clusters elect their leaders in it unless they use etcd). */
+  leases: EmbeddedLeaseStore;
+  /** Where agents reach the control plane (leases, cluster VIP moves, fencing requests). */
+  controlPlaneUrl: string;
 }
 
 /** Metadata every VM and disk of an instance carries. */

@@ -13,11 +13,14 @@ import type { InstanceRecord } from "../store/instances.js";
 import type { Store } from "../store/store.js";
 import type { EventRecord, TaskKind, TaskRecord } from "../store/tasks.js";
 import { checkZonesExist, parseCloudConfig, type CloudConfig } from "./cloud-config.js";
+import { ClusterService } from "./cluster-service.js";
+import { specExtras } from "./clusters.js";
 import { agentOf, type DirectorContext } from "./context.js";
 import { makeHandlers, summarize, type DeployPayload } from "./handlers.js";
 import type { HealthConfig } from "../health/config.js";
 import { HealthMonitor } from "../health/monitor.js";
 import { HeartbeatBook } from "./heartbeats.js";
+import { EmbeddedLeaseStore } from "../ha/embedded/store.js";
 import { InstanceLocks } from "./instance-locks.js";
 import { parseManifest } from "./manifest.js";
 import { planDeployment } from "./observe.js";
@@ -61,14 +64,17 @@ export class CannotPlace extends Conflict {
 
 export class Director {
   readonly heartbeats: HeartbeatBook;
+  readonly clusters: ClusterService;
   private readonly runner: TaskRunner;
   monitor: HealthMonitor | undefined;
 
   private constructor(
     readonly ctx: DirectorContext,
     readonly owner: string,
+    apiToken: string,
   ) {
     this.heartbeats = new HeartbeatBook(ctx.store);
+    this.clusters = new ClusterService(ctx, apiToken);
     this.runner = new TaskRunner(ctx, owner, makeHandlers(ctx));
   }
 
@@ -80,6 +86,8 @@ export class Director {
     log: Logger;
     /** The health monitor's settings; it does not run when undefined. */
     health?: HealthConfig;
+    /** The control plane's API token (full access to leases). */
+    apiToken?: string;
   }): Promise<Director> {
     let directorId = await o.store.settings.get("director_id");
     if (!directorId) {
@@ -93,8 +101,10 @@ export class Director {
       heartbeatUrl: o.heartbeatUrl,
       log: o.log,
       instanceLocks: new InstanceLocks(),
+      leases: new EmbeddedLeaseStore(o.store),
+      controlPlaneUrl: new URL(o.heartbeatUrl).origin,
     };
-    const director = new Director(ctx, `${directorId}/pid-${process.pid}`);
+    const director = new Director(ctx, `${directorId}/pid-${process.pid}`, o.apiToken ?? randomUUID());
     const locked = new Set(
       (await o.store.tasks.list({ states: ["running", "queued"], limit: 1000 })).map((t) => t.deployment),
     );
@@ -162,7 +172,13 @@ export class Director {
   async deploy(doc: unknown): Promise<TaskRecord> {
     const cc = await this.cloudConfig();
     const manifest = parseManifest(typeof doc === "string" ? parseDocument(doc, "manifest") : doc, cc);
-    const dryRun = await planDeployment(this.ctx, manifest, cc);
+    const dryRun = await planDeployment(
+      this.ctx,
+      manifest,
+      cc,
+      undefined,
+      await specExtras(this.ctx, manifest, { allocate: false }),
+    );
     if (dryRun.errors.length > 0) throw new CannotPlace(dryRun.errors);
     const payload: DeployPayload = { manifest, cloudConfig: cc };
     return this.runner.submit({

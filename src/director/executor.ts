@@ -9,6 +9,7 @@ import type { InstanceRecord } from "../store/instances.js";
 import type { DirectorContext } from "./context.js";
 import type { TaskReporter } from "./events.js";
 import { InstanceOps, StepFailed } from "./instance-ops.js";
+import type { SpecExtras } from "./clusters.js";
 import type { Manifest } from "./manifest.js";
 import type { Step } from "./planner.js";
 import { buildSpec, resolveLinks } from "./spec-builder.js";
@@ -21,6 +22,7 @@ export interface ExecuteOptions {
   manifest: Manifest;
   batches: Batch[];
   report: TaskReporter;
+  extras?: SpecExtras;
 }
 
 function describeBatch(b: Batch, n: number, of: number): string {
@@ -139,6 +141,7 @@ async function runLockedStep(
       instance: inst,
       diskId: inst.diskId,
       links: resolveLinks(o.manifest, group, known),
+      ...(o.extras ? { extras: o.extras } : {}),
     });
     await ops.applyAndStart(inst, spec);
     if (group.strategy === "standby") {

@@ -11,9 +11,10 @@ import { agentOf, type DirectorContext } from "./context.js";
 import type { TaskReporter } from "./events.js";
 import { DeployFailed, execute } from "./executor.js";
 import { describeJobs, InstanceOps } from "./instance-ops.js";
-import { maxInFlightOf, type Manifest } from "./manifest.js";
+import { DEFAULT_LEASES, maxInFlightOf, type Manifest } from "./manifest.js";
 import { planDeployment } from "./observe.js";
 import type { Plan, Step } from "./planner.js";
+import { specExtras } from "./clusters.js";
 import { reconcile } from "./reconcile.js";
 import { deleteStandby, syncStandbys } from "./standby-pool.js";
 import { selectTargets, type Target } from "./targets.js";
@@ -43,12 +44,13 @@ async function converge(
 ) {
   for (const sentence of await reconcile(ctx, manifest.name))
     await report.event("warn", "reconcile", sentence);
-  const p = await planDeployment(ctx, manifest, cc, recreate);
+  const extras = await specExtras(ctx, manifest, { allocate: true });
+  const p = await planDeployment(ctx, manifest, cc, recreate, extras);
   for (const note of p.notes) await report.event("warn", "plan", note);
   if (p.errors.length > 0)
     throw new DeployFailed(`cannot deploy ${manifest.name}:\n  ${p.errors.join("\n  ")}`);
   await report.event("info", "plan", summarize(p));
-  await execute({ ctx, manifest, batches: batchesFor(p.steps, manifest), report });
+  await execute({ ctx, manifest, batches: batchesFor(p.steps, manifest), report, extras });
   await syncStandbys(ctx, manifest, cc, report);
   return p;
 }
@@ -134,6 +136,7 @@ export function makeHandlers(ctx: DirectorContext): Record<TaskKind, TaskHandler
       // Deleting is deploying nothing: every instance becomes a delete step, batched by the policy.
       const manifest: Manifest = {
         name,
+        leases: DEFAULT_LEASES,
         instance_groups: [],
         update: stored
           ? { ...(stored.manifest as DeployPayload).manifest.update, canaries: 0 }

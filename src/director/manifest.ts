@@ -78,6 +78,18 @@ const maxInFlight = z.union([
 export const manifestSchema = z
   .object({
     name,
+    /** Where clustered groups keep their leases (leader, members), and how long a lease lasts. */
+    leases: z
+      .object({
+        store: z.enum(["embedded", "etcd"]).default("embedded"),
+        etcd_endpoints: z
+          .array(z.url("expected an etcd client URL such as http://127.0.0.1:2379"))
+          .default([]),
+        ttl: durationMs({ min: 2000, max: 120_000 }).default(5000),
+        renew: durationMs({ min: 100, max: 60_000 }).default(1000),
+      })
+      .strict()
+      .default({ store: "embedded", etcd_endpoints: [], ttl: 5000, renew: 1000 }),
     instance_groups: z.array(groupSchema).default([]),
     update: z
       .object({
@@ -99,6 +111,13 @@ export const manifestSchema = z
   .strict();
 
 export type Manifest = z.output<typeof manifestSchema>;
+
+export const DEFAULT_LEASES: Manifest["leases"] = {
+  store: "embedded",
+  etcd_endpoints: [],
+  ttl: 5000,
+  renew: 1000,
+};
 export type GroupManifest = Manifest["instance_groups"][number];
 export type JobManifest = GroupManifest["jobs"][number];
 export type UpdatePolicy = Manifest["update"];
@@ -145,6 +164,10 @@ export function checkReferences(m: Manifest, cc: CloudConfig): FieldProblem[] {
       if (!networks.has(n)) add(`${at}.networks[${ni}]`, `unknown network "${n}"`);
     });
     const jobNames = new Set<string>();
+    const clustered = g.jobs.some((j) => jobType(j.type)?.clustered?.(j.properties) === true);
+    if (clustered && g.instances !== 1 && g.instances < 3 && g.instances > 0) {
+      add(`${at}.instances`, "a cluster needs at least 3 instances (a majority must survive one loss)");
+    }
     g.jobs.forEach((j, ji) => {
       const jat = `${at}.jobs[${ji}]`;
       if (jobNames.has(j.name)) add(`${jat}.name`, `duplicate job "${j.name}"`);
@@ -153,6 +176,12 @@ export function checkReferences(m: Manifest, cc: CloudConfig): FieldProblem[] {
       if (!type) {
         add(`${jat}.type`, `unknown job type "${j.type}" (known: ${jobTypeNames().join(", ")})`);
         return;
+      }
+      if (type.needsPersistentDisk && !hasDisk) {
+        add(
+          `${jat}.type`,
+          `job type ${j.type} keeps its data on a persistent disk: give the group persistent_disk_type or persistent_disk`,
+        );
       }
       const result = type.configSchema.safeParse(j.properties);
       if (!result.success) {
@@ -165,6 +194,10 @@ export function checkReferences(m: Manifest, cc: CloudConfig): FieldProblem[] {
       }
     });
   });
+  if (m.leases.store === "etcd" && m.leases.etcd_endpoints.length === 0) {
+    add("leases.etcd_endpoints", "expected at least one etcd endpoint when leases.store is etcd");
+  }
+  if (m.leases.renew * 2 > m.leases.ttl) add("leases.renew", "renew at least twice per ttl");
   m.instance_groups.forEach((g, gi) => {
     for (const [linkName, link] of Object.entries(g.links)) {
       if ((link.deployment === undefined || link.deployment === m.name) && !groups.has(link.group)) {
@@ -181,6 +214,11 @@ export function parseManifest(value: unknown, cc: CloudConfig): Manifest {
   const problems = checkReferences(m, cc);
   if (problems.length > 0) throw new InvalidInput(formatProblems("manifest", problems), problems);
   return m;
+}
+
+/** Whether a group is a cluster (one of its jobs says so, e.g. postgres with cluster: true). */
+export function isClustered(g: GroupManifest): boolean {
+  return g.jobs.some((j) => jobType(j.type)?.clustered?.(j.properties) === true);
 }
 
 /** The disk size of a group in MiB, or undefined when it has no persistent disk. */

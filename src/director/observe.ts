@@ -4,6 +4,7 @@ import type { VmState } from "../cloud/cloud.js";
 import type { PlacementHost } from "../placement/types.js";
 import type { InstanceRecord } from "../store/instances.js";
 import type { CloudConfig } from "./cloud-config.js";
+import type { SpecExtras } from "./clusters.js";
 import { agentOf, type DirectorContext } from "./context.js";
 import type { Manifest } from "./manifest.js";
 import { plan, type Observed, type Plan } from "./planner.js";
@@ -58,6 +59,7 @@ export async function planDeployment(
   manifest: Manifest,
   cloudConfig: CloudConfig,
   recreate?: ReadonlySet<string>,
+  extras?: SpecExtras,
 ): Promise<Plan> {
   const known = await ctx.store.instances.list();
   const instances = known.filter((i) => i.deployment === manifest.name);
@@ -70,6 +72,7 @@ export async function planDeployment(
     hosts,
     known,
     ...(recreate ? { recreate } : {}),
+    ...(extras ? { extras } : {}),
     newId: () => randomUUID(),
   });
 }

@@ -16,6 +16,7 @@ import { balanceZones } from "../placement/zones.js";
 import type { InstanceRecord } from "../store/instances.js";
 import type { CloudConfig } from "./cloud-config.js";
 import { diskSizeMb, type GroupManifest, type Manifest } from "./manifest.js";
+import type { SpecExtras } from "./clusters.js";
 import { buildSpec, resolveLinks } from "./spec-builder.js";
 
 export type StepAction = "create" | "recreate" | "update" | "delete";
@@ -66,6 +67,8 @@ export interface PlanInput {
   /** Instance ids to recreate whatever their state (`zonal recreate`). */
   recreate?: ReadonlySet<string>;
   newId: () => string;
+  /** Secrets and cluster sections, so spec hashes match what the executor applies. */
+  extras?: SpecExtras;
 }
 
 export function resourcesOf(group: GroupManifest, cc: CloudConfig): Resources {
@@ -167,7 +170,14 @@ export function plan(input: PlanInput): Plan {
       }
       stays(inst);
       const reasons: string[] = [];
-      const spec = buildSpec({ manifest, group, instance: inst, diskId: inst.diskId, links });
+      const spec = buildSpec({
+        manifest,
+        group,
+        instance: inst,
+        diskId: inst.diskId,
+        links,
+        ...(input.extras ? { extras: input.extras } : {}),
+      });
       if (disk !== undefined && inst.diskId === null)
         reasons.push(`attach a new ${disk} MiB persistent disk`);
       else if (spec.version !== inst.specHash)

@@ -82,7 +82,8 @@ export function decide(
       });
   }
   const adoptedAddress = new Set<string>();
-  for (const a of addresses) {
+  // Instance VIPs only: a cluster's address belongs to its group, not to an instance.
+  for (const a of addresses.filter((x) => x.metadata.role === "vip")) {
     const inst = byId.get(a.metadata.instance ?? "");
     if (!inst)
       actions.push({

@@ -73,6 +73,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
     cloud: o.cloud,
     heartbeatUrl: `${url}/v1/heartbeats`,
     log,
+    apiToken: token,
     ...(health ? { health } : {}),
   });
   ready.director = director;

@@ -5,7 +5,9 @@
  */
 import { createHash } from "node:crypto";
 import type { Link } from "../agent/spec.js";
+import type { ClusterSpec } from "../jobs/job-type.js";
 import type { InstanceRecord } from "../store/instances.js";
+import { NO_EXTRAS, type SpecExtras } from "./clusters.js";
 import type { GroupManifest, Manifest } from "./manifest.js";
 
 export interface AgentSpec {
@@ -22,6 +24,8 @@ export interface AgentSpec {
     stop_timeout_ms: number;
   }>;
   links: Record<string, Link>;
+  cluster: ClusterSpec | null;
+  secrets: Record<string, string>;
 }
 
 /** Addresses of the instances a group links to, from the instances the director knows. */
@@ -57,7 +61,11 @@ export function buildSpec(o: {
   instance: { id: string; index: number };
   diskId: string | null;
   links: Record<string, Link>;
+  /** Secrets and cluster sections of the deployment (see clusters.ts). */
+  extras?: SpecExtras;
 }): AgentSpec {
+  const extras = o.extras ?? NO_EXTRAS;
+  const cluster = extras.clusters[o.group.name];
   const body = {
     instance: {
       deployment: o.manifest.name,
@@ -76,6 +84,9 @@ export function buildSpec(o: {
       stop_timeout_ms: j.stop_timeout,
     })),
     links: o.links,
+    cluster: cluster ? { ...cluster, member: `m${o.instance.index}` } : null,
+    // Only groups that run postgres get the deployment's database passwords.
+    secrets: o.group.jobs.some((j) => j.type === "postgres") ? extras.secrets : {},
   };
   return { version: specHash(body), ...body };
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { Manifest } from "./manifest.js";
+import { DEFAULT_LEASES, type Manifest } from "./manifest.js";
 import type { Step } from "./planner.js";
 import { batchesFor } from "./update-policy.js";
 
@@ -17,6 +17,7 @@ const step = (index: number, action: Step["action"] = "update", group = "web"): 
 });
 const manifest = (update: Partial<Manifest["update"]>, instances = 6): Manifest => ({
   name: "web",
+  leases: DEFAULT_LEASES,
   instance_groups: [
     {
       name: "web",

@@ -23,6 +23,7 @@ import { placementHosts } from "../director/observe.js";
 import { resourcesOf } from "../director/planner.js";
 import { buildSpec, resolveLinks } from "../director/spec-builder.js";
 import { standbyReady, syncStandbys } from "../director/standby-pool.js";
+import { breakLeasesOf, specExtras } from "../director/clusters.js";
 
 export interface RecoverPayload {
   instanceId: string;
@@ -108,6 +109,9 @@ async function fence(r: Recovery): Promise<void> {
       throw new StepFailed(`cannot fence ${vmId}: ${errorMessage(err)}; not taking anything over`);
     await r.say(`fenced: ${vmId} no longer exists`);
   }
+  // Fenced: the VM cannot act any more, so its leases may go now rather than after their TTL.
+  const broken = await breakLeasesOf(r.ctx, r.manifest, vmId);
+  if (broken.length > 0) await r.say(`broke the fenced VM's leases: ${broken.join(", ")}`);
 }
 
 /** True when the instance still has the failed VM (or none): it needs a new one. */
@@ -212,6 +216,7 @@ async function startAndCheck(r: Recovery, inst: InstanceRecord): Promise<Instanc
     instance: inst,
     diskId: inst.diskId,
     links: resolveLinks(r.manifest, r.group, known),
+    extras: await specExtras(r.ctx, r.manifest, { allocate: true }),
   });
   await r.ops.applyAndStart(inst, spec);
   await r.say(inst.desired === "stopped" ? "spec applied (jobs stay stopped)" : "jobs started");

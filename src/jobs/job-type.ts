@@ -100,6 +100,10 @@ export interface JobType<C> {
   readonly description: string;
   /** Validates the job's `config`; errors name the field. */
   readonly configSchema: z.ZodType<C>;
+  /** The job keeps its data on the instance's persistent disk (the manifest must give one). */
+  readonly needsPersistentDisk?: boolean;
+  /** Whether this config makes the group a cluster (the director then fills in the spec's cluster section). */
+  clustered?(config: C): boolean;
   /** Writes whatever the process needs (config files). Runs before every start; idempotent. */
   prepare?(ctx: JobContext, config: C): Promise<void>;
   /** The process to supervise. */

@@ -1,8 +1,12 @@
 /** The job types an agent knows, by name. */
 import type { AnyJobType } from "./job-type.js";
+import { postgresJob } from "./postgres/postgres-job.js";
 import { processJob } from "./process/process-job.js";
 
-const types = new Map<string, AnyJobType>([[processJob.type, processJob]]);
+const types = new Map<string, AnyJobType>([
+  [processJob.type, processJob],
+  [postgresJob.type, postgresJob],
+]);
 
 export function jobType(name: string): AnyJobType | undefined {
   return types.get(name);

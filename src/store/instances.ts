@@ -97,6 +97,15 @@ export class Instances {
     return row && fromRow(row);
   }
 
+  async byToken(token: string): Promise<InstanceRecord | undefined> {
+    const row = await this.db
+      .selectFrom("instances")
+      .selectAll()
+      .where("agent_token", "=", token)
+      .executeTakeFirst();
+    return row && fromRow(row);
+  }
+
   async insert(r: Omit<InstanceRecord, "createdAt" | "updatedAt">): Promise<InstanceRecord> {
     const now = new Date().toISOString();
     await this.db

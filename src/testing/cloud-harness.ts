@@ -4,7 +4,7 @@
  * the daemon's process group and every VM process group in its state file.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -50,6 +50,7 @@ export class CloudHarness {
 
   constructor(opts: HarnessOptions = {}) {
     this.dir = mkdtempSync(join(tmpdir(), "zonal-cloud-test-"));
+    chmodSync(this.dir, 0o711); // job users (postgres) reach their disks below it
     this.home = join(this.dir, "home");
     this.dataDir = join(this.home, "cloud");
     this.configPath = join(this.dir, "cloud.yml");

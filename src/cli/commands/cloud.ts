@@ -49,7 +49,7 @@ export async function startCloudInBackground(o: {
   dataDir: string;
   listen: string;
 }): Promise<CloudEndpoint> {
-  mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
+  mkdirSync(o.dataDir, { recursive: true, mode: 0o711 });
   const endpointPath = join(o.dataDir, ENDPOINT_FILE);
   if (existsSync(endpointPath)) {
     const ep = JSON.parse(readFileSync(endpointPath, "utf8")) as CloudEndpoint;

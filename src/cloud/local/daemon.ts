@@ -9,7 +9,7 @@
  *   vms/ID/        one VM: settings.json, console.log, ephemeral/, disks/ (attached disks)
  *   disks/ID/      one persistent disk
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { claimDataDir, parseListen, readOrCreateToken } from "../../lib/data-dir.js";
 import { Conflict } from "../../lib/errors.js";
@@ -68,7 +68,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const { host, port } = parseListen(opts.listen);
   const config = loadCloudConfig(opts.configPath);
   const dataDir = resolve(opts.dataDir);
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  // Traversable (not listable): job users such as postgres reach their disks below it.
+  mkdirSync(dataDir, { recursive: true, mode: 0o711 });
+  chmodSync(dataDir, 0o711);
   claimDataDir(dataDir, "local cloud daemon");
   claimAddressBlock(config, dataDir);
   const log = createLogger("cloud");

@@ -32,7 +32,7 @@ const acquireSchema = z
   .object({
     key,
     holder,
-    ttlMs: z.number().int().min(500).max(600_000),
+    ttlMs: z.number().int().min(500).max(604_800_000, "expected at most 7 days"),
     value: z.string().max(8192).default(""),
   })
   .strict();
@@ -48,7 +48,12 @@ export const LEASE_ROUTES = [
   "/v1/leases/list",
 ];
 
-export function mountLeaseApi(app: FastifyInstance, leases: LeaseStore, authorize: LeaseAuthorizer): void {
+/** `leases()` gives the store (the control plane may still be starting when the routes are mounted). */
+export function mountLeaseApi(
+  app: FastifyInstance,
+  leases: () => LeaseStore,
+  authorize: LeaseAuthorizer,
+): void {
   const allow = async (authorization: string | undefined, k: string, need: LeaseAccess = "agent") => {
     const token = bearerToken(authorization);
     const who = token ? await authorize(token, k) : undefined;
@@ -58,9 +63,9 @@ export function mountLeaseApi(app: FastifyInstance, leases: LeaseStore, authoriz
   app.post("/v1/leases/acquire", async (req) => {
     const b = parseWith(acquireSchema, req.body, "acquire request");
     await allow(req.headers.authorization, b.key);
-    const lease = await leases.acquire(b.key, b.holder, b.ttlMs, b.value);
+    const lease = await leases().acquire(b.key, b.holder, b.ttlMs, b.value);
     if (!lease) {
-      const held = await leases.read(b.key);
+      const held = await leases().read(b.key);
       throw new LeaseHeld(`lease ${b.key} is held by ${held?.holder ?? "another holder"}`);
     }
     return lease;
@@ -68,29 +73,29 @@ export function mountLeaseApi(app: FastifyInstance, leases: LeaseStore, authoriz
   app.post("/v1/leases/renew", async (req) => {
     const b = parseWith(tokenSchema, req.body, "renew request");
     await allow(req.headers.authorization, b.key);
-    return { renewed: await leases.renew(b.key, b.holder, b.token) };
+    return { renewed: await leases().renew(b.key, b.holder, b.token) };
   });
   app.post("/v1/leases/release", async (req, reply) => {
     const b = parseWith(tokenSchema, req.body, "release request");
     await allow(req.headers.authorization, b.key);
-    await leases.release(b.key, b.holder, b.token);
+    await leases().release(b.key, b.holder, b.token);
     return reply.status(204).send();
   });
   app.post("/v1/leases/break", async (req) => {
     const b = parseWith(breakSchema, req.body, "break request");
     await allow(req.headers.authorization, b.key, "admin");
-    return { broken: await leases.break(b.key, b.holder) };
+    return { broken: await leases().break(b.key, b.holder) };
   });
   app.get<{ Querystring: { key?: string } }>("/v1/leases/read", async (req) => {
     const k = parseWith(key, req.query.key, "key");
     await allow(req.headers.authorization, k);
-    const lease = await leases.read(k);
+    const lease = await leases().read(k);
     if (!lease) throw new NotFound(`lease ${k} is free`);
     return lease;
   });
   app.get<{ Querystring: { prefix?: string } }>("/v1/leases/list", async (req) => {
     const prefix = parseWith(key, req.query.prefix, "prefix");
     await allow(req.headers.authorization, prefix);
-    return leases.list(prefix);
+    return leases().list(prefix);
   });
 }

@@ -13,8 +13,11 @@ leaseContract("embedded (control plane over HTTP)", async () => {
   const dir = mkdtempSync(join(tmpdir(), "zonal-leases-"));
   const store = await Store.open({ dataDir: dir });
   const app = createApi({ token: "admin-token-0123456789", open: LEASE_ROUTES });
-  mountLeaseApi(app, new EmbeddedLeaseStore(store), async (token) =>
-    token === "admin-token-0123456789" ? "admin" : undefined,
+  const leases = new EmbeddedLeaseStore(store);
+  mountLeaseApi(
+    app,
+    () => leases,
+    async (token) => (token === "admin-token-0123456789" ? "admin" : undefined),
   );
   await app.listen({ host: "127.0.0.1", port: 0 });
   const port = (app.server.address() as { port: number }).port;

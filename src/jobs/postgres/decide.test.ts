@@ -122,3 +122,21 @@ describe("cluster manager decisions", () => {
     );
   });
 });
+
+describe("cluster manager first decisions", () => {
+  it("starts a member with data as primary when it holds the lease, else read-only until a leader is known", () => {
+    const fresh = {
+      role: null,
+      pg: { running: false, inRecovery: null, lsn: null, timeline: null, upstream: null },
+    };
+    assert.equal(
+      what({ ...fresh, lease: { state: "mine", token: 4 } }),
+      "start: holding the leader lease: starting as primary",
+    );
+    assert.equal(
+      what({ ...fresh, lease: { state: "free" } }),
+      "start: no leader known: starting read-only until there is one",
+    );
+    assert.equal(what({ ...fresh }), "follow: following leader m0 at 127.1.1.1");
+  });
+});

@@ -70,7 +70,8 @@ export type Decision =
   | { do: "lead" }
   | { do: "demote"; leader: Leader | null }
   | { do: "follow"; leader: Leader }
-  | { do: "fence"; leader: Leader };
+  | { do: "fence"; leader: Leader }
+  | { do: "start"; role: RoleFile };
 
 export interface Verdict {
   decision: Decision;
@@ -78,10 +79,23 @@ export interface Verdict {
 }
 
 const wait = (sentence: string): Verdict => ({ decision: { do: "wait" }, sentence });
+export const others = (o: Pick<Observation, "member" | "members">) => o.members.filter((m) => m !== o.member);
 const isPrimary = (o: Observation) => o.role?.role === "primary" || o.pg.inRecovery === false;
 
 export function decide(o: Observation): Verdict {
   if (!o.hasData) return withoutData(o);
+  if (o.role === null && o.lease.state === "mine") {
+    return {
+      decision: { do: "start", role: { role: "primary", bootstrap: false, syncNames: others(o) } },
+      sentence: "holding the leader lease: starting as primary",
+    };
+  }
+  if (o.role === null && o.lease.state !== "other") {
+    return {
+      decision: { do: "start", role: { role: "replica", leader: null, rewind: false } },
+      sentence: "no leader known: starting read-only until there is one",
+    };
+  }
   switch (o.lease.state) {
     case "mine":
       if (!o.pg.running) return wait("holding the leader lease; waiting for postgres to run");

@@ -1,0 +1,284 @@
+/**
+ * The control plane's side of clusters: who may use which leases, moving a
+ * cluster's VIP to the lease holder (checking its fencing token first), fencing a
+ * leader on a member's request (only when its agent does not answer), the
+ * cluster's status, and database roles for bindings, made through the primary.
+ */
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { Conflict, InvalidInput, NotFound, Unauthorized, errorMessage } from "../lib/errors.js";
+import { tokensEqual } from "../lib/http-server.js";
+import type { InstanceRecord } from "../store/instances.js";
+import type { LeaseAccess } from "../ha/embedded/api.js";
+import type { CloudConfig } from "./cloud-config.js";
+import { breakLeasesOf, clusterVip, deploymentSecrets, leaseStoreOf } from "./clusters.js";
+import { agentOf, type DirectorContext } from "./context.js";
+import { isClustered, type GroupManifest, type Manifest } from "./manifest.js";
+
+export interface MemberView {
+  member: string;
+  key: string;
+  zone: string;
+  address: string | null;
+  role: string;
+  timeline: number | null;
+  lsn: string | null;
+  lagBytes: number | null;
+  decision: string | null;
+}
+
+export interface ClusterView {
+  group: string;
+  vip: string | null;
+  leader: { member: string; vmId: string; token: number } | null;
+  members: MemberView[];
+}
+
+export interface DatabaseRole {
+  username: string;
+  password: string;
+  database: string;
+  /** The address clients should use (the cluster's VIP, or the single instance's address). */
+  host: string;
+  port: number;
+  /** Every member's address, for clients that find the primary themselves (multi-host URIs). */
+  hosts: string[];
+}
+
+const lsnBytes = (lsn: string | null): bigint | null => {
+  if (!lsn) return null;
+  const [hi, lo] = lsn.split("/");
+  return (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`);
+};
+
+export class ClusterService {
+  constructor(
+    private readonly ctx: DirectorContext,
+    private readonly apiToken: string,
+  ) {}
+
+  private async stored(deployment: string): Promise<{ manifest: Manifest; cloudConfig: CloudConfig }> {
+    const d = await this.ctx.store.deployments.get(deployment);
+    if (!d) throw new NotFound(`deployment ${deployment} does not exist`);
+    return d.manifest as { manifest: Manifest; cloudConfig: CloudConfig };
+  }
+
+  /** Lease API access: the control plane's own token may do anything; a VM only its deployment's keys. */
+  async authorize(token: string, key: string): Promise<LeaseAccess | undefined> {
+    if (tokensEqual(token, this.apiToken)) return "admin";
+    const inst = await this.ctx.store.instances.byToken(token);
+    return inst && key.startsWith(`${inst.deployment}/`) ? "agent" : undefined;
+  }
+
+  private async caller(
+    token: string,
+    key: string,
+  ): Promise<{ inst: InstanceRecord; manifest: Manifest; group: GroupManifest }> {
+    const inst = await this.ctx.store.instances.byToken(token);
+    if (!inst || key !== `${inst.deployment}/${inst.group}`)
+      throw new Unauthorized(`not a member of cluster ${key}`);
+    const { manifest } = await this.stored(inst.deployment);
+    const group = manifest.instance_groups.find((g) => g.name === inst.group);
+    if (!group || !isClustered(group)) throw new InvalidInput(`${inst.group} is not a clustered group`);
+    return { inst, manifest, group };
+  }
+
+  /** Moves the cluster's VIP to the caller's VM, if it holds the leader lease with `leaseToken`. */
+  async moveVip(token: string, key: string, leaseToken: number): Promise<{ address: string }> {
+    const { inst, manifest, group } = await this.caller(token, key);
+    const lease = await leaseStoreOf(this.ctx, manifest).read(`${key}/leader`);
+    if (!lease || lease.holder !== inst.vmId || lease.token !== leaseToken) {
+      throw new Conflict(
+        `${inst.vmId} does not hold the leader lease of ${key} with token ${leaseToken} (holder ${lease?.holder ?? "none"}, token ${lease?.token ?? "-"})`,
+      );
+    }
+    const vip = await clusterVip(this.ctx, manifest.name, group, false);
+    if (!vip) throw new NotFound(`cluster ${key} has no virtual address`);
+    await this.ctx.cloud.assignAddress(vip, inst.vmId!);
+    await this.event(
+      manifest.name,
+      `cluster VIP ${vip} moved to ${inst.group}/${inst.index} (${inst.vmId}, lease token ${leaseToken})`,
+    );
+    return { address: vip };
+  }
+
+  /**
+   * A member reports its leader refuses connections. The control plane fences it
+   * only if its agent does not answer either, then breaks its leases at once.
+   */
+  async fence(token: string, key: string, vmId: string): Promise<{ fenced: boolean; broken: string[] }> {
+    const { inst: caller, manifest } = await this.caller(token, key);
+    const suspect = (await this.ctx.store.instances.list(manifest.name)).find(
+      (i) => i.vmId === vmId && i.group === caller.group,
+    );
+    if (!suspect) throw new NotFound(`${vmId} is not a member of ${key}`);
+    try {
+      await agentOf(suspect, 700).info();
+      throw new Conflict(`${vmId}'s agent answers: not fencing a live VM`);
+    } catch (err) {
+      if (err instanceof Conflict) throw err;
+    }
+    try {
+      await this.ctx.cloud.powerOffVm(vmId);
+    } catch (err) {
+      if (!(err instanceof NotFound)) throw err;
+    }
+    const broken = await breakLeasesOf(this.ctx, manifest, vmId);
+    await this.event(
+      manifest.name,
+      `fenced ${suspect.group}/${suspect.index} (${vmId}) for ${caller.group}/${caller.index}: its postgres and agent do not answer; broke ${broken.join(", ") || "no leases"}`,
+    );
+    return { fenced: true, broken };
+  }
+
+  async status(deployment: string): Promise<ClusterView[]> {
+    const { manifest } = await this.stored(deployment);
+    const instances = await this.ctx.store.instances.list(deployment);
+    const out: ClusterView[] = [];
+    for (const g of manifest.instance_groups.filter(isClustered)) {
+      const key = `${deployment}/${g.name}`;
+      const lease = await leaseStoreOf(this.ctx, manifest)
+        .read(`${key}/leader`)
+        .catch(() => undefined);
+      const leaderMember = lease ? (JSON.parse(lease.value) as { member: string }).member : null;
+      const job = g.jobs.find((j) => j.type === "postgres")!.name;
+      const members = await Promise.all(
+        instances
+          .filter((i) => i.group === g.name)
+          .map(async (i): Promise<MemberView> => {
+            let c: { role?: string; timeline?: number | null; lsn?: string | null; decision?: string } = {};
+            try {
+              c = ((await agentOf(i, 2000).jobStatus(job)).controller ?? {}) as typeof c;
+            } catch {
+              c = { role: "unreachable" };
+            }
+            return {
+              member: `m${i.index}`,
+              key: `${i.group}/${i.index}`,
+              zone: i.zone,
+              address: i.address,
+              role: c.role ?? "unknown",
+              timeline: c.timeline ?? null,
+              lsn: c.lsn ?? null,
+              lagBytes: null,
+              decision: c.decision ?? null,
+            };
+          }),
+      );
+      const top = members.find((m) => m.member === leaderMember);
+      const topLsn = lsnBytes(top?.lsn ?? null);
+      for (const m of members) {
+        const mine = lsnBytes(m.lsn);
+        if (topLsn !== null && mine !== null) m.lagBytes = Number(topLsn > mine ? topLsn - mine : 0n);
+      }
+      out.push({
+        group: g.name,
+        vip: await clusterVip(this.ctx, deployment, g, false),
+        leader:
+          lease && leaderMember ? { member: leaderMember, vmId: lease.holder, token: lease.token } : null,
+        members,
+      });
+    }
+    return out;
+  }
+
+  /** Where the deployment's primary takes connections: the cluster VIP, or the single instance. */
+  private async primary(deployment: string, groupName?: string) {
+    const { manifest } = await this.stored(deployment);
+    const g = manifest.instance_groups.find((x) =>
+      groupName ? x.name === groupName : x.jobs.some((j) => j.type === "postgres"),
+    );
+    if (!g)
+      throw new NotFound(`deployment ${deployment} has no postgres group${groupName ? ` ${groupName}` : ""}`);
+    const job = g.jobs.find((j) => j.type === "postgres");
+    if (!job) throw new InvalidInput(`group ${g.name} runs no postgres job`);
+    const props = job.properties as { port?: number; database?: string };
+    const instances = (await this.ctx.store.instances.list(deployment)).filter(
+      (i) => i.group === g.name && i.address,
+    );
+    const hosts = instances.map((i) => i.address!);
+    const host = isClustered(g) ? await clusterVip(this.ctx, deployment, g, false) : (hosts[0] ?? null);
+    if (!host) throw new Conflict(`deployment ${deployment} has no address for its primary yet`);
+    const secrets = await deploymentSecrets(this.ctx, deployment, false);
+    return {
+      host,
+      hosts,
+      port: props.port ?? 5432,
+      database: props.database ?? "app",
+      password: secrets.postgres_password ?? "",
+    };
+  }
+
+  private async sql<T>(
+    p: { host: string; port: number; password: string },
+    database: string,
+    run: (c: pg.Client) => Promise<T>,
+  ): Promise<T> {
+    const client = new pg.Client({
+      host: p.host,
+      port: p.port,
+      user: "postgres",
+      password: p.password,
+      database,
+      connectionTimeoutMillis: 5000,
+      query_timeout: 30_000,
+    });
+    await client.connect();
+    try {
+      return await run(client);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  /** A login role with its own password and rights on the database, made through the primary. */
+  async createRole(deployment: string, group?: string): Promise<DatabaseRole> {
+    const p = await this.primary(deployment, group);
+    const username = `u_${randomBytes(6).toString("hex")}`;
+    const password = randomBytes(18).toString("base64url");
+    try {
+      await this.sql(p, "postgres", async (c) => {
+        await c.query(`CREATE ROLE ${username} LOGIN PASSWORD '${password}'`);
+        await c.query(`GRANT CONNECT, CREATE, TEMPORARY ON DATABASE "${p.database}" TO ${username}`);
+      });
+      await this.sql(p, p.database, async (c) => {
+        await c.query(`GRANT USAGE, CREATE ON SCHEMA public TO ${username}`);
+      });
+    } catch (err) {
+      throw new Conflict(`could not create a role in ${deployment}: ${errorMessage(err)}`);
+    }
+    await this.event(deployment, `database role ${username} created`);
+    return { username, password, database: p.database, host: p.host, port: p.port, hosts: p.hosts };
+  }
+
+  /** Drops a role: its objects go to postgres, its connections are ended. Idempotent. */
+  async dropRole(deployment: string, username: string, group?: string): Promise<void> {
+    if (!/^u_[0-9a-f]{12}$/.test(username))
+      throw new InvalidInput(`username: expected a role made by zonal (u_…), got "${username}"`);
+    const p = await this.primary(deployment, group);
+    await this.sql(p, "postgres", async (c) => {
+      const exists = await c.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [username]);
+      if (exists.rowCount === 0) return;
+      await c.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", [username]);
+      await this.sql(p, p.database, async (d) => {
+        await d.query(`REASSIGN OWNED BY ${username} TO postgres`);
+        await d.query(`DROP OWNED BY ${username}`);
+      });
+      await c.query(`DROP OWNED BY ${username}`);
+      await c.query(`DROP ROLE ${username}`);
+    });
+    await this.event(deployment, `database role ${username} dropped`);
+  }
+
+  private async event(deployment: string, message: string): Promise<void> {
+    await this.ctx.store.tasks.addEvent({
+      taskId: null,
+      deployment,
+      instance: null,
+      level: "info",
+      stage: "cluster",
+      message,
+    });
+    this.ctx.log.info({ deployment }, message);
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * What clustered groups (e.g. postgres with `cluster: true`) get from the director:
+ * the deployment's secrets, a virtual address per cluster that follows the leader,
+ * the lease store the members elect a leader in, and the spec's cluster section.
+ * The director also breaks a fenced VM's leases, so a cluster fails over at once
+ * instead of waiting out the TTL.
+ */
+import { randomBytes } from "node:crypto";
+import type { ClusterSpec } from "../jobs/job-type.js";
+import { EtcdLeaseStore } from "../ha/etcd/store.js";
+import type { LeaseStore } from "../ha/lease-store.js";
+import type { DirectorContext } from "./context.js";
+import { isClustered, type GroupManifest, type Manifest } from "./manifest.js";
+
+/** What every spec of a deployment carries besides its group's jobs. */
+export interface SpecExtras {
+  secrets: Record<string, string>;
+  /** Per clustered group: its cluster section, without the member's own name. */
+  clusters: Record<string, Omit<ClusterSpec, "member">>;
+}
+
+export const NO_EXTRAS: SpecExtras = { secrets: {}, clusters: {} };
+
+/** The deployment's passwords, generated once and kept in the store. */
+export async function deploymentSecrets(
+  ctx: DirectorContext,
+  deployment: string,
+  create: boolean,
+): Promise<Record<string, string>> {
+  const key = `secrets:${deployment}`;
+  const text = await ctx.store.settings.get(key);
+  if (text) return JSON.parse(text) as Record<string, string>;
+  if (!create) return {};
+  const secrets = {
+    postgres_password: randomBytes(18).toString("base64url"),
+    replication_password: randomBytes(18).toString("base64url"),
+  };
+  await ctx.store.settings.set(key, JSON.stringify(secrets));
+  return secrets;
+}
+
+const vipMetadata = (ctx: DirectorContext, deployment: string, group: string) => ({
+  director: ctx.directorId,
+  deployment,
+  group,
+  role: "cluster-vip",
+});
+
+/** The cluster's virtual address (allocated in its first zone when `allocate`, else null until it exists). */
+export async function clusterVip(
+  ctx: DirectorContext,
+  deployment: string,
+  g: GroupManifest,
+  allocate: boolean,
+): Promise<string | null> {
+  const md = vipMetadata(ctx, deployment, g.name);
+  const [found] = await ctx.cloud.listAddresses({ metadata: md });
+  if (found) return found.address;
+  if (!allocate || g.zones.length === 0) return null;
+  return (await ctx.cloud.allocateAddress({ zone: g.zones[0]!, metadata: md })).address;
+}
+
+export async function specExtras(
+  ctx: DirectorContext,
+  m: Manifest,
+  o: { allocate: boolean },
+): Promise<SpecExtras> {
+  const clustered = m.instance_groups.filter(isClustered);
+  const needsSecrets = m.instance_groups.some((g) => g.jobs.some((j) => j.type === "postgres"));
+  const secrets = needsSecrets ? await deploymentSecrets(ctx, m.name, o.allocate) : {};
+  const clusters: SpecExtras["clusters"] = {};
+  for (const g of clustered) {
+    clusters[g.name] = {
+      key: `${m.name}/${g.name}`,
+      members: Array.from({ length: g.instances }, (_, i) => `m${i}`),
+      lease:
+        m.leases.store === "etcd"
+          ? { store: "etcd", endpoints: m.leases.etcd_endpoints }
+          : { store: "embedded", url: ctx.controlPlaneUrl },
+      ttl_ms: m.leases.ttl,
+      renew_ms: m.leases.renew,
+      vip: await clusterVip(ctx, m.name, g, o.allocate),
+      control_plane_url: ctx.controlPlaneUrl,
+    };
+  }
+  return { secrets, clusters };
+}
+
+/** The lease store a deployment's clusters use. */
+export function leaseStoreOf(ctx: DirectorContext, m: Pick<Manifest, "leases">): LeaseStore {
+  return m.leases.store === "etcd" ? new EtcdLeaseStore(m.leases.etcd_endpoints) : ctx.leases;
+}
+
+/**
+ * Breaks every lease a fenced VM holds in its deployment's store (leader, member
+ * keys). Only ever called once the cloud has powered the VM off.
+ */
+export async function breakLeasesOf(
+  ctx: DirectorContext,
+  m: Pick<Manifest, "name" | "leases">,
+  vmId: string,
+): Promise<string[]> {
+  const store = leaseStoreOf(ctx, m);
+  const held =
+    m.leases.store === "etcd"
+      ? (await store.list(`${m.name}/`)).filter((l) => l.holder === vmId)
+      : await ctx.leases.heldBy(vmId);
+  const broken: string[] = [];
+  for (const l of held) if (await store.break(l.key, vmId)) broken.push(l.key);
+  return broken;
+}

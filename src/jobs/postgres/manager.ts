@@ -1,0 +1,614 @@
+/**
+ * The postgres cluster manager: a loop in the agent beside the postgres process
+ * (a job controller). Each cycle it looks — the leader lease (renewing it when it
+ * holds it), postgres itself, the other members' status APIs when an election or
+ * the failsafe needs them — asks `decide` what to do, does it, and says so in the
+ * job's log when the sentence changes.
+ *
+ * It tells the job's `prepare` which role to start postgres in (role.json and
+ * role.conf); changing role means restarting the process, except promotion
+ * (`pg_promote`) and following a new leader (a reload). A single, unclustered
+ * postgres uses the same manager without a lease store: always primary.
+ */
+import { writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { connect } from "node:net";
+import { errorMessage } from "../../lib/errors.js";
+import { sleep } from "../../lib/sleep.js";
+import { EtcdLeaseStore } from "../../ha/etcd/store.js";
+import { HttpLeaseStore } from "../../ha/embedded/client.js";
+import type { LeaseStore } from "../../ha/lease-store.js";
+import type { JobContext, JobController, JobHandle } from "../job-type.js";
+import { pgPaths, pgSecrets, REPLICATION_USER, type PgPaths, type PostgresConfig } from "./config.js";
+import {
+  decide,
+  others,
+  type Decision,
+  type Leader,
+  type LeaseView,
+  type Observation,
+  type PeerView,
+} from "./decide.js";
+import { roleConf, syncStandbyNames, type RoleFile } from "./files.js";
+import { hasData, observe, ownByPostgres, PgConn, type PgState } from "./pg.js";
+
+const DOWN: PgState = { running: false, inRecovery: null, lsn: null, timeline: null, upstream: null };
+const INITIALIZED_TTL_MS = 86_400_000;
+
+export interface MemberStatus {
+  member: string;
+  role: "primary" | "replica" | "stopped";
+  hasData: boolean;
+  lsn: string | null;
+  timeline: number | null;
+  upstream: string | null;
+  leader: string | null;
+  leaseToken: number | null;
+  decision: string;
+  since: string;
+}
+
+const managers = new Map<string, PostgresManager>();
+
+/** The manager of the job whose directory is `jobDir` (prepare finds its role there). */
+export function managerOf(jobDir: string): PostgresManager | undefined {
+  return managers.get(jobDir);
+}
+
+export class PostgresManager implements JobController {
+  private readonly paths: PgPaths;
+  private readonly conn: PgConn;
+  private readonly store: LeaseStore | undefined;
+  private loop: Promise<void> | undefined;
+  private stopping = false;
+  private role: RoleFile | null = null;
+  private roleWaiters: Array<() => void> = [];
+  private leaderToken: number | null = null;
+  private deadline: number | null = null;
+  private lastRenewAt = 0;
+  private lastRenewOk = false;
+  private lastLeader: string | null = null;
+  private lastLease: LeaseView = { state: "unreachable" };
+  private initialized: boolean | null = null;
+  private memberAt = 0;
+  private markerAt = 0;
+  private fenceAt = 0;
+  private pgDownSince: number | null = null;
+  private vipHeld = false;
+  private slotsAt = 0;
+  private pg: PgState = DOWN;
+  private sentence = "starting";
+  private since = new Date();
+  private server: Server | undefined;
+
+  constructor(
+    private readonly ctx: JobContext,
+    private readonly config: PostgresConfig,
+    private readonly handle: JobHandle,
+  ) {
+    this.paths = pgPaths(ctx);
+    this.conn = new PgConn(ctx.address, config.port, pgSecrets(ctx).postgres);
+    const c = ctx.cluster;
+    if (config.cluster && !c)
+      throw new Error("a clustered postgres job needs the spec's cluster section (the director fills it in)");
+    if (config.cluster && c) {
+      this.store =
+        c.lease.store === "etcd"
+          ? new EtcdLeaseStore(c.lease.endpoints, 1000)
+          : new HttpLeaseStore({ url: c.lease.url, token: ctx.services.token, timeoutMs: 1000 });
+    }
+    managers.set(ctx.jobDir, this);
+  }
+
+  private get cluster() {
+    return this.ctx.cluster!;
+  }
+  private get leaderKey() {
+    return `${this.cluster.key}/leader`;
+  }
+  private get me(): Leader {
+    return {
+      member: this.cluster.member,
+      vmId: this.ctx.vmId,
+      address: this.ctx.address,
+      port: this.config.port,
+    };
+  }
+
+  async start(): Promise<void> {
+    if (this.loop) return;
+    this.stopping = false;
+    if (!this.store) {
+      this.setRole({ role: "primary", bootstrap: !hasData(this.paths), syncNames: [] });
+    } else {
+      this.server = createServer((req, res) => this.serveStatus(req.url ?? "/", res));
+      await new Promise<void>((resolve, reject) => {
+        this.server!.once("error", reject);
+        this.server!.listen(this.config.status_port, this.ctx.address, () => resolve());
+      });
+    }
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.loop;
+    this.loop = undefined;
+    if (this.store && this.leaderToken !== null) {
+      await this.store.release(this.leaderKey, this.ctx.vmId, this.leaderToken).catch(() => undefined);
+      this.say("released the leader lease: the job is stopping");
+    }
+    this.leaderToken = null;
+    this.ctx.services.setAddresses([]);
+    this.vipHeld = false;
+    this.conn.reset();
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    this.server = undefined;
+    this.role = null;
+  }
+
+  /** For prepare: the role to start postgres in (waits for the first decision). */
+  async awaitRole(timeoutMs = 120_000): Promise<RoleFile> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.role) {
+      if (Date.now() > deadline)
+        throw new Error(`the cluster manager has not decided a role in ${timeoutMs} ms: ${this.sentence}`);
+      await new Promise<void>((r) => {
+        this.roleWaiters.push(r);
+        setTimeout(r, 500);
+      });
+    }
+    return this.role;
+  }
+
+  /** prepare finished a rewind: the role no longer needs one. */
+  rewound(): void {
+    if (this.role?.role === "replica") this.setRole({ ...this.role, rewind: false });
+  }
+
+  status(): MemberStatus {
+    return {
+      member: this.ctx.cluster?.member ?? "single",
+      role: this.pg.running ? (this.pg.inRecovery ? "replica" : "primary") : "stopped",
+      hasData: hasData(this.paths),
+      lsn: this.pg.lsn,
+      timeline: this.pg.timeline,
+      upstream: this.pg.upstream,
+      leader: this.leaderToken !== null ? (this.ctx.cluster?.member ?? null) : this.lastLeader,
+      leaseToken: this.leaderToken,
+      decision: this.sentence,
+      since: this.since.toISOString(),
+    };
+  }
+
+  private serveStatus(url: string, res: import("node:http").ServerResponse): void {
+    const u = new URL(url, "http://member");
+    res.setHeader("content-type", "application/json");
+    if (u.pathname === "/status") return void res.end(JSON.stringify(this.status()));
+    if (u.pathname === "/failsafe") {
+      // A replica confirms a leader that asks directly: it follows it and sees no other holder.
+      const leader = u.searchParams.get("leader");
+      const s = this.status();
+      const confirm =
+        s.role === "replica" &&
+        this.lastLeader === leader &&
+        !(this.lastLease.state === "other" && this.lastLease.leader.member !== leader);
+      return void res.end(JSON.stringify({ member: s.member, confirm }));
+    }
+    res.statusCode = 404;
+    res.end(JSON.stringify({ error: "not_found" }));
+  }
+
+  private say(sentence: string): void {
+    if (sentence === this.sentence) return;
+    this.sentence = sentence;
+    this.since = new Date();
+    this.ctx.log(`cluster manager: ${sentence}`);
+  }
+
+  private setRole(role: RoleFile): void {
+    this.role = role;
+    writeFileSync(this.paths.roleFile, JSON.stringify(role, null, 2), { mode: 0o600 });
+    writeFileSync(
+      this.paths.roleConf,
+      roleConf(role, {
+        member: this.ctx.cluster?.member ?? "single",
+        replicationPassword: pgSecrets(this.ctx).replication,
+      }),
+      {
+        mode: 0o600,
+      },
+    );
+    ownByPostgres(this.paths.roleConf);
+    for (const w of this.roleWaiters.splice(0)) w();
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopping) {
+      try {
+        await (this.store ? this.cycle() : this.singleCycle());
+      } catch (err) {
+        this.say(`cycle failed: ${errorMessage(err)}`);
+      }
+      await sleep(250);
+    }
+  }
+
+  // ---- single (unclustered) postgres ---------------------------------------------------
+
+  private async singleCycle(): Promise<void> {
+    this.pg = this.handle.processRunning() ? await observe(this.conn) : DOWN;
+    if (this.pg.running && this.role?.role === "primary" && this.role.bootstrap) {
+      await this.bootstrapSql();
+      this.setRole({ role: "primary", bootstrap: false, syncNames: [] });
+    }
+    this.say(this.pg.running ? "single primary, running" : "single primary, postgres not running");
+  }
+
+  // ---- cluster member -----------------------------------------------------------------
+
+  private async cycle(): Promise<void> {
+    const now = Date.now();
+    const data = hasData(this.paths);
+    this.pg = this.handle.processRunning() ? await observe(this.conn) : DOWN;
+    const lease = await this.leaseView(now);
+    this.lastLease = lease;
+    if (lease.state === "other") this.lastLeader = lease.leader.member;
+    await this.registerMember(now);
+    if (this.initialized !== true) {
+      this.initialized = await this.store!.read(`${this.cluster.key}/initialized`).then(
+        (l) => l !== undefined,
+        () => null,
+      );
+    }
+    const needPeers = lease.state === "free" || lease.state === "unreachable" || !data;
+    const peers = needPeers ? await this.peers() : [];
+    const failsafeConfirms =
+      lease.state === "unreachable" && this.isPrimaryNow() ? await this.failsafe(peers) : 0;
+    const obs: Observation = {
+      member: this.cluster.member,
+      members: this.cluster.members,
+      now,
+      lease,
+      deadline: this.deadline,
+      initialized: this.initialized,
+      hasData: data,
+      pg: this.pg,
+      role: this.role,
+      peers,
+      lastLeader: this.lastLeader,
+      failsafeConfirms,
+      leaderRefused:
+        lease.state === "other" && this.pg.running
+          ? await refuses(lease.leader.address, lease.leader.port)
+          : false,
+    };
+    const verdict = decide(obs);
+    this.say(verdict.sentence);
+    await this.act(verdict.decision, obs);
+  }
+
+  private isPrimaryNow(): boolean {
+    return this.role?.role === "primary" || this.pg.inRecovery === false;
+  }
+
+  private leaderValue(): string {
+    return JSON.stringify(this.me);
+  }
+
+  private async leaseView(now: number): Promise<LeaseView> {
+    const store = this.store!;
+    if (this.leaderToken !== null) {
+      if (now - this.lastRenewAt < this.cluster.renew_ms) {
+        return this.lastRenewOk ? { state: "mine", token: this.leaderToken } : { state: "unreachable" };
+      }
+      this.lastRenewAt = now;
+      try {
+        if (await store.renew(this.leaderKey, this.ctx.vmId, this.leaderToken)) {
+          this.deadline = now + this.cluster.ttl_ms - 250;
+          this.lastRenewOk = true;
+          return { state: "mine", token: this.leaderToken };
+        }
+        this.leaderToken = null;
+        this.deadline = null;
+        return { state: "lost" };
+      } catch {
+        this.lastRenewOk = false;
+        return { state: "unreachable" };
+      }
+    }
+    try {
+      const l = await store.read(this.leaderKey);
+      if (!l) return { state: "free" };
+      if (l.holder === this.ctx.vmId) {
+        // This VM holds it (the manager restarted): carry on as its holder.
+        this.leaderToken = l.token;
+        this.lastRenewAt = 0;
+        this.lastRenewOk = true;
+        this.deadline = now;
+        return { state: "mine", token: l.token };
+      }
+      return { state: "other", leader: JSON.parse(l.value) as Leader, token: l.token };
+    } catch {
+      return { state: "unreachable" };
+    }
+  }
+
+  private async registerMember(now: number): Promise<void> {
+    if (now - this.memberAt < this.cluster.renew_ms) return;
+    this.memberAt = now;
+    const value = JSON.stringify({ ...this.me, statusPort: this.config.status_port });
+    await this.store!.acquire(
+      `${this.cluster.key}/members/${this.cluster.member}`,
+      this.ctx.vmId,
+      this.cluster.ttl_ms,
+      value,
+    ).catch(() => undefined);
+  }
+
+  private async peers(): Promise<PeerView[]> {
+    let registered: Array<{ member: string; address: string; statusPort: number }> = [];
+    try {
+      registered = (await this.store!.list(`${this.cluster.key}/members/`)).map(
+        (l) => JSON.parse(l.value) as (typeof registered)[number],
+      );
+    } catch {
+      /* the store is unreachable: peers stay unknown */
+    }
+    return Promise.all(
+      others(this.cluster).map(async (member): Promise<PeerView> => {
+        const r = registered.find((x) => x.member === member);
+        if (!r) return { member, reachable: false };
+        try {
+          const res = await fetch(`http://${r.address}:${r.statusPort}/status`, {
+            signal: AbortSignal.timeout(700),
+          });
+          const s = (await res.json()) as MemberStatus;
+          return { member, reachable: true, role: s.role, lsn: s.lsn, hasData: s.hasData };
+        } catch {
+          return { member, reachable: false };
+        }
+      }),
+    );
+  }
+
+  /** Members that confirm directly that they follow this one (when the lease store is unreachable). */
+  private async failsafe(_peers: PeerView[]): Promise<number> {
+    let registered: Array<{ member: string; address: string; statusPort: number }> = [];
+    try {
+      registered = (await this.store!.list(`${this.cluster.key}/members/`)).map(
+        (l) => JSON.parse(l.value) as (typeof registered)[number],
+      );
+    } catch {
+      registered = this.knownPeers;
+    }
+    if (registered.length > 0) this.knownPeers = registered;
+    const answers = await Promise.all(
+      registered
+        .filter((r) => r.member !== this.cluster.member)
+        .map(async (r) => {
+          try {
+            const res = await fetch(
+              `http://${r.address}:${r.statusPort}/failsafe?leader=${this.cluster.member}`,
+              { signal: AbortSignal.timeout(500) },
+            );
+            return ((await res.json()) as { confirm?: boolean }).confirm === true;
+          } catch {
+            return false;
+          }
+        }),
+    );
+    return answers.filter(Boolean).length;
+  }
+  private knownPeers: Array<{ member: string; address: string; statusPort: number }> = [];
+
+  private async act(d: Decision, obs: Observation): Promise<void> {
+    const store = this.store!;
+    switch (d.do) {
+      case "wait":
+        await this.whileWaiting(obs);
+        return;
+      case "start":
+        this.setRole(d.role);
+        return;
+      case "bootstrap": {
+        if (this.leaderToken === null) {
+          const l = await store.acquire(
+            this.leaderKey,
+            this.ctx.vmId,
+            this.cluster.ttl_ms,
+            this.leaderValue(),
+          );
+          if (!l) return;
+          this.takeLease(l.token);
+        }
+        await store.acquire(
+          `${this.cluster.key}/initialized`,
+          this.ctx.vmId,
+          INITIALIZED_TTL_MS,
+          this.cluster.member,
+        );
+        this.initialized = true;
+        if (this.role?.role !== "primary") {
+          this.setRole({ role: "primary", bootstrap: true, syncNames: [] });
+          if (this.handle.processRunning()) await this.handle.restartProcess("bootstrapping as leader");
+        }
+        return;
+      }
+      case "clone":
+        if (this.role?.role !== "replica" || this.role.leader?.member !== d.leader.member) {
+          this.setRole({ role: "replica", leader: d.leader, rewind: false });
+        }
+        return;
+      case "acquire": {
+        const l = await store.acquire(this.leaderKey, this.ctx.vmId, this.cluster.ttl_ms, this.leaderValue());
+        if (l) this.takeLease(l.token);
+        return;
+      }
+      case "promote":
+        await this.conn.query("SELECT pg_promote(true, 60)");
+        this.setRole({ role: "primary", bootstrap: false, syncNames: this.syncNames() });
+        await this.conn.query("SELECT pg_reload_conf()");
+        this.vipHeld = false;
+        await this.lead();
+        return;
+      case "lead":
+        await this.lead();
+        return;
+      case "demote":
+        if (this.leaderToken !== null)
+          await store.release(this.leaderKey, this.ctx.vmId, this.leaderToken).catch(() => undefined);
+        this.leaderToken = null;
+        this.deadline = null;
+        this.ctx.services.setAddresses([]);
+        this.vipHeld = false;
+        this.setRole({ role: "replica", leader: d.leader, rewind: true });
+        await this.handle.restartProcess(`demoting${d.leader ? `: ${d.leader.member} leads` : ""}`);
+        return;
+      case "follow": {
+        const wasPrimary = this.role?.role === "primary";
+        const rewind = wasPrimary || this.role === null || (this.role.role === "replica" && this.role.rewind);
+        const onlyUpstream = this.role?.role === "replica" && !rewind && this.pg.running;
+        this.setRole({ role: "replica", leader: d.leader, rewind });
+        if (onlyUpstream) await this.conn.query("SELECT pg_reload_conf()");
+        else if (this.handle.processRunning())
+          await this.handle.restartProcess(`following ${d.leader.member}`);
+        return;
+      }
+      case "fence":
+        if (Date.now() - this.fenceAt < 2000) return;
+        this.fenceAt = Date.now();
+        await this.controlPlane("/v1/clusters/fence", { key: this.cluster.key, vmId: d.leader.vmId }).catch(
+          (err: unknown) =>
+            this.ctx.log(`cluster manager: fencing ${d.leader.member} refused: ${errorMessage(err)}`),
+        );
+        return;
+    }
+  }
+
+  private takeLease(token: number): void {
+    this.leaderToken = token;
+    this.lastRenewAt = Date.now();
+    this.lastRenewOk = true;
+    this.deadline = Date.now() + this.cluster.ttl_ms - 250;
+    this.lastLeader = this.cluster.member;
+  }
+
+  /** The members a commit waits for (one of them), by the job's synchronous setting. */
+  private syncNames(streaming: string[] = []): string[] {
+    if (this.config.synchronous === "off") return [];
+    if (this.config.synchronous === "on") return streaming;
+    return others(this.cluster);
+  }
+
+  /** The leader's chores: bootstrap SQL once, synchronous standbys, slots, the VIP, the init marker. */
+  private async lead(): Promise<void> {
+    if (!this.pg.running || this.pg.inRecovery) return;
+    if (this.role?.role === "primary" && this.role.bootstrap) {
+      await this.bootstrapSql();
+      this.setRole({ role: "primary", bootstrap: false, syncNames: this.syncNames() });
+      await this.conn.query("SELECT pg_reload_conf()");
+    }
+    if (this.config.synchronous === "on") {
+      const rows = await this.conn.query<{ name: string }>(
+        "SELECT application_name AS name FROM pg_stat_replication WHERE state = 'streaming'",
+      );
+      const want = this.syncNames(rows.map((r) => r.name).filter((n) => this.cluster.members.includes(n)));
+      if (this.role?.role === "primary" && syncStandbyNames(want) !== syncStandbyNames(this.role.syncNames)) {
+        this.setRole({ role: "primary", bootstrap: false, syncNames: want });
+        await this.conn.query("SELECT pg_reload_conf()");
+      }
+    }
+    const now = Date.now();
+    if (now - this.slotsAt > 5000) {
+      this.slotsAt = now;
+      for (const m of others(this.cluster)) {
+        await this.conn.query(
+          "SELECT pg_create_physical_replication_slot($1) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)",
+          [m],
+        );
+      }
+    }
+    if (now - this.markerAt > 60_000) {
+      this.markerAt = now;
+      await this.store!.acquire(
+        `${this.cluster.key}/initialized`,
+        this.ctx.vmId,
+        INITIALIZED_TTL_MS,
+        this.cluster.member,
+      ).catch(() => undefined);
+    }
+    if (this.cluster.vip && !this.vipHeld && this.leaderToken !== null) {
+      await this.controlPlane("/v1/clusters/vip", { key: this.cluster.key, token: this.leaderToken });
+      this.ctx.services.setAddresses([{ address: this.cluster.vip, ports: [this.config.port] }]);
+      this.vipHeld = true;
+      this.ctx.log(`cluster manager: serving the cluster address ${this.cluster.vip}`);
+    }
+  }
+
+  /** While waiting: a leader whose postgres stays down gives the lease up; replicas drop stale slots. */
+  private async whileWaiting(obs: Observation): Promise<void> {
+    const now = Date.now();
+    if (obs.lease.state === "mine" && !this.pg.running) {
+      this.pgDownSince ??= now;
+      if (now - this.pgDownSince > this.cluster.ttl_ms) {
+        await this.store!.release(this.leaderKey, this.ctx.vmId, obs.lease.token).catch(() => undefined);
+        this.leaderToken = null;
+        this.ctx.services.setAddresses([]);
+        this.vipHeld = false;
+        this.say(`released the leader lease: postgres has not run for ${this.cluster.ttl_ms} ms`);
+      }
+      return;
+    }
+    this.pgDownSince = null;
+    if (this.pg.running && this.pg.inRecovery && now - this.slotsAt > 30_000) {
+      this.slotsAt = now;
+      await this.conn
+        .query("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE NOT active")
+        .catch(() => undefined);
+    }
+  }
+
+  /** Creates the replication role and the database (idempotent). */
+  private async bootstrapSql(): Promise<void> {
+    const secrets = pgSecrets(this.ctx);
+    const exists = await this.conn.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [REPLICATION_USER]);
+    const password = secrets.replication.replace(/'/g, "''");
+    await this.conn.query(
+      exists.length === 0
+        ? `CREATE ROLE ${REPLICATION_USER} WITH REPLICATION LOGIN PASSWORD '${password}'`
+        : `ALTER ROLE ${REPLICATION_USER} WITH REPLICATION LOGIN PASSWORD '${password}'`,
+    );
+    const db = await this.conn.query("SELECT 1 FROM pg_database WHERE datname = $1", [this.config.database]);
+    if (db.length === 0) await this.conn.query(`CREATE DATABASE "${this.config.database}"`);
+    this.say(`bootstrapped: role ${REPLICATION_USER} and database ${this.config.database} exist`);
+  }
+
+  private async controlPlane(path: string, body: unknown): Promise<unknown> {
+    const res = await fetch(`${this.cluster.control_plane_url}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${this.ctx.services.token}` },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${path}: HTTP ${res.status} ${text.slice(0, 300)}`);
+    return text ? JSON.parse(text) : undefined;
+  }
+}
+
+/** True when a TCP connect is refused (nothing listens: the process or VM died). A silent peer is not refusing. */
+function refuses(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host, port, timeout: 500 });
+    s.once("connect", () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.once("timeout", () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.once("error", (err: NodeJS.ErrnoException) => resolve(err.code === "ECONNREFUSED"));
+  });
+}

@@ -1,0 +1,98 @@
+/**
+ * Job type `postgres`: PostgreSQL 15 on the persistent disk, as a single primary or
+ * as a member of a replicated cluster run by the cluster manager (manager.ts).
+ *
+ * prepare (before every start) renders the config and puts the data directory in
+ * the role the manager decided: initdb to bootstrap, pg_basebackup to clone,
+ * pg_rewind (or a fresh clone) to rejoin after having been primary, standby.signal
+ * for a replica.
+ */
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { defineJobType } from "../job-type.js";
+import { pgPaths, pgSecrets, PG_BIN, PG_USER, postgresConfigSchema, type PostgresConfig } from "./config.js";
+import { pgHbaConf, postgresqlConf } from "./files.js";
+import { managerOf, PostgresManager } from "./manager.js";
+import { basebackup, hasData, initdb, ownByPostgres, PgConn, rewind } from "./pg.js";
+
+export const postgresJob = defineJobType<PostgresConfig>({
+  type: "postgres",
+  description: "PostgreSQL 15: a single primary, or a member of a synchronous replicated cluster",
+  configSchema: postgresConfigSchema,
+  needsPersistentDisk: true,
+  clustered: (config) => config.cluster,
+
+  controller: (ctx, config, handle) => new PostgresManager(ctx, config, handle),
+
+  async prepare(ctx, config) {
+    const paths = pgPaths(ctx);
+    const secrets = pgSecrets(ctx);
+    mkdirSync(paths.socketDir, { recursive: true });
+    ownByPostgres(ctx.jobDir);
+    ownByPostgres(paths.socketDir, 0o700);
+    writeFileSync(
+      paths.conf,
+      postgresqlConf({ address: ctx.address, config, paths, member: ctx.cluster?.member ?? "single" }),
+    );
+    writeFileSync(paths.hba, pgHbaConf());
+    const manager = managerOf(ctx.jobDir);
+    if (!manager) throw new Error("no cluster manager for this job");
+    const role = await manager.awaitRole();
+    const standbySignal = join(paths.data, "standby.signal");
+    if (role.role === "primary") {
+      if (!hasData(paths)) {
+        if (!role.bootstrap) throw new Error("no data directory, and this member is not bootstrapping");
+        ctx.log("initdb: bootstrapping a new database cluster");
+        await initdb(paths, secrets);
+      }
+      rmSync(standbySignal, { force: true });
+      return;
+    }
+    if (!hasData(paths)) {
+      if (!role.leader) throw new Error("no data directory and no leader to clone from yet");
+      ctx.log(`pg_basebackup from ${role.leader.member} (${role.leader.address})`);
+      await basebackup(paths, role.leader, secrets);
+    } else if (role.rewind && role.leader) {
+      const r = await rewind(paths, role.leader, secrets);
+      if (r.code === 0)
+        ctx.log(`pg_rewind onto ${role.leader.member}: ${r.output.split("\n").at(-1) ?? "done"}`);
+      else {
+        ctx.log(
+          `pg_rewind failed (${r.output.split("\n").at(-1) ?? ""}); cloning again from ${role.leader.member}`,
+        );
+        await basebackup(paths, role.leader, secrets);
+      }
+      manager.rewound();
+    }
+    writeFileSync(standbySignal, "");
+    ownByPostgres(standbySignal);
+  },
+
+  process(ctx, config) {
+    const paths = pgPaths(ctx);
+    return {
+      command: `${PG_BIN}/postgres`,
+      args: ["-D", paths.data, "-c", `config_file=${paths.conf}`],
+      user: PG_USER,
+      cwd: ctx.jobDir,
+      // Fast shutdown: clients are disconnected and transactions aborted at once.
+      stopSignal: "SIGINT",
+      env: { PGPORT: String(config.port) },
+    };
+  },
+
+  healthCheck(ctx, config) {
+    const conn = new PgConn(ctx.address, config.port, pgSecrets(ctx).postgres);
+    return {
+      kind: "probe",
+      describe: `SELECT 1 on ${ctx.address}:${config.port}`,
+      async run() {
+        try {
+          await conn.query("SELECT 1");
+        } finally {
+          conn.reset();
+        }
+      },
+    };
+  },
+});
