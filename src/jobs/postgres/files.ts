@@ -26,6 +26,8 @@ export function postgresqlConf(o: {
     max_replication_slots: 10,
     hot_standby: true,
     hot_standby_feedback: true,
+    // A replica whose upstream died tries the new leader soon (the default waits 5 s).
+    wal_retrieve_retry_interval: "250ms",
     wal_log_hints: true,
     wal_keep_size: "64MB",
     shared_buffers: "32MB",

@@ -34,6 +34,8 @@ import { hasData, observe, ownByPostgres, PgConn, type PgState } from "./pg.js";
 
 const DOWN: PgState = { running: false, inRecovery: null, lsn: null, timeline: null, upstream: null };
 const INITIALIZED_TTL_MS = 86_400_000;
+/** The "initialized" marker belongs to the cluster, not to a VM: fencing a VM never breaks it. */
+const MARKER_HOLDER = "cluster";
 
 export interface MemberStatus {
   member: string;
@@ -424,7 +426,7 @@ export class PostgresManager implements JobController {
         }
         await store.acquire(
           `${this.cluster.key}/initialized`,
-          this.ctx.vmId,
+          MARKER_HOLDER,
           INITIALIZED_TTL_MS,
           this.cluster.member,
         );
@@ -533,7 +535,7 @@ export class PostgresManager implements JobController {
       this.markerAt = now;
       await this.store!.acquire(
         `${this.cluster.key}/initialized`,
-        this.ctx.vmId,
+        MARKER_HOLDER,
         INITIALIZED_TTL_MS,
         this.cluster.member,
       ).catch(() => undefined);

@@ -39,6 +39,8 @@ export const postgresJob = defineJobType<PostgresConfig>({
     if (!manager) throw new Error("no cluster manager for this job");
     const role = await manager.awaitRole();
     const standbySignal = join(paths.data, "standby.signal");
+    // Postgres is not running now (prepare runs before it starts): a lock file is a dead VM's leftover.
+    rmSync(join(paths.data, "postmaster.pid"), { force: true });
     if (role.role === "primary") {
       if (!hasData(paths)) {
         if (!role.bootstrap) throw new Error("no data directory, and this member is not bootstrapping");

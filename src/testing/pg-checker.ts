@@ -1,0 +1,127 @@
+/**
+ * A write checker for clustered PostgreSQL: one client writes numbered rows through
+ * the cluster's address, each stamped by the member that committed it, and keeps
+ * every number whose commit was acknowledged. `verify` then proves what failover
+ * promises: every acknowledged row is there, and the rows' members never
+ * interleave — at no moment did two members accept writes.
+ */
+import pg from "pg";
+import { sleep } from "../lib/sleep.js";
+
+export interface Ack {
+  n: number;
+  member: string;
+  at: number;
+}
+
+export interface CheckerTarget {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+}
+
+export class PgChecker {
+  readonly acked: Ack[] = [];
+  readonly failures: Array<{ n: number; at: number; error: string }> = [];
+  private next = 1;
+  private stopped = false;
+  private loop: Promise<void> | undefined;
+  private client: pg.Client | undefined;
+
+  constructor(private readonly target: CheckerTarget) {}
+
+  private async connect(): Promise<pg.Client> {
+    if (this.client) return this.client;
+    const c = new pg.Client({
+      ...this.target,
+      connectionTimeoutMillis: 1000,
+      query_timeout: 1000,
+      statement_timeout: 1000,
+    });
+    c.on("error", () => undefined);
+    await c.connect();
+    this.client = c;
+    return c;
+  }
+
+  private drop(): void {
+    const c = this.client;
+    this.client = undefined;
+    void c?.end().catch(() => undefined);
+  }
+
+  async setup(): Promise<void> {
+    const c = await this.connect();
+    await c.query(
+      "CREATE TABLE IF NOT EXISTS checks (n bigint PRIMARY KEY, member text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())",
+    );
+  }
+
+  start(): this {
+    this.loop = (async () => {
+      while (!this.stopped) {
+        const n = this.next++;
+        try {
+          const c = await this.connect();
+          const r = await c.query<{ member: string }>(
+            "INSERT INTO checks (n, member) VALUES ($1, current_setting('zonal.member')) RETURNING member",
+            [n],
+          );
+          this.acked.push({ n, member: r.rows[0]!.member, at: Date.now() });
+          await sleep(10);
+        } catch (err) {
+          this.failures.push({ n, at: Date.now(), error: (err as Error).message });
+          this.drop();
+          await sleep(50);
+        }
+      }
+    })();
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.loop;
+    this.drop();
+  }
+
+  /** Acknowledged writes since `t`. */
+  since(t: number): Ack[] {
+    return this.acked.filter((a) => a.at >= t);
+  }
+
+  /** The longest stretch without an acknowledged write, within [from, to]. */
+  longestGap(from: number, to = Date.now()): number {
+    let last = from;
+    let gap = 0;
+    for (const a of this.acked) {
+      if (a.at < from || a.at > to) continue;
+      gap = Math.max(gap, a.at - last);
+      last = a.at;
+    }
+    return Math.max(gap, to - last);
+  }
+
+  /** Reads every row back (from the current primary) and checks the promises. */
+  async verify(): Promise<{ missing: number[]; runs: string[]; interleaved: boolean; rows: number }> {
+    let rows: Array<{ n: string; member: string }> = [];
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const c = await this.connect();
+        rows = (await c.query<{ n: string; member: string }>("SELECT n, member FROM checks ORDER BY n")).rows;
+        break;
+      } catch (err) {
+        this.drop();
+        if (attempt > 50) throw err;
+        await sleep(200);
+      }
+    }
+    const present = new Set(rows.map((r) => Number(r.n)));
+    const missing = this.acked.filter((a) => !present.has(a.n)).map((a) => a.n);
+    const runs: string[] = [];
+    for (const r of rows) if (runs.at(-1) !== r.member) runs.push(r.member);
+    return { missing, runs, interleaved: new Set(runs).size !== runs.length, rows: rows.length };
+  }
+}
