@@ -97,7 +97,9 @@ export class InstanceOps {
     if (inst.desired === "stopped") return agent.stop({ drain: true });
     const startTimeout = Math.max(...spec.jobs.map((j) => j.start_timeout_ms), 1000);
     const state = await agent.start(startTimeout);
-    if (state.jobsState !== "running") throw new StepFailed(`jobs did not start: ${describeJobs(state)}`);
+    if (state.jobsState !== "running") {
+      throw new StepFailed(`jobs did not start: ${describeJobs(state)}${await lastLines(agent, state)}`);
+    }
     return state;
   }
 
@@ -182,6 +184,16 @@ export class InstanceOps {
   async forget(inst: InstanceRecord): Promise<void> {
     await this.store.instances.delete(inst.id);
   }
+}
+
+/** The last log lines of the jobs that are not running: what an operator reads first. */
+async function lastLines(agent: ReturnType<typeof agentOf>, state: AgentState): Promise<string> {
+  const out: string[] = [];
+  for (const j of state.jobs.filter((x) => x.state !== "running")) {
+    const lines = await agent.logs(j.name, 6).catch(() => []);
+    if (lines.length > 0) out.push(`\n  last lines of ${j.name}:\n    ${lines.join("\n    ")}`);
+  }
+  return out.join("");
 }
 
 export function describeJobs(state: AgentState): string {
