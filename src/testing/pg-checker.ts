@@ -11,6 +11,8 @@ import { sleep } from "../lib/sleep.js";
 export interface Ack {
   n: number;
   member: string;
+  /** The WAL timeline the commit was written on: it grows with every promotion. */
+  timeline: number;
   at: number;
 }
 
@@ -30,15 +32,18 @@ export class PgChecker {
   private loop: Promise<void> | undefined;
   private client: pg.Client | undefined;
 
-  constructor(private readonly target: CheckerTarget) {}
+  constructor(
+    private readonly target: CheckerTarget,
+    private readonly table = "checks",
+  ) {}
 
   private async connect(): Promise<pg.Client> {
     if (this.client) return this.client;
     const c = new pg.Client({
       ...this.target,
       connectionTimeoutMillis: 1000,
-      query_timeout: 1000,
-      statement_timeout: 1000,
+      query_timeout: 3000,
+      statement_timeout: 3000,
     });
     c.on("error", () => undefined);
     await c.connect();
@@ -55,7 +60,7 @@ export class PgChecker {
   async setup(): Promise<void> {
     const c = await this.connect();
     await c.query(
-      "CREATE TABLE IF NOT EXISTS checks (n bigint PRIMARY KEY, member text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())",
+      `CREATE TABLE IF NOT EXISTS ${this.table} (n bigint PRIMARY KEY, member text NOT NULL, timeline text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())`,
     );
   }
 
@@ -65,11 +70,18 @@ export class PgChecker {
         const n = this.next++;
         try {
           const c = await this.connect();
-          const r = await c.query<{ member: string }>(
-            "INSERT INTO checks (n, member) VALUES ($1, current_setting('zonal.member')) RETURNING member",
+          const r = await c.query<{ member: string; timeline: string }>(
+            `INSERT INTO ${this.table} (n, member, timeline)
+             VALUES ($1, current_setting('zonal.member'), substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))
+             RETURNING member, timeline`,
             [n],
           );
-          this.acked.push({ n, member: r.rows[0]!.member, at: Date.now() });
+          this.acked.push({
+            n,
+            member: r.rows[0]!.member,
+            timeline: parseInt(r.rows[0]!.timeline, 16),
+            at: Date.now(),
+          });
           await sleep(10);
         } catch (err) {
           this.failures.push({ n, at: Date.now(), error: (err as Error).message });
@@ -104,13 +116,22 @@ export class PgChecker {
     return Math.max(gap, to - last);
   }
 
-  /** Reads every row back (from the current primary) and checks the promises. */
+  /**
+   * Reads every row back (from the current primary) and checks the promises: every
+   * acknowledged row is present, and in commit order the timeline never goes back
+   * and each timeline has one member — two members accepting writes at once would
+   * break one or the other.
+   */
   async verify(): Promise<{ missing: number[]; runs: string[]; interleaved: boolean; rows: number }> {
-    let rows: Array<{ n: string; member: string }> = [];
+    let rows: Array<{ n: string; member: string; timeline: string }> = [];
     for (let attempt = 0; ; attempt++) {
       try {
         const c = await this.connect();
-        rows = (await c.query<{ n: string; member: string }>("SELECT n, member FROM checks ORDER BY n")).rows;
+        rows = (
+          await c.query<{ n: string; member: string; timeline: string }>(
+            `SELECT n, member, timeline FROM ${this.table} ORDER BY n`,
+          )
+        ).rows;
         break;
       } catch (err) {
         this.drop();
@@ -121,7 +142,17 @@ export class PgChecker {
     const present = new Set(rows.map((r) => Number(r.n)));
     const missing = this.acked.filter((a) => !present.has(a.n)).map((a) => a.n);
     const runs: string[] = [];
-    for (const r of rows) if (runs.at(-1) !== r.member) runs.push(r.member);
-    return { missing, runs, interleaved: new Set(runs).size !== runs.length, rows: rows.length };
+    let interleaved = false;
+    let last: { member: string; tli: number } | undefined;
+    const seen = new Map<number, string>();
+    for (const r of rows) {
+      const tli = parseInt(r.timeline, 16);
+      if (last && tli < last.tli) interleaved = true;
+      if ((seen.get(tli) ?? r.member) !== r.member) interleaved = true;
+      seen.set(tli, r.member);
+      if (!last || last.member !== r.member || last.tli !== tli) runs.push(`${r.member}@${tli}`);
+      last = { member: r.member, tli };
+    }
+    return { missing, runs, interleaved, rows: rows.length };
   }
 }

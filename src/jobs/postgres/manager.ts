@@ -524,6 +524,12 @@ export class PostgresManager implements JobController {
     const now = Date.now();
     if (now - this.slotsAt > 5000) {
       this.slotsAt = now;
+      // Remember the members' addresses: when the lease store is unreachable, the failsafe asks them directly.
+      await this.store!.list(`${this.cluster.key}/members/`)
+        .then(
+          (ls) => (this.knownPeers = ls.map((l) => JSON.parse(l.value) as (typeof this.knownPeers)[number])),
+        )
+        .catch(() => undefined);
       for (const m of others(this.cluster)) {
         await this.conn.query(
           "SELECT pg_create_physical_replication_slot($1) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)",
