@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { runAgent } from "../agent/agent.js";
 import { cloudCommand } from "./commands/cloud.js";
+import { clusterCommands } from "./commands/cluster.js";
 import { controlPlaneCommand, downCommand, statusCommand, upCommand } from "./commands/control-plane.js";
 import { deploymentCommands } from "./commands/deployments.js";
 import { healthCommand } from "./commands/health.js";
@@ -23,6 +24,7 @@ program.addCommand(statusCommand());
 for (const c of deploymentCommands()) program.addCommand(c);
 for (const c of taskCommands()) program.addCommand(c);
 program.addCommand(healthCommand());
+for (const c of clusterCommands()) program.addCommand(c);
 program.addCommand(cloudCommand());
 program.addCommand(faultCommand());
 program.addCommand(vmCommand());

@@ -85,6 +85,12 @@ export function buildDirectorApi(
   app.get<{ Params: { name: string } }>("/v1/deployments/:name/cluster", (req) =>
     director().clusters.status(req.params.name),
   );
+  app.post<{ Params: { name: string } }>("/v1/deployments/:name/switchover", async (req) => {
+    const to = (req.body as { to?: unknown } | undefined)?.to;
+    if (to !== undefined && (typeof to !== "string" || !/^m\d+$/.test(to)))
+      throw new InvalidInput('to: expected a member name such as "m1"');
+    return director().clusters.switchover(req.params.name, to);
+  });
   app.post<{ Params: { name: string } }>("/v1/deployments/:name/roles", async (req, reply) => {
     const group = (req.body as { group?: unknown } | undefined)?.group;
     if (group !== undefined && typeof group !== "string")

@@ -182,6 +182,51 @@ export class ClusterService {
     return out;
   }
 
+  /**
+   * Planned switchover: the leader stops writes and hands its lease to `to` (default:
+   * the replica with the least lag). Resolves once `to` leads.
+   */
+  async switchover(
+    deployment: string,
+    to?: string,
+    timeoutMs = 60_000,
+  ): Promise<{ from: string; to: string; tookMs: number }> {
+    const { manifest } = await this.stored(deployment);
+    const [cluster] = await this.status(deployment);
+    if (!cluster) throw new InvalidInput(`deployment ${deployment} has no clustered group`);
+    if (!cluster.leader)
+      throw new Conflict(`cluster ${deployment}/${cluster.group} has no leader to switch over from`);
+    const replicas = cluster.members.filter((m) => m.role === "replica");
+    const target =
+      to ?? [...replicas].sort((a, b) => (a.lagBytes ?? Infinity) - (b.lagBytes ?? Infinity))[0]?.member;
+    if (!target) throw new Conflict("no running replica to switch over to");
+    if (target === cluster.leader.member) throw new InvalidInput(`to: ${target} already leads`);
+    if (!replicas.some((m) => m.member === target)) {
+      throw new InvalidInput(
+        `to: ${target} is not a running replica (replicas: ${replicas.map((m) => m.member).join(", ") || "none"})`,
+      );
+    }
+    const key = `${deployment}/${cluster.group}/switchover`;
+    const store = leaseStoreOf(this.ctx, manifest);
+    const t0 = Date.now();
+    const lease = await store.acquire(key, "operator", 60_000, target);
+    if (!lease) throw new Conflict("another switchover is in progress");
+    try {
+      for (;;) {
+        const now = await store.read(`${deployment}/${cluster.group}/leader`);
+        if (now && (JSON.parse(now.value) as { member: string }).member === target) break;
+        if (Date.now() - t0 > timeoutMs)
+          throw new Conflict(`switchover to ${target} did not finish in ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      await store.release(key, "operator", lease.token).catch(() => undefined);
+    }
+    const tookMs = Date.now() - t0;
+    await this.event(deployment, `switchover from ${cluster.leader.member} to ${target} in ${tookMs} ms`);
+    return { from: cluster.leader.member, to: target, tookMs };
+  }
+
   /** Where the deployment's primary takes connections: the cluster VIP, or the single instance. */
   private async primary(deployment: string, groupName?: string) {
     const { manifest } = await this.stored(deployment);

@@ -18,6 +18,7 @@ const base: Observation = {
   lastLeader: "m0",
   failsafeConfirms: 0,
   leaderRefused: false,
+  switchoverTo: null,
 };
 const what = (o: Partial<Observation>) => {
   const v = decide({ ...base, ...o });
@@ -138,5 +139,31 @@ describe("cluster manager first decisions", () => {
       "start: no leader known: starting read-only until there is one",
     );
     assert.equal(what({ ...fresh }), "follow: following leader m0 at 127.1.1.1");
+  });
+});
+
+describe("planned switchover", () => {
+  it("hands the lease over, and only the chosen member takes it, even against an equal old leader", () => {
+    const primary = {
+      role: { role: "primary" as const, bootstrap: false, syncNames: ["m0", "m2"] },
+      pg: { running: true, inRecovery: false, lsn: "0/5000000", timeline: 2, upstream: null },
+    };
+    assert.equal(
+      what({ ...primary, member: "m0", lease: { state: "mine", token: 3 }, switchoverTo: "m1" }),
+      "handover: switchover to m1: stopped writes and released the leader lease",
+    );
+    const free = { lease: { state: "free" } as const, pg: replicaPg("0/5000000"), lastLeader: "m0" };
+    const peers = [
+      { member: "m0", reachable: true, role: "replica" as const, lsn: "0/5000000" },
+      { member: "m2", reachable: true, role: "replica" as const, lsn: "0/5000000" },
+    ];
+    assert.match(
+      what({ ...free, peers, switchoverTo: "m1" }),
+      /^acquire: switchover: taking the leader lease as the chosen member/,
+    );
+    assert.equal(
+      what({ ...free, member: "m2", peers, switchoverTo: "m1" }),
+      "wait: switchover to m1 in progress",
+    );
   });
 });

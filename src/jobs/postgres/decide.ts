@@ -59,6 +59,8 @@ export interface Observation {
   failsafeConfirms: number;
   /** The leader's postgres refused a connection (its VM crashed); silence is not refusal. */
   leaderRefused: boolean;
+  /** A planned switchover in progress: the member that is to lead next. */
+  switchoverTo: string | null;
 }
 
 export type Decision =
@@ -71,7 +73,8 @@ export type Decision =
   | { do: "demote"; leader: Leader | null }
   | { do: "follow"; leader: Leader }
   | { do: "fence"; leader: Leader }
-  | { do: "start"; role: RoleFile };
+  | { do: "start"; role: RoleFile }
+  | { do: "handover"; to: string };
 
 export interface Verdict {
   decision: Decision;
@@ -104,6 +107,12 @@ export function decide(o: Observation): Verdict {
           decision: { do: "promote" },
           sentence: "promoted self to leader by acquiring the leader lease",
         };
+      if (o.switchoverTo && o.switchoverTo !== o.member) {
+        return {
+          decision: { do: "handover", to: o.switchoverTo },
+          sentence: `switchover to ${o.switchoverTo}: stopped writes and released the leader lease`,
+        };
+      }
       return { decision: { do: "lead" }, sentence: `leading with lease token ${o.lease.token}` };
     case "lost":
       if (isPrimary(o))
@@ -191,16 +200,29 @@ function election(o: Observation): Verdict {
     };
   if (!o.pg.running || o.pg.inRecovery !== true)
     return wait("the leader lease is free, but this member is not a running replica");
-  const rivals = o.members.filter((m) => m !== o.member && m !== o.lastLeader);
+  if (o.switchoverTo && o.switchoverTo !== o.member)
+    return wait(`switchover to ${o.switchoverTo} in progress`);
+  const chosen = o.switchoverTo === o.member;
+  // In a switchover the old leader shut down cleanly and is a rival like the others.
+  const rivals = o.members.filter((m) => m !== o.member && (chosen || m !== o.lastLeader));
   const mine = parseLsn(o.pg.lsn);
   for (const name of rivals) {
     const p = o.peers.find((x) => x.member === name);
     if (!p?.reachable) return wait(`not promoting: ${name} does not answer, and it may hold newer commits`);
     if (p.role === "primary") return wait(`not promoting: ${name} runs as a primary`);
     const theirs = parseLsn(p.lsn);
-    if (theirs !== null && (mine === null || theirs > mine || (theirs === mine && name < o.member))) {
+    if (
+      theirs !== null &&
+      (mine === null || theirs > mine || (!chosen && theirs === mine && name < o.member))
+    ) {
       return wait(`not promoting: ${name} is at least as advanced (${p.lsn ?? "?"} vs ${o.pg.lsn ?? "?"})`);
     }
+  }
+  if (chosen) {
+    return {
+      decision: { do: "acquire" },
+      sentence: `switchover: taking the leader lease as the chosen member (${o.pg.lsn ?? "?"})`,
+    };
   }
   return {
     decision: { do: "acquire" },

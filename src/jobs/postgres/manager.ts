@@ -284,6 +284,10 @@ export class PostgresManager implements JobController {
         lease.state === "other" && this.pg.running
           ? await refuses(lease.leader.address, lease.leader.port)
           : false,
+      switchoverTo: await this.store!.read(`${this.cluster.key}/switchover`).then(
+        (l) => l?.value ?? null,
+        () => null,
+      ),
     };
     const verdict = decide(obs);
     this.say(verdict.sentence);
@@ -477,6 +481,30 @@ export class PostgresManager implements JobController {
           await this.handle.restartProcess(`following ${d.leader.member}`);
         return;
       }
+      case "handover":
+        // A clean (fast) shutdown waits until every replica has the WAL: nothing acknowledged is left behind.
+        if (this.leaderToken !== null)
+          await store.release(this.leaderKey, this.ctx.vmId, this.leaderToken).catch(() => undefined);
+        this.leaderToken = null;
+        this.deadline = null;
+        this.ctx.services.setAddresses([]);
+        this.vipHeld = false;
+        this.lastLeader = d.to;
+        this.setRole({ role: "replica", leader: null, rewind: false });
+        await this.handle.restartProcess(`switchover to ${d.to}`);
+        return;
+      case "handover":
+        // A fast shutdown waits until every replica has the WAL: nothing acknowledged is left behind.
+        if (this.leaderToken !== null)
+          await store.release(this.leaderKey, this.ctx.vmId, this.leaderToken).catch(() => undefined);
+        this.leaderToken = null;
+        this.deadline = null;
+        this.ctx.services.setAddresses([]);
+        this.vipHeld = false;
+        this.lastLeader = d.to;
+        this.setRole({ role: "replica", leader: null, rewind: false });
+        await this.handle.restartProcess(`switchover to ${d.to}`);
+        return;
       case "fence":
         if (Date.now() - this.fenceAt < 2000) return;
         this.fenceAt = Date.now();

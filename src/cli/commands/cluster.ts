@@ -1,0 +1,90 @@
+/** `zonal cluster | switchover | db-role`: clustered PostgreSQL from the operator's seat. */
+import { Command } from "commander";
+import type { ClusterView, DatabaseRole } from "../../director/cluster-service.js";
+import { directorClient } from "../context.js";
+import { print, printJson, table } from "../output.js";
+
+export function clusterCommands(): Command[] {
+  const cluster = new Command("cluster")
+    .description(
+      "a deployment's clusters: leader, lease token, VIP, and each member's role, timeline, LSN and lag",
+    )
+    .requiredOption("-d, --deployment <name>", "the deployment")
+    .option("--json", "print JSON")
+    .action(async (o: { deployment: string; json?: boolean }, cmd: Command) => {
+      const views = await directorClient(cmd).http.request<ClusterView[]>(
+        "GET",
+        `/v1/deployments/${encodeURIComponent(o.deployment)}/cluster`,
+      );
+      if (o.json) return printJson(views);
+      if (views.length === 0) return print(`deployment ${o.deployment} has no clustered group`);
+      for (const v of views) {
+        print(
+          `${o.deployment}/${v.group}: leader ${v.leader ? `${v.leader.member} (${v.leader.vmId}, lease token ${v.leader.token})` : "none"}, VIP ${v.vip ?? "-"}`,
+        );
+        print(
+          table(
+            ["MEMBER", "INSTANCE", "ZONE", "ADDRESS", "ROLE", "TIMELINE", "LSN", "LAG_BYTES", "DECISION"],
+            v.members.map((m) => [
+              m.member,
+              m.key,
+              m.zone,
+              m.address ?? undefined,
+              m.role,
+              m.timeline ?? undefined,
+              m.lsn ?? undefined,
+              m.lagBytes ?? undefined,
+              m.decision ?? undefined,
+            ]),
+          ),
+        );
+      }
+    });
+
+  const switchover = new Command("switchover")
+    .description(
+      "planned switchover: the leader stops writes and hands over to a replica (default: the least lagging)",
+    )
+    .requiredOption("-d, --deployment <name>", "the deployment")
+    .option("--to <member>", "the member to lead next, e.g. m1")
+    .option("--json", "print JSON")
+    .action(async (o: { deployment: string; to?: string; json?: boolean }, cmd: Command) => {
+      const r = await directorClient(cmd).http.request<{ from: string; to: string; tookMs: number }>(
+        "POST",
+        `/v1/deployments/${encodeURIComponent(o.deployment)}/switchover`,
+        { body: o.to ? { to: o.to } : {}, timeoutMs: 120_000 },
+      );
+      if (o.json) return printJson(r);
+      print(`switched over from ${r.from} to ${r.to} in ${r.tookMs} ms`);
+    });
+
+  const role = new Command("db-role").description(
+    "database roles for applications (what the broker makes for each binding)",
+  );
+  role
+    .command("create")
+    .requiredOption("-d, --deployment <name>", "the deployment")
+    .option("--json", "print JSON (includes the password)")
+    .description("create a login role with its own password and rights on the deployment's database")
+    .action(async (o: { deployment: string; json?: boolean }, cmd: Command) => {
+      const r = await directorClient(cmd).http.request<DatabaseRole>(
+        "POST",
+        `/v1/deployments/${encodeURIComponent(o.deployment)}/roles`,
+        { body: {} },
+      );
+      if (o.json) return printJson(r);
+      print(`role ${r.username} on ${r.host}:${r.port}/${r.database} (password shown with --json only)`);
+    });
+  role
+    .command("drop <username>")
+    .requiredOption("-d, --deployment <name>", "the deployment")
+    .description("drop a role: its objects go to postgres, its connections end")
+    .action(async (username: string, o: { deployment: string }, cmd: Command) => {
+      await directorClient(cmd).http.request(
+        "DELETE",
+        `/v1/deployments/${encodeURIComponent(o.deployment)}/roles/${encodeURIComponent(username)}`,
+      );
+      print(`role ${username} dropped`);
+    });
+  return [cluster, switchover, role];
+}
