@@ -493,18 +493,6 @@ export class PostgresManager implements JobController {
         this.setRole({ role: "replica", leader: null, rewind: false });
         await this.handle.restartProcess(`switchover to ${d.to}`);
         return;
-      case "handover":
-        // A fast shutdown waits until every replica has the WAL: nothing acknowledged is left behind.
-        if (this.leaderToken !== null)
-          await store.release(this.leaderKey, this.ctx.vmId, this.leaderToken).catch(() => undefined);
-        this.leaderToken = null;
-        this.deadline = null;
-        this.ctx.services.setAddresses([]);
-        this.vipHeld = false;
-        this.lastLeader = d.to;
-        this.setRole({ role: "replica", leader: null, rewind: false });
-        await this.handle.restartProcess(`switchover to ${d.to}`);
-        return;
       case "fence":
         if (Date.now() - this.fenceAt < 2000) return;
         this.fenceAt = Date.now();
