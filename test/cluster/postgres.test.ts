@@ -9,32 +9,17 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { repoPath } from "../../src/cli/home.js";
-import type { ClusterView, DatabaseRole } from "../../src/director/cluster-service.js";
+import type { DatabaseRole } from "../../src/director/cluster-service.js";
 import { waitFor } from "../../src/lib/sleep.js";
+import { clusterOf, injectFault, waitWhole, type ClusterFault } from "../../src/testing/cluster-faults.js";
 import { PgChecker } from "../../src/testing/pg-checker.js";
 import { ZonalHarness } from "../../src/testing/zonal-harness.js";
 
 describe("clustered postgres under faults", () => {
   const z = new ZonalHarness();
   let checker: PgChecker;
-  const cluster = async () =>
-    (await z.director.http.request<ClusterView[]>("GET", "/v1/deployments/pg/cluster"))[0]!;
-
-  /** Waits until another member leads and all three run: one primary, two replicas close behind. */
-  const whole = (oldLeaderVm: string) =>
-    waitFor(
-      async () => {
-        const c = await cluster();
-        const ok =
-          c.leader !== null &&
-          c.leader.vmId !== oldLeaderVm &&
-          c.members.filter((m) => m.role === "primary").length === 1 &&
-          c.members.filter((m) => m.role === "replica" && m.lagBytes !== null && m.lagBytes < 1_048_576)
-            .length === 2;
-        return ok ? c : undefined;
-      },
-      { timeoutMs: 90_000, intervalMs: 250, what: "the cluster to be whole again" },
-    );
+  const cluster = () => clusterOf(z);
+  const whole = (oldLeaderVm: string) => waitWhole(z, oldLeaderVm, 90_000);
 
   before(async () => {
     await z.up();
@@ -63,21 +48,11 @@ describe("clustered postgres under faults", () => {
     await z.teardown();
   });
 
-  const faults: Array<{ name: string; targetMs: number; inject: (c: ClusterView) => Promise<void> }> = [
-    { name: "crash the primary's VM", targetMs: 3000, inject: (c) => z.client.crashVm(c.leader!.vmId) },
-    { name: "freeze the primary's VM", targetMs: 6000, inject: (c) => z.client.freezeVm(c.leader!.vmId) },
-    {
-      name: "fail the primary's host",
-      targetMs: 6000,
-      inject: async (c) =>
-        z.client.failHost((await z.client.getVm(c.leader!.vmId))!.host, { powerOffAfterMs: 2000 }),
-    },
-    {
-      name: "fail the primary's zone",
-      targetMs: 6000,
-      inject: async (c) =>
-        z.client.failZone((await z.client.getVm(c.leader!.vmId))!.zone, { powerOffAfterMs: 2000 }),
-    },
+  const faults: Array<{ name: string; fault: ClusterFault; targetMs: number }> = [
+    { name: "crash the primary's VM", fault: "crash", targetMs: 3000 },
+    { name: "freeze the primary's VM", fault: "freeze", targetMs: 6000 },
+    { name: "fail the primary's host", fault: "fail-host", targetMs: 6000 },
+    { name: "fail the primary's zone", fault: "fail-zone", targetMs: 6000 },
   ];
 
   for (const f of faults) {
@@ -85,7 +60,7 @@ describe("clustered postgres under faults", () => {
       const before = await cluster();
       const oldLeader = before.leader!;
       const t0 = Date.now();
-      await f.inject(before);
+      const undo = await injectFault(z, f.fault, before);
       await waitFor(
         async () =>
           (await cluster()).leader?.vmId !== oldLeader.vmId && checker.since(t0).length > 5
@@ -100,10 +75,7 @@ describe("clustered postgres under faults", () => {
       const gap = checker.longestGap(t0, t0 + 20_000 > Date.now() ? Date.now() : t0 + 20_000);
       console.log(`# ${f.name}: longest write gap ${gap} ms`);
       assert.ok(gap <= f.targetMs, `write unavailability ${gap} ms within ${f.targetMs} ms`);
-      // Restore what the fault took away, so the old primary can come back.
-      const vm = await z.client.getVm(oldLeader.vmId);
-      if (f.name.includes("host") && vm) await z.client.restoreHost(vm.host);
-      if (f.name.includes("zone") && vm) await z.client.restoreZone(vm.zone);
+      await undo(); // restore the host or zone, so the old primary can come back
       const after = await whole(oldLeader.vmId);
       assert.equal(
         after.members.find((m) => m.member === oldLeader.member)?.role,

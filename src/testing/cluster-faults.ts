@@ -1,0 +1,74 @@
+/**
+ * Faults against a zonal PostgreSQL cluster and the wait for it to be whole again,
+ * shared by the cluster tests and the soak (bench/soak.ts).
+ */
+import type { ClusterView } from "../director/cluster-service.js";
+import { sleep, waitFor } from "../lib/sleep.js";
+import type { ZonalHarness } from "./zonal-harness.js";
+
+export type ClusterFault =
+  "crash" | "freeze" | "fail-host" | "fail-zone" | "restart-control-plane" | "switchover";
+
+export const CLUSTER_FAULTS: ClusterFault[] = [
+  "crash",
+  "freeze",
+  "fail-host",
+  "fail-zone",
+  "restart-control-plane",
+  "switchover",
+];
+
+export async function clusterOf(z: ZonalHarness, deployment = "pg"): Promise<ClusterView> {
+  return (await z.director.http.request<ClusterView[]>("GET", `/v1/deployments/${deployment}/cluster`))[0]!;
+}
+
+/** Injects a fault at the cluster's current leader; returns a function that undoes what must be undone. */
+export async function injectFault(
+  z: ZonalHarness,
+  fault: ClusterFault,
+  c: ClusterView,
+): Promise<() => Promise<void>> {
+  const vm = await z.client.getVm(c.leader!.vmId);
+  switch (fault) {
+    case "crash":
+      await z.client.crashVm(c.leader!.vmId);
+      return async () => {};
+    case "freeze":
+      await z.client.freezeVm(c.leader!.vmId);
+      return async () => {};
+    case "fail-host":
+      await z.client.failHost(vm!.host, { powerOffAfterMs: 2000 });
+      return () => z.client.restoreHost(vm!.host);
+    case "fail-zone":
+      await z.client.failZone(vm!.zone, { powerOffAfterMs: 2000 });
+      return () => z.client.restoreZone(vm!.zone);
+    case "restart-control-plane":
+      await z.stopControlPlane("SIGKILL");
+      await sleep(3000);
+      await z.up();
+      return async () => {};
+    case "switchover":
+      z.json("switchover", "-d", "pg");
+      return async () => {};
+  }
+}
+
+/** True when the fault should move the leader elsewhere. */
+export const movesLeader = (f: ClusterFault): boolean => f !== "restart-control-plane";
+
+/** Waits until one member is primary and two replicas are close behind (and, if given, the leader moved). */
+export function waitWhole(z: ZonalHarness, notLeader?: string, timeoutMs = 120_000): Promise<ClusterView> {
+  return waitFor(
+    async () => {
+      const c = await clusterOf(z);
+      const ok =
+        c.leader !== null &&
+        (notLeader === undefined || c.leader.vmId !== notLeader) &&
+        c.members.filter((m) => m.role === "primary").length === 1 &&
+        c.members.filter((m) => m.role === "replica" && m.lagBytes !== null && m.lagBytes < 1_048_576)
+          .length === 2;
+      return ok ? c : undefined;
+    },
+    { timeoutMs, intervalMs: 250, what: "the cluster to be whole again" },
+  );
+}
