@@ -17,6 +17,7 @@ import {
   waitWhole,
   type ClusterFault,
 } from "../src/testing/cluster-faults.js";
+import { waitFor } from "../src/lib/sleep.js";
 import { PgChecker } from "../src/testing/pg-checker.js";
 import { ZonalHarness } from "../src/testing/zonal-harness.js";
 
@@ -53,10 +54,18 @@ async function main(): Promise<void> {
       const before = await clusterOf(z);
       const t0 = Date.now();
       const undo = await injectFault(z, fault, before);
-      await waitWhole(z, movesLeader(fault) ? before.leader!.vmId : undefined, 120_000).catch(async () => {
-        await undo();
-        return waitWhole(z, undefined, 120_000);
-      });
+      // Writes resume first (on a new leader, when the fault moves it); then what the fault
+      // took (a host, a zone) comes back, and the old leader rejoins.
+      await waitFor(
+        async () => {
+          const c = await clusterOf(z);
+          return (!movesLeader(fault) || c.leader?.vmId !== before.leader!.vmId) &&
+            checker.since(t0 + 100).length > 5
+            ? true
+            : undefined;
+        },
+        { timeoutMs: 120_000, intervalMs: 100, what: `writes after ${fault}` },
+      );
       await undo();
       await waitWhole(z);
       const gap = checker.longestGap(t0);

@@ -32,15 +32,21 @@ export class PgChecker {
   private loop: Promise<void> | undefined;
   private client: pg.Client | undefined;
 
+  /**
+   * `target` may be a function, asked again at every reconnect (a cluster without a
+   * virtual address: find its primary). `memberExpr` is the SQL that names the member.
+   */
   constructor(
-    private readonly target: CheckerTarget,
+    private readonly target: CheckerTarget | (() => Promise<CheckerTarget>),
     private readonly table = "checks",
+    private readonly memberExpr = "current_setting('zonal.member')",
   ) {}
 
   private async connect(): Promise<pg.Client> {
     if (this.client) return this.client;
+    const target = typeof this.target === "function" ? await this.target() : this.target;
     const c = new pg.Client({
-      ...this.target,
+      ...target,
       connectionTimeoutMillis: 1000,
       query_timeout: 3000,
       statement_timeout: 3000,
@@ -72,7 +78,7 @@ export class PgChecker {
           const c = await this.connect();
           const r = await c.query<{ member: string; timeline: string }>(
             `INSERT INTO ${this.table} (n, member, timeline)
-             VALUES ($1, current_setting('zonal.member'), substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))
+             VALUES ($1, ${this.memberExpr}, substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))
              RETURNING member, timeline`,
             [n],
           );

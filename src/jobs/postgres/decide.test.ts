@@ -19,6 +19,7 @@ const base: Observation = {
   failsafeConfirms: 0,
   leaderRefused: false,
   switchoverTo: null,
+  oldLeaderAlive: false,
 };
 const what = (o: Partial<Observation>) => {
   const v = decide({ ...base, ...o });

@@ -61,6 +61,12 @@ export interface Observation {
   leaderRefused: boolean;
   /** A planned switchover in progress: the member that is to lead next. */
   switchoverTo: string | null;
+  /**
+   * The last known leader answered its status API as a running primary (asked only
+   * when the lease is free): it is alive, e.g. its lease lapsed while the lease store
+   * was down, and will renew; nobody competes with it.
+   */
+  oldLeaderAlive: boolean;
 }
 
 export type Decision =

@@ -70,6 +70,8 @@ export class PostgresManager implements JobController {
   private lastRenewAt = 0;
   private lastRenewOk = false;
   private lastLeader: string | null = null;
+  /** Where the last known leader was (to ask it directly when the lease is free). */
+  private lastLeaderAt: Leader | null = null;
   private lastLease: LeaseView = { state: "unreachable" };
   private initialized: boolean | null = null;
   private memberAt = 0;
@@ -255,7 +257,10 @@ export class PostgresManager implements JobController {
     this.pg = this.handle.processRunning() ? await observe(this.conn) : DOWN;
     const lease = await this.leaseView(now);
     this.lastLease = lease;
-    if (lease.state === "other") this.lastLeader = lease.leader.member;
+    if (lease.state === "other") {
+      this.lastLeader = lease.leader.member;
+      this.lastLeaderAt = lease.leader;
+    }
     await this.registerMember(now);
     if (this.initialized !== true) {
       this.initialized = await this.store!.read(`${this.cluster.key}/initialized`).then(
@@ -288,7 +293,11 @@ export class PostgresManager implements JobController {
         (l) => l?.value ?? null,
         () => null,
       ),
+      oldLeaderAlive: false,
     };
+    if (lease.state === "free" && this.lastLeaderAt && this.lastLeaderAt.member !== this.cluster.member) {
+      obs.oldLeaderAlive = await this.runsAsPrimary(this.lastLeaderAt);
+    }
     const verdict = decide(obs);
     this.say(verdict.sentence);
     await this.act(verdict.decision, obs);
@@ -376,6 +385,17 @@ export class PostgresManager implements JobController {
         }
       }),
     );
+  }
+
+  private async runsAsPrimary(l: Leader): Promise<boolean> {
+    try {
+      const res = await fetch(`http://${l.address}:${this.config.status_port}/status`, {
+        signal: AbortSignal.timeout(700),
+      });
+      return ((await res.json()) as MemberStatus).role === "primary";
+    } catch {
+      return false;
+    }
   }
 
   /** Members that confirm directly that they follow this one (when the lease store is unreachable). */
