@@ -21,7 +21,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { lookupUser } from "../agent/users.js";
-import { readStat, signalGroup } from "../lib/proc.js";
+import { isZombie, readStat, signalGroup, signalPid } from "../lib/proc.js";
 import { waitFor } from "../lib/sleep.js";
 import { claimAddressBlock, type AddressBlock } from "./addresses.js";
 
@@ -166,18 +166,20 @@ export class PatroniCluster {
    */
   signal(i: number, signal: NodeJS.Signals): void {
     const p = this.procs.get(i);
-    const postmaster = this.postmaster(i);
     if (p) signalGroup(p.pid, p.startTime, signal);
-    if (postmaster) signalGroup(postmaster.pid, postmaster.startTime, signal);
+    // Patroni starts postgres in a session of its own (its leader already exited):
+    // signal the group the running postmaster is in.
+    const postmaster = this.postmaster(i);
+    if (postmaster) signalPid(-postmaster.pgid, signal);
   }
 
-  private postmaster(i: number): { pid: number; startTime: number } | undefined {
+  private postmaster(i: number): { pid: number; pgid: number } | undefined {
     try {
       const pid = Number(
         readFileSync(join(this.dir, `n${i}`, "data", "postmaster.pid"), "utf8").split("\n")[0],
       );
       const st = readStat(pid);
-      return st && st.pgid === pid ? { pid, startTime: st.startTime } : undefined;
+      return st && !isZombie(st) && st.pgid > 1 ? { pid, pgid: st.pgid } : undefined;
     } catch {
       return undefined;
     }

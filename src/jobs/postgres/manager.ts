@@ -80,6 +80,7 @@ export class PostgresManager implements JobController {
   private pgDownSince: number | null = null;
   private vipHeld = false;
   private slotsAt = 0;
+  private staleSlotsAt = 0;
   private pg: PgState = DOWN;
   private sentence = "starting";
   private since = new Date();
@@ -476,6 +477,7 @@ export class PostgresManager implements JobController {
         this.setRole({ role: "primary", bootstrap: false, syncNames: this.syncNames() });
         await this.conn.query("SELECT pg_reload_conf()");
         this.vipHeld = false;
+        this.slotsAt = 0; // the replicas' slots, at once: they stream (and acknowledge commits) only through them
         await this.lead();
         return;
       case "lead":
@@ -605,8 +607,8 @@ export class PostgresManager implements JobController {
       return;
     }
     this.pgDownSince = null;
-    if (this.pg.running && this.pg.inRecovery && now - this.slotsAt > 30_000) {
-      this.slotsAt = now;
+    if (this.pg.running && this.pg.inRecovery && now - this.staleSlotsAt > 30_000) {
+      this.staleSlotsAt = now;
       await this.conn
         .query("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE NOT active")
         .catch(() => undefined);
