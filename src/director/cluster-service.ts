@@ -43,6 +43,10 @@ export interface DatabaseRole {
   port: number;
   /** Every member's address, for clients that find the primary themselves (multi-host URIs). */
   hosts: string[];
+  /** postgres://user:password@VIP:port/database */
+  uri: string;
+  /** Every member, and target_session_attrs=read-write: libpq-style clients find the primary without the VIP. */
+  multiHostUri: string;
 }
 
 const lsnBytes = (lsn: string | null): bigint | null => {
@@ -293,7 +297,17 @@ export class ClusterService {
       throw new Conflict(`could not create a role in ${deployment}: ${errorMessage(err)}`);
     }
     await this.event(deployment, `database role ${username} created`);
-    return { username, password, database: p.database, host: p.host, port: p.port, hosts: p.hosts };
+    const auth = `${username}:${encodeURIComponent(password)}`;
+    return {
+      username,
+      password,
+      database: p.database,
+      host: p.host,
+      port: p.port,
+      hosts: p.hosts,
+      uri: `postgres://${auth}@${p.host}:${p.port}/${p.database}`,
+      multiHostUri: `postgres://${auth}@${p.hosts.map((h) => `${h}:${p.port}`).join(",")}/${p.database}?target_session_attrs=read-write`,
+    };
   }
 
   /** Drops a role: its objects go to postgres, its connections are ended. Idempotent. */

@@ -151,8 +151,7 @@ export class CloudHarness {
     }
     if (existsSync(join(this.dataDir, "state.json"))) {
       for (const vm of Object.values(this.state().vms)) {
-        const proc = vm.proc ?? findVmByMarker(vm.id);
-        if (proc) await killVm(proc).catch(() => undefined);
+        await killVm(vm.id, vm.proc ?? findVmByMarker(vm.id)).catch(() => undefined);
       }
     }
     await sleep(10);

@@ -21,7 +21,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { lookupUser } from "../agent/users.js";
-import { isZombie, readStat, signalGroup, signalPid } from "../lib/proc.js";
+import { isZombie, processTree, readStat, signalGroup, signalPid } from "../lib/proc.js";
 import { waitFor } from "../lib/sleep.js";
 import { claimAddressBlock, type AddressBlock } from "./addresses.js";
 
@@ -167,10 +167,10 @@ export class PatroniCluster {
   signal(i: number, signal: NodeJS.Signals): void {
     const p = this.procs.get(i);
     if (p) signalGroup(p.pid, p.startTime, signal);
-    // Patroni starts postgres in a session of its own (its leader already exited):
-    // signal the group the running postmaster is in.
+    // Patroni starts postgres in a session of its own, and each backend starts its own
+    // session too: signal the postmaster and every process under it.
     const postmaster = this.postmaster(i);
-    if (postmaster) signalPid(-postmaster.pgid, signal);
+    if (postmaster) for (const pid of processTree(postmaster.pid)) signalPid(pid, signal);
   }
 
   private postmaster(i: number): { pid: number; pgid: number } | undefined {

@@ -133,6 +133,11 @@ describe("clustered postgres on etcd leases: switchover, failover, roles", () =>
     const r = await role();
     assert.match(r.username, /^u_[0-9a-f]{12}$/);
     assert.equal(r.hosts.length, 3, "every member's address, for multi-host URIs");
+    assert.equal(r.uri, `postgres://${r.username}:${encodeURIComponent(r.password)}@${r.host}:5432/app`);
+    assert.match(
+      r.multiHostUri,
+      /^postgres:\/\/u_\w+:[^@]+@127\.\d+\.\d+\.\d+:5432,127\.\d+\.\d+\.\d+:5432,127\.\d+\.\d+\.\d+:5432\/app\?target_session_attrs=read-write$/,
+    );
     const app = new pg.Client({
       host: r.host,
       port: r.port,

@@ -8,6 +8,8 @@ import { connect, type Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { DetachFailed, DiskInUse, NoValidHost } from "../../src/cloud/cloud.js";
 import type { LocalCloudClient } from "../../src/cloud/local/client.js";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { groupMembers, isZombie, readStat } from "../../src/lib/proc.js";
 import { sleep, waitFor } from "../../src/lib/sleep.js";
 import { CloudHarness } from "../../src/testing/cloud-harness.js";
@@ -127,10 +129,31 @@ describe("local cloud faults", () => {
 
   it("power off is real fencing: every process of a frozen VM is gone when it returns", async () => {
     const { vm, agent } = await bootVm(cloud, { zone: "z1" });
-    await agent.apply({ jobs: [nodeJob("echo", ECHO_SERVER(9001), 9001)] });
+    // A job that also starts a process in a session of its own (as each postgres backend does).
+    const escaper = {
+      name: "escaper",
+      type: "process",
+      config: {
+        command: `setsid sleep 1000 & echo $! > escaped.pid; exec ${process.execPath} -e '${ECHO_SERVER(9001)}'`,
+      },
+    };
+    await agent.apply({ jobs: [escaper] });
     assert.equal((await agent.start(20_000)).jobsState, "running");
-    const pids = pidsOfVm(harness, vm.id);
-    assert.ok(pids.length >= 2, `agent and job run in the VM (got ${pids.length} processes)`);
+    const escapedFile = join(harness.dataDir, "vms", vm.id, "ephemeral", "jobs", "escaper", "escaped.pid");
+    const escaped = await waitFor(
+      () => (existsSync(escapedFile) ? Number(readFileSync(escapedFile, "utf8")) : undefined),
+      {
+        timeoutMs: 5000,
+        what: "the escaped process",
+      },
+    );
+    assert.notEqual(
+      readStat(escaped)?.pgid,
+      harness.state().vms[vm.id]!.proc!.pid,
+      "it left the VM's process group",
+    );
+    const pids = [...pidsOfVm(harness, vm.id), escaped];
+    assert.ok(pids.length >= 3, `agent and job run in the VM (got ${pids.length} processes)`);
 
     await cloud.freezeVm(vm.id);
     assert.ok(

@@ -134,7 +134,7 @@ export class LocalCloudService implements Cloud {
         if (!vm.proc) continue;
         const host = this.state.hosts[vm.host];
         if (vm.state === "unknown" && host?.powerOffAt && Date.parse(host.powerOffAt) <= now) {
-          await killVm(vm.proc);
+          await killVm(vm.id, vm.proc);
           vm.proc = undefined;
           changed = true;
           this.log.info({ vm: vm.id, host: vm.host }, "failed host lost power: VM is off");
@@ -324,8 +324,7 @@ export class LocalCloudService implements Cloud {
   }
 
   private async powerDown(vm: VmRecord): Promise<void> {
-    const proc = vm.proc ?? findVmByMarker(vm.id);
-    if (proc) await killVm(proc);
+    await killVm(vm.id, vm.proc ?? findVmByMarker(vm.id));
     vm.proc = undefined;
   }
 
@@ -562,7 +561,7 @@ export class LocalCloudService implements Cloud {
       if (vm.state === "frozen") return;
       if (vm.state !== "running" || !vm.proc)
         throw new Conflict(`VM ${id} is ${vm.state}; only a running VM can freeze`);
-      freezeVm(vm.proc);
+      freezeVm(vm.id, vm.proc);
       vm.state = "frozen";
       this.file.save();
       this.log.warn({ vm: id }, "fault: VM frozen");
@@ -575,7 +574,7 @@ export class LocalCloudService implements Cloud {
       if (vm.state === "running") return;
       if (vm.state !== "frozen" || !vm.proc)
         throw new Conflict(`VM ${id} is ${vm.state}; only a frozen VM can thaw`);
-      thawVm(vm.proc);
+      thawVm(vm.id, vm.proc);
       vm.state = "running";
       this.file.save();
       this.log.warn({ vm: id }, "fault: VM thawed");
@@ -610,7 +609,7 @@ export class LocalCloudService implements Cloud {
     };
     for (const vm of Object.values(this.state.vms)) {
       if (vm.host !== id) continue;
-      if (vm.proc) freezeVm(vm.proc);
+      freezeVm(vm.id, vm.proc);
       vm.state = "unknown";
     }
     this.file.save();

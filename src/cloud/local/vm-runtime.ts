@@ -13,7 +13,7 @@ import { closeSync, openSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Unavailable } from "../../lib/errors.js";
-import { groupMembers, readStat, signalGroup, isZombie } from "../../lib/proc.js";
+import { groupMembers, isZombie, readStat, signalGroup, signalPid } from "../../lib/proc.js";
 import { sleep } from "../../lib/sleep.js";
 import type { ProcRef } from "./state.js";
 
@@ -61,23 +61,53 @@ export function observe(proc: ProcRef): ProcObservation {
   return st.state === "T" ? "stopped" : "running";
 }
 
-/** SIGKILLs the whole VM and resolves once none of its processes is left. */
-export async function killVm(proc: ProcRef, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (signalGroup(proc.pid, proc.startTime, "SIGKILL") > 0) {
-    if (Date.now() > deadline) {
-      throw new Unavailable(`VM process group ${proc.pid} did not die within ${timeoutMs} ms`);
+/**
+ * Every live process of the VM: its process group, and every process carrying the
+ * VM's marker in its environment — programs that start sessions of their own (each
+ * PostgreSQL backend does) leave the group, but not the environment.
+ */
+export function vmProcesses(vmId: string, proc?: ProcRef): number[] {
+  const pids = new Set(proc ? groupMembers(proc.pid, proc.startTime).map((p) => p.pid) : []);
+  const needle = `${VM_MARKER}=${vmId}`;
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name) || pids.has(Number(name))) continue;
+    try {
+      if (readFileSync(`/proc/${name}/environ`, "utf8").split("\0").includes(needle)) {
+        const st = readStat(Number(name));
+        if (st && !isZombie(st)) pids.add(Number(name));
+      }
+    } catch {
+      /* gone, or not ours to read */
     }
+  }
+  return [...pids];
+}
+
+function signalVm(vmId: string, proc: ProcRef | undefined, signal: NodeJS.Signals): number {
+  if (proc) signalGroup(proc.pid, proc.startTime, signal);
+  const pids = vmProcesses(vmId, proc);
+  for (const pid of pids) signalPid(pid, signal);
+  return pids.length;
+}
+
+/** SIGKILLs every process of the VM and resolves once none is left. */
+export async function killVm(vmId: string, proc: ProcRef | undefined, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (signalVm(vmId, proc, "SIGKILL") > 0) {
+    if (Date.now() > deadline)
+      throw new Unavailable(`processes of VM ${vmId} did not die within ${timeoutMs} ms`);
     await sleep(20);
   }
 }
 
-export function freezeVm(proc: ProcRef): void {
-  signalGroup(proc.pid, proc.startTime, "SIGSTOP");
+/** Suspends every process of the VM (twice: a process forked meanwhile is caught the second time). */
+export function freezeVm(vmId: string, proc: ProcRef | undefined): void {
+  signalVm(vmId, proc, "SIGSTOP");
+  signalVm(vmId, proc, "SIGSTOP");
 }
 
-export function thawVm(proc: ProcRef): void {
-  signalGroup(proc.pid, proc.startTime, "SIGCONT");
+export function thawVm(vmId: string, proc: ProcRef | undefined): void {
+  signalVm(vmId, proc, "SIGCONT");
 }
 
 /** Finds the agent of `vmId` by the marker in its environment (a group leader carrying it). */
