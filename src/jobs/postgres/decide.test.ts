@@ -65,6 +65,11 @@ describe("cluster manager decisions", () => {
       what({ ...free, lastLeader: null, peers: m2("0/1000000") }),
       /^wait: not promoting: m0 does not answer/,
     );
+    assert.equal(
+      what({ ...free, peers: m2("0/2000000"), oldLeaderAlive: true }),
+      "wait: the leader lease lapsed, but m0 still runs as primary: waiting for it to renew",
+      "a lease that lapsed while the store was down is no election",
+    );
   });
 
   it("demotes a primary that lost the lease, or whose lease runs out without a majority", () => {

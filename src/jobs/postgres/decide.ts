@@ -11,6 +11,8 @@
  *   replication each acknowledged commit is on at least one of them, and the most
  *   advanced has them all. A member it cannot reach might hold newer commits.
  * - Nobody bootstraps a cluster that was ever initialized.
+ * - A free lease is no election while the last leader still answers as a running
+ *   primary (its lease lapsed while the store was down; it renews when it is back).
  */
 import type { RoleFile } from "./files.js";
 import { parseLsn } from "./files.js";
@@ -208,6 +210,10 @@ function election(o: Observation): Verdict {
     return wait("the leader lease is free, but this member is not a running replica");
   if (o.switchoverTo && o.switchoverTo !== o.member)
     return wait(`switchover to ${o.switchoverTo} in progress`);
+  if (o.oldLeaderAlive && !o.switchoverTo)
+    return wait(
+      `the leader lease lapsed, but ${o.lastLeader ?? "the last leader"} still runs as primary: waiting for it to renew`,
+    );
   const chosen = o.switchoverTo === o.member;
   // In a switchover the old leader shut down cleanly and is a rival like the others.
   const rivals = o.members.filter((m) => m !== o.member && (chosen || m !== o.lastLeader));

@@ -50,6 +50,13 @@ export interface MemberStatus {
   since: string;
 }
 
+/** What each member publishes under the cluster's `members/` prefix. */
+interface RegisteredMember {
+  member: string;
+  address: string;
+  statusPort: number;
+}
+
 const managers = new Map<string, PostgresManager>();
 
 /** The manager of the job whose directory is `jobDir` (prepare finds its role there). */
@@ -272,7 +279,7 @@ export class PostgresManager implements JobController {
     const needPeers = lease.state === "free" || lease.state === "unreachable" || !data;
     const peers = needPeers ? await this.peers() : [];
     const failsafeConfirms =
-      lease.state === "unreachable" && this.isPrimaryNow() ? await this.failsafe(peers) : 0;
+      lease.state === "unreachable" && this.isPrimaryNow() ? await this.failsafe() : 0;
     const obs: Observation = {
       member: this.cluster.member,
       members: this.cluster.members,
@@ -360,17 +367,28 @@ export class PostgresManager implements JobController {
       this.cluster.ttl_ms,
       value,
     ).catch(() => undefined);
+    await this.registered();
   }
 
-  private async peers(): Promise<PeerView[]> {
-    let registered: Array<{ member: string; address: string; statusPort: number }> = [];
+  /**
+   * The members registered in the store; when the store cannot be reached, the ones
+   * last seen there (a primary must still find its replicas to ask them directly).
+   */
+  private async registered(): Promise<RegisteredMember[]> {
     try {
-      registered = (await this.store!.list(`${this.cluster.key}/members/`)).map(
-        (l) => JSON.parse(l.value) as (typeof registered)[number],
+      const found = (await this.store!.list(`${this.cluster.key}/members/`)).map(
+        (l) => JSON.parse(l.value) as RegisteredMember,
       );
+      if (found.length > 0) this.knownPeers = found;
+      return found;
     } catch {
-      /* the store is unreachable: peers stay unknown */
+      return this.knownPeers;
     }
+  }
+  private knownPeers: RegisteredMember[] = [];
+
+  private async peers(): Promise<PeerView[]> {
+    const registered = await this.registered();
     return Promise.all(
       others(this.cluster).map(async (member): Promise<PeerView> => {
         const r = registered.find((x) => x.member === member);
@@ -400,16 +418,8 @@ export class PostgresManager implements JobController {
   }
 
   /** Members that confirm directly that they follow this one (when the lease store is unreachable). */
-  private async failsafe(_peers: PeerView[]): Promise<number> {
-    let registered: Array<{ member: string; address: string; statusPort: number }> = [];
-    try {
-      registered = (await this.store!.list(`${this.cluster.key}/members/`)).map(
-        (l) => JSON.parse(l.value) as (typeof registered)[number],
-      );
-    } catch {
-      registered = this.knownPeers;
-    }
-    if (registered.length > 0) this.knownPeers = registered;
+  private async failsafe(): Promise<number> {
+    const registered = await this.registered();
     const answers = await Promise.all(
       registered
         .filter((r) => r.member !== this.cluster.member)
@@ -427,7 +437,6 @@ export class PostgresManager implements JobController {
     );
     return answers.filter(Boolean).length;
   }
-  private knownPeers: Array<{ member: string; address: string; statusPort: number }> = [];
 
   private async act(d: Decision, obs: Observation): Promise<void> {
     const store = this.store!;
