@@ -185,6 +185,21 @@ export class PatroniCluster {
     }
   }
 
+  /** The last lines of every node's log (for a run that went wrong). */
+  logTails(lines: number): string {
+    return [...this.procs.keys()]
+      .map((i) => {
+        let text = "";
+        try {
+          text = readFileSync(join(this.dir, `n${i}.log`), "utf8");
+        } catch {
+          /* no log yet */
+        }
+        return `--- n${i} (${this.host(i)})\n${text.trimEnd().split("\n").slice(-lines).join("\n")}`;
+      })
+      .join("\n");
+  }
+
   async stop(): Promise<void> {
     for (const i of this.procs.keys()) {
       this.signal(i, "SIGCONT");

@@ -277,9 +277,15 @@ export class PostgresManager implements JobController {
       );
     }
     const needPeers = lease.state === "free" || lease.state === "unreachable" || !data;
-    const peers = needPeers ? await this.peers() : [];
-    const failsafeConfirms =
-      lease.state === "unreachable" && this.isPrimaryNow() ? await this.failsafe() : 0;
+    const lastLeaderAt = lease.state === "free" ? this.lastLeaderAt : null;
+    // Asked side by side: a frozen member answers neither, and each wait is a timeout.
+    const [peers, oldLeaderAlive] = await Promise.all([
+      needPeers ? this.peers() : Promise.resolve([]),
+      lastLeaderAt && lastLeaderAt.member !== this.cluster.member
+        ? this.runsAsPrimary(lastLeaderAt)
+        : Promise.resolve(false),
+    ]);
+    const failsafeConfirms = lease.state === "unreachable" && this.isPrimaryNow() ? await this.failsafe() : 0;
     const obs: Observation = {
       member: this.cluster.member,
       members: this.cluster.members,
@@ -301,11 +307,8 @@ export class PostgresManager implements JobController {
         (l) => l?.value ?? null,
         () => null,
       ),
-      oldLeaderAlive: false,
+      oldLeaderAlive,
     };
-    if (lease.state === "free" && this.lastLeaderAt && this.lastLeaderAt.member !== this.cluster.member) {
-      obs.oldLeaderAlive = await this.runsAsPrimary(this.lastLeaderAt);
-    }
     const verdict = decide(obs);
     this.say(verdict.sentence);
     await this.act(verdict.decision, obs);
