@@ -86,6 +86,28 @@ export async function specExtras(
   return { secrets, clusters };
 }
 
+/**
+ * What a deleted deployment leaves outside its VMs and disks: its leases (live or
+ * expired), its clusters' VIPs and its passwords. Only once its VMs are gone.
+ * Idempotent; returns what it removed, for the task's events.
+ */
+export async function releaseDeploymentResources(
+  ctx: DirectorContext,
+  m: Pick<Manifest, "name" | "leases">,
+): Promise<string[]> {
+  const removed: string[] = [];
+  const leases = await leaseStoreOf(ctx, m).purge(`${m.name}/`);
+  if (leases > 0) removed.push(`${leases} lease(s)`);
+  const vips = await ctx.cloud.listAddresses({ metadata: { director: ctx.directorId, deployment: m.name } });
+  for (const v of vips) await ctx.cloud.releaseAddress(v.address);
+  if (vips.length > 0) removed.push(`VIP(s) ${vips.map((v) => v.address).join(", ")}`);
+  if (await ctx.store.settings.get(`secrets:${m.name}`)) {
+    await ctx.store.settings.delete(`secrets:${m.name}`);
+    removed.push("its passwords");
+  }
+  return removed;
+}
+
 /** The lease store a deployment's clusters use. */
 export function leaseStoreOf(ctx: DirectorContext, m: Pick<Manifest, "leases">): LeaseStore {
   return m.leases.store === "etcd" ? new EtcdLeaseStore(m.leases.etcd_endpoints) : ctx.leases;

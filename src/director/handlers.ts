@@ -14,7 +14,7 @@ import { describeJobs, InstanceOps } from "./instance-ops.js";
 import { DEFAULT_LEASES, maxInFlightOf, type Manifest } from "./manifest.js";
 import { planDeployment } from "./observe.js";
 import type { Plan, Step } from "./planner.js";
-import { specExtras } from "./clusters.js";
+import { releaseDeploymentResources, specExtras } from "./clusters.js";
 import { reconcile } from "./reconcile.js";
 import { deleteStandby, syncStandbys } from "./standby-pool.js";
 import { selectTargets, type Target } from "./targets.js";
@@ -165,6 +165,11 @@ export function makeHandlers(ctx: DirectorContext): Record<TaskKind, TaskHandler
         await deleteStandby(ctx, s);
         await report.event("info", "standby", `deleted standby ${s.vmId ?? s.id} of ${s.group}/${s.zone}`);
       }
+      const leftovers = await releaseDeploymentResources(ctx, {
+        name,
+        leases: stored ? (stored.manifest as DeployPayload).manifest.leases : DEFAULT_LEASES,
+      });
+      if (leftovers.length > 0) await report.event("info", "cleanup", `released ${leftovers.join(", ")}`);
       await ctx.store.deployments.delete(name);
       return `deleted deployment ${name} (${instances.length} instance(s))`;
     },

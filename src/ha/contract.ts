@@ -98,6 +98,16 @@ export function leaseContract(name: string, setup: () => Promise<LeaseContractSe
       ]);
     });
 
+    it("purges every lease under a prefix, and only those", async () => {
+      await s.store.acquire(k("gone/leader"), "m0", TTL, "a0");
+      await s.store.acquire(k("gone/members/m1"), "m1", TTL);
+      await s.store.acquire(k("kept"), "m2", TTL);
+      assert.equal(await s.store.purge(k("gone/")), 2);
+      assert.deepEqual(await s.store.list(k("gone/")), []);
+      assert.equal((await s.store.read(k("kept")))?.holder, "m2");
+      assert.equal(await s.store.purge(k("gone/")), 0, "idempotent");
+    });
+
     it("tells watchers when a lease is taken and freed", async () => {
       const seen: Array<Lease | undefined> = [];
       const stop = s.store.watch(k("w"), (l) => seen.push(l));

@@ -55,6 +55,13 @@ export interface LeaseStore {
    */
   break(key: string, holder: string): Promise<boolean>;
 
+  /**
+   * Deletes every lease under `prefix`, live or expired, whoever holds it; returns how
+   * many. Only for a deployment being deleted, after its VMs are gone (nobody can
+   * hold them any more). Idempotent.
+   */
+  purge(prefix: string): Promise<number>;
+
   /** Calls `onChange` whenever the lease of `key` changes (taken, renewed by another, freed). */
   watch(key: string, onChange: (lease: Lease | undefined) => void): () => void;
 }

@@ -119,5 +119,45 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    "0004_broker": {
+      async up(db: AnyDb) {
+        await db.schema
+          .createTable("service_instances")
+          .addColumn("id", "text", (c) => c.primaryKey())
+          .addColumn("service_id", "text", (c) => c.notNull())
+          .addColumn("plan_id", "text", (c) => c.notNull())
+          .addColumn("deployment", "text", (c) => c.notNull())
+          .addColumn("parameters", "text", (c) => c.notNull())
+          .addColumn("context", "text", (c) => c.notNull())
+          .addColumn("created_at", "text", (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable("service_bindings")
+          .addColumn("id", "text", (c) => c.primaryKey())
+          .addColumn("instance_id", "text", (c) => c.notNull())
+          .addColumn("request", "text", (c) => c.notNull())
+          .addColumn("username", "text", (c) => c.notNull())
+          .addColumn("password_sealed", "text", (c) => c.notNull())
+          .addColumn("created_at", "text", (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable("broker_operations")
+          .addColumn("id", "text", (c) => c.primaryKey())
+          .addColumn("instance_id", "text", (c) => c.notNull())
+          .addColumn("kind", "text", (c) => c.notNull())
+          .addColumn("state", "text", (c) => c.notNull())
+          .addColumn("request", "text", (c) => c.notNull())
+          .addColumn("task_id", "integer")
+          .addColumn("description", "text")
+          .addColumn("created_at", "text", (c) => c.notNull())
+          .addColumn("ended_at", "text")
+          .execute();
+        await db.schema
+          .createIndex("broker_operations_instance")
+          .on("broker_operations")
+          .columns(["instance_id", "created_at"])
+          .execute();
+      },
+    },
   };
 }

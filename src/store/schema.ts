@@ -108,6 +108,45 @@ export interface LeasesTable {
   expires_at: number;
 }
 
+/** Service instances sold through the broker (src/broker): one deployment each. */
+export interface ServiceInstancesTable {
+  id: string;
+  service_id: string;
+  plan_id: string;
+  deployment: string;
+  /** JSON: the parameters it was provisioned (or last updated) with. */
+  parameters: string;
+  /** JSON: the platform's context object. */
+  context: string;
+  created_at: string;
+}
+
+export interface ServiceBindingsTable {
+  id: string;
+  instance_id: string;
+  /** JSON: the bind request's service_id, plan_id, parameters, app_guid (to tell repeats from conflicts). */
+  request: string;
+  username: string;
+  /** The role's password, sealed with the broker's key (src/broker/secret-box.ts). */
+  password_sealed: string;
+  created_at: string;
+}
+
+export interface BrokerOperationsTable {
+  /** The `operation` string given to the platform. */
+  id: string;
+  instance_id: string;
+  kind: string;
+  /** "in progress" | "succeeded" | "failed" (the OSB words). */
+  state: string;
+  /** JSON: what was asked (plan, parameters), to tell a repeat from a different request. */
+  request: string;
+  task_id: number | null;
+  description: string | null;
+  created_at: string;
+  ended_at: string | null;
+}
+
 export interface Database {
   settings: SettingsTable;
   deployments: DeploymentsTable;
@@ -117,4 +156,7 @@ export interface Database {
   locks: LocksTable;
   standbys: StandbysTable;
   leases: LeasesTable;
+  service_instances: ServiceInstancesTable;
+  service_bindings: ServiceBindingsTable;
+  broker_operations: BrokerOperationsTable;
 }

@@ -14,6 +14,11 @@ export class Settings {
     return row?.value;
   }
 
+  /** Idempotent. */
+  async delete(key: string): Promise<void> {
+    await this.db.deleteFrom("settings").where("key", "=", key).execute();
+  }
+
   async set(key: string, value: string): Promise<void> {
     await this.db
       .insertInto("settings")

@@ -1,5 +1,6 @@
 /** The director's state store: one object with a repository per table. */
 import type { Kysely } from "kysely";
+import { BrokerRecords } from "./broker.js";
 import { openDatabase, type OpenOptions } from "./db.js";
 import { Deployments } from "./deployments.js";
 import { Instances } from "./instances.js";
@@ -17,6 +18,7 @@ export class Store {
   readonly tasks: Tasks;
   readonly locks: Locks;
   readonly standbys: Standbys;
+  readonly broker: BrokerRecords;
 
   private constructor(
     readonly db: Kysely<Database>,
@@ -29,6 +31,7 @@ export class Store {
     this.tasks = new Tasks(db);
     this.locks = new Locks(db);
     this.standbys = new Standbys(db);
+    this.broker = new BrokerRecords(db);
   }
 
   static async open(opts: OpenOptions): Promise<Store> {

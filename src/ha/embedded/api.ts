@@ -7,6 +7,7 @@
  *   POST /v1/leases/break   {key, holder}                -> {broken}   (control plane token only)
  *   GET  /v1/leases/read?key=K                           -> lease | 404
  *   GET  /v1/leases/list?prefix=P                        -> [lease]
+ *   POST /v1/leases/purge   {prefix}                     -> {purged}   (control plane token only)
  *
  * Callers authenticate with a bearer token; `authorize(token, key)` decides (agents
  * may only touch their own deployment's keys).
@@ -46,6 +47,7 @@ export const LEASE_ROUTES = [
   "/v1/leases/break",
   "/v1/leases/read",
   "/v1/leases/list",
+  "/v1/leases/purge",
 ];
 
 /** `leases()` gives the store (the control plane may still be starting when the routes are mounted). */
@@ -85,6 +87,11 @@ export function mountLeaseApi(
     const b = parseWith(breakSchema, req.body, "break request");
     await allow(req.headers.authorization, b.key, "admin");
     return { broken: await leases().break(b.key, b.holder) };
+  });
+  app.post("/v1/leases/purge", async (req) => {
+    const b = parseWith(z.object({ prefix: key }).strict(), req.body, "purge request");
+    await allow(req.headers.authorization, b.prefix, "admin");
+    return { purged: await leases().purge(b.prefix) };
   });
   app.get<{ Querystring: { key?: string } }>("/v1/leases/read", async (req) => {
     const k = parseWith(key, req.query.key, "key");

@@ -52,6 +52,11 @@ export class HttpLeaseStore implements LeaseStore {
     ).broken;
   }
 
+  async purge(prefix: string): Promise<number> {
+    return (await this.http.request<{ purged: number }>("POST", "/v1/leases/purge", { body: { prefix } }))
+      .purged;
+  }
+
   watch(key: string, onChange: (lease: Lease | undefined) => void): () => void {
     return pollWatch(() => this.read(key), onChange);
   }

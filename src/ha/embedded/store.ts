@@ -124,6 +124,16 @@ export class EmbeddedLeaseStore implements LeaseStore {
     });
   }
 
+  purge(prefix: string): Promise<number> {
+    return this.mutex.run(async () => {
+      const keys = (await this.store.db.selectFrom("leases").select("key").execute())
+        .map((r) => r.key)
+        .filter((k) => k.startsWith(prefix));
+      if (keys.length > 0) await this.store.db.deleteFrom("leases").where("key", "in", keys).execute();
+      return keys.length;
+    });
+  }
+
   /** Every lease (live or expired) `holder` holds: what to break once it is fenced. */
   async heldBy(holder: string): Promise<Lease[]> {
     return (await this.store.db.selectFrom("leases").selectAll().where("holder", "=", holder).execute()).map(

@@ -169,6 +169,14 @@ export class EtcdLeaseStore implements LeaseStore {
     return this.deleteIf(key, current.kv.create_revision, current.stored.leaseId);
   }
 
+  async purge(prefix: string): Promise<number> {
+    const r = await this.call<{ deleted?: string }>("/v3/kv/deleterange", {
+      key: b64(prefix),
+      range_end: prefixEnd(prefix),
+    });
+    return Number(r.deleted ?? 0);
+  }
+
   watch(key: string, onChange: (lease: Lease | undefined) => void): () => void {
     return pollWatch(() => this.read(key), onChange);
   }
