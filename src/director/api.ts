@@ -16,12 +16,16 @@
  *   POST /v1/heartbeats (agents; their own VM token)
  *   POST /v1/clusters/vip {key, token}  POST /v1/clusters/fence {key, vmId}  (cluster members; their VM token)
  *   /v1/leases/* (the embedded lease store; see src/ha/embedded/api.ts)
+ *   GET  /v1/broker (the broker's URL and basic-auth credentials)   GET /v1/broker/instances
+ *   /v2/* the Open Service Broker API (basic auth; see src/broker/api.ts)
  */
 import type { FastifyInstance } from "fastify";
 import type { Heartbeat } from "../agent/heartbeat.js";
 import { InvalidInput, Unauthorized } from "../lib/errors.js";
 import { bearerToken, createApi } from "../lib/http-server.js";
 import { LEASE_ROUTES, mountLeaseApi } from "../ha/embedded/api.js";
+import { mountBrokerApi } from "../broker/api.js";
+import type { ControlPlaneBroker } from "../broker/control-plane.js";
 import type { Director } from "./director.js";
 
 type Q = { Querystring: Record<string, string | undefined> };
@@ -55,11 +59,20 @@ export function buildDirectorApi(
   director: () => Director,
   token: string,
   info: () => Record<string, unknown>,
+  broker: () => ControlPlaneBroker,
 ): FastifyInstance {
   const app = createApi({
     token,
     open: ["/v1/heartbeats", "/v1/health", "/v1/clusters/vip", "/v1/clusters/fence", ...LEASE_ROUTES],
+    openPrefixes: ["/v2/"],
   });
+  mountBrokerApi(
+    app,
+    () => broker().broker,
+    () => broker().credentials,
+  );
+  app.get("/v1/broker", (req) => ({ url: `${req.protocol}://${req.host}/v2`, ...broker().credentials }));
+  app.get("/v1/broker/instances", () => broker().broker.list());
   mountLeaseApi(
     app,
     () => director().ctx.leases,

@@ -55,6 +55,28 @@ const lsnBytes = (lsn: string | null): bigint | null => {
   return (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`);
 };
 
+/** Roles zonal makes: u_ and 12 hex digits (so dropping one can never hit another role). */
+const ROLE_NAME = /^u_[0-9a-f]{12}$/;
+
+function roleAccess(
+  p: { host: string; hosts: string[]; port: number; database: string },
+  username: string,
+  password: string,
+): DatabaseRole {
+  const auth = `${username}:${encodeURIComponent(password)}`;
+  const db = encodeURIComponent(p.database);
+  return {
+    username,
+    password,
+    database: p.database,
+    host: p.host,
+    port: p.port,
+    hosts: p.hosts,
+    uri: `postgres://${auth}@${p.host}:${p.port}/${db}`,
+    multiHostUri: `postgres://${auth}@${p.hosts.map((h) => `${h}:${p.port}`).join(",")}/${db}?target_session_attrs=read-write`,
+  };
+}
+
 export class ClusterService {
   constructor(
     private readonly ctx: DirectorContext,
@@ -246,7 +268,10 @@ export class ClusterService {
       (i) => i.group === g.name && i.address,
     );
     const hosts = instances.map((i) => i.address!);
-    const host = isClustered(g) ? await clusterVip(this.ctx, deployment, g, false) : (hosts[0] ?? null);
+    // A cluster's VIP follows its leader; a standby group's VIP follows its instance.
+    const host = isClustered(g)
+      ? await clusterVip(this.ctx, deployment, g, false)
+      : (instances[0]?.vip ?? hosts[0] ?? null);
     if (!host) throw new Conflict(`deployment ${deployment} has no address for its primary yet`);
     const secrets = await deploymentSecrets(this.ctx, deployment, false);
     return {
@@ -280,14 +305,28 @@ export class ClusterService {
     }
   }
 
-  /** A login role with its own password and rights on the database, made through the primary. */
-  async createRole(deployment: string, group?: string): Promise<DatabaseRole> {
+  /**
+   * A login role with its own password and rights on the database, made through the
+   * primary. With `as`, that name and password (a broker binding's, derived from its
+   * id): made if missing, its password set if present, so a repeat after a crash
+   * converges.
+   */
+  async createRole(
+    deployment: string,
+    group?: string,
+    as?: { username: string; password: string },
+  ): Promise<DatabaseRole> {
     const p = await this.primary(deployment, group);
-    const username = `u_${randomBytes(6).toString("hex")}`;
-    const password = randomBytes(18).toString("base64url");
+    const username = as?.username ?? `u_${randomBytes(6).toString("hex")}`;
+    const password = as?.password ?? randomBytes(18).toString("base64url");
+    if (!ROLE_NAME.test(username)) throw new InvalidInput(`username: expected u_ and 12 hex digits`);
+    if (!/^[A-Za-z0-9_-]+$/.test(password)) throw new InvalidInput("password: expected base64url characters");
     try {
       await this.sql(p, "postgres", async (c) => {
-        await c.query(`CREATE ROLE ${username} LOGIN PASSWORD '${password}'`);
+        const exists = await c.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [username]);
+        await c.query(
+          `${exists.rowCount === 0 ? "CREATE" : "ALTER"} ROLE ${username} LOGIN PASSWORD '${password}'`,
+        );
         await c.query(`GRANT CONNECT, CREATE, TEMPORARY ON DATABASE "${p.database}" TO ${username}`);
       });
       await this.sql(p, p.database, async (c) => {
@@ -297,22 +336,17 @@ export class ClusterService {
       throw new Conflict(`could not create a role in ${deployment}: ${errorMessage(err)}`);
     }
     await this.event(deployment, `database role ${username} created`);
-    const auth = `${username}:${encodeURIComponent(password)}`;
-    return {
-      username,
-      password,
-      database: p.database,
-      host: p.host,
-      port: p.port,
-      hosts: p.hosts,
-      uri: `postgres://${auth}@${p.host}:${p.port}/${p.database}`,
-      multiHostUri: `postgres://${auth}@${p.hosts.map((h) => `${h}:${p.port}`).join(",")}/${p.database}?target_session_attrs=read-write`,
-    };
+    return roleAccess(p, username, password);
+  }
+
+  /** Where and how a role connects (no SQL: for a binding fetched again). */
+  async access(deployment: string, username: string, password: string, group?: string): Promise<DatabaseRole> {
+    return roleAccess(await this.primary(deployment, group), username, password);
   }
 
   /** Drops a role: its objects go to postgres, its connections are ended. Idempotent. */
   async dropRole(deployment: string, username: string, group?: string): Promise<void> {
-    if (!/^u_[0-9a-f]{12}$/.test(username))
+    if (!ROLE_NAME.test(username))
       throw new InvalidInput(`username: expected a role made by zonal (u_…), got "${username}"`);
     const p = await this.primary(deployment, group);
     await this.sql(p, "postgres", async (c) => {

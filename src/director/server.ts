@@ -5,6 +5,7 @@
  *   api-token        the API's bearer token (0600); the CLI reads it
  *   endpoint.json    where it listens, with the token (0600)
  *   daemon.pid       one control plane per data dir
+ *   broker.key       the key that seals the broker's secrets at rest (0600)
  */
 import { mkdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -21,6 +22,8 @@ import { writeFileAtomic } from "../lib/files.js";
 import { createLogger } from "../lib/log.js";
 import { DEFAULT_HEALTH, type HealthConfig } from "../health/config.js";
 import { Store } from "../store/store.js";
+import { loadCatalog } from "../broker/catalog.js";
+import { startBroker, type ControlPlaneBroker } from "../broker/control-plane.js";
 import { buildDirectorApi } from "./api.js";
 import { Director } from "./director.js";
 
@@ -32,6 +35,8 @@ export interface ControlPlaneOptions {
   databaseUrl?: string;
   /** The health monitor's settings (default DEFAULT_HEALTH); `false` turns it off. */
   health?: HealthConfig | false;
+  /** The service broker's config file (catalog, plans and their templates). */
+  brokerConfig: string;
 }
 
 export interface RunningControlPlane {
@@ -45,11 +50,12 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
   const dataDir = resolve(o.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   claimDataDir(dataDir, "control plane");
+  const catalog = loadCatalog(o.brokerConfig); // a bad broker config stops the start, before anything runs
   const log = createLogger("director");
   const store = await Store.open({ dataDir, ...(o.databaseUrl ? { databaseUrl: o.databaseUrl } : {}) });
   const token = readOrCreateToken(dataDir, "api-token");
   // The port must be known before the director starts (agents' heartbeat URL), so bind first.
-  const ready: { director?: Director } = {};
+  const ready: { director?: Director; broker?: ControlPlaneBroker } = {};
   const startedAt = Date.now();
   const app = buildDirectorApi(
     () => {
@@ -62,6 +68,10 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
       store: `${store.dialect} ${store.location}`,
       uptimeMs: Date.now() - startedAt,
     }),
+    () => {
+      if (!ready.broker) throw new Unavailable("the service broker is still starting");
+      return ready.broker;
+    },
   );
   await app.listen({ host, port });
   const addr = app.server.address();
@@ -77,6 +87,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
     ...(health ? { health } : {}),
   });
   ready.director = director;
+  ready.broker = await startBroker({ catalog, dataDir, director, log });
   const endpoint: Endpoint = { url, token, pid: process.pid };
   writeFileAtomic(join(dataDir, ENDPOINT_FILE), JSON.stringify(endpoint) + "\n", 0o600);
   log.info({ url, store: store.location, directorId: director.id }, "control plane listening");
@@ -84,6 +95,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
     endpoint,
     director,
     async close() {
+      ready.broker?.broker.stop();
       await director.stop();
       await app.close();
       await store.close();

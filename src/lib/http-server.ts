@@ -46,6 +46,8 @@ export interface ApiOptions {
   /** Every request must carry `Authorization: Bearer <token>`; routes listed in `open` are exempt. */
   token?: string;
   open?: string[];
+  /** Routes under these prefixes authenticate themselves (e.g. the broker's /v2, with basic auth). */
+  openPrefixes?: string[];
   logger?: FastifyServerOptions["logger"];
 }
 
@@ -55,7 +57,8 @@ export function createApi(opts: ApiOptions): FastifyInstance {
   if (opts.token !== undefined) {
     const expected = opts.token;
     app.addHook("onRequest", async (req) => {
-      if (open.has(req.routeOptions.url ?? "")) return;
+      const url = req.routeOptions.url ?? "";
+      if (open.has(url) || (opts.openPrefixes ?? []).some((p) => url.startsWith(p))) return;
       const given = bearerToken(req.headers.authorization);
       if (given === undefined || !tokensEqual(given, expected)) {
         throw new Unauthorized("missing or wrong bearer token");

@@ -83,6 +83,13 @@ export function readYamlFile(path: string, what: string): unknown {
   }
 }
 
+/** The broker's catalog and plan templates: a file, ZONAL_BROKER_CONFIG, or the example. */
+const BROKER_CONFIG_OPTION = [
+  "--broker-config <file>",
+  "the service broker's catalog and plan templates (or ZONAL_BROKER_CONFIG)",
+  process.env.ZONAL_BROKER_CONFIG ?? repoPath("examples", "broker.yml"),
+] as const;
+
 export async function startControlPlaneInBackground(
   home: string,
   listen: string,
@@ -159,6 +166,7 @@ export function upCommand(): Command {
     .option("--cloud-file <file>", "zones and hosts of the local cloud", repoPath("examples", "cloud.yml"))
     .option("--cloud-listen <host:port>", "local cloud API address", DEFAULT_CLOUD_LISTEN)
     .option("--listen <host:port>", "director API address", DEFAULT_DIRECTOR_LISTEN)
+    .option(...BROKER_CONFIG_OPTION)
     .action(
       async (
         o: {
@@ -167,6 +175,7 @@ export function upCommand(): Command {
           cloudFile: string;
           cloudListen: string;
           listen: string;
+          brokerConfig: string;
         } & HealthFlags,
         cmd: Command,
       ) => {
@@ -179,7 +188,11 @@ export function upCommand(): Command {
         });
         print(`local cloud:   ${cloudEp.url} (pid ${cloudEp.pid})`);
         if (o.detach) {
-          const ep = await startControlPlaneInBackground(home, o.listen, healthArgs(o));
+          const ep = await startControlPlaneInBackground(home, o.listen, [
+            ...healthArgs(o),
+            "--broker-config",
+            o.brokerConfig,
+          ]);
           print(
             `control plane: ${ep.url} (pid ${ep.pid}; log ${join(directorDataDir(home), "control-plane.log")})`,
           );
@@ -193,6 +206,7 @@ export function upCommand(): Command {
           cloud: new LocalCloudClient(cloudEp),
           cloudName: `local ${cloudEp.url}`,
           health,
+          brokerConfig: o.brokerConfig,
           ...(process.env.DATABASE_URL ? { databaseUrl: process.env.DATABASE_URL } : {}),
         });
         print(`control plane: ${cp.endpoint.url} (pid ${cp.endpoint.pid})`);
@@ -215,7 +229,8 @@ export function controlPlaneCommand(): Command {
   return withHealthFlags(new Command("control-plane"))
     .description("run the control plane in the foreground (zonal up starts it for you)")
     .option("--listen <host:port>", "director API address", DEFAULT_DIRECTOR_LISTEN)
-    .action(async (o: { listen: string } & HealthFlags, cmd: Command) => {
+    .option(...BROKER_CONFIG_OPTION)
+    .action(async (o: { listen: string; brokerConfig: string } & HealthFlags, cmd: Command) => {
       const home = homeOf(cmd);
       const health = healthConfig(o);
       const cloudEp = readEndpoint(cloudDataDir(home));
@@ -226,6 +241,7 @@ export function controlPlaneCommand(): Command {
         cloud: new LocalCloudClient(cloudEp),
         cloudName: `local ${cloudEp.url}`,
         health,
+        brokerConfig: o.brokerConfig,
         ...(process.env.DATABASE_URL ? { databaseUrl: process.env.DATABASE_URL } : {}),
       });
       const stop = () => void cp.close().then(() => process.exit(0));

@@ -1,0 +1,404 @@
+/**
+ * The broker's behaviour behind the OSB routes: a service instance is a deployment
+ * made from its plan's template; provision, update and deprovision are director
+ * tasks, and an operation's state is read from its task (both are in the store, so a
+ * control-plane restart mid-operation loses nothing: the task resumes, the operation
+ * follows it). Bindings are database roles made through the primary.
+ *
+ * Mutations run one at a time (one mutex): two requests for the same resource never
+ * interleave, and a role is made in well under a second.
+ */
+import { createHash, randomBytes, randomUUID } from "node:crypto";
+import type { Logger } from "pino";
+import { errorMessage, NotFound } from "../lib/errors.js";
+import { Mutex } from "../lib/mutex.js";
+import type { Director } from "../director/director.js";
+import type { DatabaseRole } from "../director/cluster-service.js";
+import type { OperationRecord, ServiceInstanceRecord } from "../store/broker.js";
+import type { Catalog, Plan } from "./catalog.js";
+import {
+  decideBind,
+  decideDeprovision,
+  decideProvision,
+  decideUpdate,
+  type BindRequest,
+  type ProvisionRequest,
+  type Refusal,
+  type UpdateRequest,
+} from "./decide.js";
+import type { SecretBox } from "./secret-box.js";
+
+/** What a route answers: a status and a JSON body. */
+export interface Answer {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+const refusal = (r: Refusal): Answer => ({
+  status: r.status,
+  body: { ...(r.error ? { error: r.error } : {}), description: r.description },
+});
+
+const hash12 = (s: string) => createHash("sha256").update(s).digest("hex").slice(0, 12);
+/** The deployment of a service instance: stable, so a repeat finds it. */
+export const deploymentOf = (instanceId: string) => `svc-${hash12(instanceId)}`;
+/** The database role of a binding: stable, so a repeat after a crash converges on it. */
+export const roleOf = (bindingId: string) => `u_${hash12(`binding:${bindingId}`)}`;
+
+/** The binding's credentials object (OSB `credentials`). */
+export function credentials(r: DatabaseRole): Record<string, unknown> {
+  const q = `user=${encodeURIComponent(r.username)}&password=${encodeURIComponent(r.password)}`;
+  return {
+    uri: r.uri,
+    jdbcUrl: `jdbc:postgresql://${r.host}:${r.port}/${encodeURIComponent(r.database)}?${q}`,
+    host: r.host,
+    port: r.port,
+    database: r.database,
+    username: r.username,
+    password: r.password,
+    hosts: r.hosts,
+    multihost_uri: r.multiHostUri,
+  };
+}
+
+export class Broker {
+  private readonly mutex = new Mutex();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly catalog: Catalog,
+    private readonly director: Director,
+    private readonly box: SecretBox,
+    private readonly log: Logger,
+  ) {}
+
+  private get records() {
+    return this.director.ctx.store.broker;
+  }
+
+  /** Settles finished operations now and every second (a poll is not needed for an operation to end). */
+  start(): void {
+    const tick = () =>
+      void this.settleAll()
+        .catch((err: unknown) =>
+          this.log.warn({ err: errorMessage(err) }, "broker: settling operations failed"),
+        )
+        .finally(() => {
+          if (this.timer) this.timer = setTimeout(tick, 1000);
+        });
+    this.timer = setTimeout(tick, 0);
+  }
+
+  stop(): void {
+    const t = this.timer;
+    this.timer = undefined;
+    if (t) clearTimeout(t);
+  }
+
+  plan(id: string): Plan | undefined {
+    return this.catalog.plans.find((p) => p.id === id);
+  }
+
+  private async existing(id: string) {
+    const instance = await this.records.instance(id);
+    if (!instance) return undefined;
+    const last = await this.settle((await this.records.lastOperation(id))!);
+    return { instance, last };
+  }
+
+  async provision(id: string, req: ProvisionRequest, context: Record<string, unknown>, async: boolean) {
+    return this.mutex.run(async (): Promise<Answer> => {
+      const existing = await this.existing(id);
+      const d = decideProvision(existing, req, async);
+      switch (d.do) {
+        case "refuse":
+          return refusal(d);
+        case "done":
+          return { status: 200, body: {} };
+        case "running":
+          return { status: 202, body: { operation: d.operation } };
+        case "provision": {
+          const op = { id: `provision-${randomUUID()}`, kind: "provision" as const, request: { ...req } };
+          const instance = {
+            id,
+            serviceId: req.service_id,
+            planId: req.plan_id,
+            deployment: deploymentOf(id),
+            parameters: req.parameters,
+            context,
+          };
+          await this.records.createInstance(instance, op);
+          this.log.info(
+            { instance: id, plan: this.plan(req.plan_id)?.name, operation: op.id },
+            "provisioning",
+          );
+          await this.launch(op.id, instance, req.plan_id);
+          return { status: 202, body: { operation: op.id } };
+        }
+        case "retry": {
+          const op = { id: `provision-${randomUUID()}`, kind: "provision" as const, request: { ...req } };
+          await this.records.addOperation(id, op);
+          this.log.info({ instance: id, operation: op.id }, "provisioning again after a failed provision");
+          await this.launch(op.id, existing!.instance, req.plan_id);
+          return { status: 202, body: { operation: op.id } };
+        }
+      }
+    });
+  }
+
+  async update(id: string, req: UpdateRequest, async: boolean) {
+    return this.mutex.run(async (): Promise<Answer> => {
+      const existing = await this.existing(id);
+      if (!existing) return { status: 404, body: { description: "no such service instance" } };
+      const d = decideUpdate(this.catalog, existing.instance, existing.last, req, async);
+      switch (d.do) {
+        case "refuse":
+          return refusal(d);
+        case "done":
+          return { status: 200, body: {} };
+        case "running":
+          return { status: 202, body: { operation: d.operation } };
+        case "update": {
+          const op = {
+            id: `update-${randomUUID()}`,
+            kind: "update" as const,
+            request: { plan_id: d.planId },
+          };
+          await this.records.addOperation(id, op);
+          this.log.info({ instance: id, plan: this.plan(d.planId)?.name, operation: op.id }, "changing plan");
+          await this.launch(op.id, existing.instance, d.planId);
+          return { status: 202, body: { operation: op.id } };
+        }
+      }
+    });
+  }
+
+  async deprovision(id: string, async: boolean) {
+    return this.mutex.run(async (): Promise<Answer> => {
+      const existing = await this.existing(id);
+      const d = decideDeprovision(existing, async);
+      switch (d.do) {
+        case "refuse":
+          return refusal(d);
+        case "done":
+          return { status: 200, body: {} };
+        case "running":
+          return { status: 202, body: { operation: d.operation } };
+        case "deprovision": {
+          const op = { id: `deprovision-${randomUUID()}`, kind: "deprovision" as const, request: {} };
+          await this.records.addOperation(id, op);
+          this.log.info({ instance: id, operation: op.id }, "deprovisioning");
+          await this.launch(op.id, existing!.instance, null);
+          return { status: 202, body: { operation: op.id } };
+        }
+      }
+    });
+  }
+
+  /** last_operation: the named operation, or the instance's newest. */
+  async lastOperation(id: string, operation: string | undefined): Promise<Answer> {
+    const op = operation ? await this.records.operation(operation) : await this.records.lastOperation(id);
+    if (!op || op.instanceId !== id)
+      return {
+        status: 404,
+        body: { description: operation ? `no operation ${operation}` : "no such service instance" },
+      };
+    const now = await this.settle(op);
+    if (now.kind === "deprovision" && now.state === "succeeded")
+      return { status: 410, body: { description: now.description ?? "deprovisioned" } };
+    return {
+      status: 200,
+      body: {
+        state: now.state,
+        ...(now.description ? { description: now.description } : {}),
+        ...(now.state === "failed" && now.kind === "update"
+          ? { instance_usable: true, update_repeatable: true }
+          : {}),
+      },
+    };
+  }
+
+  async fetchInstance(id: string): Promise<Answer> {
+    const existing = await this.existing(id);
+    if (!existing || (existing.last.kind === "provision" && existing.last.state !== "succeeded"))
+      return {
+        status: 404,
+        body: { description: "no such service instance, or it is still being provisioned" },
+      };
+    if (existing.last.state === "in progress" && existing.last.kind === "update")
+      return {
+        status: 422,
+        body: { error: "ConcurrencyError", description: "The Service Instance is being updated." },
+      };
+    const i = existing.instance;
+    return {
+      status: 200,
+      body: {
+        service_id: i.serviceId,
+        plan_id: i.planId,
+        parameters: i.parameters,
+        ...(this.catalog.maintenanceInfo ? { maintenance_info: this.catalog.maintenanceInfo } : {}),
+        metadata: { labels: { deployment: i.deployment } },
+      },
+    };
+  }
+
+  async bind(instanceId: string, bindingId: string, req: BindRequest) {
+    return this.mutex.run(async (): Promise<Answer> => {
+      const existing = await this.existing(instanceId);
+      const binding = await this.records.binding(bindingId);
+      const d = decideBind(existing, binding, req);
+      if (d.do === "refuse") return refusal(d);
+      const instance = existing!.instance;
+      if (d.do === "done") {
+        const role = await this.director.clusters.access(
+          instance.deployment,
+          binding!.username,
+          this.box.open(binding!.passwordSealed),
+        );
+        return { status: 200, body: { credentials: credentials(role) } };
+      }
+      const username = roleOf(bindingId);
+      const password = randomBytes(18).toString("base64url");
+      const role = await this.director.clusters.createRole(instance.deployment, undefined, {
+        username,
+        password,
+      });
+      await this.records.addBinding({
+        id: bindingId,
+        instanceId,
+        request: { ...req },
+        username,
+        passwordSealed: this.box.seal(password),
+      });
+      this.log.info({ instance: instanceId, binding: bindingId, username }, "bound");
+      return { status: 201, body: { credentials: credentials(role) } };
+    });
+  }
+
+  async fetchBinding(instanceId: string, bindingId: string): Promise<Answer> {
+    const binding = await this.records.binding(bindingId);
+    const instance = await this.records.instance(instanceId);
+    if (!binding || !instance || binding.instanceId !== instanceId)
+      return { status: 404, body: { description: "no such service binding" } };
+    const role = await this.director.clusters.access(
+      instance.deployment,
+      binding.username,
+      this.box.open(binding.passwordSealed),
+    );
+    return {
+      status: 200,
+      body: { credentials: credentials(role), parameters: binding.request.parameters ?? {} },
+    };
+  }
+
+  async unbind(instanceId: string, bindingId: string) {
+    return this.mutex.run(async (): Promise<Answer> => {
+      const binding = await this.records.binding(bindingId);
+      const instance = await this.records.instance(instanceId);
+      if (!binding || !instance || binding.instanceId !== instanceId)
+        return { status: 410, body: { description: "no such service binding" } };
+      // The binding is forgotten only once its role is gone: a failure here is retried by the platform.
+      await this.director.clusters.dropRole(instance.deployment, binding.username);
+      await this.records.deleteBinding(bindingId);
+      this.log.info({ instance: instanceId, binding: bindingId, username: binding.username }, "unbound");
+      return { status: 200, body: {} };
+    });
+  }
+
+  /** Instances with their plan's name and their newest operation (for `zonal services`). */
+  async list() {
+    const out = [];
+    for (const i of await this.records.instances()) {
+      const last = await this.settle((await this.records.lastOperation(i.id))!);
+      out.push({
+        id: i.id,
+        plan: this.plan(i.planId)?.name ?? i.planId,
+        deployment: i.deployment,
+        parameters: i.parameters,
+        context: i.context,
+        lastOperation: { id: last.id, kind: last.kind, state: last.state, description: last.description },
+        bindings: (await this.records.bindings(i.id)).map((b) => b.id),
+      });
+    }
+    return out;
+  }
+
+  /** Submits the operation's task: a deploy of the plan's manifest, or a delete when `planId` is null. */
+  private async launch(
+    opId: string,
+    instance: Pick<ServiceInstanceRecord, "deployment" | "parameters">,
+    planId: string | null,
+  ) {
+    try {
+      let task;
+      if (planId === null) {
+        try {
+          task = await this.director.deleteDeployment(instance.deployment);
+        } catch (err) {
+          if (!(err instanceof NotFound)) throw err;
+          await this.records.endOperation(opId, "succeeded", "nothing was deployed");
+          return;
+        }
+      } else {
+        task = await this.director.deploy(
+          manifestFor(this.plan(planId)!, instance.deployment, instance.parameters),
+        );
+      }
+      await this.records.setTask(opId, task.id);
+    } catch (err) {
+      await this.records.endOperation(opId, "failed", errorMessage(err));
+    }
+  }
+
+  private async settleAll(): Promise<void> {
+    for (const op of await this.records.unfinishedOperations()) await this.settle(op);
+  }
+
+  /**
+   * Brings an operation up to date with its task. An operation whose task was never
+   * submitted (the control plane died in between) is launched now.
+   */
+  private async settle(op: OperationRecord): Promise<OperationRecord> {
+    if (op.state !== "in progress") return op;
+    const instance = await this.records.instance(op.instanceId);
+    if (!instance) {
+      await this.records.endOperation(op.id, "failed", "the service instance is gone");
+      return (await this.records.operation(op.id))!;
+    }
+    if (op.taskId === null) {
+      await this.launch(op.id, instance, op.kind === "deprovision" ? null : String(op.request.plan_id));
+      return (await this.records.operation(op.id))!;
+    }
+    const task = await this.director.task(op.taskId);
+    if (task.state === "queued" || task.state === "running") return op;
+    if (task.state === "failed") {
+      await this.records.endOperation(op.id, "failed", task.result ?? `task ${task.id} failed`);
+    } else {
+      if (op.kind === "update")
+        await this.records.setPlan(instance.id, String(op.request.plan_id), instance.parameters);
+      if (op.kind === "deprovision") await this.records.deleteInstance(instance.id);
+      await this.records.endOperation(op.id, "succeeded", task.result ?? `task ${task.id} done`);
+    }
+    this.log.info(
+      { instance: op.instanceId, operation: op.id, task: task.id, state: task.state },
+      "operation ended",
+    );
+    return (await this.records.operation(op.id))!;
+  }
+}
+
+/** The plan's template as this instance's manifest: its name, and its database parameter. */
+export function manifestFor(plan: Plan, deployment: string, parameters: Record<string, unknown>) {
+  const m = structuredClone(plan.manifest) as { name?: string; instance_groups?: unknown[] };
+  m.name = deployment;
+  for (const g of (m.instance_groups ?? []) as Array<{
+    jobs?: Array<{ type?: string; properties?: Record<string, unknown> }>;
+  }>) {
+    for (const j of g.jobs ?? []) {
+      if (j.type === "postgres" && typeof parameters.database === "string")
+        j.properties = { ...(j.properties ?? {}), database: parameters.database };
+    }
+  }
+  return m;
+}
