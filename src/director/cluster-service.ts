@@ -340,7 +340,12 @@ export class ClusterService {
   }
 
   /** Where and how a role connects (no SQL: for a binding fetched again). */
-  async access(deployment: string, username: string, password: string, group?: string): Promise<DatabaseRole> {
+  async access(
+    deployment: string,
+    username: string,
+    password: string,
+    group?: string,
+  ): Promise<DatabaseRole> {
     return roleAccess(await this.primary(deployment, group), username, password);
   }
 

@@ -70,6 +70,20 @@ describe("cluster manager decisions", () => {
       "wait: the leader lease lapsed, but m0 still runs as primary: waiting for it to renew",
       "a lease that lapsed while the store was down is no election",
     );
+    assert.match(
+      what({ ...free, lastLeader: null, initialized: false, peers: m2("0/0", false) }),
+      /^acquire: the cluster was never initialized and only this member has data/,
+      "a single node grown into a cluster leads it without waiting for the new members",
+    );
+    assert.match(
+      what({
+        ...free,
+        lastLeader: null,
+        initialized: false,
+        peers: [{ member: "m2", reachable: true, hasData: true, lsn: "0/9000000" }],
+      }),
+      /^wait: not promoting/,
+    );
   });
 
   it("demotes a primary that lost the lease, or whose lease runs out without a majority", () => {

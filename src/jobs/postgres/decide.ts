@@ -10,7 +10,8 @@
  *   the old leader — it must reach every one of them: with `ANY 1` synchronous
  *   replication each acknowledged commit is on at least one of them, and the most
  *   advanced has them all. A member it cannot reach might hold newer commits.
- * - Nobody bootstraps a cluster that was ever initialized.
+ * - Nobody bootstraps a cluster that was ever initialized. A member with data in a
+ *   cluster that was never initialized (a single node grown into a cluster) leads it.
  * - A free lease is no election while the last leader still answers as a running
  *   primary (its lease lapsed while the store was down; it renews when it is back).
  */
@@ -214,6 +215,14 @@ function election(o: Observation): Verdict {
     return wait(
       `the leader lease lapsed, but ${o.lastLeader ?? "the last leader"} still runs as primary: waiting for it to renew`,
     );
+  // A cluster that never ran has made no commits: the data here (a single node's,
+  // before the group became a cluster) is all there is, wherever the others are.
+  if (o.initialized === false && !o.peers.some((p) => p.hasData))
+    return {
+      decision: { do: "acquire" },
+      sentence:
+        "the cluster was never initialized and only this member has data: taking the lease to lead it",
+    };
   const chosen = o.switchoverTo === o.member;
   // In a switchover the old leader shut down cleanly and is a rival like the others.
   const rivals = o.members.filter((m) => m !== o.member && (chosen || m !== o.lastLeader));

@@ -556,8 +556,18 @@ export class PostgresManager implements JobController {
   /** The leader's chores: bootstrap SQL once, synchronous standbys, slots, the VIP, the init marker. */
   private async lead(): Promise<void> {
     if (!this.pg.running || this.pg.inRecovery) return;
-    if (this.role?.role === "primary" && this.role.bootstrap) {
+    // Bootstrapping, or leading a cluster that was never initialized (a single node grown into one).
+    if (this.role?.role === "primary" && (this.role.bootstrap || this.initialized === false)) {
       await this.bootstrapSql();
+      if (this.initialized !== true) {
+        await this.store!.acquire(
+          `${this.cluster.key}/initialized`,
+          MARKER_HOLDER,
+          INITIALIZED_TTL_MS,
+          this.cluster.member,
+        );
+        this.initialized = true;
+      }
       this.setRole({ role: "primary", bootstrap: false, syncNames: this.syncNames() });
       await this.conn.query("SELECT pg_reload_conf()");
     }
@@ -574,12 +584,6 @@ export class PostgresManager implements JobController {
     const now = Date.now();
     if (now - this.slotsAt > 5000) {
       this.slotsAt = now;
-      // Remember the members' addresses: when the lease store is unreachable, the failsafe asks them directly.
-      await this.store!.list(`${this.cluster.key}/members/`)
-        .then(
-          (ls) => (this.knownPeers = ls.map((l) => JSON.parse(l.value) as (typeof this.knownPeers)[number])),
-        )
-        .catch(() => undefined);
       for (const m of others(this.cluster)) {
         await this.conn.query(
           "SELECT pg_create_physical_replication_slot($1) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)",
