@@ -36,7 +36,7 @@ export async function startBroker(o: {
     await settings.set(CREDENTIALS_KEY, box.seal(JSON.stringify(credentials)));
   }
   const broker = new Broker(catalog, o.director, box, o.log);
-  broker.start();
+  await broker.start();
   o.log.info({ plans: catalog.plans.map((p) => p.name) }, "service broker ready at /v2");
   return { broker, credentials };
 }

@@ -76,8 +76,23 @@ export class Broker {
     return this.director.ctx.store.broker;
   }
 
-  /** Settles finished operations now and every second (a poll is not needed for an operation to end). */
-  start(): void {
+  /**
+   * Launches operations whose task was never submitted (the control plane died in
+   * between), then settles finished operations every second (a poll is not needed for
+   * an operation to end).
+   */
+  async start(): Promise<void> {
+    await this.mutex.run(async () => {
+      for (const op of await this.records.unfinishedOperations()) {
+        const instance = await this.records.instance(op.instanceId);
+        if (op.taskId !== null || !instance) continue;
+        this.log.warn(
+          { instance: op.instanceId, operation: op.id },
+          "launching an operation interrupted by a restart",
+        );
+        await this.launch(op.id, instance, op.kind === "deprovision" ? null : String(op.request.plan_id));
+      }
+    });
     const tick = () =>
       void this.settleAll()
         .catch((err: unknown) =>
@@ -356,8 +371,7 @@ export class Broker {
   }
 
   /**
-   * Brings an operation up to date with its task. An operation whose task was never
-   * submitted (the control plane died in between) is launched now.
+   * Brings an operation up to date with its task.
    */
   private async settle(op: OperationRecord): Promise<OperationRecord> {
     if (op.state !== "in progress") return op;
@@ -366,10 +380,7 @@ export class Broker {
       await this.records.endOperation(op.id, "failed", "the service instance is gone");
       return (await this.records.operation(op.id))!;
     }
-    if (op.taskId === null) {
-      await this.launch(op.id, instance, op.kind === "deprovision" ? null : String(op.request.plan_id));
-      return (await this.records.operation(op.id))!;
-    }
+    if (op.taskId === null) return op; // being launched now (or at start, after a crash)
     const task = await this.director.task(op.taskId);
     if (task.state === "queued" || task.state === "running") return op;
     if (task.state === "failed") {

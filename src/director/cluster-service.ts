@@ -6,6 +6,7 @@
  */
 import { randomBytes } from "node:crypto";
 import pg from "pg";
+import { GiveUp, waitFor } from "../lib/sleep.js";
 import { Conflict, InvalidInput, NotFound, Unauthorized, errorMessage } from "../lib/errors.js";
 import { tokensEqual } from "../lib/http-server.js";
 import type { InstanceRecord } from "../store/instances.js";
@@ -288,16 +289,33 @@ export class ClusterService {
     database: string,
     run: (c: pg.Client) => Promise<T>,
   ): Promise<T> {
-    const client = new pg.Client({
-      host: p.host,
-      port: p.port,
-      user: "postgres",
-      password: p.password,
-      database,
-      connectionTimeoutMillis: 5000,
-      query_timeout: 30_000,
-    });
-    await client.connect();
+    // The primary's address may be moving (a failover, a VIP being bound): connecting is
+    // retried for a few seconds; a refusal that lasts is the error.
+    const client = await waitFor(
+      async () => {
+        const c = new pg.Client({
+          host: p.host,
+          port: p.port,
+          user: "postgres",
+          password: p.password,
+          database,
+          connectionTimeoutMillis: 3000,
+          query_timeout: 30_000,
+        });
+        try {
+          await c.connect();
+          return c;
+        } catch (err) {
+          await c.end().catch(() => undefined);
+          if (
+            !/ECONNREFUSED|EHOSTUNREACH|timeout|starting up|shutting down|recovery/i.test(errorMessage(err))
+          )
+            throw new GiveUp(errorMessage(err));
+          throw err; // retried; the last one is named if it lasts
+        }
+      },
+      { timeoutMs: 10_000, intervalMs: 300, what: `postgres at ${p.host}:${p.port}` },
+    );
     try {
       return await run(client);
     } finally {

@@ -631,8 +631,21 @@ export class PostgresManager implements JobController {
     }
   }
 
-  /** Creates the replication role and the database (idempotent). */
+  /**
+   * Creates the replication role and the database (idempotent). Its commits wait for
+   * no standby: none can stream before the role exists (a single node grown into a
+   * cluster runs with synchronous names already), and no client write is among them.
+   */
   private async bootstrapSql(): Promise<void> {
+    await this.conn.query("SET synchronous_commit = local");
+    try {
+      await this.bootstrapStatements();
+    } finally {
+      await this.conn.query("RESET synchronous_commit");
+    }
+  }
+
+  private async bootstrapStatements(): Promise<void> {
     const secrets = pgSecrets(this.ctx);
     const exists = await this.conn.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [REPLICATION_USER]);
     const password = secrets.replication.replace(/'/g, "''");
