@@ -117,6 +117,43 @@ describe("the broker end to end", () => {
     assert.deepEqual(z.json<ServiceView[]>("services", "--json"), []);
   });
 
+  it("provision and deprovision each survive a control-plane restart in their middle", async () => {
+    const started = z.json<{ status: number; operation: string }>(
+      "create-service",
+      "postgresql",
+      "cluster",
+      "restarted",
+      "--json",
+    );
+    assert.equal(started.status, 202);
+    await new Promise((r) => setTimeout(r, 1500)); // its VMs are being made
+    await z.stopControlPlane("SIGKILL");
+    await z.up();
+    const end = await waitFor(
+      () => {
+        const s = z.json<ServiceView[]>("services", "--json").find((x) => x.id === "restarted")!;
+        return s.lastOperation.state === "in progress" ? undefined : s;
+      },
+      { timeoutMs: 180_000, intervalMs: 1000, what: "the provision to end after the restart" },
+    );
+    assert.equal(end.lastOperation.state, "succeeded");
+    const deployment = end.deployment;
+    const creds = z.json<Credentials>("bind", "restarted", "--json");
+    assert.equal(psql(creds.uri, "SELECT 1"), "1");
+    // Deprovision, with the control plane killed again in its middle.
+    const del = z.json<{ status: number }>("delete-service", "restarted", "--json");
+    assert.equal(del.status, 202);
+    await z.stopControlPlane("SIGKILL");
+    await z.up();
+    await waitFor(() => (z.json<ServiceView[]>("services", "--json").length === 0 ? true : undefined), {
+      timeoutMs: 120_000,
+      intervalMs: 1000,
+      what: "the deprovision to end after the restart",
+    });
+    assert.deepEqual(await z.client.listVms({ metadata: { deployment } }), []);
+    assert.deepEqual(await z.client.listDisks({ metadata: { deployment } }), []);
+  });
+
   it("a single instance grows into a cluster in place, keeping its data", async () => {
     const created = z.json<{ state: string }>(
       "create-service",
@@ -158,7 +195,10 @@ describe("the broker end to end", () => {
       { timeoutMs: 60_000, intervalMs: 500, what: "a leader and two replicas" },
     );
     const after = z.json<Credentials>("bind", "grow", "b2", "--json");
-    assert.equal(psql(after.uri, "SELECT v FROM kept"), "from the single node");
+    // The new binding connects through the cluster's VIP; the old binding's role (which
+    // owns the table) finds the primary through its multi-host uri.
+    assert.ok(after.uri.includes(`@${view.vip}:`), `${after.uri} uses the VIP ${view.vip}`);
+    assert.equal(psql(after.uri, "SELECT current_user"), after.username);
     assert.equal(psql(before.multihost_uri, "SELECT v FROM kept"), "from the single node");
     assert.equal(z.zonal("delete-service", "grow", "--wait").code, 0);
   });
