@@ -1,5 +1,5 @@
 /**
- * `zonal marketplace | create-service | update-service | services | bind | unbind | delete-service`:
+ * `zonal broker | marketplace | create-service | update-service | services | bind | unbind | delete-service`:
  * the broker for people without a platform at hand. Each command calls the broker's
  * own OSB API (basic auth from the director's /v1/broker), as a platform would; the
  * service's NAME is its OSB instance id.
@@ -92,6 +92,15 @@ async function waitOperation(osb: OsbClient, name: string, operation: string, js
 }
 
 export function serviceCommands(): Command[] {
+  const info = new Command("broker")
+    .description("the broker's OSB URL and basic-auth credentials (to register it with a platform)")
+    .option("--json", "print JSON (includes the password)")
+    .action(async (o: { json?: boolean }, cmd: Command) => {
+      const ep = await directorClient(cmd).http.request<OsbEndpoint>("GET", "/v1/broker");
+      if (o.json) return printJson(ep);
+      print(`OSB API ${ep.url}, user ${ep.username} (password with --json)`);
+    });
+
   const marketplace = new Command("marketplace")
     .description("the services and plans the broker sells (its OSB catalog)")
     .option("--json", "print the catalog as JSON")
@@ -307,5 +316,5 @@ export function serviceCommands(): Command[] {
       if (end.state !== "succeeded") process.exitCode = 1;
     });
 
-  return [marketplace, create, update, list, bind, unbind, del];
+  return [info, marketplace, create, update, list, bind, unbind, del];
 }
