@@ -24,6 +24,7 @@ import {
   type BindRequest,
   type ProvisionRequest,
   type Refusal,
+  type Repeat,
   type UpdateRequest,
 } from "./decide.js";
 import type { SecretBox } from "./secret-box.js";
@@ -38,6 +39,12 @@ const refusal = (r: Refusal): Answer => ({
   status: r.status,
   body: { ...(r.error ? { error: r.error } : {}), description: r.description },
 });
+
+/** The answers that start nothing: a refusal, a finished repeat (200), one still running (202). */
+function answerOf(d: Refusal | Repeat): Answer {
+  if (d.do === "refuse") return refusal(d);
+  return d.do === "done" ? { status: 200, body: {} } : { status: 202, body: { operation: d.operation } };
+}
 
 const hash12 = (s: string) => createHash("sha256").update(s).digest("hex").slice(0, 12);
 /** The deployment of a service instance: stable, so a repeat finds it. */
@@ -125,13 +132,8 @@ export class Broker {
     return this.mutex.run(async (): Promise<Answer> => {
       const existing = await this.existing(id);
       const d = decideProvision(existing, req, async);
+      if (d.do === "refuse" || d.do === "done" || d.do === "running") return answerOf(d);
       switch (d.do) {
-        case "refuse":
-          return refusal(d);
-        case "done":
-          return { status: 200, body: {} };
-        case "running":
-          return { status: 202, body: { operation: d.operation } };
         case "provision": {
           const op = { id: `provision-${randomUUID()}`, kind: "provision" as const, request: { ...req } };
           const instance = {
@@ -166,13 +168,8 @@ export class Broker {
       const existing = await this.existing(id);
       if (!existing) return { status: 404, body: { description: "no such service instance" } };
       const d = decideUpdate(this.catalog, existing.instance, existing.last, req, async);
+      if (d.do === "refuse" || d.do === "done" || d.do === "running") return answerOf(d);
       switch (d.do) {
-        case "refuse":
-          return refusal(d);
-        case "done":
-          return { status: 200, body: {} };
-        case "running":
-          return { status: 202, body: { operation: d.operation } };
         case "update": {
           const op = {
             id: `update-${randomUUID()}`,
@@ -192,13 +189,8 @@ export class Broker {
     return this.mutex.run(async (): Promise<Answer> => {
       const existing = await this.existing(id);
       const d = decideDeprovision(existing, async);
+      if (d.do === "refuse" || d.do === "done" || d.do === "running") return answerOf(d);
       switch (d.do) {
-        case "refuse":
-          return refusal(d);
-        case "done":
-          return { status: 200, body: {} };
-        case "running":
-          return { status: 202, body: { operation: d.operation } };
         case "deprovision": {
           const op = { id: `deprovision-${randomUUID()}`, kind: "deprovision" as const, request: {} };
           await this.records.addOperation(id, op);

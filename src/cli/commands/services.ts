@@ -91,6 +91,25 @@ async function waitOperation(osb: OsbClient, name: string, operation: string, js
   }
 }
 
+/** After a provision or update: print what started, or with --wait follow it to its end (exit 1 unless it succeeded). */
+async function finish(
+  osb: OsbClient,
+  name: string,
+  r: OsbResponse,
+  o: { wait?: boolean; json?: boolean },
+  say: { plan: string; already: string; started: string; ended: string },
+): Promise<void> {
+  const operation = typeof r.body.operation === "string" ? r.body.operation : undefined;
+  if (!o.wait || !operation) {
+    if (o.json) return printJson({ name, plan: say.plan, status: r.status, operation: operation ?? null });
+    return print(r.status === 200 ? say.already : say.started);
+  }
+  const end = await waitOperation(osb, name, operation, o.json === true);
+  if (o.json) printJson({ name, plan: say.plan, operation, ...end });
+  else print(`${say.ended}: ${end.state}${end.description ? ` - ${end.description}` : ""}`);
+  if (end.state !== "succeeded") process.exitCode = 1;
+}
+
 export function serviceCommands(): Command[] {
   const info = new Command("broker")
     .description("the broker's OSB URL and basic-auth credentials (to register it with a platform)")
@@ -156,20 +175,12 @@ export function serviceCommands(): Command[] {
           [200, 201, 202],
           `create-service ${name}`,
         );
-        const operation = typeof r.body.operation === "string" ? r.body.operation : undefined;
-        if (!o.wait || !operation) {
-          if (o.json)
-            return printJson({ name, plan: plan.name, status: r.status, operation: operation ?? null });
-          return print(
-            r.status === 200
-              ? `${name} (${plan.name}) already exists`
-              : `creating ${name} (${plan.name}); zonal services shows its state, or use --wait`,
-          );
-        }
-        const end = await waitOperation(osb, name, operation, o.json === true);
-        if (o.json) printJson({ name, plan: plan.name, operation, ...end });
-        else print(`${name} (${plan.name}): ${end.state}${end.description ? ` - ${end.description}` : ""}`);
-        if (end.state !== "succeeded") process.exitCode = 1;
+        await finish(osb, name, r, o, {
+          plan: plan.name,
+          already: `${name} (${plan.name}) already exists`,
+          started: `creating ${name} (${plan.name}); zonal services shows its state, or use --wait`,
+          ended: `${name} (${plan.name})`,
+        });
       },
     );
 
@@ -197,18 +208,12 @@ export function serviceCommands(): Command[] {
         [200, 202],
         `update-service ${name}`,
       );
-      const operation = typeof r.body.operation === "string" ? r.body.operation : undefined;
-      if (!o.wait || !operation) {
-        if (o.json)
-          return printJson({ name, plan: plan.name, status: r.status, operation: operation ?? null });
-        return print(
-          r.status === 200 ? `${name} is already on ${plan.name}` : `changing ${name} to ${plan.name}`,
-        );
-      }
-      const end = await waitOperation(osb, name, operation, o.json === true);
-      if (o.json) printJson({ name, plan: plan.name, operation, ...end });
-      else print(`${name} -> ${plan.name}: ${end.state}${end.description ? ` - ${end.description}` : ""}`);
-      if (end.state !== "succeeded") process.exitCode = 1;
+      await finish(osb, name, r, o, {
+        plan: plan.name,
+        already: `${name} is already on ${plan.name}`,
+        started: `changing ${name} to ${plan.name}; zonal services shows its state, or use --wait`,
+        ended: `${name} -> ${plan.name}`,
+      });
     });
 
   const list = new Command("services")
