@@ -104,6 +104,9 @@ export class Director {
       leases: new EmbeddedLeaseStore(o.store),
       controlPlaneUrl: new URL(o.heartbeatUrl).origin,
     };
+    const renewed = await ctx.leases.renewAllAfterRestart();
+    if (renewed > 0)
+      o.log.info({ leases: renewed }, "gave every lease one TTL to be renewed after the restart");
     const director = new Director(ctx, `${directorId}/pid-${process.pid}`, o.apiToken ?? randomUUID());
     const locked = new Set(
       (await o.store.tasks.list({ states: ["running", "queued"], limit: 1000 })).map((t) => t.deployment),

@@ -35,6 +35,29 @@ export class EmbeddedLeaseStore implements LeaseStore {
     private readonly clock: () => number = Date.now,
   ) {}
 
+  /**
+   * Called once when the control plane starts, before it serves: every recorded lease
+   * (live, or expired while the store was down) gets one full TTL from now, as etcd
+   * does on a leader change. Holders could not renew while the store was down; this
+   * gives them the time to, instead of handing their roles to whoever asks first.
+   * Safe: a holder still steps down by its own deadline (sent time of its last renew
+   * + TTL), so this only ever delays a takeover.
+   */
+  async renewAllAfterRestart(): Promise<number> {
+    return this.mutex.run(async () => {
+      const rows = await this.store.db.selectFrom("leases").selectAll().execute();
+      for (const r of rows) {
+        const expiresAt = Math.max(Number(r.expires_at), this.clock() + Number(r.ttl_ms));
+        await this.store.db
+          .updateTable("leases")
+          .set({ expires_at: expiresAt })
+          .where("key", "=", r.key)
+          .execute();
+      }
+      return rows.length;
+    });
+  }
+
   private async row(key: string): Promise<Lease | undefined> {
     const r = await this.store.db.selectFrom("leases").selectAll().where("key", "=", key).executeTakeFirst();
     return r && toLease(r);
