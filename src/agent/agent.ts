@@ -191,10 +191,10 @@ export class Agent {
   }
 
   /** What a job's controller reports (e.g. a postgres member's role, timeline, LSN). */
-  jobStatus(name: string): unknown {
+  async jobStatus(name: string): Promise<unknown> {
     const runner = this.supervisor.runner(name);
     if (!runner) throw new NotFound(`no job ${name} on this VM`);
-    return { job: name, ...runner.status(), controller: runner.controllerStatus() ?? null };
+    return { job: name, ...runner.status(), controller: (await runner.controllerStatus()) ?? null };
   }
 
   logs(name: string, lines: number): string[] {

@@ -2,7 +2,7 @@
 import { Command } from "commander";
 import { runAgent } from "../agent/agent.js";
 import { cloudCommand } from "./commands/cloud.js";
-import { clusterCommands } from "./commands/cluster.js";
+import { clusterCommands, lbCommands } from "./commands/cluster.js";
 import { serviceCommands } from "./commands/services.js";
 import { controlPlaneCommand, downCommand, statusCommand, upCommand } from "./commands/control-plane.js";
 import { deploymentCommands } from "./commands/deployments.js";
@@ -26,6 +26,7 @@ for (const c of deploymentCommands()) program.addCommand(c);
 for (const c of taskCommands()) program.addCommand(c);
 program.addCommand(healthCommand());
 for (const c of clusterCommands()) program.addCommand(c);
+for (const c of lbCommands()) program.addCommand(c);
 for (const c of serviceCommands()) program.addCommand(c);
 program.addCommand(cloudCommand());
 program.addCommand(faultCommand());

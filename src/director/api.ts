@@ -11,6 +11,8 @@
  *   GET  /v1/tasks[?deployment=&limit=]        GET /v1/tasks/:id
  *   GET  /v1/tasks/:id/events[?after=ID]       GET /v1/events[?deployment=&limit=]
  *   GET  /v1/health[?deployment=NAME]          PUT /v1/health/override {deployment?, on}
+ *   GET  /v1/deployments/:name/lb              POST /v1/deployments/:name/lb/switchover {to?}
+ *   GET  /v1/lb/backends (load-balancer nodes; their VM token)
  *   GET  /v1/deployments/:name/cluster         POST /v1/deployments/:name/roles {group?} -> 201 role
  *   DELETE /v1/deployments/:name/roles/:username
  *   POST /v1/heartbeats (agents; their own VM token)
@@ -63,7 +65,14 @@ export function buildDirectorApi(
 ): FastifyInstance {
   const app = createApi({
     token,
-    open: ["/v1/heartbeats", "/v1/health", "/v1/clusters/vip", "/v1/clusters/fence", ...LEASE_ROUTES],
+    open: [
+      "/v1/heartbeats",
+      "/v1/health",
+      "/v1/clusters/vip",
+      "/v1/clusters/fence",
+      "/v1/lb/backends",
+      ...LEASE_ROUTES,
+    ],
     openPrefixes: ["/v2/"],
   });
   mountBrokerApi(
@@ -94,6 +103,16 @@ export function buildDirectorApi(
     if (typeof b.key !== "string" || typeof b.vmId !== "string")
       throw new InvalidInput("expected {key: string, vmId: string}");
     return director().clusters.fence(vmToken(req.headers.authorization), b.key, b.vmId);
+  });
+  app.get("/v1/lb/backends", (req) => director().lbs.backends(vmToken(req.headers.authorization)));
+  app.get<{ Params: { name: string } }>("/v1/deployments/:name/lb", (req) =>
+    director().lbs.status(req.params.name),
+  );
+  app.post<{ Params: { name: string } }>("/v1/deployments/:name/lb/switchover", async (req) => {
+    const to = (req.body as { to?: unknown } | undefined)?.to;
+    if (to !== undefined && (typeof to !== "string" || !/^m\d+$/.test(to)))
+      throw new InvalidInput('to: expected a member name such as "m1"');
+    return director().lbs.switchover(req.params.name, to);
   });
   app.get<{ Params: { name: string } }>("/v1/deployments/:name/cluster", (req) =>
     director().clusters.status(req.params.name),

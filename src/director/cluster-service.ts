@@ -153,7 +153,7 @@ export class ClusterService {
     const broken = await breakLeasesOf(this.ctx, manifest, vmId);
     await this.event(
       manifest.name,
-      `fenced ${suspect.group}/${suspect.index} (${vmId}) for ${caller.group}/${caller.index}: its postgres and agent do not answer; broke ${broken.join(", ") || "no leases"}`,
+      `fenced ${suspect.group}/${suspect.index} (${vmId}) for ${caller.group}/${caller.index}: its service and agent do not answer; broke ${broken.join(", ") || "no leases"}`,
     );
     return { fenced: true, broken };
   }
@@ -162,7 +162,8 @@ export class ClusterService {
     const { manifest } = await this.stored(deployment);
     const instances = await this.ctx.store.instances.list(deployment);
     const out: ClusterView[] = [];
-    for (const g of manifest.instance_groups.filter(isClustered)) {
+    const pg = (g: GroupManifest) => isClustered(g) && g.jobs.some((j) => j.type === "postgres");
+    for (const g of manifest.instance_groups.filter(pg)) {
       const key = `${deployment}/${g.name}`;
       const lease = await leaseStoreOf(this.ctx, manifest)
         .read(`${key}/leader`)

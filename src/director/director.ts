@@ -13,6 +13,7 @@ import type { InstanceRecord } from "../store/instances.js";
 import type { Store } from "../store/store.js";
 import type { EventRecord, TaskKind, TaskRecord } from "../store/tasks.js";
 import { checkZonesExist, parseCloudConfig, type CloudConfig } from "./cloud-config.js";
+import { LbService } from "./lb-service.js";
 import { ClusterService } from "./cluster-service.js";
 import { specExtras } from "./clusters.js";
 import { agentOf, type DirectorContext } from "./context.js";
@@ -65,6 +66,7 @@ export class CannotPlace extends Conflict {
 export class Director {
   readonly heartbeats: HeartbeatBook;
   readonly clusters: ClusterService;
+  readonly lbs: LbService;
   private readonly runner: TaskRunner;
   monitor: HealthMonitor | undefined;
 
@@ -75,6 +77,7 @@ export class Director {
   ) {
     this.heartbeats = new HeartbeatBook(ctx.store);
     this.clusters = new ClusterService(ctx, apiToken);
+    this.lbs = new LbService(ctx);
     this.runner = new TaskRunner(ctx, owner, makeHandlers(ctx));
   }
 

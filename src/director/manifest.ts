@@ -164,9 +164,15 @@ export function checkReferences(m: Manifest, cc: CloudConfig): FieldProblem[] {
       if (!networks.has(n)) add(`${at}.networks[${ni}]`, `unknown network "${n}"`);
     });
     const jobNames = new Set<string>();
-    const clustered = g.jobs.some((j) => jobType(j.type)?.clustered?.(j.properties) === true);
-    if (clustered && g.instances !== 1 && g.instances < 3 && g.instances > 0) {
-      add(`${at}.instances`, "a cluster needs at least 3 instances (a majority must survive one loss)");
+    const clusterType = g.jobs
+      .map((j) => jobType(j.type))
+      .find((t, ji) => t?.clustered?.(g.jobs[ji]!.properties));
+    if (clusterType && g.instances > 0) {
+      const sizes = clusterType.clusterSizes;
+      if (sizes && !sizes.includes(g.instances))
+        add(`${at}.instances`, `a ${clusterType.type} group has ${sizes.join(" or ")} instances`);
+      if (!sizes && g.instances !== 1 && g.instances < 3)
+        add(`${at}.instances`, "a cluster needs at least 3 instances (a majority must survive one loss)");
     }
     g.jobs.forEach((j, ji) => {
       const jat = `${at}.jobs[${ji}]`;

@@ -73,7 +73,7 @@ export interface JobHandle {
 export interface JobController {
   start(): Promise<void>;
   stop(): Promise<void>;
-  /** What `GET /v1/jobs/:name/status` shows. */
+  /** What `GET /v1/jobs/:name/status` shows (may be a promise). */
   status(): unknown;
 }
 
@@ -104,6 +104,8 @@ export interface JobType<C> {
   readonly needsPersistentDisk?: boolean;
   /** Whether this config makes the group a cluster (the director then fills in the spec's cluster section). */
   clustered?(config: C): boolean;
+  /** Group sizes a cluster of this type may have (default: 1, or 3 and more: a majority survives one loss). */
+  readonly clusterSizes?: number[];
   /** Writes whatever the process needs (config files). Runs before every start; idempotent. */
   prepare?(ctx: JobContext, config: C): Promise<void>;
   /** The process to supervise. */

@@ -1,11 +1,13 @@
 /** The job types an agent knows, by name. */
 import type { AnyJobType } from "./job-type.js";
+import { haproxyJob } from "./haproxy/haproxy-job.js";
 import { postgresJob } from "./postgres/postgres-job.js";
 import { processJob } from "./process/process-job.js";
 
 const types = new Map<string, AnyJobType>([
   [processJob.type, processJob],
   [postgresJob.type, postgresJob],
+  [haproxyJob.type, haproxyJob],
 ]);
 
 export function jobType(name: string): AnyJobType | undefined {

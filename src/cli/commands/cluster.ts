@@ -1,6 +1,7 @@
-/** `zonal cluster | switchover | db-role`: clustered PostgreSQL from the operator's seat. */
+/** `zonal cluster | switchover | db-role`: clustered PostgreSQL; `zonal lb | lb-switchover`: load-balancer pairs. */
 import { Command } from "commander";
 import type { ClusterView, DatabaseRole } from "../../director/cluster-service.js";
+import type { LbView } from "../../director/lb-service.js";
 import { directorClient } from "../context.js";
 import { print, printJson, table } from "../output.js";
 
@@ -87,4 +88,68 @@ export function clusterCommands(): Command[] {
       print(`role ${username} dropped`);
     });
   return [cluster, switchover, role];
+}
+
+/** `zonal lb` and `zonal lb-switchover`: load-balancer pairs. */
+export function lbCommands(): Command[] {
+  const lb = new Command("lb")
+    .description(
+      "a deployment's load-balancer pairs: VIP, active and standby, config version and backends per node",
+    )
+    .requiredOption("-d, --deployment <name>", "the deployment")
+    .option("--json", "print JSON")
+    .action(async (o: { deployment: string; json?: boolean }, cmd: Command) => {
+      const views = await directorClient(cmd).http.request<LbView[]>(
+        "GET",
+        `/v1/deployments/${encodeURIComponent(o.deployment)}/lb`,
+      );
+      if (o.json) return printJson(views);
+      if (views.length === 0) return print(`deployment ${o.deployment} has no load-balancer group`);
+      for (const v of views) {
+        print(
+          `${o.deployment}/${v.group}: VIP ${v.vip ?? "-"}, active ${v.holder ? `${v.holder.member} (lease token ${v.holder.token})` : "none"}`,
+        );
+        print(
+          table(
+            ["NODE", "INSTANCE", "ZONE", "ADDRESS", "ROLE", "CONFIG", "BACKENDS UP", "DECISION"],
+            v.nodes.map((n) => [
+              n.member,
+              n.key,
+              n.zone,
+              n.address ?? undefined,
+              n.role,
+              n.configVersion ?? undefined,
+              n.backends
+                ? `${n.backends.filter((b) => b.status.startsWith("UP")).length}/${n.backends.length}`
+                : undefined,
+              n.decision,
+            ]),
+          ),
+        );
+        const first = v.nodes.find((n) => n.backends && n.backends.length > 0);
+        if (first?.backends)
+          print(
+            table(
+              ["BACKEND", "SERVER", "STATUS"],
+              first.backends.map((b) => [b.backend, b.server, b.status]),
+            ),
+          );
+      }
+    });
+
+  const switchover = new Command("lb-switchover")
+    .description("move a pair's VIP to the standby (the only way it goes back to a node that failed before)")
+    .requiredOption("-d, --deployment <name>", "the deployment")
+    .option("--to <member>", "the node to serve next, e.g. m0")
+    .option("--json", "print JSON")
+    .action(async (o: { deployment: string; to?: string; json?: boolean }, cmd: Command) => {
+      const r = await directorClient(cmd).http.request<{ from: string; to: string; tookMs: number }>(
+        "POST",
+        `/v1/deployments/${encodeURIComponent(o.deployment)}/lb/switchover`,
+        { body: o.to ? { to: o.to } : {}, timeoutMs: 60_000 },
+      );
+      if (o.json) return printJson(r);
+      print(`the VIP moved from ${r.from} to ${r.to} in ${r.tookMs} ms`);
+    });
+  return [lb, switchover];
 }

@@ -1,0 +1,126 @@
+/**
+ * The control plane's side of load-balancer pairs (groups running the `haproxy`
+ * job): the backends each node should serve (its group's links, resolved against
+ * the instances the director knows now, so a scaled or recovered backend group
+ * reaches every node within a second, with no deploy), the pair's status for
+ * `zonal lb`, and an operator's switchover (the only way the VIP goes back).
+ */
+import { Conflict, InvalidInput, NotFound, Unauthorized } from "../lib/errors.js";
+import type { LbNodeStatus } from "../jobs/haproxy/manager.js";
+import type { CloudConfig } from "./cloud-config.js";
+import { clusterVip, leaseStoreOf } from "./clusters.js";
+import { agentOf, type DirectorContext } from "./context.js";
+import type { GroupManifest, Manifest } from "./manifest.js";
+import { resolveLinks } from "./spec-builder.js";
+
+const isLb = (g: GroupManifest) => g.jobs.some((j) => j.type === "haproxy");
+
+export interface LbView {
+  group: string;
+  vip: string | null;
+  holder: { member: string; vmId: string; token: number } | null;
+  nodes: Array<{ member: string; key: string; zone: string; address: string | null } & Partial<LbNodeStatus>>;
+}
+
+export class LbService {
+  constructor(private readonly ctx: DirectorContext) {}
+
+  private async manifest(deployment: string): Promise<Manifest> {
+    const d = await this.ctx.store.deployments.get(deployment);
+    if (!d) throw new NotFound(`deployment ${deployment} does not exist`);
+    return (d.manifest as { manifest: Manifest; cloudConfig: CloudConfig }).manifest;
+  }
+
+  /** For a node (by its VM token): its group's links as of now, and its pair's members. */
+  async backends(token: string) {
+    const inst = await this.ctx.store.instances.byToken(token);
+    if (!inst) throw new Unauthorized("unknown VM token");
+    const manifest = await this.manifest(inst.deployment);
+    const group = manifest.instance_groups.find((g) => g.name === inst.group);
+    if (!group || !isLb(group)) throw new InvalidInput(`${inst.group} runs no haproxy job`);
+    const known = await this.ctx.store.instances.list();
+    const job = group.jobs.find((j) => j.type === "haproxy")!;
+    const statusPort = (job.properties as { status_port?: number }).status_port ?? 8404;
+    return {
+      links: resolveLinks(manifest, group, known),
+      peers: known
+        .filter((i) => i.deployment === inst.deployment && i.group === inst.group && i.address)
+        .map((i) => ({ member: `m${i.index}`, address: i.address!, statusPort })),
+    };
+  }
+
+  async status(deployment: string): Promise<LbView[]> {
+    const manifest = await this.manifest(deployment);
+    const instances = await this.ctx.store.instances.list(deployment);
+    const out: LbView[] = [];
+    for (const g of manifest.instance_groups.filter(isLb)) {
+      const lease = await leaseStoreOf(this.ctx, manifest)
+        .read(`${deployment}/${g.name}/leader`)
+        .catch(() => undefined);
+      const job = g.jobs.find((j) => j.type === "haproxy")!.name;
+      const nodes = await Promise.all(
+        instances
+          .filter((i) => i.group === g.name)
+          .map(async (i) => {
+            let s: Partial<LbNodeStatus> = {};
+            try {
+              s = ((await agentOf(i, 2000).jobStatus(job)).controller ?? {}) as Partial<LbNodeStatus>;
+            } catch {
+              s = { role: "unreachable" as LbNodeStatus["role"] };
+            }
+            return {
+              member: `m${i.index}`,
+              key: `${i.group}/${i.index}`,
+              zone: i.zone,
+              address: i.address,
+              ...s,
+            };
+          }),
+      );
+      out.push({
+        group: g.name,
+        vip: await clusterVip(this.ctx, deployment, g, false),
+        holder: lease
+          ? {
+              member: (JSON.parse(lease.value) as { member: string }).member,
+              vmId: lease.holder,
+              token: lease.token,
+            }
+          : null,
+        nodes,
+      });
+    }
+    return out;
+  }
+
+  /** Moves the VIP to `to` (default: the standby); resolves once `to` serves it. */
+  async switchover(deployment: string, to?: string, timeoutMs = 30_000) {
+    const manifest = await this.manifest(deployment);
+    const [pair] = await this.status(deployment);
+    if (!pair) throw new InvalidInput(`deployment ${deployment} has no load-balancer group`);
+    if (!pair.holder) throw new Conflict(`the pair ${deployment}/${pair.group} has no active node`);
+    const target =
+      to ?? pair.nodes.find((n) => n.member !== pair.holder!.member && n.role === "standby")?.member;
+    if (!target) throw new Conflict("no standby node to switch over to");
+    if (target === pair.holder.member) throw new InvalidInput(`to: ${target} is already active`);
+    if (!pair.nodes.some((n) => n.member === target && n.role === "standby"))
+      throw new InvalidInput(`to: ${target} is not a running standby`);
+    const store = leaseStoreOf(this.ctx, manifest);
+    const key = `${deployment}/${pair.group}/switchover`;
+    const t0 = Date.now();
+    const lease = await store.acquire(key, "operator", timeoutMs, target);
+    if (!lease) throw new Conflict("another switchover is in progress");
+    try {
+      for (;;) {
+        const now = (await this.status(deployment))[0]!;
+        if (now.holder?.member === target && now.nodes.find((n) => n.member === target)?.role === "active")
+          return { from: pair.holder.member, to: target, tookMs: Date.now() - t0 };
+        if (Date.now() - t0 > timeoutMs)
+          throw new Conflict(`${target} did not become active in ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    } finally {
+      await store.release(key, "operator", lease.token).catch(() => undefined);
+    }
+  }
+}

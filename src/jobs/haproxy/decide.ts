@@ -1,0 +1,84 @@
+/**
+ * The load-balancer pair's run cycle as a pure decision: which node serves the VIP.
+ * The node holding the pair's lease is active; the other is warm (its HAProxy runs
+ * with the same config) and takes over only when the lease is free — expired, or
+ * broken once the active was fenced. No preference: a node that comes back stays the
+ * standby until an operator asks for a switchover (no flapping).
+ */
+export type PairLease =
+  | { state: "mine"; token: number }
+  | { state: "lost" }
+  | { state: "other"; holder: { member: string; address: string } }
+  | { state: "free" }
+  | { state: "unreachable" };
+
+export interface PairObservation {
+  member: string;
+  lease: PairLease;
+  now: number;
+  /** As holder: until when the lease is surely mine (sent time of the last good renew + TTL). */
+  deadline: number | null;
+  /** HAProxy runs here (a node whose HAProxy is down never takes the VIP). */
+  haproxyRunning: boolean;
+  /** The holder's frontend refused a connection (its VM crashed); silence is not refusal. */
+  holderRefuses: boolean;
+  /** The other node confirmed directly that it sees this one as the holder (asked when the store is unreachable). */
+  peerConfirms: boolean;
+  /** An operator's switchover: the member to serve next. */
+  switchoverTo: string | null;
+}
+
+export type PairDecision =
+  | { do: "serve" }
+  | { do: "acquire" }
+  | { do: "stand-down" }
+  | { do: "handover" }
+  | { do: "fence" }
+  | { do: "wait" };
+
+export interface PairVerdict {
+  decision: PairDecision;
+  sentence: string;
+}
+
+const v = (d: PairDecision["do"], sentence: string): PairVerdict => ({
+  decision: { do: d } as PairDecision,
+  sentence,
+});
+
+export function decidePair(o: PairObservation): PairVerdict {
+  switch (o.lease.state) {
+    case "mine":
+      if (o.switchoverTo && o.switchoverTo !== o.member)
+        return v("handover", `switchover to ${o.switchoverTo}: released the VIP and the lease`);
+      if (!o.haproxyRunning) return v("stand-down", "HAProxy is not running here: gave the VIP up");
+      return v("serve", `active: serving the VIP with lease token ${o.lease.token}`);
+    case "lost":
+      return v("stand-down", "the lease was lost: dropped the VIP");
+    case "unreachable":
+      if (o.deadline === null) return v("wait", "lease store unreachable; standing by");
+      if (o.peerConfirms)
+        return v("serve", "lease store unreachable; kept the VIP: the other node confirms it directly");
+      if (o.now < o.deadline)
+        return v(
+          "serve",
+          `lease store unreachable; the lease holds ${((o.deadline - o.now) / 1000).toFixed(1)} s more`,
+        );
+      return v(
+        "stand-down",
+        "the lease could not be renewed in time and nobody confirms this node: dropped the VIP",
+      );
+    case "other":
+      if (o.holderRefuses)
+        return v(
+          "fence",
+          `active ${o.lease.holder.member} refuses connections: asked the control plane to fence it`,
+        );
+      return v("wait", `standby of ${o.lease.holder.member}`);
+    case "free":
+      if (o.switchoverTo && o.switchoverTo !== o.member)
+        return v("wait", `switchover to ${o.switchoverTo} in progress`);
+      if (!o.haproxyRunning) return v("wait", "the lease is free, but HAProxy is not running here");
+      return v("acquire", "the lease is free: taking it and the VIP");
+  }
+}

@@ -1,0 +1,413 @@
+/**
+ * The load-balancer pair's controller, beside each node's HAProxy: holds or watches
+ * the pair's lease (`<deployment>/<group>/leader`), serves the VIP while it holds it
+ * (the control plane checks the lease token before moving the address), asks for
+ * fencing when the active's frontend refuses connections, and keeps HAProxy's config
+ * current: every second it asks the control plane for its backends' instances and
+ * reloads HAProxy (through its master socket: no connection dropped) when the
+ * rendered config changes. The decisions are decide.ts's.
+ */
+import { execFile } from "node:child_process";
+import { renameSync, writeFileSync } from "node:fs";
+import { createServer, type Server as HttpServer } from "node:http";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { errorMessage } from "../../lib/errors.js";
+import { sleep } from "../../lib/sleep.js";
+import { EtcdLeaseStore } from "../../ha/etcd/store.js";
+import { HttpLeaseStore } from "../../ha/embedded/client.js";
+import type { LeaseStore } from "../../ha/lease-store.js";
+import type { JobContext, JobController, JobHandle } from "../job-type.js";
+import type { HaproxyConfig } from "./config.js";
+import { decidePair, type PairDecision, type PairLease } from "./decide.js";
+import { configVersion, renderHaproxyCfg, serversOf } from "./render.js";
+
+export const HAPROXY = "/usr/sbin/haproxy";
+const run = promisify(execFile);
+
+export const haproxyPaths = (ctx: JobContext) => ({
+  cfg: join(ctx.jobDir, "haproxy.cfg"),
+  master: join(ctx.jobDir, "master.sock"),
+  stats: join(ctx.jobDir, "stats.sock"),
+});
+
+type Links = JobContext["links"];
+interface Peer {
+  member: string;
+  address: string;
+  statusPort: number;
+}
+
+export interface BackendState {
+  backend: string;
+  server: string;
+  status: string;
+}
+
+export interface LbNodeStatus {
+  member: string;
+  role: "active" | "standby" | "single";
+  holder: string | null;
+  leaseToken: number | null;
+  configVersion: string | null;
+  backends: BackendState[];
+  decision: string;
+}
+
+const managers = new Map<string, LbManager>();
+export const lbManagerOf = (jobDir: string) => managers.get(jobDir);
+
+/** Sends one command to an HAProxy unix socket and returns its answer. */
+export function haproxySocket(path: string, command: string, timeoutMs = 2000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect(path);
+    let out = "";
+    const timer = setTimeout(() => s.destroy(new Error(`${path}: no answer in ${timeoutMs} ms`)), timeoutMs);
+    s.on("connect", () => s.end(`${command}\n`));
+    s.on("data", (d) => (out += d.toString()));
+    s.on("error", (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    s.on("close", () => {
+      clearTimeout(timer);
+      resolve(out);
+    });
+  });
+}
+
+/** Whether a TCP connect to address:port is refused (a crashed VM); a timeout is not refusal. */
+function refuses(address: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host: address, port, timeout: 500 });
+    s.on("connect", () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.on("timeout", () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.on("error", (err: NodeJS.ErrnoException) => resolve(err.code === "ECONNREFUSED"));
+  });
+}
+
+export class LbManager implements JobController {
+  private readonly store: LeaseStore | undefined;
+  private loop: Promise<void> | undefined;
+  private stopping = false;
+  private server: HttpServer | undefined;
+  private token: number | null = null;
+  private deadline: number | null = null;
+  private lastRenewAt = 0;
+  private lastRenewOk = false;
+  private vipHeld = false;
+  private holder: { member: string; address: string; vmId: string } | null = null;
+  private sentence = "starting";
+  private links: Links;
+  private peers: Peer[] = [];
+  private pulledAt = 0;
+  /** The version of the config HAProxy runs (set at prepare and at each reload). */
+  runningVersion: string | null = null;
+
+  constructor(
+    private readonly ctx: JobContext,
+    private readonly config: HaproxyConfig,
+    private readonly handle: JobHandle,
+  ) {
+    this.links = ctx.links;
+    const c = ctx.cluster;
+    if (c)
+      this.store =
+        c.lease.store === "etcd"
+          ? new EtcdLeaseStore(c.lease.endpoints, 1000)
+          : new HttpLeaseStore({ url: c.lease.url, token: ctx.services.token, timeoutMs: 1000 });
+    managers.set(ctx.jobDir, this);
+  }
+
+  private get member() {
+    return this.ctx.cluster?.member ?? "single";
+  }
+  private get key() {
+    return this.ctx.cluster!.key;
+  }
+
+  /** The config for the current backends (prepare writes it before HAProxy starts). */
+  render(): { text: string; version: string } {
+    const text = renderHaproxyCfg({
+      config: this.config,
+      address: this.ctx.address,
+      member: this.member,
+      servers: serversOf(this.config, this.links),
+      statsSocket: haproxyPaths(this.ctx).stats,
+    });
+    return { text, version: configVersion(text) };
+  }
+
+  async start(): Promise<void> {
+    if (this.loop) return;
+    this.stopping = false;
+    this.server = createServer((req, res) => this.serveStatus(req.url ?? "/", res));
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once("error", reject);
+      this.server!.listen(this.config.status_port, this.ctx.address, () => resolve());
+    });
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.loop;
+    this.loop = undefined;
+    if (this.store && this.token !== null)
+      await this.store.release(`${this.key}/leader`, this.ctx.vmId, this.token).catch(() => undefined);
+    this.token = null;
+    this.dropVip();
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    this.server = undefined;
+  }
+
+  async status(): Promise<LbNodeStatus> {
+    let backends: BackendState[] = [];
+    try {
+      backends = parseStat(await haproxySocket(haproxyPaths(this.ctx).stats, "show stat"));
+    } catch {
+      /* HAProxy not running */
+    }
+    return {
+      member: this.member,
+      role: !this.ctx.cluster ? "single" : this.token !== null && this.vipHeld ? "active" : "standby",
+      holder: this.token !== null ? this.member : (this.holder?.member ?? null),
+      leaseToken: this.token,
+      configVersion: this.runningVersion,
+      backends,
+      decision: this.sentence,
+    };
+  }
+
+  private serveStatus(url: string, res: import("node:http").ServerResponse): void {
+    const u = new URL(url, "http://node");
+    res.setHeader("content-type", "application/json");
+    if (u.pathname === "/status") {
+      void this.status().then((s) => res.end(JSON.stringify(s)));
+      return;
+    }
+    if (u.pathname === "/failsafe") {
+      // The standby confirms an active that asks directly: it sees it as the holder and does not hold the lease.
+      const confirm = this.token === null && this.holder?.member === u.searchParams.get("holder");
+      return void res.end(JSON.stringify({ member: this.member, confirm }));
+    }
+    res.statusCode = 404;
+    res.end(JSON.stringify({ error: "not_found" }));
+  }
+
+  private say(sentence: string): void {
+    if (sentence === this.sentence) return;
+    this.sentence = sentence;
+    this.ctx.log(`lb pair: ${sentence}`);
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopping) {
+      try {
+        await this.refreshConfig();
+        if (this.store) await this.cycle();
+      } catch (err) {
+        this.say(`cycle failed: ${errorMessage(err)}`);
+      }
+      await sleep(250);
+    }
+  }
+
+  /** Asks the control plane for the backends' instances (each second); reloads HAProxy on a change. */
+  private async refreshConfig(): Promise<void> {
+    const now = Date.now();
+    if (now - this.pulledAt < 1000) return;
+    this.pulledAt = now;
+    const url = this.ctx.cluster?.control_plane_url;
+    if (!url) return;
+    try {
+      const res = await fetch(`${url}/v1/lb/backends`, {
+        headers: { authorization: `Bearer ${this.ctx.services.token}` },
+        signal: AbortSignal.timeout(2000),
+      });
+      if (!res.ok) return;
+      const body = (await res.json()) as { links: Links; peers: Peer[] };
+      this.links = body.links;
+      this.peers = body.peers.filter((p) => p.member !== this.member);
+    } catch {
+      return; // the control plane is away: keep serving the config we have
+    }
+    const next = this.render();
+    if (next.version === this.runningVersion || !this.handle.processRunning()) return;
+    const paths = haproxyPaths(this.ctx);
+    writeFileSync(`${paths.cfg}.new`, next.text);
+    try {
+      await run(HAPROXY, ["-c", "-q", "-f", `${paths.cfg}.new`]);
+    } catch (err) {
+      this.say(`new config refused by haproxy -c, keeping ${this.runningVersion}: ${errorMessage(err)}`);
+      return;
+    }
+    renameSync(`${paths.cfg}.new`, paths.cfg);
+    await haproxySocket(paths.master, "reload");
+    this.ctx.log(`lb pair: reloaded HAProxy with config ${next.version} (was ${this.runningVersion})`);
+    this.runningVersion = next.version;
+  }
+
+  private async leaseView(now: number): Promise<PairLease> {
+    const store = this.store!;
+    const key = `${this.key}/leader`;
+    if (this.token !== null) {
+      if (now - this.lastRenewAt < this.ctx.cluster!.renew_ms)
+        return this.lastRenewOk ? { state: "mine", token: this.token } : { state: "unreachable" };
+      this.lastRenewAt = now;
+      try {
+        if (await store.renew(key, this.ctx.vmId, this.token)) {
+          this.deadline = now + this.ctx.cluster!.ttl_ms - 250;
+          this.lastRenewOk = true;
+          return { state: "mine", token: this.token };
+        }
+        this.token = null;
+        this.deadline = null;
+        return { state: "lost" };
+      } catch {
+        this.lastRenewOk = false;
+        return { state: "unreachable" };
+      }
+    }
+    try {
+      const l = await store.read(key);
+      if (!l) return { state: "free" };
+      if (l.holder === this.ctx.vmId) {
+        // This VM holds it (the job restarted): carry on as its holder.
+        this.token = l.token;
+        this.lastRenewAt = 0;
+        return { state: "mine", token: l.token };
+      }
+      const v = JSON.parse(l.value) as { member: string; address: string };
+      this.holder = { ...v, vmId: l.holder };
+      return { state: "other", holder: v };
+    } catch {
+      return { state: "unreachable" };
+    }
+  }
+
+  private async cycle(): Promise<void> {
+    const now = Date.now();
+    const lease = await this.leaseView(now);
+    const firstPort = this.config.frontends[0]!.port;
+    const obs = {
+      member: this.member,
+      lease,
+      now,
+      deadline: this.deadline,
+      haproxyRunning: this.handle.processRunning(),
+      holderRefuses: lease.state === "other" ? await refuses(lease.holder.address, firstPort) : false,
+      peerConfirms: lease.state === "unreachable" && this.token !== null ? await this.peerConfirms() : false,
+      switchoverTo: await this.store!.read(`${this.key}/switchover`).then(
+        (l) => l?.value ?? null,
+        () => null,
+      ),
+    };
+    const verdict = decidePair(obs);
+    this.say(verdict.sentence);
+    await this.act(verdict.decision);
+  }
+
+  private async peerConfirms(): Promise<boolean> {
+    for (const p of this.peers) {
+      try {
+        const r = await fetch(`http://${p.address}:${p.statusPort}/failsafe?holder=${this.member}`, {
+          signal: AbortSignal.timeout(1000),
+        });
+        if (((await r.json()) as { confirm?: boolean }).confirm === true) return true;
+      } catch {
+        /* not confirmed */
+      }
+    }
+    return false;
+  }
+
+  private async act(d: PairDecision): Promise<void> {
+    const store = this.store!;
+    const key = `${this.key}/leader`;
+    switch (d.do) {
+      case "wait":
+        return;
+      case "acquire": {
+        const l = await store.acquire(
+          key,
+          this.ctx.vmId,
+          this.ctx.cluster!.ttl_ms,
+          JSON.stringify({ member: this.member, address: this.ctx.address }),
+        );
+        if (l) {
+          this.token = l.token;
+          this.lastRenewAt = Date.now();
+          this.lastRenewOk = true;
+          this.deadline = Date.now() + this.ctx.cluster!.ttl_ms - 250;
+          await this.serveVip();
+        }
+        return;
+      }
+      case "serve":
+        await this.serveVip();
+        return;
+      case "stand-down":
+        this.dropVip();
+        return;
+      case "handover":
+        this.dropVip();
+        if (this.token !== null) await store.release(key, this.ctx.vmId, this.token).catch(() => undefined);
+        this.token = null;
+        this.deadline = null;
+        return;
+      case "fence":
+        await this.controlPlane("/v1/clusters/fence", { key: this.key, vmId: this.holder!.vmId }).catch(
+          (err: unknown) => this.say(`fencing not done: ${errorMessage(err)}`),
+        );
+        return;
+    }
+  }
+
+  private async serveVip(): Promise<void> {
+    const vip = this.ctx.cluster!.vip;
+    if (!vip || this.vipHeld || this.token === null) return;
+    await this.controlPlane("/v1/clusters/vip", { key: this.key, token: this.token });
+    this.ctx.services.setAddresses([{ address: vip, ports: this.config.frontends.map((f) => f.port) }]);
+    this.vipHeld = true;
+    this.ctx.log(`lb pair: serving the VIP ${vip}`);
+  }
+
+  private dropVip(): void {
+    if (!this.vipHeld) return;
+    this.ctx.services.setAddresses([]);
+    this.vipHeld = false;
+    this.ctx.log("lb pair: dropped the VIP");
+  }
+
+  private async controlPlane(path: string, body: unknown): Promise<unknown> {
+    const res = await fetch(`${this.ctx.cluster!.control_plane_url}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${this.ctx.services.token}` },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${path}: HTTP ${res.status} ${text.slice(0, 200)}`);
+    return JSON.parse(text) as unknown;
+  }
+}
+
+/** `show stat` CSV → each server's state (BACKEND/FRONTEND summary rows left out). */
+export function parseStat(csv: string): BackendState[] {
+  const [head, ...rows] = csv.trim().split("\n");
+  if (!head?.startsWith("# ")) return [];
+  const cols = head.slice(2).split(",");
+  const at = (name: string) => cols.indexOf(name);
+  return rows
+    .map((r) => r.split(","))
+    .filter((r) => r[at("svname")] !== "BACKEND" && r[at("svname")] !== "FRONTEND")
+    .map((r) => ({ backend: r[at("pxname")]!, server: r[at("svname")]!, status: r[at("status")]! }));
+}

@@ -1,0 +1,78 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { haproxyConfigSchema } from "./config.js";
+import { configVersion, renderHaproxyCfg, serversOf } from "./render.js";
+
+const config = haproxyConfigSchema.parse({
+  frontends: [{ name: "www", port: 8000, backend: "web" }],
+  backends: [{ name: "web", link: "web", port: 8080, health_check: { path: "/healthz" } }],
+});
+
+describe("haproxy config", () => {
+  it("renders frontends on the node's address and one server per linked instance, checked", () => {
+    const servers = serversOf(config, {
+      web: {
+        group: "web",
+        instances: [
+          { index: 0, address: "127.1.1.1" },
+          { index: 3, address: "127.2.1.2" },
+        ],
+      },
+    });
+    const text = renderHaproxyCfg({
+      config,
+      address: "127.1.1.9",
+      member: "m0",
+      servers,
+      statsSocket: "/run/s",
+    });
+    assert.match(
+      text,
+      /frontend www\n {2}mode http\n {2}bind 127\.1\.1\.9:8000\n {2}http-response set-header X-Zonal-LB m0/,
+    );
+    assert.match(text, /option httpchk GET \/healthz/);
+    assert.match(text, /default-server check inter 500 fall 2 rise 2/);
+    assert.match(text, /server web-0 127\.1\.1\.1:8080\n {2}server web-3 127\.2\.1\.2:8080/);
+  });
+
+  it("has a version that changes exactly when the text does", () => {
+    const a = renderHaproxyCfg({
+      config,
+      address: "a",
+      member: "m0",
+      servers: { web: [] },
+      statsSocket: "s",
+    });
+    const b = renderHaproxyCfg({
+      config,
+      address: "a",
+      member: "m0",
+      servers: { web: [] },
+      statsSocket: "s",
+    });
+    const c = renderHaproxyCfg({
+      config,
+      address: "a",
+      member: "m0",
+      servers: { web: [{ name: "web-0", address: "x", port: 1 }] },
+      statsSocket: "s",
+    });
+    assert.equal(configVersion(a), configVersion(b));
+    assert.notEqual(configVersion(a), configVersion(c));
+  });
+
+  it("refuses a frontend naming no backend, a backend with both link and servers, a linked one without port", () => {
+    const r = haproxyConfigSchema.safeParse({
+      frontends: [{ name: "www", port: 8000, backend: "nope" }],
+      backends: [
+        { name: "web", link: "web", servers: [{ address: "127.0.0.1", port: 1 }] },
+        { name: "api", link: "api" },
+      ],
+    });
+    assert.equal(r.success, false);
+    const messages = r.error!.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("\n");
+    assert.match(messages, /frontends\.0\.backend: no backend "nope"/);
+    assert.match(messages, /give either link .* or servers, not both/);
+    assert.match(messages, /backends\.1\.port: a linked backend needs the port/);
+  });
+});
