@@ -19,7 +19,16 @@ export interface LbView {
   group: string;
   vip: string | null;
   holder: { member: string; vmId: string; token: number } | null;
-  nodes: Array<{ member: string; key: string; zone: string; address: string | null } & Partial<LbNodeStatus>>;
+  /** Each node, with its HAProxy master's pid (a reload keeps it; a restart changes it). */
+  nodes: Array<
+    {
+      member: string;
+      key: string;
+      zone: string;
+      address: string | null;
+      pid?: number | null;
+    } & Partial<LbNodeStatus>
+  >;
 }
 
 export class LbService {
@@ -62,9 +71,13 @@ export class LbService {
         instances
           .filter((i) => i.group === g.name)
           .map(async (i) => {
-            let s: Partial<LbNodeStatus> = {};
+            let s: Partial<LbNodeStatus> & { pid?: number | null } = {};
             try {
-              s = ((await agentOf(i, 2000).jobStatus(job)).controller ?? {}) as Partial<LbNodeStatus>;
+              const js = await agentOf(i, 2000).jobStatus(job);
+              s = {
+                ...((js.controller ?? {}) as Partial<LbNodeStatus>),
+                pid: (js.pid as number | undefined) ?? null,
+              };
             } catch {
               s = { role: "unreachable" as LbNodeStatus["role"] };
             }

@@ -135,14 +135,15 @@ export class LbManager implements JobController {
 
   /** The config for the current backends (prepare writes it before HAProxy starts). */
   render(): { text: string; version: string } {
+    const servers = serversOf(this.config, this.links);
     const text = renderHaproxyCfg({
       config: this.config,
       address: this.ctx.address,
       member: this.member,
-      servers: serversOf(this.config, this.links),
+      servers,
       statsSocket: haproxyPaths(this.ctx).stats,
     });
-    return { text, version: configVersion(text) };
+    return { text, version: configVersion(this.config, servers) };
   }
 
   async start(): Promise<void> {

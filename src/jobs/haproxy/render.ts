@@ -55,7 +55,12 @@ export function renderHaproxyCfg(i: RenderInput): string {
   return lines.join("\n");
 }
 
-export const configVersion = (text: string) => createHash("sha256").update(text).digest("hex").slice(0, 12);
+/**
+ * The config version both nodes report: a hash of what they serve (frontends,
+ * backends, servers), not of the node's own address, so the two nodes of a pair agree.
+ */
+export const configVersion = (config: HaproxyConfig, servers: Record<string, Server[]>) =>
+  createHash("sha256").update(JSON.stringify({ config, servers })).digest("hex").slice(0, 12);
 
 /** The servers of each backend: fixed ones, or the linked group's instances on the backend's port. */
 export function serversOf(

@@ -1,0 +1,68 @@
+/**
+ * A load-balancer pair under faults: its status, faults at the active node, and the
+ * wait for the pair to be whole again. Shared by test/cluster/lb.test.ts and
+ * bench/lb-failover.ts.
+ */
+import type { LbView } from "../director/lb-service.js";
+import { waitFor } from "../lib/sleep.js";
+import type { ZonalHarness } from "./zonal-harness.js";
+
+export type LbFault = "crash" | "freeze" | "fail-host";
+export const LB_FAULTS: LbFault[] = ["crash", "freeze", "fail-host"];
+
+export async function pairOf(z: ZonalHarness, deployment = "lb"): Promise<LbView> {
+  return (await z.director.http.request<LbView[]>("GET", `/v1/deployments/${deployment}/lb`))[0]!;
+}
+
+/** Injects a fault at the active node's VM; returns what undoes it (restores the host). */
+export async function injectLbFault(
+  z: ZonalHarness,
+  fault: LbFault,
+  p: LbView,
+): Promise<() => Promise<void>> {
+  const vmId = p.holder!.vmId;
+  const vm = await z.client.getVm(vmId);
+  switch (fault) {
+    case "crash":
+      await z.client.crashVm(vmId);
+      return async () => {};
+    case "freeze":
+      await z.client.freezeVm(vmId);
+      return async () => {};
+    case "fail-host":
+      await z.client.failHost(vm!.host, { powerOffAfterMs: 2000 });
+      return () => z.client.restoreHost(vm!.host);
+  }
+}
+
+/**
+ * Waits until one node is active and holds the lease, the other is a standby, both
+ * run the same config version with `backends` servers UP (and, if given, the active
+ * is no longer `notActive`).
+ */
+export function waitPairWhole(
+  z: ZonalHarness,
+  o: { notActive?: string; backends: number; timeoutMs?: number },
+): Promise<LbView> {
+  return waitFor(
+    async () => {
+      const p = await pairOf(z);
+      const active = p.nodes.filter((n) => n.role === "active");
+      const standby = p.nodes.filter((n) => n.role === "standby");
+      const versions = new Set(p.nodes.map((n) => n.configVersion));
+      const up = (n: (typeof p.nodes)[number]) =>
+        (n.backends ?? []).filter((b) => b.status.startsWith("UP")).length;
+      const ok =
+        p.holder !== null &&
+        (o.notActive === undefined || p.holder.vmId !== o.notActive) &&
+        active.length === 1 &&
+        active[0]!.member === p.holder.member &&
+        standby.length === p.nodes.length - 1 &&
+        versions.size === 1 &&
+        !versions.has(undefined) &&
+        p.nodes.every((n) => up(n) === o.backends);
+      return ok ? p : undefined;
+    },
+    { timeoutMs: o.timeoutMs ?? 120_000, intervalMs: 250, what: "the load-balancer pair to be whole" },
+  );
+}

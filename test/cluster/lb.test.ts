@@ -1,0 +1,116 @@
+/**
+ * The load-balancer pair (examples/lb.yml in front of examples/web.yml) under
+ * faults, with a client doing continuous HTTP requests against the VIP: the active
+ * node's VM crashed, frozen, its host failed. The client sees only a short gap,
+ * never answers from two nodes at once, and the pair is whole again afterwards (the
+ * dead node rebuilt as the standby). A crashed backend leaves the rotation within the
+ * health-check window and its rebuilt VM rejoins it with no HAProxy restart.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { repoPath } from "../../src/cli/home.js";
+import type { InstanceView } from "../../src/director/director.js";
+import { waitFor } from "../../src/lib/sleep.js";
+import { HttpChecker } from "../../src/testing/http-checker.js";
+import { injectLbFault, pairOf, waitPairWhole, type LbFault } from "../../src/testing/lb-pair.js";
+import { ZonalHarness } from "../../src/testing/zonal-harness.js";
+
+const TARGET_MS: Record<LbFault, number> = { crash: 2000, freeze: 6000, "fail-host": 6000 };
+
+describe("load-balancer pair under faults", () => {
+  const z = new ZonalHarness();
+  let client: HttpChecker;
+
+  before(async () => {
+    await z.up();
+    for (const m of ["web.yml", "lb.yml"]) {
+      const r = z.zonal("deploy", repoPath("examples", m));
+      assert.equal(r.code, 0, r.err + r.out);
+    }
+    const p = await waitPairWhole(z, { backends: 6 });
+    client = new HttpChecker(`http://${p.vip}:8000/`);
+    client.start();
+    await waitFor(() => (client.samples.some((s) => s.ok) ? true : undefined), {
+      timeoutMs: 10_000,
+      what: "the VIP to answer",
+    });
+  });
+  after(async () => {
+    await client?.stop();
+    await z.teardown();
+  });
+
+  it("answers through the VIP from the active node, spreading requests over the six backends", async () => {
+    const p = await pairOf(z);
+    const t0 = Date.now();
+    await new Promise((r) => setTimeout(r, 1500));
+    const seen = client.since(t0).filter((s) => s.ok);
+    assert.ok(seen.length > 10);
+    assert.deepEqual(client.runs(t0), [p.holder!.member], "only the active answers");
+    const backends = new Set(seen.map((s) => /from (web\/\d)/.exec(s.body ?? "")?.[1]));
+    assert.equal(backends.size, 6, `answers from ${[...backends].join(", ")}`);
+  });
+
+  for (const fault of ["crash", "freeze", "fail-host"] as const) {
+    it(`${fault} the active node's VM: a short gap, one node at a time, the pair whole again`, async () => {
+      const p = await pairOf(z);
+      const oldActive = p.holder!;
+      const t0 = Date.now();
+      const undo = await injectLbFault(z, fault, p);
+      await waitFor(
+        () =>
+          client.since(t0).some((s) => s.ok && s.lb && s.lb !== oldActive.member) &&
+          Date.now() - client.samples.at(-1)!.at < 500
+            ? true
+            : undefined,
+        { timeoutMs: 30_000, intervalMs: 100, what: "answers from the other node" },
+      );
+      await new Promise((r) => setTimeout(r, 1000));
+      const gap = client.longestGap(t0);
+      console.log(`# lb ${fault}: longest gap ${gap} ms`);
+      assert.ok(client.runs(t0).length <= 2, `never two actives: ${client.runs(t0).join(" -> ")}`);
+      assert.ok(gap <= TARGET_MS[fault], `gap ${gap} ms within ${TARGET_MS[fault]} ms`);
+      await undo();
+      const whole = await waitPairWhole(z, { notActive: oldActive.vmId, backends: 6 });
+      assert.notEqual(whole.holder!.member, oldActive.member, "no flapping back to the old active");
+      assert.ok(client.runs(t0).length <= 2, `still one node at a time: ${client.runs(t0).join(" -> ")}`);
+    });
+  }
+
+  it("a crashed backend leaves the rotation within the health-check window and rejoins with no HAProxy restart", async () => {
+    const p = await pairOf(z);
+    const active = p.nodes.find((n) => n.member === p.holder!.member)!;
+    const web = (
+      await z.director.http.request<InstanceView[]>("GET", "/v1/instances", { query: { deployment: "web" } })
+    ).find((i) => i.index === 2)!;
+    const t0 = Date.now();
+    await z.client.crashVm(web.vmId!);
+    // Requests keep succeeding (a failed attempt is retried on another server) and web/2 stops answering.
+    await new Promise((r) => setTimeout(r, 2500));
+    const from2 = client.since(t0 + 1500).filter((s) => s.body?.includes("from web/2"));
+    assert.deepEqual(from2, [], "web/2 is out of the rotation 1.5 s after its crash");
+    const failed = client.since(t0).filter((s) => !s.ok);
+    assert.ok(failed.length <= 2, `${failed.length} failed requests after the backend crash`);
+    // The health monitor rebuilds web/2; the LB nodes learn its address from the director.
+    const t1 = Date.now();
+    await waitFor(() => (client.since(t1).some((s) => s.body?.includes("from web/2")) ? true : undefined), {
+      timeoutMs: 60_000,
+      intervalMs: 250,
+      what: "the rebuilt web/2 to answer through the VIP",
+    });
+    const after = await waitPairWhole(z, { backends: 6 });
+    assert.equal(after.holder!.member, p.holder!.member, "the same node is active");
+    const pidAfter = after.nodes.find((n) => n.member === active.member)!.pid;
+    assert.equal(pidAfter, active.pid, "HAProxy was reloaded, not restarted");
+    const rebuilt = (
+      await z.director.http.request<InstanceView[]>("GET", "/v1/instances", { query: { deployment: "web" } })
+    ).find((i) => i.index === 2)!;
+    assert.notEqual(rebuilt.vmId, web.vmId, "web/2 runs on a new VM");
+    if (rebuilt.address !== web.address)
+      assert.notEqual(
+        after.nodes.find((n) => n.member === active.member)!.configVersion,
+        active.configVersion,
+        "its config follows web/2's new address",
+      );
+  });
+});
