@@ -7,7 +7,10 @@
  * health-check window and its rebuilt VM rejoins it with no HAProxy restart.
  */
 import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { parse, stringify } from "yaml";
 import { repoPath } from "../../src/cli/home.js";
 import type { InstanceView } from "../../src/director/director.js";
 import { waitFor } from "../../src/lib/sleep.js";
@@ -112,5 +115,51 @@ describe("load-balancer pair under faults", () => {
         active.configVersion,
         "its config follows web/2's new address",
       );
+  });
+
+  it("moves the VIP back only when asked (lb-switchover), one node at a time", async () => {
+    const p = await pairOf(z);
+    const t0 = Date.now();
+    // Through the API, not the CLI: a child process run synchronously would stop the client's sampling.
+    const r = await z.director.http.request<{ from: string; to: string; tookMs: number }>(
+      "POST",
+      "/v1/deployments/lb/lb/switchover",
+      { body: {} },
+    );
+    assert.equal(r.from, p.holder!.member);
+    await new Promise((res) => setTimeout(res, 1500));
+    const gap = client.longestGap(t0);
+    console.log(`# lb switchover: ${r.tookMs} ms, longest gap ${gap} ms`);
+    const runs = client.runs(t0);
+    assert.ok(
+      [`${r.from},${r.to}`, r.to].includes(runs.join(",")),
+      `${r.from} then ${r.to}, never both: ${runs.join(" -> ")}`,
+    );
+    assert.ok(gap <= 2000, `gap ${gap} ms`);
+    assert.equal((await waitPairWhole(z, { backends: 6 })).holder!.member, r.to);
+  });
+
+  it("scaling the backend group reaches both nodes' configs with no deploy of the pair", async () => {
+    const m = parse(readFileSync(repoPath("examples", "web.yml"), "utf8")) as {
+      instance_groups: Array<{ instances: number }>;
+    };
+    m.instance_groups[0]!.instances = 8;
+    const path = join(z.dir, "web8.yml");
+    writeFileSync(path, stringify(m));
+    const before = await pairOf(z);
+    const r = z.zonal("deploy", path);
+    assert.equal(r.code, 0, r.err + r.out);
+    const after = await waitPairWhole(z, { backends: 8, timeoutMs: 30_000 });
+    assert.notEqual(after.nodes[0]!.configVersion, before.nodes[0]!.configVersion);
+    for (const n of after.nodes)
+      assert.equal(
+        n.pid,
+        before.nodes.find((b) => b.member === n.member)!.pid,
+        `${n.member} reloaded, not restarted`,
+      );
+    const t0 = Date.now();
+    await new Promise((res) => setTimeout(res, 2000));
+    const backends = new Set(client.since(t0).map((s) => /from (web\/\d)/.exec(s.body ?? "")?.[1]));
+    assert.ok(backends.has("web/6") && backends.has("web/7"), `answers from ${[...backends].join(", ")}`);
   });
 });
