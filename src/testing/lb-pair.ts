@@ -42,11 +42,11 @@ export async function injectLbFault(
  */
 export function waitPairWhole(
   z: ZonalHarness,
-  o: { notActive?: string; backends: number; timeoutMs?: number },
+  o: { notActive?: string; backends: number; timeoutMs?: number; deployment?: string },
 ): Promise<LbView> {
   return waitFor(
     async () => {
-      const p = await pairOf(z);
+      const p = await pairOf(z, o.deployment);
       const active = p.nodes.filter((n) => n.role === "active");
       const standby = p.nodes.filter((n) => n.role === "standby");
       const versions = new Set(p.nodes.map((n) => n.configVersion));
