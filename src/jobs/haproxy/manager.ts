@@ -9,15 +9,21 @@
  */
 import { execFile } from "node:child_process";
 import { renameSync, writeFileSync } from "node:fs";
-import { createServer, type Server as HttpServer } from "node:http";
+import type { Server as HttpServer } from "node:http";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { errorMessage } from "../../lib/errors.js";
 import { sleep } from "../../lib/sleep.js";
-import { EtcdLeaseStore } from "../../ha/etcd/store.js";
-import { HttpLeaseStore } from "../../ha/embedded/client.js";
 import type { LeaseStore } from "../../ha/lease-store.js";
+import {
+  closeServer,
+  controlPlanePost,
+  HeldLease,
+  leaseStoreFor,
+  listenStatus,
+  refuses,
+} from "../cluster-member.js";
 import type { JobContext, JobController, JobHandle } from "../job-type.js";
 import type { HaproxyConfig } from "./config.js";
 import { decidePair, type PairDecision, type PairLease } from "./decide.js";
@@ -77,31 +83,12 @@ export function haproxySocket(path: string, command: string, timeoutMs = 2000): 
   });
 }
 
-/** Whether a TCP connect to address:port is refused (a crashed VM); a timeout is not refusal. */
-function refuses(address: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host: address, port, timeout: 500 });
-    s.on("connect", () => {
-      s.destroy();
-      resolve(false);
-    });
-    s.on("timeout", () => {
-      s.destroy();
-      resolve(false);
-    });
-    s.on("error", (err: NodeJS.ErrnoException) => resolve(err.code === "ECONNREFUSED"));
-  });
-}
-
 export class LbManager implements JobController {
   private readonly store: LeaseStore | undefined;
   private loop: Promise<void> | undefined;
   private stopping = false;
   private server: HttpServer | undefined;
-  private token: number | null = null;
-  private deadline: number | null = null;
-  private lastRenewAt = 0;
-  private lastRenewOk = false;
+  private held: HeldLease | undefined;
   private vipHeld = false;
   private holder: { member: string; address: string; vmId: string } | null = null;
   private sentence = "starting";
@@ -118,14 +105,16 @@ export class LbManager implements JobController {
   ) {
     this.links = ctx.links;
     const c = ctx.cluster;
-    if (c)
-      this.store =
-        c.lease.store === "etcd"
-          ? new EtcdLeaseStore(c.lease.endpoints, 1000)
-          : new HttpLeaseStore({ url: c.lease.url, token: ctx.services.token, timeoutMs: 1000 });
+    if (c) {
+      this.store = leaseStoreFor(ctx);
+      this.held = new HeldLease(this.store, `${c.key}/leader`, ctx.vmId, c);
+    }
     managers.set(ctx.jobDir, this);
   }
 
+  private get token(): number | null {
+    return this.held?.token ?? null;
+  }
   private get member() {
     return this.ctx.cluster?.member ?? "single";
   }
@@ -149,11 +138,9 @@ export class LbManager implements JobController {
   async start(): Promise<void> {
     if (this.loop) return;
     this.stopping = false;
-    this.server = createServer((req, res) => this.serveStatus(req.url ?? "/", res));
-    await new Promise<void>((resolve, reject) => {
-      this.server!.once("error", reject);
-      this.server!.listen(this.config.status_port, this.ctx.address, () => resolve());
-    });
+    this.server = await listenStatus(this.ctx.address, this.config.status_port, (req, res) =>
+      this.serveStatus(req.url ?? "/", res),
+    );
     this.loop = this.run();
   }
 
@@ -163,9 +150,9 @@ export class LbManager implements JobController {
     this.loop = undefined;
     if (this.store && this.token !== null)
       await this.store.release(`${this.key}/leader`, this.ctx.vmId, this.token).catch(() => undefined);
-    this.token = null;
+    this.held?.forget();
     this.dropVip();
-    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    await closeServer(this.server);
     this.server = undefined;
   }
 
@@ -259,31 +246,13 @@ export class LbManager implements JobController {
   private async leaseView(now: number): Promise<PairLease> {
     const store = this.store!;
     const key = `${this.key}/leader`;
-    if (this.token !== null) {
-      if (now - this.lastRenewAt < this.ctx.cluster!.renew_ms)
-        return this.lastRenewOk ? { state: "mine", token: this.token } : { state: "unreachable" };
-      this.lastRenewAt = now;
-      try {
-        if (await store.renew(key, this.ctx.vmId, this.token)) {
-          this.deadline = now + this.ctx.cluster!.ttl_ms - 250;
-          this.lastRenewOk = true;
-          return { state: "mine", token: this.token };
-        }
-        this.token = null;
-        this.deadline = null;
-        return { state: "lost" };
-      } catch {
-        this.lastRenewOk = false;
-        return { state: "unreachable" };
-      }
-    }
+    if (this.token !== null) return this.held!.view(now);
     try {
       const l = await store.read(key);
       if (!l) return { state: "free" };
       if (l.holder === this.ctx.vmId) {
         // This VM holds it (the job restarted): carry on as its holder.
-        this.token = l.token;
-        this.lastRenewAt = 0;
+        this.held!.adopt(l.token, now);
         return { state: "mine", token: l.token };
       }
       const v = JSON.parse(l.value) as { member: string; address: string };
@@ -302,7 +271,7 @@ export class LbManager implements JobController {
       member: this.member,
       lease,
       now,
-      deadline: this.deadline,
+      deadline: this.held!.deadline,
       haproxyRunning: this.handle.processRunning(),
       holderRefuses: lease.state === "other" ? await refuses(lease.holder.address, firstPort) : false,
       peerConfirms: lease.state === "unreachable" && this.token !== null ? await this.peerConfirms() : false,
@@ -344,10 +313,7 @@ export class LbManager implements JobController {
           JSON.stringify({ member: this.member, address: this.ctx.address }),
         );
         if (l) {
-          this.token = l.token;
-          this.lastRenewAt = Date.now();
-          this.lastRenewOk = true;
-          this.deadline = Date.now() + this.ctx.cluster!.ttl_ms - 250;
+          this.held!.took(l.token);
           await this.serveVip();
         }
         return;
@@ -361,8 +327,7 @@ export class LbManager implements JobController {
       case "handover":
         this.dropVip();
         if (this.token !== null) await store.release(key, this.ctx.vmId, this.token).catch(() => undefined);
-        this.token = null;
-        this.deadline = null;
+        this.held!.forget();
         return;
       case "fence":
         await this.controlPlane("/v1/clusters/fence", { key: this.key, vmId: this.holder!.vmId }).catch(
@@ -388,16 +353,8 @@ export class LbManager implements JobController {
     this.ctx.log("lb pair: dropped the VIP");
   }
 
-  private async controlPlane(path: string, body: unknown): Promise<unknown> {
-    const res = await fetch(`${this.ctx.cluster!.control_plane_url}${path}`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${this.ctx.services.token}` },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(10_000),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${path}: HTTP ${res.status} ${text.slice(0, 200)}`);
-    return JSON.parse(text) as unknown;
+  private controlPlane(path: string, body: unknown): Promise<unknown> {
+    return controlPlanePost(this.ctx, path, body);
   }
 }
 

@@ -11,12 +11,17 @@
  * postgres uses the same manager without a lease store: always primary.
  */
 import { writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import { connect } from "node:net";
+import type { Server } from "node:http";
 import { errorMessage } from "../../lib/errors.js";
 import { sleep } from "../../lib/sleep.js";
-import { EtcdLeaseStore } from "../../ha/etcd/store.js";
-import { HttpLeaseStore } from "../../ha/embedded/client.js";
+import {
+  closeServer,
+  controlPlanePost,
+  HeldLease,
+  leaseStoreFor,
+  listenStatus,
+  refuses,
+} from "../cluster-member.js";
 import type { LeaseStore } from "../../ha/lease-store.js";
 import type { JobContext, JobController, JobHandle } from "../job-type.js";
 import { pgPaths, pgSecrets, REPLICATION_USER, type PgPaths, type PostgresConfig } from "./config.js";
@@ -72,10 +77,8 @@ export class PostgresManager implements JobController {
   private stopping = false;
   private role: RoleFile | null = null;
   private roleWaiters: Array<() => void> = [];
-  private leaderToken: number | null = null;
-  private deadline: number | null = null;
-  private lastRenewAt = 0;
-  private lastRenewOk = false;
+  /** The leader lease, while this member holds it. */
+  private held: HeldLease | undefined;
   private lastLeader: string | null = null;
   /** Where the last known leader was (to ask it directly when the lease is free). */
   private lastLeaderAt: Leader | null = null;
@@ -104,16 +107,17 @@ export class PostgresManager implements JobController {
     if (config.cluster && !c)
       throw new Error("a clustered postgres job needs the spec's cluster section (the director fills it in)");
     if (config.cluster && c) {
-      this.store =
-        c.lease.store === "etcd"
-          ? new EtcdLeaseStore(c.lease.endpoints, 1000)
-          : new HttpLeaseStore({ url: c.lease.url, token: ctx.services.token, timeoutMs: 1000 });
+      this.store = leaseStoreFor(ctx);
+      this.held = new HeldLease(this.store, `${c.key}/leader`, ctx.vmId, c);
     }
     managers.set(ctx.jobDir, this);
   }
 
   private get cluster() {
     return this.ctx.cluster!;
+  }
+  private get leaderToken(): number | null {
+    return this.held?.token ?? null;
   }
   private get leaderKey() {
     return `${this.cluster.key}/leader`;
@@ -133,11 +137,9 @@ export class PostgresManager implements JobController {
     if (!this.store) {
       this.setRole({ role: "primary", bootstrap: !hasData(this.paths), syncNames: [] });
     } else {
-      this.server = createServer((req, res) => this.serveStatus(req.url ?? "/", res));
-      await new Promise<void>((resolve, reject) => {
-        this.server!.once("error", reject);
-        this.server!.listen(this.config.status_port, this.ctx.address, () => resolve());
-      });
+      this.server = await listenStatus(this.ctx.address, this.config.status_port, (req, res) =>
+        this.serveStatus(req.url ?? "/", res),
+      );
     }
     this.loop = this.run();
   }
@@ -150,11 +152,11 @@ export class PostgresManager implements JobController {
       await this.store.release(this.leaderKey, this.ctx.vmId, this.leaderToken).catch(() => undefined);
       this.say("released the leader lease: the job is stopping");
     }
-    this.leaderToken = null;
+    this.held?.forget();
     this.ctx.services.setAddresses([]);
     this.vipHeld = false;
     this.conn.reset();
-    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    await closeServer(this.server);
     this.server = undefined;
     this.role = null;
   }
@@ -291,7 +293,7 @@ export class PostgresManager implements JobController {
       members: this.cluster.members,
       now,
       lease,
-      deadline: this.deadline,
+      deadline: this.held?.deadline ?? null,
       initialized: this.initialized,
       hasData: data,
       pg: this.pg,
@@ -324,34 +326,13 @@ export class PostgresManager implements JobController {
 
   private async leaseView(now: number): Promise<LeaseView> {
     const store = this.store!;
-    if (this.leaderToken !== null) {
-      if (now - this.lastRenewAt < this.cluster.renew_ms) {
-        return this.lastRenewOk ? { state: "mine", token: this.leaderToken } : { state: "unreachable" };
-      }
-      this.lastRenewAt = now;
-      try {
-        if (await store.renew(this.leaderKey, this.ctx.vmId, this.leaderToken)) {
-          this.deadline = now + this.cluster.ttl_ms - 250;
-          this.lastRenewOk = true;
-          return { state: "mine", token: this.leaderToken };
-        }
-        this.leaderToken = null;
-        this.deadline = null;
-        return { state: "lost" };
-      } catch {
-        this.lastRenewOk = false;
-        return { state: "unreachable" };
-      }
-    }
+    if (this.leaderToken !== null) return this.held!.view(now);
     try {
       const l = await store.read(this.leaderKey);
       if (!l) return { state: "free" };
       if (l.holder === this.ctx.vmId) {
         // This VM holds it (the manager restarted): carry on as its holder.
-        this.leaderToken = l.token;
-        this.lastRenewAt = 0;
-        this.lastRenewOk = true;
-        this.deadline = now;
+        this.held!.adopt(l.token, now);
         return { state: "mine", token: l.token };
       }
       return { state: "other", leader: JSON.parse(l.value) as Leader, token: l.token };
@@ -498,8 +479,7 @@ export class PostgresManager implements JobController {
       case "demote":
         if (this.leaderToken !== null)
           await store.release(this.leaderKey, this.ctx.vmId, this.leaderToken).catch(() => undefined);
-        this.leaderToken = null;
-        this.deadline = null;
+        this.held?.forget();
         this.ctx.services.setAddresses([]);
         this.vipHeld = false;
         this.setRole({ role: "replica", leader: d.leader, rewind: true });
@@ -519,8 +499,7 @@ export class PostgresManager implements JobController {
         // A clean (fast) shutdown waits until every replica has the WAL: nothing acknowledged is left behind.
         if (this.leaderToken !== null)
           await store.release(this.leaderKey, this.ctx.vmId, this.leaderToken).catch(() => undefined);
-        this.leaderToken = null;
-        this.deadline = null;
+        this.held?.forget();
         this.ctx.services.setAddresses([]);
         this.vipHeld = false;
         this.lastLeader = d.to;
@@ -539,10 +518,7 @@ export class PostgresManager implements JobController {
   }
 
   private takeLease(token: number): void {
-    this.leaderToken = token;
-    this.lastRenewAt = Date.now();
-    this.lastRenewOk = true;
-    this.deadline = Date.now() + this.cluster.ttl_ms - 250;
+    this.held!.took(token);
     this.lastLeader = this.cluster.member;
   }
 
@@ -615,7 +591,7 @@ export class PostgresManager implements JobController {
       this.pgDownSince ??= now;
       if (now - this.pgDownSince > this.cluster.ttl_ms) {
         await this.store!.release(this.leaderKey, this.ctx.vmId, obs.lease.token).catch(() => undefined);
-        this.leaderToken = null;
+        this.held?.forget();
         this.ctx.services.setAddresses([]);
         this.vipHeld = false;
         this.say(`released the leader lease: postgres has not run for ${this.cluster.ttl_ms} ms`);
@@ -659,31 +635,7 @@ export class PostgresManager implements JobController {
     this.say(`bootstrapped: role ${REPLICATION_USER} and database ${this.config.database} exist`);
   }
 
-  private async controlPlane(path: string, body: unknown): Promise<unknown> {
-    const res = await fetch(`${this.cluster.control_plane_url}${path}`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${this.ctx.services.token}` },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(10_000),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${path}: HTTP ${res.status} ${text.slice(0, 300)}`);
-    return text ? JSON.parse(text) : undefined;
+  private controlPlane(path: string, body: unknown): Promise<unknown> {
+    return controlPlanePost(this.ctx, path, body);
   }
-}
-
-/** True when a TCP connect is refused (nothing listens: the process or VM died). A silent peer is not refusing. */
-function refuses(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host, port, timeout: 500 });
-    s.once("connect", () => {
-      s.destroy();
-      resolve(false);
-    });
-    s.once("timeout", () => {
-      s.destroy();
-      resolve(false);
-    });
-    s.once("error", (err: NodeJS.ErrnoException) => resolve(err.code === "ECONNREFUSED"));
-  });
 }

@@ -1,0 +1,128 @@
+/**
+ * What every clustered job's controller needs beside its decisions (the postgres
+ * cluster manager, the load-balancer pair): its lease store, a holder's lease that
+ * renews itself on schedule, the control plane's member API, a status server on the
+ * VM's address, and the one liveness signal that is safe to act on (a refused
+ * connection; silence is not refusal).
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { connect } from "node:net";
+import { EtcdLeaseStore } from "../ha/etcd/store.js";
+import { HttpLeaseStore } from "../ha/embedded/client.js";
+import type { LeaseStore } from "../ha/lease-store.js";
+import type { ClusterSpec, JobContext } from "./job-type.js";
+
+/** The cluster's lease store, as this VM reaches it (1 s timeouts: a cycle never waits long). */
+export function leaseStoreFor(ctx: JobContext): LeaseStore {
+  const c = ctx.cluster!;
+  return c.lease.store === "etcd"
+    ? new EtcdLeaseStore(c.lease.endpoints, 1000)
+    : new HttpLeaseStore({ url: c.lease.url, token: ctx.services.token, timeoutMs: 1000 });
+}
+
+/** POSTs to the control plane's member API (VIP moves, fencing) with the VM's token. */
+export async function controlPlanePost(ctx: JobContext, path: string, body: unknown): Promise<unknown> {
+  const res = await fetch(`${ctx.cluster!.control_plane_url}${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${ctx.services.token}` },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${path}: HTTP ${res.status} ${text.slice(0, 300)}`);
+  return text ? JSON.parse(text) : undefined;
+}
+
+/** Starts a status server on the VM's address. */
+export async function listenStatus(
+  address: string,
+  port: number,
+  handle: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<Server> {
+  const server = createServer(handle);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, address, () => resolve());
+  });
+  return server;
+}
+
+export const closeServer = (server: Server | undefined): Promise<void> =>
+  new Promise((r) => (server ? server.close(() => r()) : r()));
+
+/** True when a TCP connect is refused (nothing listens: the process or VM died). A silent peer is not refusing. */
+export function refuses(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host, port, timeout: 500 });
+    s.once("connect", () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.once("timeout", () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.once("error", (err: NodeJS.ErrnoException) => resolve(err.code === "ECONNREFUSED"));
+  });
+}
+
+/**
+ * A lease this VM holds: renewed at most every `renew_ms`; its deadline is the sent
+ * time of the last good renew + TTL (minus a margin), never later than the store's.
+ */
+export class HeldLease {
+  token: number | null = null;
+  deadline: number | null = null;
+  private lastRenewAt = 0;
+  private lastRenewOk = false;
+
+  constructor(
+    private readonly store: LeaseStore,
+    private readonly key: string,
+    private readonly holder: string,
+    private readonly cluster: Pick<ClusterSpec, "ttl_ms" | "renew_ms">,
+  ) {}
+
+  /** Took it (acquire or bootstrap) at `now` with `token`. */
+  took(token: number, now = Date.now()): void {
+    this.token = token;
+    this.lastRenewAt = now;
+    this.lastRenewOk = true;
+    this.deadline = now + this.cluster.ttl_ms - 250;
+  }
+
+  /** Holds it already (found in the store after a restart): renewed at the next view; not surely mine until then. */
+  adopt(token: number, now = Date.now()): void {
+    this.token = token;
+    this.lastRenewAt = 0;
+    this.lastRenewOk = true;
+    this.deadline = now;
+  }
+
+  forget(): void {
+    this.token = null;
+    this.deadline = null;
+  }
+
+  /** Renews when due: mine, lost (someone else has it, or it was broken), or unreachable. */
+  async view(
+    now: number,
+  ): Promise<{ state: "mine"; token: number } | { state: "lost" } | { state: "unreachable" }> {
+    const token = this.token!;
+    if (now - this.lastRenewAt < this.cluster.renew_ms)
+      return this.lastRenewOk ? { state: "mine", token } : { state: "unreachable" };
+    this.lastRenewAt = now;
+    try {
+      if (await this.store.renew(this.key, this.holder, token)) {
+        this.deadline = now + this.cluster.ttl_ms - 250;
+        this.lastRenewOk = true;
+        return { state: "mine", token };
+      }
+      this.forget();
+      return { state: "lost" };
+    } catch {
+      this.lastRenewOk = false;
+      return { state: "unreachable" };
+    }
+  }
+}
