@@ -46,9 +46,11 @@ async function measure(
         );
         const t0 = Date.now();
         const undo = await injectLbFault(z, fault, p);
+        // Answers to requests sent before the fault took effect do not count as recovery.
+        const injected = Date.now();
         await waitFor(
           () => {
-            const ok = client.since(t0).filter((s) => s.ok && s.lb);
+            const ok = client.since(injected).filter((s) => s.ok && s.lb);
             return ok.length > 0 && Date.now() - ok[0]!.at > 1000 ? true : undefined;
           },
           { timeoutMs: 120_000, intervalMs: 100, what: `${name}: answers again after ${fault}` },
