@@ -105,15 +105,19 @@ export function mountBrokerApi(
           if (err.answer.status === 401) void reply.header("WWW-Authenticate", 'Basic realm="zonal broker"');
           return reply.status(err.answer.status).send(err.answer.body);
         }
-        const status =
+        // Unreadable bodies and the like (Fastify's own 4xx): 400 with the parser's reason. Anything
+        // else that failed underneath (the director, a primary that does not answer) is a 5xx: OSB's
+        // 4xx rows have meanings of their own (409: exists with other attributes) a platform acts on.
+        const parserStatus = (err as { statusCode?: number }).statusCode;
+        const code =
           err instanceof ZonalError
-            ? err.status
-            : typeof (err as { statusCode?: number }).statusCode === "number"
-              ? (err as { statusCode: number }).statusCode
+            ? err.status === 503
+              ? 503
+              : 500
+            : typeof parserStatus === "number" && parserStatus >= 400 && parserStatus < 500
+              ? 400
               : 500;
-        if (status >= 500) req.log.error({ err: errorMessage(err) }, "broker request failed");
-        // Unreadable bodies and the like: 400 with the parser's reason.
-        const code = status >= 400 && status < 500 && !(err instanceof ZonalError) ? 400 : status;
+        if (code >= 500) req.log.error({ err: errorMessage(err) }, "broker request failed");
         return reply.status(code).send({ description: errorMessage(err) });
       });
       const send = (reply: FastifyReply, a: Answer) => reply.status(a.status).send(a.body);

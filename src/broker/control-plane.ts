@@ -30,7 +30,13 @@ export async function startBroker(o: {
   const sealed = await settings.get(CREDENTIALS_KEY);
   let credentials: BrokerCredentials;
   if (sealed) {
-    credentials = JSON.parse(box.open(sealed)) as BrokerCredentials;
+    try {
+      credentials = JSON.parse(box.open(sealed)) as BrokerCredentials;
+    } catch {
+      throw new Error(
+        `the broker's sealed credentials do not open with ${o.dataDir}/broker.key: restore that key file (a new one cannot read the stored secrets)`,
+      );
+    }
   } else {
     credentials = { username: "zonal-broker", password: randomBytes(18).toString("base64url") };
     await settings.set(CREDENTIALS_KEY, box.seal(JSON.stringify(credentials)));

@@ -23,6 +23,11 @@ describe("secret box", () => {
     raw[raw.length - 1]! ^= 1;
     assert.throws(() => box.open(`v1:${raw.toString("base64")}`), /cannot be opened/);
     assert.throws(() => box.open("plain"), /unknown format/);
+    assert.throws(
+      () => box.open(`v1:${raw.subarray(0, 20).toString("base64")}`),
+      /too short/,
+      "a cut tag is refused",
+    );
   });
 
   it("keeps its key in the data dir, private, and reuses it", () => {

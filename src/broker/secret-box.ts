@@ -39,8 +39,9 @@ export class SecretBox {
   open(sealed: string): string {
     if (!sealed.startsWith("v1:")) throw new Internal("sealed secret: unknown format");
     const raw = Buffer.from(sealed.slice(3), "base64");
+    if (raw.length < 28) throw new Internal("sealed secret: too short");
     try {
-      const decipher = createDecipheriv("aes-256-gcm", this.key, raw.subarray(0, 12));
+      const decipher = createDecipheriv("aes-256-gcm", this.key, raw.subarray(0, 12), { authTagLength: 16 });
       decipher.setAuthTag(raw.subarray(12, 28));
       return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString("utf8");
     } catch {

@@ -5,8 +5,9 @@
  * control-plane restart mid-operation loses nothing: the task resumes, the operation
  * follows it). Bindings are database roles made through the primary.
  *
- * Mutations run one at a time (one mutex): two requests for the same resource never
- * interleave, and a role is made in well under a second.
+ * Mutations of one service instance run one at a time (a lock per instance): two
+ * requests for the same resource never interleave, and a slow or broken instance
+ * (a primary that does not answer) does not hold up the others.
  */
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import type { Logger } from "pino";
@@ -69,7 +70,8 @@ export function credentials(r: DatabaseRole): Record<string, unknown> {
 }
 
 export class Broker {
-  private readonly mutex = new Mutex();
+  /** One lock per service instance: requests for one instance never interleave; others do not wait. */
+  private readonly locks = new Map<string, Mutex>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -78,6 +80,12 @@ export class Broker {
     private readonly box: SecretBox,
     private readonly log: Logger,
   ) {}
+
+  private lock(instanceId: string): Mutex {
+    let m = this.locks.get(instanceId);
+    if (!m) this.locks.set(instanceId, (m = new Mutex()));
+    return m;
+  }
 
   private get records() {
     return this.director.ctx.store.broker;
@@ -89,17 +97,17 @@ export class Broker {
    * an operation to end).
    */
   async start(): Promise<void> {
-    await this.mutex.run(async () => {
-      for (const op of await this.records.unfinishedOperations()) {
+    for (const op of await this.records.unfinishedOperations()) {
+      await this.lock(op.instanceId).run(async () => {
         const instance = await this.records.instance(op.instanceId);
-        if (op.taskId !== null || !instance) continue;
+        if (op.taskId !== null || !instance) return;
         this.log.warn(
           { instance: op.instanceId, operation: op.id },
           "launching an operation interrupted by a restart",
         );
         await this.launch(op.id, instance, op.kind === "deprovision" ? null : String(op.request.plan_id));
-      }
-    });
+      });
+    }
     const tick = () =>
       void this.settleAll()
         .catch((err: unknown) =>
@@ -129,7 +137,7 @@ export class Broker {
   }
 
   async provision(id: string, req: ProvisionRequest, context: Record<string, unknown>, async: boolean) {
-    return this.mutex.run(async (): Promise<Answer> => {
+    return this.lock(id).run(async (): Promise<Answer> => {
       const existing = await this.existing(id);
       const d = decideProvision(existing, req, async);
       if (d.do === "refuse" || d.do === "done" || d.do === "running") return answerOf(d);
@@ -164,7 +172,7 @@ export class Broker {
   }
 
   async update(id: string, req: UpdateRequest, async: boolean) {
-    return this.mutex.run(async (): Promise<Answer> => {
+    return this.lock(id).run(async (): Promise<Answer> => {
       const existing = await this.existing(id);
       if (!existing) return { status: 404, body: { description: "no such service instance" } };
       const d = decideUpdate(this.catalog, existing.instance, existing.last, req, async);
@@ -186,7 +194,7 @@ export class Broker {
   }
 
   async deprovision(id: string, async: boolean) {
-    return this.mutex.run(async (): Promise<Answer> => {
+    return this.lock(id).run(async (): Promise<Answer> => {
       const existing = await this.existing(id);
       const d = decideDeprovision(existing, async);
       if (d.do === "refuse" || d.do === "done" || d.do === "running") return answerOf(d);
@@ -251,7 +259,7 @@ export class Broker {
   }
 
   async bind(instanceId: string, bindingId: string, req: BindRequest) {
-    return this.mutex.run(async (): Promise<Answer> => {
+    return this.lock(instanceId).run(async (): Promise<Answer> => {
       const existing = await this.existing(instanceId);
       const binding = await this.records.binding(bindingId);
       const d = decideBind(existing, binding, req);
@@ -300,13 +308,18 @@ export class Broker {
   }
 
   async unbind(instanceId: string, bindingId: string) {
-    return this.mutex.run(async (): Promise<Answer> => {
+    return this.lock(instanceId).run(async (): Promise<Answer> => {
       const binding = await this.records.binding(bindingId);
       const instance = await this.records.instance(instanceId);
       if (!binding || !instance || binding.instanceId !== instanceId)
         return { status: 410, body: { description: "no such service binding" } };
       // The binding is forgotten only once its role is gone: a failure here is retried by the platform.
-      await this.director.clusters.dropRole(instance.deployment, binding.username);
+      try {
+        await this.director.clusters.dropRole(instance.deployment, binding.username);
+      } catch (err) {
+        // The deployment is gone (deleted by hand): so is the role. Anything else is retried by the platform.
+        if (!(err instanceof NotFound)) throw err;
+      }
       await this.records.deleteBinding(bindingId);
       this.log.info({ instance: instanceId, binding: bindingId, username: binding.username }, "unbound");
       return { status: 200, body: {} };
@@ -334,7 +347,7 @@ export class Broker {
   /** Submits the operation's task: a deploy of the plan's manifest, or a delete when `planId` is null. */
   private async launch(
     opId: string,
-    instance: Pick<ServiceInstanceRecord, "deployment" | "parameters">,
+    instance: Pick<ServiceInstanceRecord, "id" | "deployment" | "parameters">,
     planId: string | null,
   ) {
     try {
@@ -344,7 +357,7 @@ export class Broker {
           task = await this.director.deleteDeployment(instance.deployment);
         } catch (err) {
           if (!(err instanceof NotFound)) throw err;
-          await this.records.endOperation(opId, "succeeded", "nothing was deployed");
+          await this.records.finishDeprovision(opId, instance.id, "nothing was deployed");
           return;
         }
       } else {
@@ -369,6 +382,7 @@ export class Broker {
     if (op.state !== "in progress") return op;
     const instance = await this.records.instance(op.instanceId);
     if (!instance) {
+      // A deprovision that removed it already ended (its end and the removal are one transaction).
       await this.records.endOperation(op.id, "failed", "the service instance is gone");
       return (await this.records.operation(op.id))!;
     }
@@ -380,8 +394,9 @@ export class Broker {
     } else {
       if (op.kind === "update")
         await this.records.setPlan(instance.id, String(op.request.plan_id), instance.parameters);
-      if (op.kind === "deprovision") await this.records.deleteInstance(instance.id);
-      await this.records.endOperation(op.id, "succeeded", task.result ?? `task ${task.id} done`);
+      const done = task.result ?? `task ${task.id} done`;
+      if (op.kind === "deprovision") await this.records.finishDeprovision(op.id, instance.id, done);
+      else await this.records.endOperation(op.id, "succeeded", done);
     }
     this.log.info(
       { instance: op.instanceId, operation: op.id, task: task.id, state: task.state },

@@ -17,7 +17,7 @@ import {
   readOrCreateToken,
   type Endpoint,
 } from "../lib/data-dir.js";
-import { Unavailable } from "../lib/errors.js";
+import { errorMessage, Unavailable } from "../lib/errors.js";
 import { writeFileAtomic } from "../lib/files.js";
 import { createLogger } from "../lib/log.js";
 import { DEFAULT_HEALTH, type HealthConfig } from "../health/config.js";
@@ -55,7 +55,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
   const store = await Store.open({ dataDir, ...(o.databaseUrl ? { databaseUrl: o.databaseUrl } : {}) });
   const token = readOrCreateToken(dataDir, "api-token");
   // The port must be known before the director starts (agents' heartbeat URL), so bind first.
-  const ready: { director?: Director; broker?: ControlPlaneBroker } = {};
+  const ready: { director?: Director; broker?: ControlPlaneBroker; brokerError?: string } = {};
   const startedAt = Date.now();
   const app = buildDirectorApi(
     () => {
@@ -69,6 +69,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
       uptimeMs: Date.now() - startedAt,
     }),
     () => {
+      if (ready.brokerError) throw new Unavailable(`the service broker is not running: ${ready.brokerError}`);
       if (!ready.broker) throw new Unavailable("the service broker is still starting");
       return ready.broker;
     },
@@ -87,7 +88,13 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
     ...(health ? { health } : {}),
   });
   ready.director = director;
-  ready.broker = await startBroker({ catalog, dataDir, director, log });
+  // A broker that cannot start (its sealed secrets do not open with this data dir's key)
+  // answers 503 with the reason; the director and the platform's running services go on.
+  ready.broker = await startBroker({ catalog, dataDir, director, log }).catch((err: unknown) => {
+    ready.brokerError = errorMessage(err);
+    log.error({ err: ready.brokerError }, "the service broker could not start");
+    return undefined;
+  });
   const endpoint: Endpoint = { url, token, pid: process.pid };
   writeFileAtomic(join(dataDir, ENDPOINT_FILE), JSON.stringify(endpoint) + "\n", 0o600);
   log.info({ url, store: store.location, directorId: director.id }, "control plane listening");

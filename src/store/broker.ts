@@ -133,6 +133,20 @@ export class BrokerRecords {
     });
   }
 
+  /** A deprovision that ended: the instance and its bindings go, the operation ends succeeded, at once. */
+  async finishDeprovision(opId: string, instanceId: string, description: string): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      await tx.deleteFrom("service_bindings").where("instance_id", "=", instanceId).execute();
+      await tx.deleteFrom("service_instances").where("id", "=", instanceId).execute();
+      await tx
+        .updateTable("broker_operations")
+        .set({ state: "succeeded", description, ended_at: new Date().toISOString() })
+        .where("id", "=", opId)
+        .where("state", "=", "in progress")
+        .execute();
+    });
+  }
+
   async addOperation(instanceId: string, op: NewOperation): Promise<void> {
     await this.db
       .insertInto("broker_operations")

@@ -8,6 +8,7 @@ const base: PairObservation = {
   now: 10_000,
   deadline: null,
   haproxyRunning: true,
+  haproxyDownLong: false,
   holderRefuses: false,
   peerConfirms: false,
   switchoverTo: null,
@@ -32,6 +33,11 @@ describe("load-balancer pair decisions", () => {
     assert.match(what({ ...mine, switchoverTo: "m0" }), /^handover/);
     assert.match(what({ ...mine, switchoverTo: "m1" }), /^serve/);
     assert.match(what({ ...mine, haproxyRunning: false }), /^stand-down/);
+    assert.match(
+      what({ ...mine, haproxyRunning: false, haproxyDownLong: true }),
+      /^handover: HAProxy has not run here for a lease TTL/,
+      "a node whose agent lives but whose HAProxy does not cannot be fenced: it gives the lease up itself",
+    );
     assert.match(what({ lease: { state: "lost" } }), /^stand-down/);
     const cut = { lease: { state: "unreachable" } as const, deadline: 12_000 };
     assert.match(what(cut), /^serve: lease store unreachable; the lease holds 2\.0 s more/);

@@ -20,6 +20,8 @@ export interface PairObservation {
   deadline: number | null;
   /** HAProxy runs here (a node whose HAProxy is down never takes the VIP). */
   haproxyRunning: boolean;
+  /** HAProxy has been down here for longer than the lease TTL (the agent could not bring it back). */
+  haproxyDownLong: boolean;
   /** The holder's frontend refused a connection (its VM crashed); silence is not refusal. */
   holderRefuses: boolean;
   /** The other node confirmed directly that it sees this one as the holder (asked when the store is unreachable). */
@@ -51,6 +53,11 @@ export function decidePair(o: PairObservation): PairVerdict {
     case "mine":
       if (o.switchoverTo && o.switchoverTo !== o.member)
         return v("handover", `switchover to ${o.switchoverTo}: released the VIP and the lease`);
+      if (!o.haproxyRunning && o.haproxyDownLong)
+        return v(
+          "handover",
+          "HAProxy has not run here for a lease TTL: released the lease for the other node",
+        );
       if (!o.haproxyRunning) return v("stand-down", "HAProxy is not running here: gave the VIP up");
       return v("serve", `active: serving the VIP with lease token ${o.lease.token}`);
     case "lost":

@@ -95,6 +95,7 @@ export class LbManager implements JobController {
   private links: Links;
   private peers: Peer[] = [];
   private pulledAt = 0;
+  private haproxyDownSince: number | null = null;
   /** The version of the config HAProxy runs (set at prepare and at each reload). */
   runningVersion: string | null = null;
 
@@ -267,12 +268,16 @@ export class LbManager implements JobController {
     const now = Date.now();
     const lease = await this.leaseView(now);
     const firstPort = this.config.frontends[0]!.port;
+    const running = this.handle.processRunning();
+    this.haproxyDownSince = running ? null : (this.haproxyDownSince ?? now);
     const obs = {
       member: this.member,
       lease,
       now,
       deadline: this.held!.deadline,
-      haproxyRunning: this.handle.processRunning(),
+      haproxyRunning: running,
+      haproxyDownLong:
+        this.haproxyDownSince !== null && now - this.haproxyDownSince > this.ctx.cluster!.ttl_ms,
       holderRefuses: lease.state === "other" ? await refuses(lease.holder.address, firstPort) : false,
       peerConfirms: lease.state === "unreachable" && this.token !== null ? await this.peerConfirms() : false,
       switchoverTo: await this.store!.read(`${this.key}/switchover`).then(
