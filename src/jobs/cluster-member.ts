@@ -104,6 +104,15 @@ export class HeldLease {
     this.deadline = null;
   }
 
+  /** Gives it up (best effort: if the store is away, it expires) and forgets it. True if it was held. */
+  async release(): Promise<boolean> {
+    const token = this.token;
+    this.forget();
+    if (token === null) return false;
+    await this.store.release(this.key, this.holder, token).catch(() => undefined);
+    return true;
+  }
+
   /** Renews when due: mine, lost (someone else has it, or it was broken), or unreachable. */
   async view(
     now: number,

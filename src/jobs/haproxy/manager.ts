@@ -149,9 +149,7 @@ export class LbManager implements JobController {
     this.stopping = true;
     await this.loop;
     this.loop = undefined;
-    if (this.store && this.token !== null)
-      await this.store.release(`${this.key}/leader`, this.ctx.vmId, this.token).catch(() => undefined);
-    this.held?.forget();
+    await this.held?.release();
     this.dropVip();
     await closeServer(this.server);
     this.server = undefined;
@@ -331,8 +329,7 @@ export class LbManager implements JobController {
         return;
       case "handover":
         this.dropVip();
-        if (this.token !== null) await store.release(key, this.ctx.vmId, this.token).catch(() => undefined);
-        this.held!.forget();
+        await this.held!.release();
         return;
       case "fence":
         await this.controlPlane("/v1/clusters/fence", { key: this.key, vmId: this.holder!.vmId }).catch(

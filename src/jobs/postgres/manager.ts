@@ -148,11 +148,7 @@ export class PostgresManager implements JobController {
     this.stopping = true;
     await this.loop;
     this.loop = undefined;
-    if (this.store && this.leaderToken !== null) {
-      await this.store.release(this.leaderKey, this.ctx.vmId, this.leaderToken).catch(() => undefined);
-      this.say("released the leader lease: the job is stopping");
-    }
-    this.held?.forget();
+    if (await this.held?.release()) this.say("released the leader lease: the job is stopping");
     this.ctx.services.setAddresses([]);
     this.vipHeld = false;
     this.conn.reset();
@@ -477,9 +473,7 @@ export class PostgresManager implements JobController {
         await this.lead();
         return;
       case "demote":
-        if (this.leaderToken !== null)
-          await store.release(this.leaderKey, this.ctx.vmId, this.leaderToken).catch(() => undefined);
-        this.held?.forget();
+        await this.held?.release();
         this.ctx.services.setAddresses([]);
         this.vipHeld = false;
         this.setRole({ role: "replica", leader: d.leader, rewind: true });
@@ -497,9 +491,7 @@ export class PostgresManager implements JobController {
       }
       case "handover":
         // A clean (fast) shutdown waits until every replica has the WAL: nothing acknowledged is left behind.
-        if (this.leaderToken !== null)
-          await store.release(this.leaderKey, this.ctx.vmId, this.leaderToken).catch(() => undefined);
-        this.held?.forget();
+        await this.held?.release();
         this.ctx.services.setAddresses([]);
         this.vipHeld = false;
         this.lastLeader = d.to;
@@ -590,8 +582,7 @@ export class PostgresManager implements JobController {
     if (obs.lease.state === "mine" && !this.pg.running) {
       this.pgDownSince ??= now;
       if (now - this.pgDownSince > this.cluster.ttl_ms) {
-        await this.store!.release(this.leaderKey, this.ctx.vmId, obs.lease.token).catch(() => undefined);
-        this.held?.forget();
+        await this.held?.release();
         this.ctx.services.setAddresses([]);
         this.vipHeld = false;
         this.say(`released the leader lease: postgres has not run for ${this.cluster.ttl_ms} ms`);
