@@ -12,11 +12,9 @@
  */
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { repoPath } from "../src/cli/home.js";
-import type { DatabaseRole } from "../src/director/cluster-service.js";
 import { errorMessage } from "../src/lib/errors.js";
 import { sleep, waitFor } from "../src/lib/sleep.js";
-import { clusterOf, waitWhole } from "../src/testing/cluster-faults.js";
+import { clusterOf, deployPgCluster, waitWhole } from "../src/testing/cluster-faults.js";
 import { TestEtcd } from "../src/testing/etcd.js";
 import { PASSWORD, PATRONI_DEFAULTS, PatroniCluster, type PatroniTiming } from "../src/testing/patroni.js";
 import { PgChecker } from "../src/testing/pg-checker.js";
@@ -59,20 +57,7 @@ async function zonal(results: Result[]): Promise<void> {
   const z = new ZonalHarness();
   try {
     await z.up();
-    const r = z.zonal("deploy", repoPath("examples", "postgres-cluster.yml"));
-    if (r.code !== 0) throw new Error(r.err + r.out);
-    const role = await z.director.http.request<DatabaseRole>("POST", "/v1/deployments/pg/roles", {
-      body: {},
-    });
-    const checker = new PgChecker({
-      host: role.host,
-      port: role.port,
-      user: role.username,
-      password: role.password,
-      database: role.database,
-    });
-    await checker.setup();
-    checker.start();
+    const { checker } = await deployPgCluster(z);
     for (const fault of ["crash", "freeze"] as const) {
       const res: Result = {
         system: "zonal (lease TTL 5 s)",

@@ -7,18 +7,16 @@
  *
  *   npm run soak [-- --faults 20] [-- --seed 7]
  */
-import { repoPath } from "../src/cli/home.js";
-import type { DatabaseRole } from "../src/director/cluster-service.js";
 import {
   CLUSTER_FAULTS,
   clusterOf,
+  deployPgCluster,
   injectFault,
   movesLeader,
   waitWhole,
   type ClusterFault,
 } from "../src/testing/cluster-faults.js";
 import { waitFor } from "../src/lib/sleep.js";
-import { PgChecker } from "../src/testing/pg-checker.js";
 import { ZonalHarness } from "../src/testing/zonal-harness.js";
 
 const arg = (name: string, fallback: number) => {
@@ -34,20 +32,7 @@ async function main(): Promise<void> {
   const tally = new Map<ClusterFault, { n: number; gaps: number[] }>();
   try {
     await z.up();
-    const r = z.zonal("deploy", repoPath("examples", "postgres-cluster.yml"));
-    if (r.code !== 0) throw new Error(r.err + r.out);
-    const role = await z.director.http.request<DatabaseRole>("POST", "/v1/deployments/pg/roles", {
-      body: {},
-    });
-    const checker = new PgChecker({
-      host: role.host,
-      port: role.port,
-      user: role.username,
-      password: role.password,
-      database: role.database,
-    });
-    await checker.setup();
-    checker.start();
+    const { checker } = await deployPgCluster(z);
     console.log(`soak: ${FAULTS} faults, seed ${seed}`);
     for (let i = 0; i < FAULTS; i++) {
       const fault = CLUSTER_FAULTS[Math.floor(random() * CLUSTER_FAULTS.length)]!;

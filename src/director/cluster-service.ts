@@ -11,8 +11,7 @@ import { Conflict, InvalidInput, NotFound, Unauthorized, errorMessage } from "..
 import { tokensEqual } from "../lib/http-server.js";
 import type { InstanceRecord } from "../store/instances.js";
 import type { LeaseAccess } from "../ha/embedded/api.js";
-import type { CloudConfig } from "./cloud-config.js";
-import { breakLeasesOf, clusterVip, deploymentSecrets, leaseStoreOf } from "./clusters.js";
+import { breakLeasesOf, clusterVip, deploymentSecrets, leaseStoreOf, storedManifest } from "./clusters.js";
 import { agentOf, type DirectorContext } from "./context.js";
 import { isClustered, type GroupManifest, type Manifest } from "./manifest.js";
 
@@ -84,12 +83,6 @@ export class ClusterService {
     private readonly apiToken: string,
   ) {}
 
-  private async stored(deployment: string): Promise<{ manifest: Manifest; cloudConfig: CloudConfig }> {
-    const d = await this.ctx.store.deployments.get(deployment);
-    if (!d) throw new NotFound(`deployment ${deployment} does not exist`);
-    return d.manifest as { manifest: Manifest; cloudConfig: CloudConfig };
-  }
-
   /** Lease API access: the control plane's own token may do anything; a VM only its deployment's keys. */
   async authorize(token: string, key: string): Promise<LeaseAccess | undefined> {
     if (tokensEqual(token, this.apiToken)) return "admin";
@@ -104,7 +97,7 @@ export class ClusterService {
     const inst = await this.ctx.store.instances.byToken(token);
     if (!inst || key !== `${inst.deployment}/${inst.group}`)
       throw new Unauthorized(`not a member of cluster ${key}`);
-    const { manifest } = await this.stored(inst.deployment);
+    const manifest = await storedManifest(this.ctx, inst.deployment);
     const group = manifest.instance_groups.find((g) => g.name === inst.group);
     if (!group || !isClustered(group)) throw new InvalidInput(`${inst.group} is not a clustered group`);
     return { inst, manifest, group };
@@ -159,7 +152,7 @@ export class ClusterService {
   }
 
   async status(deployment: string): Promise<ClusterView[]> {
-    const { manifest } = await this.stored(deployment);
+    const manifest = await storedManifest(this.ctx, deployment);
     const instances = await this.ctx.store.instances.list(deployment);
     const out: ClusterView[] = [];
     const pg = (g: GroupManifest) => isClustered(g) && g.jobs.some((j) => j.type === "postgres");
@@ -219,7 +212,7 @@ export class ClusterService {
     to?: string,
     timeoutMs = 60_000,
   ): Promise<{ from: string; to: string; tookMs: number }> {
-    const { manifest } = await this.stored(deployment);
+    const manifest = await storedManifest(this.ctx, deployment);
     const [cluster] = await this.status(deployment);
     if (!cluster) throw new InvalidInput(`deployment ${deployment} has no clustered group`);
     if (!cluster.leader)
@@ -257,7 +250,7 @@ export class ClusterService {
 
   /** Where the deployment's primary takes connections: the cluster VIP, or the single instance. */
   private async primary(deployment: string, groupName?: string) {
-    const { manifest } = await this.stored(deployment);
+    const manifest = await storedManifest(this.ctx, deployment);
     const g = manifest.instance_groups.find((x) =>
       groupName ? x.name === groupName : x.jobs.some((j) => j.type === "postgres"),
     );

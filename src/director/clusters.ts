@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto";
 import type { ClusterSpec } from "../jobs/job-type.js";
 import { EtcdLeaseStore } from "../ha/etcd/store.js";
 import type { LeaseStore } from "../ha/lease-store.js";
+import { NotFound } from "../lib/errors.js";
 import type { DirectorContext } from "./context.js";
 import { isClustered, type GroupManifest, type Manifest } from "./manifest.js";
 
@@ -20,6 +21,13 @@ export interface SpecExtras {
 }
 
 export const NO_EXTRAS: SpecExtras = { secrets: {}, clusters: {} };
+
+/** The manifest a deployment was last deployed with. Rejects NotFound for an unknown deployment. */
+export async function storedManifest(ctx: DirectorContext, deployment: string): Promise<Manifest> {
+  const d = await ctx.store.deployments.get(deployment);
+  if (!d) throw new NotFound(`deployment ${deployment} does not exist`);
+  return (d.manifest as { manifest: Manifest }).manifest;
+}
 
 /** The deployment's passwords, generated once and kept in the store. */
 export async function deploymentSecrets(

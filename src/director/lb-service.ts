@@ -5,12 +5,11 @@
  * reaches every node within a second, with no deploy), the pair's status for
  * `zonal lb`, and an operator's switchover (the only way the VIP goes back).
  */
-import { Conflict, InvalidInput, NotFound, Unauthorized } from "../lib/errors.js";
+import { Conflict, InvalidInput, Unauthorized } from "../lib/errors.js";
 import type { LbNodeStatus } from "../jobs/haproxy/manager.js";
-import type { CloudConfig } from "./cloud-config.js";
-import { clusterVip, leaseStoreOf } from "./clusters.js";
+import { clusterVip, leaseStoreOf, storedManifest } from "./clusters.js";
 import { agentOf, type DirectorContext } from "./context.js";
-import type { GroupManifest, Manifest } from "./manifest.js";
+import type { GroupManifest } from "./manifest.js";
 import { resolveLinks } from "./spec-builder.js";
 
 const isLb = (g: GroupManifest) => g.jobs.some((j) => j.type === "haproxy");
@@ -34,17 +33,11 @@ export interface LbView {
 export class LbService {
   constructor(private readonly ctx: DirectorContext) {}
 
-  private async manifest(deployment: string): Promise<Manifest> {
-    const d = await this.ctx.store.deployments.get(deployment);
-    if (!d) throw new NotFound(`deployment ${deployment} does not exist`);
-    return (d.manifest as { manifest: Manifest; cloudConfig: CloudConfig }).manifest;
-  }
-
   /** For a node (by its VM token): its group's links as of now, and its pair's members. */
   async backends(token: string) {
     const inst = await this.ctx.store.instances.byToken(token);
     if (!inst) throw new Unauthorized("unknown VM token");
-    const manifest = await this.manifest(inst.deployment);
+    const manifest = await storedManifest(this.ctx, inst.deployment);
     const group = manifest.instance_groups.find((g) => g.name === inst.group);
     if (!group || !isLb(group)) throw new InvalidInput(`${inst.group} runs no haproxy job`);
     const known = await this.ctx.store.instances.list();
@@ -59,7 +52,7 @@ export class LbService {
   }
 
   async status(deployment: string): Promise<LbView[]> {
-    const manifest = await this.manifest(deployment);
+    const manifest = await storedManifest(this.ctx, deployment);
     const instances = await this.ctx.store.instances.list(deployment);
     const out: LbView[] = [];
     for (const g of manifest.instance_groups.filter(isLb)) {
@@ -108,7 +101,7 @@ export class LbService {
 
   /** Moves the VIP to `to` (default: the standby); resolves once `to` serves it. */
   async switchover(deployment: string, to?: string, timeoutMs = 30_000) {
-    const manifest = await this.manifest(deployment);
+    const manifest = await storedManifest(this.ctx, deployment);
     const [pair] = await this.status(deployment);
     if (!pair) throw new InvalidInput(`deployment ${deployment} has no load-balancer group`);
     if (!pair.holder) throw new Conflict(`the pair ${deployment}/${pair.group} has no active node`);

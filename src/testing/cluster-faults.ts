@@ -1,10 +1,32 @@
 /**
  * Faults against a zonal PostgreSQL cluster and the wait for it to be whole again,
- * shared by the cluster tests and the soak (bench/soak.ts).
+ * shared by the cluster tests, the soak (bench/soak.ts) and bench/failover.ts.
  */
-import type { ClusterView } from "../director/cluster-service.js";
+import { repoPath } from "../cli/home.js";
+import type { ClusterView, DatabaseRole } from "../director/cluster-service.js";
 import { sleep, waitFor } from "../lib/sleep.js";
+import { PgChecker } from "./pg-checker.js";
 import type { ZonalHarness } from "./zonal-harness.js";
+
+/**
+ * Deploys examples/postgres-cluster.yml (as `pg`), makes a database role, and starts a
+ * checker writing numbered rows through the role's host (the cluster's VIP).
+ */
+export async function deployPgCluster(z: ZonalHarness): Promise<{ role: DatabaseRole; checker: PgChecker }> {
+  const r = z.zonal("deploy", repoPath("examples", "postgres-cluster.yml"));
+  if (r.code !== 0) throw new Error(`deploy of the postgres cluster failed: ${r.err}${r.out}`);
+  const role = await z.director.http.request<DatabaseRole>("POST", "/v1/deployments/pg/roles", { body: {} });
+  const checker = new PgChecker({
+    host: role.host,
+    port: role.port,
+    user: role.username,
+    password: role.password,
+    database: role.database,
+  });
+  await checker.setup();
+  checker.start();
+  return { role, checker };
+}
 
 export type ClusterFault =
   "crash" | "freeze" | "fail-host" | "fail-zone" | "restart-control-plane" | "switchover";

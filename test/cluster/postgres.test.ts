@@ -8,11 +8,15 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { repoPath } from "../../src/cli/home.js";
-import type { DatabaseRole } from "../../src/director/cluster-service.js";
 import { waitFor } from "../../src/lib/sleep.js";
-import { clusterOf, injectFault, waitWhole, type ClusterFault } from "../../src/testing/cluster-faults.js";
-import { PgChecker } from "../../src/testing/pg-checker.js";
+import {
+  clusterOf,
+  deployPgCluster,
+  injectFault,
+  waitWhole,
+  type ClusterFault,
+} from "../../src/testing/cluster-faults.js";
+import type { PgChecker } from "../../src/testing/pg-checker.js";
 import { ZonalHarness } from "../../src/testing/zonal-harness.js";
 
 describe("clustered postgres under faults", () => {
@@ -23,21 +27,9 @@ describe("clustered postgres under faults", () => {
 
   before(async () => {
     await z.up();
-    const r = z.zonal("deploy", repoPath("examples", "postgres-cluster.yml"));
-    assert.equal(r.code, 0, r.err + r.out);
-    const role = await z.director.http.request<DatabaseRole>("POST", "/v1/deployments/pg/roles", {
-      body: {},
-    });
-    assert.equal(role.host, (await cluster()).vip, "bindings point at the cluster's virtual address");
-    checker = new PgChecker({
-      host: role.host,
-      port: role.port,
-      user: role.username,
-      password: role.password,
-      database: role.database,
-    });
-    await checker.setup();
-    checker.start();
+    const made = await deployPgCluster(z);
+    checker = made.checker;
+    assert.equal(made.role.host, (await cluster()).vip, "bindings point at the cluster's virtual address");
     await waitFor(() => (checker.acked.length > 50 ? true : undefined), {
       timeoutMs: 20_000,
       what: "writes to flow",
