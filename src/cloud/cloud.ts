@@ -76,6 +76,19 @@ export interface AgentSettings {
   heartbeat?: { url: string; intervalMs?: number };
   /** Extra environment for the agent process. */
   env?: Record<string, string>;
+  /**
+   * TLS for the agent's API and its heartbeats (off loopback). The driver calls
+   * `issue(address)` once it knows the VM's address and hands the agent the CA, its
+   * certificate and key. Drivers whose VMs live on loopback may ignore it.
+   */
+  tls?: AgentTlsIssuer;
+}
+
+export interface AgentTlsIssuer {
+  /** The CA that signs agent and director certificates (PEM). */
+  caPem: string;
+  /** A certificate and key for an agent serving at `address` (an IP). Rejects: Internal. */
+  issue(address: string): Promise<{ certPem: string; keyPem: string }>;
 }
 
 export interface CreateVmRequest {
@@ -85,6 +98,12 @@ export interface CreateVmRequest {
   vmType: VmType;
   metadata?: Metadata;
   agent?: AgentSettings;
+  /**
+   * VMs created with the same group are kept on different hosts of a zone where the
+   * zone allows it (anti-affinity: an OpenStack server group). Drivers that place by
+   * `hostHints` alone (local) ignore it.
+   */
+  group?: string;
 }
 
 export interface CreatedVm {
@@ -237,7 +256,14 @@ export interface VirtualAddress {
   zone: string;
   /** The VM allowed to hold it, if any. */
   holder?: string;
+  /** An address outside the cloud that forwards to it (an OpenStack floating IP), if any. */
+  publicAddress?: string;
   metadata: Metadata;
+}
+
+/** The project's quota does not allow it (cores, RAM, instances, volumes, ports). Raise the quota. */
+export class QuotaExceeded extends Conflict {
+  override readonly code = "quota_exceeded";
 }
 
 /** Every virtual address of the zone is taken. */

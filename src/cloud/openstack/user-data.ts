@@ -1,0 +1,93 @@
+/**
+ * The user data that bootstraps zonal's agent on a new server: a cloud-init
+ * `#cloud-config`, rendered by cloud-init's Jinja support so the agent learns its
+ * VM id (the server's UUID, `v1.instance_id`) without a second call.
+ *
+ * It writes the agent's settings (address, port, token, heartbeat URL, TLS CA,
+ * certificate and key) to /var/lib/zonal/settings.json (0600) and a systemd unit,
+ * optionally fetches zonal from a tarball, and starts the agent. Image
+ * requirements are in README.md (cloud-init, systemd, Node.js >= 20.19, zonal in
+ * /opt/zonal unless a tarball is given).
+ */
+import { stringify } from "yaml";
+import { Internal } from "../../lib/errors.js";
+
+export const AGENT_DIR = "/var/lib/zonal";
+export const ZONAL_DIR = "/opt/zonal";
+export const UNIT_PATH = "/etc/systemd/system/zonal-agent.service";
+/** What cloud-init replaces with the server's UUID. */
+export const INSTANCE_ID = "{{ v1.instance_id }}";
+
+export interface AgentBootstrap {
+  address: string;
+  agentPort: number;
+  token: string;
+  heartbeat?: { url: string; intervalMs?: number };
+  env?: Record<string, string>;
+  tls?: { ca: string; cert: string; key: string };
+  /** A tarball of zonal to unpack into /opt/zonal first. */
+  tarballUrl?: string;
+}
+
+/** The agent's settings file as it will read it (src/agent/settings.ts). */
+export function agentSettings(b: AgentBootstrap): Record<string, unknown> {
+  return {
+    vmId: INSTANCE_ID,
+    address: b.address,
+    agentPort: b.agentPort,
+    token: b.token,
+    ...(b.heartbeat
+      ? { heartbeat: { url: b.heartbeat.url, intervalMs: b.heartbeat.intervalMs ?? 1000 } }
+      : {}),
+    disksDir: `${AGENT_DIR}/disks`,
+    ephemeralDir: `${AGENT_DIR}/data`,
+    env: b.env ?? {},
+    ...(b.tls ? { tls: b.tls } : {}),
+  };
+}
+
+export const AGENT_UNIT = [
+  "[Unit]",
+  "Description=zonal agent",
+  "After=network-online.target",
+  "Wants=network-online.target",
+  "",
+  "[Service]",
+  `ExecStart=/usr/bin/env node ${ZONAL_DIR}/bin/zonal.js agent --vm-dir ${AGENT_DIR}`,
+  "Restart=always",
+  "RestartSec=1",
+  "KillMode=process",
+  "",
+  "[Install]",
+  "WantedBy=multi-user.target",
+  "",
+].join("\n");
+
+/** The user data, as Nova takes it (base64 is the caller's job). Rejects: Internal. */
+export function agentUserData(b: AgentBootstrap): string {
+  const settings = JSON.stringify(agentSettings(b), null, 2);
+  // Only the instance id may look like Jinja; anything else would be rendered too.
+  if (/\{\{|\{%|\{#/.test(settings.replace(INSTANCE_ID, "")))
+    throw new Internal("agent settings contain Jinja delimiters; refusing to render them as user data");
+  const runcmd: string[][] = [["mkdir", "-p", `${AGENT_DIR}/disks`, `${AGENT_DIR}/data`]];
+  if (b.tarballUrl)
+    runcmd.push([
+      "sh",
+      "-c",
+      `mkdir -p ${ZONAL_DIR} && curl -fsSL --retry 5 '${b.tarballUrl.replace(/'/g, "")}' | tar -xz -C ${ZONAL_DIR} --strip-components=1`,
+    ]);
+  runcmd.push(["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", "zonal-agent.service"]);
+  const doc = {
+    write_files: [
+      {
+        path: `${AGENT_DIR}/settings.json`,
+        permissions: "0600",
+        owner: "root:root",
+        content: settings + "\n",
+      },
+      { path: UNIT_PATH, permissions: "0644", owner: "root:root", content: AGENT_UNIT },
+    ],
+    runcmd,
+  };
+  return `## template: jinja\n#cloud-config\n${stringify(doc, { lineWidth: 0 })}`;
+}
