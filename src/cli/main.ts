@@ -4,6 +4,7 @@ import { runAgent } from "../agent/agent.js";
 import { cloudCommand } from "./commands/cloud.js";
 import { clusterCommands, lbCommands } from "./commands/cluster.js";
 import { serviceCommands } from "./commands/services.js";
+import { openstackCommand } from "./commands/openstack.js";
 import { controlPlaneCommand, downCommand, statusCommand, upCommand } from "./commands/control-plane.js";
 import { deploymentCommands } from "./commands/deployments.js";
 import { healthCommand } from "./commands/health.js";
@@ -33,6 +34,7 @@ program.addCommand(faultCommand());
 program.addCommand(vmCommand());
 program.addCommand(demoCommand());
 program.addCommand(controlPlaneCommand());
+program.addCommand(openstackCommand());
 program
   .command("agent")
   .description("run the agent (inside a VM; the cloud starts it)")

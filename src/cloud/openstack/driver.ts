@@ -74,6 +74,36 @@ export class OpenStackCloud implements Cloud {
     return this.config.settings;
   }
 
+  /**
+   * What an operator checks before pointing the director at this cloud: login, the
+   * Nova microversion, zones and hosts, and that the image and networks resolve.
+   * Rejects with the first thing that is wrong.
+   */
+  check(): Promise<{
+    novaMicroversion: string;
+    zones: Zone[];
+    imageId: string;
+    networkId: string;
+    floatingNetworkId?: string;
+  }> {
+    return guard(async () => {
+      const [novaMicroversion, zones, imageId, networkId] = await Promise.all([
+        this.nova.version(),
+        this.zones(),
+        this.imageId(),
+        this.networkId(),
+      ]);
+      const floatingNetworkId = this.settings.floating_network ? await this.floatingNetworkId() : undefined;
+      return {
+        novaMicroversion,
+        zones,
+        imageId,
+        networkId,
+        ...(floatingNetworkId ? { floatingNetworkId } : {}),
+      };
+    });
+  }
+
   // ---- zones ----
 
   zones(): Promise<Zone[]> {

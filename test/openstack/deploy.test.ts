@@ -1,0 +1,203 @@
+/**
+ * The director on the test OpenStack, as an operator runs it: `zonal control-plane
+ * --openstack` (agents over TLS with the control plane's CA), `zonal cloud-config`,
+ * `zonal deploy examples/web.yml`. The servers' agents run under LoopbackHypervisor
+ * (the fake virt driver boots nothing; see hypervisor.ts) from the user data Nova
+ * stored, on the addresses of their Neutron (stub) ports.
+ *
+ * Shows: six web instances, two per zone of z1–z3, each pair on two different hosts
+ * (the deployment's server group); every instance answers HTTP; heartbeats arrive
+ * over HTTPS; an ssd vm type lands on the ssd aggregate's host only; deleting the
+ * deployment deletes its servers and ports.
+ */
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { parse, stringify } from "yaml";
+import { OpenStackSession } from "../../src/cloud/openstack/session.js";
+import type { InstanceView } from "../../src/director/director.js";
+import { isAlive, readStat, signalGroup } from "../../src/lib/proc.js";
+import { waitFor } from "../../src/lib/sleep.js";
+import { testOpenStack } from "./env.js";
+import { LoopbackHypervisor } from "./hypervisor.js";
+
+const REPO = fileURLToPath(new URL("../../..", import.meta.url));
+const BIN = join(REPO, "bin", "zonal.js");
+
+interface ServerView {
+  id: string;
+  metadata: Record<string, string>;
+  "OS-EXT-AZ:availability_zone": string;
+  "OS-EXT-SRV-ATTR:host": string;
+}
+
+describe("the director on OpenStack", () => {
+  const os = testOpenStack();
+  const home = mkdtempSync(join(tmpdir(), "zonal-os-home-"));
+  const session = new OpenStackSession(os.config.credentials);
+  const hypervisor = new LoopbackHypervisor(session, join(home, "vms"));
+  let cp: { pid: number; startTime: number } | undefined;
+
+  const zonal = (...args: string[]) => {
+    const r = spawnSync(process.execPath, [BIN, "--home", home, ...args], {
+      encoding: "utf8",
+      timeout: 600_000,
+    });
+    if (r.status !== 0)
+      throw new Error(`zonal ${args.join(" ")} failed (${r.status}):\n${r.stderr}${r.stdout}`);
+    return r.stdout;
+  };
+  const servers = async (deployment: string) =>
+    (
+      await session.request<{ servers: ServerView[] }>({
+        service: "compute",
+        path: "/servers/detail",
+        headers: { "openstack-api-version": "compute 2.74" },
+      })
+    ).body.servers.filter((s) => s.metadata.deployment === deployment);
+
+  before(async () => {
+    hypervisor.start();
+    const log = openSync(join(home, "control-plane.log"), "a");
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        "--home",
+        home,
+        "control-plane",
+        "--openstack",
+        os.settingsFile,
+        "--listen",
+        "127.0.0.1:0",
+        "--agent-listen",
+        "127.0.0.1:0",
+      ],
+      { detached: true, stdio: ["ignore", log, log] },
+    );
+    closeSync(log);
+    child.unref();
+    cp = { pid: child.pid!, startTime: readStat(child.pid!)!.startTime };
+    await waitFor(
+      () => {
+        if (!isAlive(cp!.pid, cp!.startTime))
+          throw new Error(`control plane exited:\n${readFileSync(join(home, "control-plane.log"), "utf8")}`);
+        return /control plane: http/.test(readFileSync(join(home, "control-plane.log"), "utf8"))
+          ? true
+          : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 200, what: "the control plane" },
+    );
+    zonal("cloud-config", join(REPO, "examples", "cloud-config.yml"));
+  });
+
+  after(async () => {
+    try {
+      zonal("delete-deployment", "web");
+    } catch {
+      /* already gone, or the test failed before deploying */
+    }
+    try {
+      zonal("delete-deployment", "web-ssd");
+    } catch {
+      /* as above */
+    }
+    if (cp) {
+      signalGroup(cp.pid, cp.startTime, "SIGTERM");
+      await waitFor(() => (isAlive(cp!.pid, cp!.startTime) ? undefined : true), {
+        timeoutMs: 20_000,
+        what: "the control plane to stop",
+      }).catch(() => signalGroup(cp!.pid, cp!.startTime, "SIGKILL"));
+    }
+    await hypervisor.stop();
+  });
+
+  it("deploys examples/web.yml evenly across the three zones, a pair per zone on two hosts, over TLS", async () => {
+    const started = Date.now();
+    zonal("deploy", join(REPO, "examples", "web.yml"));
+    const took = Date.now() - started;
+    const instances = JSON.parse(zonal("instances", "-d", "web", "--json")) as InstanceView[];
+    assert.equal(instances.length, 6);
+    assert.deepEqual(
+      instances.map((i) => i.state),
+      Array(6).fill("running"),
+    );
+    const byZone = new Map<string, InstanceView[]>();
+    for (const i of instances) byZone.set(i.zone, [...(byZone.get(i.zone) ?? []), i]);
+    assert.deepEqual([...byZone.keys()].sort(), ["z1", "z2", "z3"]);
+    for (const [zone, list] of byZone) {
+      assert.equal(list.length, 2, `two instances in ${zone}`);
+      assert.notEqual(
+        list[0]!.host,
+        list[1]!.host,
+        `the two instances in ${zone} share host ${list[0]!.host}`,
+      );
+    }
+    // Nova agrees: each server is in its instance's zone, on the host the director reports.
+    const real = await servers("web");
+    assert.equal(real.length, 6);
+    for (const i of instances) {
+      const s = real.find((x) => x.id === i.vmId)!;
+      assert.equal(s["OS-EXT-AZ:availability_zone"], i.zone);
+      assert.equal(`${i.zone}/${s["OS-EXT-SRV-ATTR:host"]}`, i.host);
+    }
+    // Each instance serves HTTP on its Neutron address.
+    for (const i of instances) {
+      const body = await (await fetch(`http://${i.address}:8080/`)).text();
+      assert.match(body, new RegExp(`^hello from web/${i.index} in `));
+    }
+    // The agents were bootstrapped with TLS and beat over HTTPS.
+    const settings = hypervisor.settingsOf(instances[0]!.vmId!)!;
+    assert.match(String((settings.heartbeat as { url: string }).url), /^https:\/\//);
+    assert.ok((settings.tls as { cert: string }).cert.includes("BEGIN CERTIFICATE"));
+    await assert.rejects(
+      fetch(`http://${instances[0]!.address}:6868/v1/info`),
+      "the agent speaks no plain HTTP",
+    );
+    console.log(`deployed web (6 instances over 3 zones) on the test OpenStack in ${took} ms`);
+  });
+
+  it("puts an ssd vm type on the ssd aggregate's host", async () => {
+    const web = parse(readFileSync(join(REPO, "examples", "web.yml"), "utf8")) as {
+      name: string;
+      instance_groups: Array<{ instances: number; zones: string[]; vm_type: string }>;
+    };
+    web.name = "web-ssd";
+    web.instance_groups[0]!.instances = 2;
+    web.instance_groups[0]!.zones = ["z1"];
+    web.instance_groups[0]!.vm_type = "small-ssd";
+    const file = join(home, "web-ssd.yml");
+    writeFileSync(file, stringify(web));
+    zonal("deploy", file);
+    const real = await servers("web-ssd");
+    assert.equal(real.length, 2);
+    const zones = JSON.parse(zonal("openstack", "check", os.settingsFile, "--json")) as {
+      zones: Array<{ name: string; hosts: Array<{ name: string; attributes: Record<string, unknown> }> }>;
+    };
+    const ssdHosts = zones.zones.flatMap((z) =>
+      z.hosts.filter((h) => h.attributes.ssd === true).map((h) => h.name),
+    );
+    assert.deepEqual(ssdHosts, ["c1"]);
+    for (const s of real) assert.equal(s["OS-EXT-SRV-ATTR:host"], "c1");
+  });
+
+  it("deletes a deployment's servers and their ports", async () => {
+    const vmPorts = async () =>
+      (
+        await session.request<{ ports: Array<{ id: string }> }>({
+          service: "network",
+          path: "/v2.0/ports",
+          query: { tags: "zonal-vm-port" },
+        })
+      ).body.ports.length;
+    assert.equal((await servers("web")).length, 6);
+    assert.equal(await vmPorts(), 8, "a port per server of web and web-ssd");
+    zonal("delete-deployment", "web");
+    assert.deepEqual(await servers("web"), []);
+    assert.equal(await vmPorts(), 2, "only web-ssd's ports are left");
+  });
+});
