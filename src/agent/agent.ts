@@ -233,7 +233,10 @@ export async function runAgent(vmDir: string): Promise<void> {
       await sleep(200);
     }
   }
-  log.info({ address: settings.address, port: settings.agentPort }, "agent listening");
+  log.info(
+    { address: settings.address, port: settings.agentPort, tls: settings.tls !== undefined },
+    "agent listening",
+  );
   let heartbeat: HeartbeatSender | undefined;
   if (settings.heartbeat) {
     let lastError = "";
@@ -241,6 +244,7 @@ export async function runAgent(vmDir: string): Promise<void> {
       url: settings.heartbeat.url,
       token: settings.token,
       intervalMs: settings.heartbeat.intervalMs,
+      ...(settings.tls ? { ca: settings.tls.ca } : {}),
       build: (seq) => agent.heartbeat(seq),
       onError: (err) => {
         const msg = errorMessage(err);

@@ -1,5 +1,6 @@
 /**
- * The agent's HTTP API, on the VM's own address, bearer token from the cloud.
+ * The agent's HTTP API, on the VM's own address, bearer token from the cloud;
+ * HTTPS with the VM's certificate when its settings have `tls`.
  *
  *   GET  /v1/info                      who and where this agent is
  *   GET  /v1/state                     jobs, disks, load (what heartbeats carry)
@@ -27,7 +28,12 @@ function intParam(value: string | undefined, name: string, max: number): number 
 }
 
 export function buildAgentApi(agent: Agent): FastifyInstance {
-  const app = createApi({ token: agent.settings.token, open: ["/v1/health"] });
+  const tls = agent.settings.tls;
+  const app = createApi({
+    token: agent.settings.token,
+    open: ["/v1/health"],
+    ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
+  });
   type Q = { Querystring: Record<string, string | undefined> };
 
   app.get("/v1/health", async () => ({ ok: true }));

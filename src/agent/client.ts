@@ -1,4 +1,8 @@
-/** `AgentClient`: talks to one VM's agent (used by the CLI and the director). */
+/**
+ * `AgentClient`: talks to one VM's agent (used by the CLI and the director). With
+ * `ca` it speaks HTTPS and trusts only that CA (the agent's certificate must name its
+ * address); a certificate that does not verify fails like a network error (Unavailable).
+ */
 import { JsonClient } from "../lib/http-client.js";
 import type { AddressStatus } from "./addresses.js";
 import type { AgentState } from "./agent.js";
@@ -16,11 +20,12 @@ export interface AgentInfo {
 export class AgentClient {
   private readonly http: JsonClient;
 
-  constructor(o: { address: string; port: number; token: string; timeoutMs?: number }) {
+  constructor(o: { address: string; port: number; token: string; timeoutMs?: number; ca?: string }) {
     this.http = new JsonClient({
-      baseUrl: `http://${o.address}:${o.port}`,
+      baseUrl: `${o.ca === undefined ? "http" : "https"}://${o.address}:${o.port}`,
       token: o.token,
       timeoutMs: o.timeoutMs ?? 10_000,
+      ...(o.ca === undefined ? {} : { ca: o.ca }),
     });
   }
 

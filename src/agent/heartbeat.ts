@@ -2,12 +2,14 @@
  * Heartbeats: every interval the agent POSTs what it knows about the VM to the
  * configured URL (`Authorization: Bearer <agent token>`). A slow receiver never
  * delays the next beat by more than one interval; a beat is skipped while the
- * previous one is still in flight.
+ * previous one is still in flight. With `ca` the URL must be https and the
+ * receiver's certificate must be signed by that CA and name the URL's host.
  */
 import { statfsSync } from "node:fs";
 import { readdir, lstat } from "node:fs/promises";
 import { join } from "node:path";
 import { loadavg } from "node:os";
+import { fetcherFor, type Fetch } from "../lib/fetch.js";
 import type { JobsSummary, JobState } from "./job-state.js";
 
 export interface DiskUsage {
@@ -86,7 +88,9 @@ export class HeartbeatSender {
   private inFlight = false;
   private seq = 0;
   private stopped = false;
+  private readonly fetch: Fetch;
 
+  /** InvalidInput when `ca` is given and `url` is not https. */
   constructor(
     private readonly o: {
       url: string;
@@ -94,8 +98,12 @@ export class HeartbeatSender {
       intervalMs: number;
       build: (seq: number) => Heartbeat;
       onError?: (err: unknown) => void;
+      /** Trust only this CA (PEM) for the receiver's certificate. */
+      ca?: string;
     },
-  ) {}
+  ) {
+    this.fetch = fetcherFor(o.url, o.ca);
+  }
 
   start(): void {
     this.stopped = false;
@@ -117,7 +125,7 @@ export class HeartbeatSender {
     if (this.inFlight) return;
     this.inFlight = true;
     const body = JSON.stringify(this.o.build(++this.seq));
-    fetch(this.o.url, {
+    this.fetch(this.o.url, {
       method: "POST",
       headers: { "content-type": "application/json", authorization: `Bearer ${this.o.token}` },
       body,

@@ -2,6 +2,9 @@
  * The agent's settings: what the cloud injects into a new VM (like cloud-init user
  * data or a BOSH agent's settings.json). On the local cloud this is
  * `<vm-dir>/settings.json`, readable only by root.
+ *
+ * With `tls` (VMs off loopback) the agent serves its API over HTTPS with `cert` and
+ * `key`, and sends heartbeats only to an https URL whose certificate `ca` signed.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -21,11 +24,31 @@ export const settingsSchema = z
       .optional(),
     /** Directory where attached disks appear, one entry per disk id. */
     disksDir: z.string().min(1),
+    /**
+     * How persistent disks arrive: `directories` (the local cloud makes
+     * `<disksDir>/<id>`), or `block` (OpenStack volumes: the agent mounts the device
+     * `/dev/disk/by-id/virtio-<id>` there, formatting it when blank; block-disk.ts).
+     * Default: directories.
+     */
+    disks: z.enum(["directories", "block"]).optional(),
     /** The VM's ephemeral disk: agent state, job directories, logs. */
     ephemeralDir: z.string().min(1),
     env: z.record(z.string(), z.string()).default({}),
+    /** PEM: the CA that signs the director's and agents' certificates; this agent's certificate and key. */
+    tls: z
+      .object({
+        ca: z.string().includes("-----BEGIN CERTIFICATE-----", "expected a PEM certificate"),
+        cert: z.string().includes("-----BEGIN CERTIFICATE-----", "expected a PEM certificate"),
+        key: z.string().includes("PRIVATE KEY-----", "expected a PEM private key"),
+      })
+      .strict()
+      .optional(),
   })
-  .strict();
+  .strict()
+  .refine((s) => !s.tls || !s.heartbeat || s.heartbeat.url.startsWith("https:"), {
+    path: ["heartbeat", "url"],
+    message: "expected an https URL: the agent has tls settings",
+  });
 
 export type AgentSettingsFile = z.output<typeof settingsSchema>;
 

@@ -5,6 +5,7 @@
  */
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { mountBlockDisk } from "./block-disk.js";
 import { Conflict } from "../lib/errors.js";
 import type { AgentServices, JobContext } from "../jobs/job-type.js";
 import { jobType } from "../jobs/registry.js";
@@ -34,6 +35,8 @@ export class Supervisor {
   /** The persistent disk's directory for a spec, or throws when that disk is not attached. */
   persistentDir(spec: Spec): string | undefined {
     if (!spec.persistent_disk) return undefined;
+    if (this.settings.disks === "block")
+      return mountBlockDisk({ diskId: spec.persistent_disk.id, disksDir: this.settings.disksDir });
     const dir = join(this.settings.disksDir, spec.persistent_disk.id);
     if (!existsSync(dir)) {
       throw new Conflict(`persistent disk ${spec.persistent_disk.id} is not attached to this VM`);

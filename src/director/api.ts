@@ -15,7 +15,8 @@
  *   GET  /v1/lb/backends (load-balancer nodes; their VM token)
  *   GET  /v1/deployments/:name/cluster         POST /v1/deployments/:name/roles {group?} -> 201 role
  *   DELETE /v1/deployments/:name/roles/:username
- *   POST /v1/heartbeats (agents; their own VM token)
+ *   POST /v1/heartbeats (agents; their own VM token; with agent TLS also on its own
+ *                        HTTPS listener, buildHeartbeatApi)
  *   POST /v1/clusters/vip {key, token}  POST /v1/clusters/fence {key, vmId}  (cluster members; their VM token)
  *   /v1/leases/* (the embedded lease store; see src/ha/embedded/api.ts)
  *   GET  /v1/broker (the broker's URL and basic-auth credentials)   GET /v1/broker/instances
@@ -202,6 +203,12 @@ export function buildDirectorApi(
     return director().overrideGuard(body.deployment, body.on);
   });
 
+  mountHeartbeats(app, director);
+  return app;
+}
+
+/** `POST /v1/heartbeats`, checked against the VM's own token (the route is open to the API token). */
+function mountHeartbeats(app: FastifyInstance, director: () => Director): void {
   app.post("/v1/heartbeats", async (req, reply) => {
     const given = bearerToken(req.headers.authorization);
     const beat = req.body as Heartbeat | undefined;
@@ -210,5 +217,17 @@ export function buildDirectorApi(
     await director().recordHeartbeat(given, beat);
     return reply.status(204).send();
   });
+}
+
+/**
+ * The agents' listener when TLS is on: HTTPS with the director's certificate from
+ * the agent CA, serving only `POST /v1/heartbeats` (the same handler as the API's).
+ */
+export function buildHeartbeatApi(
+  director: () => Director,
+  https: { cert: string; key: string },
+): FastifyInstance {
+  const app = createApi({ https });
+  mountHeartbeats(app, director);
   return app;
 }

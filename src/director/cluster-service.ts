@@ -133,7 +133,7 @@ export class ClusterService {
     );
     if (!suspect) throw new NotFound(`${vmId} is not a member of ${key}`);
     try {
-      await agentOf(suspect, 700).info();
+      await agentOf(this.ctx, suspect, 700).info();
       throw new Conflict(`${vmId}'s agent answers: not fencing a live VM`);
     } catch (err) {
       if (err instanceof Conflict) throw err;
@@ -169,7 +169,7 @@ export class ClusterService {
           .map(async (i): Promise<MemberView> => {
             let c: { role?: string; timeline?: number | null; lsn?: string | null; decision?: string } = {};
             try {
-              c = ((await agentOf(i, 2000).jobStatus(job)).controller ?? {}) as typeof c;
+              c = ((await agentOf(this.ctx, i, 2000).jobStatus(job)).controller ?? {}) as typeof c;
             } catch {
               c = { role: "unreachable" };
             }

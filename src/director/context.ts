@@ -1,6 +1,6 @@
 /** What the director's parts share: the store, the cloud, who this director is. */
 import { AgentClient } from "../agent/client.js";
-import type { Cloud } from "../cloud/cloud.js";
+import type { AgentSettings, AgentTlsIssuer, Cloud } from "../cloud/cloud.js";
 import { Conflict } from "../lib/errors.js";
 import type { Logger } from "../lib/log.js";
 import type { InstanceRecord } from "../store/instances.js";
@@ -22,6 +22,11 @@ export interface DirectorContext {
   leases: EmbeddedLeaseStore;
   /** Where agents reach the control plane (leases, cluster VIP moves, fencing requests). */
   controlPlaneUrl: string;
+  /**
+   * When set (VMs off loopback), agents serve HTTPS with certificates this issuer
+   * signs, and the director trusts only its CA when it calls them. Unset: plain HTTP.
+   */
+  agentTls?: AgentTlsIssuer;
 }
 
 /** Metadata every VM and disk of an instance carries. */
@@ -35,9 +40,37 @@ export function instanceMetadata(ctx: DirectorContext, inst: InstanceRecord): Re
   };
 }
 
-export function agentOf(inst: InstanceRecord, timeoutMs = 10_000): AgentClient {
+/** What a new VM's agent gets from the cloud: its token, the heartbeat URL, TLS when on. */
+export function agentSettings(ctx: DirectorContext, token: string): AgentSettings {
+  return { token, heartbeat: { url: ctx.heartbeatUrl }, ...(ctx.agentTls ? { tls: ctx.agentTls } : {}) };
+}
+
+/**
+ * The one place the director makes AgentClients (for instances, standbys and the
+ * health monitor's probes): HTTPS trusting only the agent CA when TLS is on.
+ */
+export function agentClient(
+  ctx: Pick<DirectorContext, "agentTls">,
+  vm: { address: string; agentPort: number; agentToken: string },
+  timeoutMs: number,
+): AgentClient {
+  return new AgentClient({
+    address: vm.address,
+    port: vm.agentPort,
+    token: vm.agentToken,
+    timeoutMs,
+    ...(ctx.agentTls ? { ca: ctx.agentTls.caPem } : {}),
+  });
+}
+
+/** The agent of an instance's VM; Conflict when the instance has no VM. */
+export function agentOf(ctx: DirectorContext, inst: InstanceRecord, timeoutMs = 10_000): AgentClient {
   if (!inst.address || !inst.agentToken || !inst.agentPort) {
     throw new Conflict(`instance ${inst.group}/${inst.index} has no VM to talk to`);
   }
-  return new AgentClient({ address: inst.address, port: inst.agentPort, token: inst.agentToken, timeoutMs });
+  return agentClient(
+    ctx,
+    { address: inst.address, agentPort: inst.agentPort, agentToken: inst.agentToken },
+    timeoutMs,
+  );
 }

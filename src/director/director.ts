@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { parse as parseYaml } from "yaml";
 import type { Heartbeat } from "../agent/heartbeat.js";
-import type { Cloud } from "../cloud/cloud.js";
+import type { AgentTlsIssuer, Cloud } from "../cloud/cloud.js";
 import { Conflict, InvalidInput, NotFound, errorMessage } from "../lib/errors.js";
 import type { Logger } from "../lib/log.js";
 import type { InstanceRecord } from "../store/instances.js";
@@ -86,6 +86,10 @@ export class Director {
     store: Store;
     cloud: Cloud;
     heartbeatUrl: string;
+    /** Where agents reach the control plane's API (default: the heartbeat URL's origin). */
+    controlPlaneUrl?: string;
+    /** TLS between the director and agents (see DirectorContext.agentTls). */
+    agentTls?: AgentTlsIssuer;
     log: Logger;
     /** The health monitor's settings; it does not run when undefined. */
     health?: HealthConfig;
@@ -105,7 +109,8 @@ export class Director {
       log: o.log,
       instanceLocks: new InstanceLocks(),
       leases: new EmbeddedLeaseStore(o.store),
-      controlPlaneUrl: new URL(o.heartbeatUrl).origin,
+      controlPlaneUrl: o.controlPlaneUrl ?? new URL(o.heartbeatUrl).origin,
+      ...(o.agentTls ? { agentTls: o.agentTls } : {}),
     };
     const renewed = await ctx.leases.renewAllAfterRestart();
     if (renewed > 0)
@@ -344,7 +349,7 @@ export class Director {
       throw new InvalidInput(`instance: expected GROUP/INDEX, got "${targetText}"`);
     }
     const [inst] = selectTargets(await this.ctx.store.instances.list(deployment), target, deployment);
-    const agent = agentOf(inst!, 5000);
+    const agent = agentOf(this.ctx, inst!, 5000);
     const spec = await agent.spec();
     const jobs = job ? [job] : (spec?.jobs ?? []).map((j) => j.name);
     const out: Array<{ job: string; lines: string[] }> = [];

@@ -82,10 +82,10 @@ async function actOnAgents(
         try {
           await ctx.store.instances.update(inst.id, { desired: kind === "stop" ? "stopped" : "started" });
           if (kind === "stop") {
-            await agentOf(inst, 15 * 60_000).stop({ drain: true });
+            await agentOf(ctx, inst, 15 * 60_000).stop({ drain: true });
             await ops.setState(inst, "stopped");
           } else {
-            const state = await agentOf(inst, 5 * 60_000).start(60_000);
+            const state = await agentOf(ctx, inst, 5 * 60_000).start(60_000);
             if (state.jobsState !== "running") throw new Error(`jobs did not start: ${describeJobs(state)}`);
             await ops.setState(inst, "running");
           }

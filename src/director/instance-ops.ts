@@ -10,7 +10,7 @@ import { errorMessage } from "../lib/errors.js";
 import { sleep, waitFor } from "../lib/sleep.js";
 import type { Resources } from "../placement/types.js";
 import type { InstanceRecord } from "../store/instances.js";
-import { agentOf, instanceMetadata, type DirectorContext } from "./context.js";
+import { agentOf, agentSettings, instanceMetadata, type DirectorContext } from "./context.js";
 import { checkInstanceTransition, type InstanceState } from "./instance-state.js";
 import type { AgentSpec } from "./spec-builder.js";
 
@@ -45,7 +45,8 @@ export class InstanceOps {
       hostHints: [host],
       vmType: resources,
       metadata: instanceMetadata(this.ctx, inst),
-      agent: { token, heartbeat: { url: this.ctx.heartbeatUrl } },
+      agent: agentSettings(this.ctx, token),
+      group: `${inst.deployment}/${inst.group}`,
     });
     const patch = {
       vmId: vm.id,
@@ -61,7 +62,7 @@ export class InstanceOps {
   }
 
   async waitForAgent(inst: InstanceRecord, timeoutMs = 60_000): Promise<void> {
-    const agent = agentOf(inst, 2000);
+    const agent = agentOf(this.ctx, inst, 2000);
     await waitFor(() => agent.info(), { timeoutMs, intervalMs: 100, what: `the agent of ${inst.vmId}` });
   }
 
@@ -91,7 +92,7 @@ export class InstanceOps {
 
   /** Applies the spec; starts the jobs when the instance should run; records the spec. */
   async applyAndStart(inst: InstanceRecord, spec: AgentSpec): Promise<AgentState> {
-    const agent = agentOf(inst, 30_000);
+    const agent = agentOf(this.ctx, inst, 30_000);
     await agent.apply(spec);
     await this.store.instances.update(inst.id, { specHash: spec.version });
     if (inst.desired === "stopped") return agent.stop({ drain: true });
@@ -106,7 +107,7 @@ export class InstanceOps {
   /** Watches the jobs for `ms`: any job leaving `running` fails the step. */
   async watch(inst: InstanceRecord, ms: number): Promise<void> {
     if (inst.desired === "stopped") return;
-    const agent = agentOf(inst, 5000);
+    const agent = agentOf(this.ctx, inst, 5000);
     const until = Date.now() + ms;
     do {
       const state = await agent.state();
@@ -120,11 +121,11 @@ export class InstanceOps {
   async drainAndStop(inst: InstanceRecord): Promise<string | undefined> {
     if (!inst.vmId || !inst.address) return undefined;
     try {
-      await agentOf(inst, 5000).info();
+      await agentOf(this.ctx, inst, 5000).info();
     } catch (err) {
       return `agent does not answer (${errorMessage(err)}); nothing to drain`;
     }
-    await agentOf(inst, 15 * 60_000).stop({ drain: true });
+    await agentOf(this.ctx, inst, 15 * 60_000).stop({ drain: true });
     return undefined;
   }
 
@@ -164,7 +165,7 @@ export class InstanceOps {
       await this.store.instances.update(inst.id, { vip });
     }
     await this.ctx.cloud.assignAddress(vip, inst.vmId);
-    const agent = agentOf(inst, 5000);
+    const agent = agentOf(this.ctx, inst, 5000);
     await agent.setAddresses([{ address: vip, ports }]);
     await waitFor(
       async () => ((await agent.state()).addresses.every((a) => a.state === "bound") ? true : undefined),

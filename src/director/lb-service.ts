@@ -66,7 +66,7 @@ export class LbService {
           .map(async (i) => {
             let s: Partial<LbNodeStatus> & { pid?: number | null } = {};
             try {
-              const js = await agentOf(i, 2000).jobStatus(job);
+              const js = await agentOf(this.ctx, i, 2000).jobStatus(job);
               s = {
                 ...((js.controller ?? {}) as Partial<LbNodeStatus>),
                 pid: (js.pid as number | undefined) ?? null,

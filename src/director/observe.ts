@@ -41,7 +41,7 @@ export async function observe(
       let agent: Observed["agent"] = { reachable: false };
       if (vmState === "running" && inst.address) {
         try {
-          const s = await agentOf(inst, 3000).state();
+          const s = await agentOf(ctx, inst, 3000).state();
           agent = { reachable: true, specVersion: s.specVersion, jobsState: s.jobsState };
         } catch {
           /* unreachable */

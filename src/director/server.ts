@@ -6,6 +6,8 @@
  *   endpoint.json    where it listens, with the token (0600)
  *   daemon.pid       one control plane per data dir
  *   broker.key       the key that seals the broker's secrets at rest (0600)
+ *   agent-ca/        with agent TLS: the CA that signs the director's and agents'
+ *                    certificates (ca.key, ca.pem; see agent-ca.ts)
  */
 import { mkdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -24,6 +26,7 @@ import { DEFAULT_HEALTH, type HealthConfig } from "../health/config.js";
 import { Store } from "../store/store.js";
 import { loadCatalog } from "../broker/catalog.js";
 import { startBroker, type ControlPlaneBroker } from "../broker/control-plane.js";
+import { startAgentListener, type AgentTlsOptions } from "./agent-listener.js";
 import { buildDirectorApi } from "./api.js";
 import { Director } from "./director.js";
 
@@ -37,6 +40,12 @@ export interface ControlPlaneOptions {
   health?: HealthConfig | false;
   /** The service broker's config file (catalog, plans and their templates). */
   brokerConfig: string;
+  /**
+   * TLS between the director and agents (VMs off loopback): heartbeats arrive over
+   * HTTPS on this second listener, agents serve HTTPS, and both sides trust only the
+   * control plane's agent CA. Unset: plain HTTP, heartbeats to the API's listener.
+   */
+  agentTls?: AgentTlsOptions;
 }
 
 export interface RunningControlPlane {
@@ -57,11 +66,12 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
   // The port must be known before the director starts (agents' heartbeat URL), so bind first.
   const ready: { director?: Director; broker?: ControlPlaneBroker; brokerError?: string } = {};
   const startedAt = Date.now();
+  const directorNow = () => {
+    if (!ready.director) throw new Unavailable("the director is still starting");
+    return ready.director;
+  };
   const app = buildDirectorApi(
-    () => {
-      if (!ready.director) throw new Unavailable("the director is still starting");
-      return ready.director;
-    },
+    directorNow,
     token,
     () => ({
       cloud: o.cloudName,
@@ -78,11 +88,22 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
   const addr = app.server.address();
   const actualPort = typeof addr === "object" && addr ? addr.port : port;
   const url = `http://${host}:${actualPort}`;
+  const agentListener = o.agentTls
+    ? await startAgentListener({ dataDir, tls: o.agentTls, director: directorNow }).catch(
+        async (err: unknown) => {
+          await app.close();
+          await store.close();
+          throw err;
+        },
+      )
+    : undefined;
   const health = o.health === false ? undefined : (o.health ?? DEFAULT_HEALTH);
   const director = await Director.start({
     store,
     cloud: o.cloud,
-    heartbeatUrl: `${url}/v1/heartbeats`,
+    heartbeatUrl: agentListener?.heartbeatUrl ?? `${url}/v1/heartbeats`,
+    controlPlaneUrl: url,
+    ...(agentListener ? { agentTls: agentListener.issuer } : {}),
     log,
     apiToken: token,
     ...(health ? { health } : {}),
@@ -97,13 +118,17 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
   });
   const endpoint: Endpoint = { url, token, pid: process.pid };
   writeFileAtomic(join(dataDir, ENDPOINT_FILE), JSON.stringify(endpoint) + "\n", 0o600);
-  log.info({ url, store: store.location, directorId: director.id }, "control plane listening");
+  log.info(
+    { url, heartbeatUrl: director.ctx.heartbeatUrl, store: store.location, directorId: director.id },
+    "control plane listening",
+  );
   return {
     endpoint,
     director,
     async close() {
       ready.broker?.broker.stop();
       await director.stop();
+      await agentListener?.close();
       await app.close();
       await store.close();
       rmSync(join(dataDir, ENDPOINT_FILE), { force: true });

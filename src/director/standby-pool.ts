@@ -5,21 +5,29 @@
  * `syncStandbys` is idempotent: it makes the pool match the manifest.
  */
 import { randomBytes, randomUUID } from "node:crypto";
-import { AgentClient } from "../agent/client.js";
+import type { AgentClient } from "../agent/client.js";
 import { errorMessage } from "../lib/errors.js";
 import { waitFor } from "../lib/sleep.js";
 import { place } from "../placement/place.js";
 import type { StandbyRecord } from "../store/standbys.js";
 import type { CloudConfig } from "./cloud-config.js";
-import type { DirectorContext } from "./context.js";
+import { agentClient, agentSettings, type DirectorContext } from "./context.js";
 import type { TaskReporter } from "./events.js";
 import type { Manifest } from "./manifest.js";
 import { placementHosts } from "./observe.js";
 import { resourcesOf } from "./planner.js";
 
-export function standbyAgent(s: StandbyRecord, timeoutMs = 5000): AgentClient | undefined {
+export function standbyAgent(
+  ctx: DirectorContext,
+  s: StandbyRecord,
+  timeoutMs = 5000,
+): AgentClient | undefined {
   if (!s.address || !s.agentPort || !s.agentToken) return undefined;
-  return new AgentClient({ address: s.address, port: s.agentPort, token: s.agentToken, timeoutMs });
+  return agentClient(
+    ctx,
+    { address: s.address, agentPort: s.agentPort, agentToken: s.agentToken },
+    timeoutMs,
+  );
 }
 
 export async function deleteStandby(ctx: DirectorContext, s: StandbyRecord): Promise<void> {
@@ -33,7 +41,7 @@ export async function standbyReady(ctx: DirectorContext, s: StandbyRecord): Prom
   const vm = await ctx.cloud.getVm(s.vmId);
   if (vm?.state !== "running") return false;
   try {
-    await standbyAgent(s, 2000)!.info();
+    await standbyAgent(ctx, s, 2000)!.info();
     return true;
   } catch {
     return false;
@@ -105,7 +113,8 @@ async function createStandby(
     hostHints: [host],
     vmType: resources,
     metadata: { director: ctx.directorId, deployment: manifest.name, standby: row.id, group },
-    agent: { token, heartbeat: { url: ctx.heartbeatUrl } },
+    agent: agentSettings(ctx, token),
+    group: `${manifest.name}/${group}`,
   });
   const patch = {
     vmId: vm.id,
@@ -116,7 +125,7 @@ async function createStandby(
   };
   await ctx.store.standbys.update(row.id, patch);
   const s = { ...row, ...patch, agentToken: token };
-  await waitFor(() => standbyAgent(s, 2000)!.info(), {
+  await waitFor(() => standbyAgent(ctx, s, 2000)!.info(), {
     timeoutMs: 60_000,
     intervalMs: 100,
     what: `standby ${vm.id}'s agent`,

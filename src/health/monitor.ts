@@ -6,8 +6,7 @@
  * after a failed one. Every change of verdict or decision is a sentence that
  * becomes an event. It also deletes zombies (zombies.ts).
  */
-import { AgentClient } from "../agent/client.js";
-import type { DirectorContext } from "../director/context.js";
+import { agentOf, type DirectorContext } from "../director/context.js";
 import type { HeartbeatBook } from "../director/heartbeats.js";
 import type { GroupManifest, Manifest } from "../director/manifest.js";
 import { errorMessage } from "../lib/errors.js";
@@ -315,7 +314,7 @@ export class HealthMonitor {
     if (p.inFlight || now - p.lastAt < this.cfg.probeIntervalMs) return;
     p.inFlight = true;
     p.lastAt = now;
-    new AgentClient({ address: inst.address, port: inst.agentPort, token: inst.agentToken, timeoutMs: 1500 })
+    agentOf(this.ctx, inst, 1500)
       .info()
       .then(() => (p.failures = 0))
       .catch(() => (p.failures += 1))

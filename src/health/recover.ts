@@ -225,7 +225,7 @@ async function startAndCheck(r: Recovery, inst: InstanceRecord): Promise<Instanc
     await r.say(`virtual address ${inst.vip} moved to ${inst.vmId}`);
   }
   if (inst.desired === "started") {
-    const agent = agentOf(inst, 3000);
+    const agent = agentOf(r.ctx, inst, 3000);
     await waitFor(async () => ((await agent.state()).jobsState === "running" ? true : undefined), {
       timeoutMs: 60_000,
       intervalMs: 100,

@@ -39,10 +39,10 @@ export interface Endpoint {
 export const ENDPOINT_FILE = "endpoint.json";
 
 /** "HOST:PORT" for a daemon's --listen flag; port 0 picks a free one. */
-export function parseListen(listen: string): { host: string; port: number } {
+export function parseListen(listen: string, flag = "--listen"): { host: string; port: number } {
   const m = /^([^:]+):(\d{1,5})$/.exec(listen);
   if (!m || Number(m[2]) > 65535) {
-    throw new InvalidInput(`--listen: expected HOST:PORT such as 127.0.0.1:25550, got "${listen}"`);
+    throw new InvalidInput(`${flag}: expected HOST:PORT such as 127.0.0.1:25550, got "${listen}"`);
   }
   return { host: m[1]!, port: Number(m[2]) };
 }

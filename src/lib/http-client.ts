@@ -1,6 +1,7 @@
 /**
  * A small JSON-over-HTTP client for zonal's own APIs. Network failures and
- * timeouts become `Unavailable` (retryable); error bodies become the matching
+ * timeouts (and, over HTTPS, a server certificate the CA did not sign or that names
+ * another host) become `Unavailable` (retryable); error bodies become the matching
  * error class, so `await client.x()` throws what the server threw.
  */
 import {
@@ -12,6 +13,7 @@ import {
   Unavailable,
   type ZonalError,
 } from "./errors.js";
+import { fetcherFor, type Fetch, type FetchResponse } from "./fetch.js";
 import type { ErrorBody } from "./http-server.js";
 
 export type ErrorDecoder = (status: number, body: ErrorBody) => ZonalError | undefined;
@@ -20,6 +22,11 @@ export interface JsonClientOptions {
   baseUrl: string;
   token?: string;
   timeoutMs?: number;
+  /**
+   * Trust exactly this CA (PEM) for the server's certificate; `baseUrl` must then be
+   * https (InvalidInput from the constructor otherwise). Without it, plain fetch.
+   */
+  ca?: string;
   /** Maps API-specific error codes to classes; falls back to the generic mapping by status. */
   decodeError?: ErrorDecoder;
 }
@@ -36,7 +43,11 @@ const IDEMPOTENT = new Set(["GET", "HEAD", "PUT", "DELETE"]);
 const STALE_CONNECTION = new Set(["UND_ERR_SOCKET", "ECONNRESET", "EPIPE"]);
 
 export class JsonClient {
-  constructor(private readonly opts: JsonClientOptions) {}
+  private readonly fetch: Fetch;
+
+  constructor(private readonly opts: JsonClientOptions) {
+    this.fetch = fetcherFor(opts.baseUrl, opts.ca);
+  }
 
   get baseUrl(): string {
     return this.opts.baseUrl;
@@ -50,12 +61,12 @@ export class JsonClient {
     if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
     if (ro.body !== undefined) headers["content-type"] = "application/json";
     const timeoutMs = ro.timeoutMs ?? this.opts.timeoutMs ?? 10_000;
-    let res: Response | undefined;
+    let res: FetchResponse | undefined;
     // An idempotent request is retried once when a kept-alive connection turns out to
     // be dead (the server restarted); anything else reports the failure (RFC 9110 9.2.2).
     for (let attempt = 1; !res; attempt++) {
       try {
-        res = await fetch(url, {
+        res = await this.fetch(url, {
           method,
           headers,
           body: ro.body === undefined ? undefined : JSON.stringify(ro.body),

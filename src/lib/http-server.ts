@@ -49,10 +49,17 @@ export interface ApiOptions {
   /** Routes under these prefixes authenticate themselves (e.g. the broker's /v2, with basic auth). */
   openPrefixes?: string[];
   logger?: FastifyServerOptions["logger"];
+  /** Serve HTTPS with this certificate and key (PEM) instead of plain HTTP. */
+  https?: { cert: string; key: string };
 }
 
 export function createApi(opts: ApiOptions): FastifyInstance {
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 4 * 1024 * 1024 });
+  const common = { logger: opts.logger ?? false, bodyLimit: 4 * 1024 * 1024 };
+  // An HTTPS Fastify app is typed over https.Server; callers only listen, inject,
+  // close and read server.address(), which both kinds of server have.
+  const app = opts.https
+    ? (Fastify({ ...common, https: opts.https }) as unknown as FastifyInstance)
+    : Fastify(common);
   const open = new Set(opts.open ?? []);
   if (opts.token !== undefined) {
     const expected = opts.token;

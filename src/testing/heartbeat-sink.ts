@@ -1,5 +1,6 @@
-/** An HTTP server that records the heartbeats agents send to it. */
-import { createServer, type Server } from "node:http";
+/** An HTTP (or, given a certificate, HTTPS) server that records the heartbeats agents send to it. */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Heartbeat } from "../agent/heartbeat.js";
 
@@ -14,8 +15,9 @@ export class HeartbeatSink {
   private server: Server | undefined;
   url = "";
 
-  async start(): Promise<this> {
-    this.server = createServer((req, res) => {
+  /** Listens on 127.0.0.1; with `tls` over HTTPS (the certificate must name 127.0.0.1). */
+  async start(tls?: { cert: string; key: string }): Promise<this> {
+    const handle = (req: IncomingMessage, res: ServerResponse) => {
       let body = "";
       req.on("data", (c: Buffer) => (body += c.toString()));
       req.on("end", () => {
@@ -27,9 +29,11 @@ export class HeartbeatSink {
         }
         res.end("{}");
       });
-    });
+    };
+    this.server = tls ? createHttpsServer(tls, handle) : createServer(handle);
     await new Promise<void>((resolve) => this.server!.listen(0, "127.0.0.1", resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/heartbeats`;
+    const port = (this.server.address() as AddressInfo).port;
+    this.url = `${tls ? "https" : "http"}://127.0.0.1:${port}/heartbeats`;
     return this;
   }
 

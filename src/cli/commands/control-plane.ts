@@ -5,10 +5,14 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { parse as parseYaml } from "yaml";
+import type { Cloud } from "../../cloud/cloud.js";
 import { LocalCloudClient } from "../../cloud/local/client.js";
+import { loadOpenStackConfig } from "../../cloud/openstack/config.js";
+import { OpenStackCloud } from "../../cloud/openstack/driver.js";
+import type { AgentTlsOptions } from "../../director/agent-listener.js";
 import { DirectorClient } from "../../director/client.js";
 import { startControlPlane } from "../../director/server.js";
-import { ENDPOINT_FILE, type Endpoint } from "../../lib/data-dir.js";
+import { ENDPOINT_FILE, parseListen, type Endpoint } from "../../lib/data-dir.js";
 import { errorMessage, InvalidInput, NotFound, Unavailable } from "../../lib/errors.js";
 import { isAlive, signalPid } from "../../lib/proc.js";
 import { GiveUp, sleep, waitFor } from "../../lib/sleep.js";
@@ -227,27 +231,89 @@ export function upCommand(): Command {
 
 export function controlPlaneCommand(): Command {
   return withHealthFlags(new Command("control-plane"))
-    .description("run the control plane in the foreground (zonal up starts it for you)")
+    .description(
+      "run the control plane in the foreground: on the local cloud (zonal up starts it for you), " +
+        "or on OpenStack with --openstack",
+    )
     .option("--listen <host:port>", "director API address", DEFAULT_DIRECTOR_LISTEN)
     .option(...BROKER_CONFIG_OPTION)
-    .action(async (o: { listen: string; brokerConfig: string } & HealthFlags, cmd: Command) => {
-      const home = homeOf(cmd);
-      const health = healthConfig(o);
-      const cloudEp = readEndpoint(cloudDataDir(home));
-      if (!cloudEp) throw new Unavailable(`no local cloud running for ${home}; start it with "zonal up"`);
-      const cp = await startControlPlane({
-        dataDir: directorDataDir(home),
-        listen: o.listen,
-        cloud: new LocalCloudClient(cloudEp),
-        cloudName: `local ${cloudEp.url}`,
-        health,
-        brokerConfig: o.brokerConfig,
-        ...(process.env.DATABASE_URL ? { databaseUrl: process.env.DATABASE_URL } : {}),
-      });
-      const stop = () => void cp.close().then(() => process.exit(0));
-      process.once("SIGINT", stop);
-      process.once("SIGTERM", stop);
-    });
+    .option("--openstack <file>", "run on OpenStack: the driver settings (see src/cloud/openstack/README.md)")
+    .option(
+      "--agent-listen <host:port>",
+      "HTTPS listener for agents' heartbeats (TLS with the control plane's CA); default with --openstack: 0.0.0.0:25556",
+    )
+    .option(
+      "--agent-advertise <host>",
+      "the address VMs reach --agent-listen at (needed when it listens on 0.0.0.0)",
+    )
+    .action(
+      async (
+        o: {
+          listen: string;
+          brokerConfig: string;
+          openstack?: string;
+          agentListen?: string;
+          agentAdvertise?: string;
+        } & HealthFlags,
+        cmd: Command,
+      ) => {
+        const home = homeOf(cmd);
+        const health = healthConfig(o);
+        const { cloud, cloudName } = o.openstack ? openStackCloud(o.openstack) : localCloud(home);
+        const agentTls = agentTlsOptions(o);
+        const cp = await startControlPlane({
+          dataDir: directorDataDir(home),
+          listen: o.listen,
+          cloud,
+          cloudName,
+          health,
+          brokerConfig: o.brokerConfig,
+          ...(agentTls ? { agentTls } : {}),
+          ...(process.env.DATABASE_URL ? { databaseUrl: process.env.DATABASE_URL } : {}),
+        });
+        print(
+          `control plane: ${cp.endpoint.url} on ${cloudName}; agents beat to ${cp.director.ctx.heartbeatUrl}`,
+        );
+        const stop = () => void cp.close().then(() => process.exit(0));
+        process.once("SIGINT", stop);
+        process.once("SIGTERM", stop);
+      },
+    );
+}
+
+function localCloud(home: string): { cloud: Cloud; cloudName: string } {
+  const cloudEp = readEndpoint(cloudDataDir(home));
+  if (!cloudEp) throw new Unavailable(`no local cloud running for ${home}; start it with "zonal up"`);
+  return { cloud: new LocalCloudClient(cloudEp), cloudName: `local ${cloudEp.url}` };
+}
+
+function openStackCloud(file: string): { cloud: Cloud; cloudName: string } {
+  const config = loadOpenStackConfig(file);
+  return {
+    cloud: new OpenStackCloud(config),
+    cloudName: `openstack ${config.credentials.authUrl} (${config.source})`,
+  };
+}
+
+/** TLS for agents: always on OpenStack (VMs are off loopback); never on the local cloud. */
+function agentTlsOptions(o: {
+  openstack?: string;
+  agentListen?: string;
+  agentAdvertise?: string;
+}): AgentTlsOptions | undefined {
+  if (!o.openstack) {
+    // Local VMs live on loopback, and the local cloud hands its agents no certificates.
+    if (o.agentListen || o.agentAdvertise)
+      throw new InvalidInput("--agent-listen and --agent-advertise: only with --openstack");
+    return undefined;
+  }
+  const listen = o.agentListen ?? "0.0.0.0:25556";
+  const { host } = parseListen(listen, "--agent-listen");
+  if ((host === "0.0.0.0" || host === "::") && !o.agentAdvertise)
+    throw new InvalidInput(
+      `--agent-advertise: expected the address VMs reach the control plane at (--agent-listen is ${listen})`,
+    );
+  return { listen, ...(o.agentAdvertise ? { advertiseHost: o.agentAdvertise } : {}) };
 }
 
 export function downCommand(): Command {

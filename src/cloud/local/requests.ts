@@ -35,6 +35,8 @@ export const createVmSchema = z
       })
       .strict()
       .optional(),
+    /** Accepted and not needed: the local cloud places by `hostHints` alone. */
+    group: z.string().min(1).max(255).optional(),
   })
   .strict();
 

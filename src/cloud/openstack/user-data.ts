@@ -40,6 +40,7 @@ export function agentSettings(b: AgentBootstrap): Record<string, unknown> {
       ? { heartbeat: { url: b.heartbeat.url, intervalMs: b.heartbeat.intervalMs ?? 1000 } }
       : {}),
     disksDir: `${AGENT_DIR}/disks`,
+    disks: "block",
     ephemeralDir: `${AGENT_DIR}/data`,
     env: b.env ?? {},
     ...(b.tls ? { tls: b.tls } : {}),

@@ -1,0 +1,191 @@
+/**
+ * An agent with `tls` settings (a real `zonal agent` process on its own loopback
+ * address): its API answers only over HTTPS to clients that trust the agent CA, and
+ * its heartbeats go over HTTPS to a receiver whose certificate that CA signed.
+ */
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { after, before, describe, it } from "node:test";
+import { AgentCa } from "../director/agent-ca.js";
+import { InvalidInput, Unavailable } from "../lib/errors.js";
+import { JsonClient } from "../lib/http-client.js";
+import { waitFor } from "../lib/sleep.js";
+import { claimAddressBlock } from "../testing/addresses.js";
+import { HeartbeatSink } from "../testing/heartbeat-sink.js";
+import { AgentClient } from "./client.js";
+import { HeartbeatSender, type Heartbeat } from "./heartbeat.js";
+import { loadSettings, SETTINGS_FILE } from "./settings.js";
+
+const BIN = fileURLToPath(new URL("../../../bin/zonal.js", import.meta.url));
+
+describe("agent over TLS", () => {
+  const dir = mkdtempSync(join(tmpdir(), "zonal-agent-tls-"));
+  const block = claimAddressBlock();
+  const address = `127.${block.base}.9.9`;
+  const port = 6871;
+  const token = "t".repeat(32);
+  const sink = new HeartbeatSink();
+  let ca: AgentCa;
+  let stranger: AgentCa;
+  let proc: ChildProcess | undefined;
+  let stderr = "";
+
+  before(async () => {
+    ca = await AgentCa.openOrCreate(join(dir, "ca"));
+    stranger = await AgentCa.openOrCreate(join(dir, "stranger-ca"));
+    const receiver = await ca.issue({ commonName: "zonal director", ips: ["127.0.0.1"] });
+    await sink.start({ cert: receiver.certPem, key: receiver.keyPem });
+    const own = await ca.issuerForAgents().issue(address);
+    const vmDir = join(dir, "vm");
+    mkdirSync(vmDir);
+    writeFileSync(
+      join(vmDir, SETTINGS_FILE),
+      JSON.stringify({
+        vmId: "vm-tls",
+        address,
+        agentPort: port,
+        token,
+        heartbeat: { url: sink.url, intervalMs: 200 },
+        disksDir: join(vmDir, "disks"),
+        ephemeralDir: join(vmDir, "ephemeral"),
+        tls: { ca: ca.caPem, cert: own.certPem, key: own.keyPem },
+      }),
+      { mode: 0o600 },
+    );
+    proc = spawn(process.execPath, [BIN, "agent", "--vm-dir", vmDir], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    proc.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
+    const client = new AgentClient({ address, port, token, ca: ca.caPem, timeoutMs: 1000 });
+    await waitFor(() => client.info(), { timeoutMs: 20_000, intervalMs: 100, what: `the agent (${stderr})` });
+  });
+  after(async () => {
+    if (proc && proc.exitCode === null) {
+      const exited = new Promise((resolve) => proc!.once("exit", resolve));
+      proc.kill("SIGTERM");
+      await exited;
+    }
+    await sink.stop();
+    rmSync(dir, { recursive: true, force: true });
+    block.release();
+  });
+
+  it("answers an AgentClient that trusts the agent CA, over HTTPS", async () => {
+    const info = await new AgentClient({ address, port, token, ca: ca.caPem }).info();
+    assert.equal(info.vmId, "vm-tls");
+    assert.equal(info.address, address);
+  });
+
+  it("a client that does not trust the CA gets Unavailable with the certificate error", async () => {
+    const systemRoots = new JsonClient({ baseUrl: `https://${address}:${port}`, token });
+    await assert.rejects(systemRoots.request("GET", "/v1/info"), (err: unknown) => {
+      assert.ok(err instanceof Unavailable, String(err));
+      assert.match(err.message, /UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT/);
+      return true;
+    });
+    const otherCa = new AgentClient({ address, port, token, ca: stranger.caPem });
+    await assert.rejects(otherCa.info(), (err: unknown) => {
+      assert.ok(err instanceof Unavailable, String(err));
+      assert.match(err.message, /UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT/);
+      return true;
+    });
+  });
+
+  it("plain HTTP to the agent's port fails", async () => {
+    await assert.rejects(new AgentClient({ address, port, token, timeoutMs: 2000 }).info(), Unavailable);
+  });
+
+  it("still needs the VM's token over TLS", async () => {
+    await assert.rejects(new AgentClient({ address, port, token: "x".repeat(32), ca: ca.caPem }).info(), {
+      name: "Unauthorized",
+    });
+  });
+
+  it("sends its heartbeats over HTTPS with the VM's token", async () => {
+    const beats = await waitFor(() => (sink.from("vm-tls").length >= 2 ? sink.from("vm-tls") : undefined), {
+      timeoutMs: 5000,
+      what: "two heartbeats over HTTPS",
+    });
+    assert.ok(sink.url.startsWith("https://"));
+    assert.equal(beats[0]!.token, token);
+    assert.equal(beats[0]!.beat.vmId, "vm-tls");
+  });
+});
+
+describe("TLS settings and senders", () => {
+  it("a heartbeat sender does not deliver to a receiver whose certificate another CA signed", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "zonal-hb-tls-"));
+    const sink = new HeartbeatSink();
+    try {
+      const ca = await AgentCa.openOrCreate(join(dir, "ca"));
+      const other = await AgentCa.openOrCreate(join(dir, "other"));
+      const cert = await other.issue({ commonName: "impostor", ips: ["127.0.0.1"] });
+      await sink.start({ cert: cert.certPem, key: cert.keyPem });
+      const errors: unknown[] = [];
+      const sender = new HeartbeatSender({
+        url: sink.url,
+        token: "t".repeat(32),
+        intervalMs: 100,
+        ca: ca.caPem,
+        build: (seq) => ({ vmId: "vm-x", seq }) as unknown as Heartbeat,
+        onError: (err) => errors.push(err),
+      });
+      sender.start();
+      try {
+        const err = await waitFor(() => errors[0], { timeoutMs: 5000, what: "a delivery error" });
+        const code = (err as { cause?: { code?: string } }).cause?.code;
+        assert.match(String(code), /UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT/);
+        assert.equal(sink.received.length, 0, "nothing reached the impostor");
+      } finally {
+        sender.stop();
+      }
+    } finally {
+      await sink.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a CA is only used over https: a client or sender given one for an http URL refuses", () => {
+    const ca = "-----BEGIN CERTIFICATE-----\n...";
+    assert.throws(() => new JsonClient({ baseUrl: "http://127.0.0.1:1", ca }), InvalidInput);
+    assert.throws(
+      () =>
+        new HeartbeatSender({
+          url: "http://127.0.0.1:1/v1/heartbeats",
+          token: "t",
+          intervalMs: 100,
+          ca,
+          build: () => ({}) as Heartbeat,
+        }),
+      InvalidInput,
+    );
+  });
+
+  it("settings with tls need an https heartbeat URL", () => {
+    const dir = mkdtempSync(join(tmpdir(), "zonal-settings-tls-"));
+    try {
+      const pem = "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n";
+      const settings = {
+        vmId: "vm-1",
+        address: "10.0.0.5",
+        agentPort: 6868,
+        token: "t".repeat(32),
+        heartbeat: { url: "http://10.0.0.1:25556/v1/heartbeats" },
+        disksDir: "/d",
+        ephemeralDir: "/e",
+        tls: { ca: pem, cert: pem, key: "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n" },
+      };
+      writeFileSync(join(dir, SETTINGS_FILE), JSON.stringify(settings));
+      assert.throws(() => loadSettings(dir), /heartbeat\.url.*https/s);
+      settings.heartbeat.url = "https://10.0.0.1:25556/v1/heartbeats";
+      writeFileSync(join(dir, SETTINGS_FILE), JSON.stringify(settings));
+      assert.equal(loadSettings(dir).tls?.ca, pem);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
