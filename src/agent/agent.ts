@@ -68,7 +68,11 @@ export class Agent {
   ) {
     this.addresses = new AddressForwarder(settings.address);
     this.supervisor = new Supervisor(settings, {
-      services: { token: settings.token, setAddresses: (specs) => this.addresses.set(specs) },
+      services: {
+        token: settings.token,
+        ...(settings.tls ? { ca: settings.tls.ca } : {}),
+        setAddresses: (specs) => this.addresses.set(specs),
+      },
     });
     mkdirSync(join(settings.ephemeralDir, "logs"), { recursive: true });
   }

@@ -1,7 +1,8 @@
 /**
  * TLS between the director and its agents (VMs off loopback). Opens (or creates)
  * the agent CA in `<data dir>/agent-ca`, issues the director's own certificate for
- * the address agents reach it at, and serves heartbeats over HTTPS on a listener of
+ * the address agents reach it at, and serves what VMs call (heartbeats, leases,
+ * cluster members' VIP moves and fencing, LB backends) over HTTPS on a listener of
  * their own. The director passes the CA's issuer to the cloud for every new VM.
  */
 import { isIP } from "node:net";
@@ -10,7 +11,7 @@ import type { AgentTlsIssuer } from "../cloud/cloud.js";
 import { parseListen } from "../lib/data-dir.js";
 import { InvalidInput } from "../lib/errors.js";
 import { AgentCa } from "./agent-ca.js";
-import { buildHeartbeatApi } from "./api.js";
+import { buildVmApi } from "./api.js";
 import type { Director } from "./director.js";
 
 export const AGENT_CA_DIR = "agent-ca";
@@ -23,6 +24,8 @@ export interface AgentTlsOptions {
 }
 
 export interface AgentListener {
+  /** `https://<advertised host>:<port>`: where VMs reach the control plane (leases, VIP moves, fencing, LB backends). */
+  url: string;
   /** `https://<advertised host>:<port>/v1/heartbeats`: what agents are given. */
   heartbeatUrl: string;
   /** Issues agents' certificates; its CA is what the director trusts when calling agents. */
@@ -56,12 +59,13 @@ export async function startAgentListener(o: {
     ips: names.filter((n) => isIP(n) !== 0),
     dnsNames: names.filter((n) => isIP(n) === 0),
   });
-  const app = buildHeartbeatApi(o.director, { cert: certPem, key: keyPem });
+  const app = buildVmApi(o.director, { cert: certPem, key: keyPem });
   await app.listen({ host, port });
   const addr = app.server.address();
   const actualPort = typeof addr === "object" && addr ? addr.port : port;
   const urlHost = isIP(advertised) === 6 ? `[${advertised}]` : advertised;
   return {
+    url: `https://${urlHost}:${actualPort}`,
     heartbeatUrl: `https://${urlHost}:${actualPort}/v1/heartbeats`,
     issuer: ca.issuerForAgents(),
     close: () => app.close(),

@@ -15,10 +15,11 @@
  *   GET  /v1/lb/backends (load-balancer nodes; their VM token)
  *   GET  /v1/deployments/:name/cluster         POST /v1/deployments/:name/roles {group?} -> 201 role
  *   DELETE /v1/deployments/:name/roles/:username
- *   POST /v1/heartbeats (agents; their own VM token; with agent TLS also on its own
- *                        HTTPS listener, buildHeartbeatApi)
+ *   POST /v1/heartbeats (agents; their own VM token)
  *   POST /v1/clusters/vip {key, token}  POST /v1/clusters/fence {key, vmId}  (cluster members; their VM token)
  *   /v1/leases/* (the embedded lease store; see src/ha/embedded/api.ts)
+ *   With agent TLS, what VMs call (heartbeats, leases, clusters/*, lb/backends) is
+ *   also served on its own HTTPS listener (buildVmApi), and VMs are given that one.
  *   GET  /v1/broker (the broker's URL and basic-auth credentials)   GET /v1/broker/instances
  *   /v2/* the Open Service Broker API (basic auth; see src/broker/api.ts)
  */
@@ -83,29 +84,7 @@ export function buildDirectorApi(
   );
   app.get("/v1/broker", (req) => ({ url: `${req.protocol}://${req.host}/v2`, ...broker().credentials }));
   app.get("/v1/broker/instances", () => broker().broker.list());
-  mountLeaseApi(
-    app,
-    () => director().ctx.leases,
-    (t, key) => director().clusters.authorize(t, key),
-  );
-  const vmToken = (authorization: string | undefined) => {
-    const t = bearerToken(authorization);
-    if (!t) throw new Unauthorized("cluster members call with their VM's bearer token");
-    return t;
-  };
-  app.post("/v1/clusters/vip", async (req) => {
-    const b = (req.body ?? {}) as { key?: unknown; token?: unknown };
-    if (typeof b.key !== "string" || typeof b.token !== "number")
-      throw new InvalidInput("expected {key: string, token: number}");
-    return director().clusters.moveVip(vmToken(req.headers.authorization), b.key, b.token);
-  });
-  app.post("/v1/clusters/fence", async (req) => {
-    const b = (req.body ?? {}) as { key?: unknown; vmId?: unknown };
-    if (typeof b.key !== "string" || typeof b.vmId !== "string")
-      throw new InvalidInput("expected {key: string, vmId: string}");
-    return director().clusters.fence(vmToken(req.headers.authorization), b.key, b.vmId);
-  });
-  app.get("/v1/lb/backends", (req) => director().lbs.backends(vmToken(req.headers.authorization)));
+  mountVmApi(app, director);
   app.get<{ Params: { name: string } }>("/v1/deployments/:name/lb", (req) =>
     director().lbs.status(req.params.name),
   );
@@ -203,12 +182,38 @@ export function buildDirectorApi(
     return director().overrideGuard(body.deployment, body.on);
   });
 
-  mountHeartbeats(app, director);
   return app;
 }
 
-/** `POST /v1/heartbeats`, checked against the VM's own token (the route is open to the API token). */
-function mountHeartbeats(app: FastifyInstance, director: () => Director): void {
+/**
+ * What VMs call, each with its own VM token (these routes are open to the API
+ * token): heartbeats, the embedded lease store, cluster members' VIP moves and
+ * fencing, load-balancer nodes' backends.
+ */
+function mountVmApi(app: FastifyInstance, director: () => Director): void {
+  mountLeaseApi(
+    app,
+    () => director().ctx.leases,
+    (t, key) => director().clusters.authorize(t, key),
+  );
+  const vmToken = (authorization: string | undefined) => {
+    const t = bearerToken(authorization);
+    if (!t) throw new Unauthorized("cluster members call with their VM's bearer token");
+    return t;
+  };
+  app.post("/v1/clusters/vip", async (req) => {
+    const b = (req.body ?? {}) as { key?: unknown; token?: unknown };
+    if (typeof b.key !== "string" || typeof b.token !== "number")
+      throw new InvalidInput("expected {key: string, token: number}");
+    return director().clusters.moveVip(vmToken(req.headers.authorization), b.key, b.token);
+  });
+  app.post("/v1/clusters/fence", async (req) => {
+    const b = (req.body ?? {}) as { key?: unknown; vmId?: unknown };
+    if (typeof b.key !== "string" || typeof b.vmId !== "string")
+      throw new InvalidInput("expected {key: string, vmId: string}");
+    return director().clusters.fence(vmToken(req.headers.authorization), b.key, b.vmId);
+  });
+  app.get("/v1/lb/backends", (req) => director().lbs.backends(vmToken(req.headers.authorization)));
   app.post("/v1/heartbeats", async (req, reply) => {
     const given = bearerToken(req.headers.authorization);
     const beat = req.body as Heartbeat | undefined;
@@ -220,14 +225,11 @@ function mountHeartbeats(app: FastifyInstance, director: () => Director): void {
 }
 
 /**
- * The agents' listener when TLS is on: HTTPS with the director's certificate from
- * the agent CA, serving only `POST /v1/heartbeats` (the same handler as the API's).
+ * The VMs' listener when TLS is on: HTTPS with the director's certificate from the
+ * agent CA, serving only what VMs call (the same handlers as the API's).
  */
-export function buildHeartbeatApi(
-  director: () => Director,
-  https: { cert: string; key: string },
-): FastifyInstance {
+export function buildVmApi(director: () => Director, https: { cert: string; key: string }): FastifyInstance {
   const app = createApi({ https });
-  mountHeartbeats(app, director);
+  mountVmApi(app, director);
   return app;
 }

@@ -102,7 +102,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
     store,
     cloud: o.cloud,
     heartbeatUrl: agentListener?.heartbeatUrl ?? `${url}/v1/heartbeats`,
-    controlPlaneUrl: url,
+    controlPlaneUrl: agentListener?.url ?? url,
     ...(agentListener ? { agentTls: agentListener.issuer } : {}),
     log,
     apiToken: token,

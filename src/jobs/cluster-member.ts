@@ -9,6 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { connect } from "node:net";
 import { EtcdLeaseStore } from "../ha/etcd/store.js";
 import { HttpLeaseStore } from "../ha/embedded/client.js";
+import { fetcherFor } from "../lib/fetch.js";
 import type { LeaseStore } from "../ha/lease-store.js";
 import type { ClusterSpec, JobContext } from "./job-type.js";
 
@@ -17,20 +18,43 @@ export function leaseStoreFor(ctx: JobContext): LeaseStore {
   const c = ctx.cluster!;
   return c.lease.store === "etcd"
     ? new EtcdLeaseStore(c.lease.endpoints, 1000)
-    : new HttpLeaseStore({ url: c.lease.url, token: ctx.services.token, timeoutMs: 1000 });
+    : new HttpLeaseStore({
+        url: c.lease.url,
+        token: ctx.services.token,
+        timeoutMs: 1000,
+        ...(ctx.services.ca ? { ca: ctx.services.ca } : {}),
+      });
 }
 
-/** POSTs to the control plane's member API (VIP moves, fencing) with the VM's token. */
-export async function controlPlanePost(ctx: JobContext, path: string, body: unknown): Promise<unknown> {
-  const res = await fetch(`${ctx.cluster!.control_plane_url}${path}`, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${ctx.services.token}` },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(10_000),
+/**
+ * Calls the control plane's member API (VIP moves, fencing, LB backends) with the
+ * VM's token, over TLS trusting only the control plane's CA when the VM has one.
+ * Rejects with the status and body of a refusal, or the network error.
+ */
+export async function controlPlaneCall(
+  ctx: JobContext,
+  method: "GET" | "POST",
+  path: string,
+  o: { body?: unknown; timeoutMs?: number } = {},
+): Promise<unknown> {
+  const url = `${ctx.cluster!.control_plane_url}${path}`;
+  const res = await fetcherFor(url, ctx.services.ca)(url, {
+    method,
+    headers: {
+      authorization: `Bearer ${ctx.services.token}`,
+      ...(o.body === undefined ? {} : { "content-type": "application/json" }),
+    },
+    body: o.body === undefined ? undefined : JSON.stringify(o.body),
+    signal: AbortSignal.timeout(o.timeoutMs ?? 10_000),
   });
   const text = await res.text();
   if (!res.ok) throw new Error(`${path}: HTTP ${res.status} ${text.slice(0, 300)}`);
   return text ? JSON.parse(text) : undefined;
+}
+
+/** POSTs to the control plane's member API (VIP moves, fencing). */
+export function controlPlanePost(ctx: JobContext, path: string, body: unknown): Promise<unknown> {
+  return controlPlaneCall(ctx, "POST", path, { body });
 }
 
 /** Starts a status server on the VM's address. */

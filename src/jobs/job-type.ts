@@ -54,6 +54,8 @@ export interface ClusterSpec {
 export interface AgentServices {
   /** The VM's bearer token: the control plane knows the VM by it. */
   token: string;
+  /** The control plane's CA (PEM) when VMs reach it over TLS (off loopback). */
+  ca?: string;
   /** Serve exactly these virtual addresses from this VM (bind retried until free). */
   setAddresses(specs: Array<{ address: string; ports: number[] }>): void;
 }

@@ -22,6 +22,8 @@ import { startControlPlane, type RunningControlPlane } from "../../src/director/
 import { standbyAgent } from "../../src/director/standby-pool.js";
 import { InvalidInput } from "../../src/lib/errors.js";
 import { fetcherFor } from "../../src/lib/fetch.js";
+import { controlPlaneCall } from "../../src/jobs/cluster-member.js";
+import type { JobContext } from "../../src/jobs/job-type.js";
 import { waitFor } from "../../src/lib/sleep.js";
 import { claimAddressBlock } from "../../src/testing/addresses.js";
 
@@ -88,7 +90,7 @@ describe("control plane with agent TLS", () => {
     assert.equal(hb.protocol, "https:");
     assert.equal(hb.pathname, "/v1/heartbeats");
     assert.notEqual(hb.host, new URL(cp.endpoint.url).host, "a listener of its own");
-    assert.equal(ctx.controlPlaneUrl, cp.endpoint.url, "agents still reach the API on the main listener");
+    assert.equal(ctx.controlPlaneUrl, hb.origin, "cluster members reach the control plane over TLS too");
     assert.equal(agentSettings(ctx, "t".repeat(32)).tls, ctx.agentTls, "new VMs get the issuer");
   });
 
@@ -107,16 +109,27 @@ describe("control plane with agent TLS", () => {
     assert.equal(cp.director.heartbeats.lastOf("vm-hb"), undefined);
     assert.equal((await post("h".repeat(32))).status, 204);
     assert.equal(cp.director.heartbeats.lastOf("vm-hb")?.beat.vmId, "vm-hb");
-    // The agent listener serves heartbeats only.
-    const info = await fetcherFor(ctx.heartbeatUrl, ctx.agentTls!.caPem)(
-      new URL("/v1/info", ctx.heartbeatUrl),
-      {
-        method: "GET",
-        headers: { authorization: `Bearer ${cp.endpoint.token}` },
+    // The agent listener serves what VMs call, and nothing of the operator's API.
+    const call = (method: string, path: string, token: string) =>
+      fetcherFor(ctx.heartbeatUrl, ctx.agentTls!.caPem)(new URL(path, ctx.heartbeatUrl), {
+        method,
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        ...(method === "POST" ? { body: JSON.stringify({ key: "d/g", holder: "m0", ttlMs: 1000 }) } : {}),
         signal: AbortSignal.timeout(5000),
-      },
-    );
-    assert.equal(info.status, 404);
+      });
+    assert.equal((await call("GET", "/v1/info", cp.endpoint.token)).status, 404);
+    assert.equal((await call("GET", "/v1/deployments", cp.endpoint.token)).status, 404);
+    const lease = await call("POST", "/v1/leases/acquire", "w".repeat(32));
+    assert.equal(lease.status, 401, "the lease store is there, and refuses a token that is no member's");
+    assert.equal((await call("GET", "/v1/lb/backends", "w".repeat(32))).status, 401);
+    // A job's controller reaches it with the VM's CA, and cannot without.
+    const job = (ca?: string) =>
+      ({
+        cluster: { control_plane_url: ctx.controlPlaneUrl },
+        services: { token: "w".repeat(32), ...(ca ? { ca } : {}) },
+      }) as unknown as JobContext;
+    await assert.rejects(controlPlaneCall(job(ctx.agentTls!.caPem), "GET", "/v1/lb/backends"), /HTTP 401/);
+    await assert.rejects(controlPlaneCall(job(), "GET", "/v1/lb/backends"), /fetch failed/);
   });
 
   it("refuses a plain-HTTP heartbeat and a sender that does not trust its CA", async () => {

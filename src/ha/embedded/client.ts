@@ -6,8 +6,14 @@ import { pollWatch, type Lease, type LeaseStore } from "../lease-store.js";
 export class HttpLeaseStore implements LeaseStore {
   private readonly http: JsonClient;
 
-  constructor(o: { url: string; token: string; timeoutMs?: number }) {
-    this.http = new JsonClient({ baseUrl: o.url, token: o.token, timeoutMs: o.timeoutMs ?? 2000 });
+  /** `ca`: trust only this CA (PEM) for an https `url` (VMs off loopback). */
+  constructor(o: { url: string; token: string; timeoutMs?: number; ca?: string }) {
+    this.http = new JsonClient({
+      baseUrl: o.url,
+      token: o.token,
+      timeoutMs: o.timeoutMs ?? 2000,
+      ...(o.ca ? { ca: o.ca } : {}),
+    });
   }
 
   async acquire(key: string, holder: string, ttlMs: number, value = ""): Promise<Lease | undefined> {

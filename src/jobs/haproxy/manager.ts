@@ -18,6 +18,7 @@ import { sleep } from "../../lib/sleep.js";
 import type { LeaseStore } from "../../ha/lease-store.js";
 import {
   closeServer,
+  controlPlaneCall,
   controlPlanePost,
   HeldLease,
   leaseStoreFor,
@@ -212,15 +213,12 @@ export class LbManager implements JobController {
     const now = Date.now();
     if (now - this.pulledAt < 1000) return;
     this.pulledAt = now;
-    const url = this.ctx.cluster?.control_plane_url;
-    if (!url) return;
+    if (!this.ctx.cluster?.control_plane_url) return;
     try {
-      const res = await fetch(`${url}/v1/lb/backends`, {
-        headers: { authorization: `Bearer ${this.ctx.services.token}` },
-        signal: AbortSignal.timeout(2000),
-      });
-      if (!res.ok) return;
-      const body = (await res.json()) as { links: Links; peers: Peer[] };
+      const body = (await controlPlaneCall(this.ctx, "GET", "/v1/lb/backends", { timeoutMs: 2000 })) as {
+        links: Links;
+        peers: Peer[];
+      };
       this.links = body.links;
       this.peers = body.peers.filter((p) => p.member !== this.member);
     } catch {
