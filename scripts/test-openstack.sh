@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 start=$(date +%s)
 bash scripts/setup.sh
 dir=$(mktemp -d /tmp/zonal-openstack.XXXXXX)
+chmod 755 "$dir" # the private PostgreSQL runs as the postgres user
 base_port=${ZONAL_TEST_OPENSTACK_PORT:-26000}
 finish() {
   status=$?

@@ -31,6 +31,8 @@ export class FakeOpenStack {
   tokensIssued = 0;
   /** Seconds a token lives (the driver renews 5 min before). */
   tokenLifetimeS = 3600;
+  /** Service types left out of the catalog (a cloud without Cinder: "volumev3"). */
+  readonly without = new Set<string>();
   private readonly routes: Array<{ method: string; pattern: RegExp; literal: boolean; route: Route }> = [];
   private server: Server | undefined;
   url = "";
@@ -108,10 +110,12 @@ export class FakeOpenStack {
               ["volumev3", `/volume/v3/${PROJECT}`],
               ["network", "/network"],
               ["image", "/image"],
-            ].map(([type, path]) => ({
-              type,
-              endpoints: [{ interface: "public", region_id: "RegionOne", url: `${this.url}${path}` }],
-            })),
+            ]
+              .filter(([type]) => !this.without.has(type!))
+              .map(([type, path]) => ({
+                type,
+                endpoints: [{ interface: "public", region_id: "RegionOne", url: `${this.url}${path}` }],
+              })),
           },
         },
       };

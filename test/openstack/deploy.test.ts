@@ -11,7 +11,8 @@
  * deployment deletes its servers and ports.
  */
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import { promisify } from "node:util";
 import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -27,9 +28,11 @@ import { LoopbackHypervisor } from "./hypervisor.js";
 
 const REPO = fileURLToPath(new URL("../../..", import.meta.url));
 const BIN = join(REPO, "bin", "zonal.js");
+const run = promisify(execFile);
 
 interface ServerView {
   id: string;
+  status: string;
   metadata: Record<string, string>;
   "OS-EXT-AZ:availability_zone": string;
   "OS-EXT-SRV-ATTR:host": string;
@@ -42,14 +45,19 @@ describe("the director on OpenStack", () => {
   const hypervisor = new LoopbackHypervisor(session, join(home, "vms"));
   let cp: { pid: number; startTime: number } | undefined;
 
-  const zonal = (...args: string[]) => {
-    const r = spawnSync(process.execPath, [BIN, "--home", home, ...args], {
-      encoding: "utf8",
-      timeout: 600_000,
-    });
-    if (r.status !== 0)
-      throw new Error(`zonal ${args.join(" ")} failed (${r.status}):\n${r.stderr}${r.stdout}`);
-    return r.stdout;
+  // Asynchronous: the loopback hypervisor runs in this process and must keep booting
+  // servers while the CLI waits for them.
+  const zonal = async (...args: string[]): Promise<string> => {
+    try {
+      const { stdout } = await run(process.execPath, [BIN, "--home", home, ...args], {
+        encoding: "utf8",
+        timeout: 600_000,
+      });
+      return stdout;
+    } catch (err) {
+      const e = err as { code?: number; stderr?: string; stdout?: string };
+      throw new Error(`zonal ${args.join(" ")} failed (${e.code}):\n${e.stderr}${e.stdout}`);
+    }
   };
   const servers = async (deployment: string) =>
     (
@@ -58,7 +66,7 @@ describe("the director on OpenStack", () => {
         path: "/servers/detail",
         headers: { "openstack-api-version": "compute 2.74" },
       })
-    ).body.servers.filter((s) => s.metadata.deployment === deployment);
+    ).body.servers.filter((s) => s.metadata.deployment === deployment && s.status !== "DELETED");
 
   before(async () => {
     hypervisor.start();
@@ -92,17 +100,17 @@ describe("the director on OpenStack", () => {
       },
       { timeoutMs: 60_000, intervalMs: 200, what: "the control plane" },
     );
-    zonal("cloud-config", join(REPO, "examples", "cloud-config.yml"));
+    await zonal("cloud-config", join(REPO, "examples", "cloud-config.yml"));
   });
 
   after(async () => {
     try {
-      zonal("delete-deployment", "web");
+      await zonal("delete-deployment", "web");
     } catch {
       /* already gone, or the test failed before deploying */
     }
     try {
-      zonal("delete-deployment", "web-ssd");
+      await zonal("delete-deployment", "web-ssd");
     } catch {
       /* as above */
     }
@@ -114,13 +122,14 @@ describe("the director on OpenStack", () => {
       }).catch(() => signalGroup(cp!.pid, cp!.startTime, "SIGKILL"));
     }
     await hypervisor.stop();
+    console.log(`loopback hypervisor:\n  ${hypervisor.log.join("\n  ")}`);
   });
 
   it("deploys examples/web.yml evenly across the three zones, a pair per zone on two hosts, over TLS", async () => {
     const started = Date.now();
-    zonal("deploy", join(REPO, "examples", "web.yml"));
+    await zonal("deploy", join(REPO, "examples", "web.yml"));
     const took = Date.now() - started;
-    const instances = JSON.parse(zonal("instances", "-d", "web", "--json")) as InstanceView[];
+    const instances = JSON.parse(await zonal("instances", "-d", "web", "--json")) as InstanceView[];
     assert.equal(instances.length, 6);
     assert.deepEqual(
       instances.map((i) => i.state),
@@ -172,10 +181,10 @@ describe("the director on OpenStack", () => {
     web.instance_groups[0]!.vm_type = "small-ssd";
     const file = join(home, "web-ssd.yml");
     writeFileSync(file, stringify(web));
-    zonal("deploy", file);
+    await zonal("deploy", file);
     const real = await servers("web-ssd");
     assert.equal(real.length, 2);
-    const zones = JSON.parse(zonal("openstack", "check", os.settingsFile, "--json")) as {
+    const zones = JSON.parse(await zonal("openstack", "check", os.settingsFile, "--json")) as {
       zones: Array<{ name: string; hosts: Array<{ name: string; attributes: Record<string, unknown> }> }>;
     };
     const ssdHosts = zones.zones.flatMap((z) =>
@@ -196,8 +205,16 @@ describe("the director on OpenStack", () => {
       ).body.ports.length;
     assert.equal((await servers("web")).length, 6);
     assert.equal(await vmPorts(), 8, "a port per server of web and web-ssd");
-    zonal("delete-deployment", "web");
+    await zonal("delete-deployment", "web");
     assert.deepEqual(await servers("web"), []);
     assert.equal(await vmPorts(), 2, "only web-ssd's ports are left");
+    const groups = (
+      await session.request<{ server_groups: Array<{ name: string }> }>({
+        service: "compute",
+        path: "/os-server-groups",
+      })
+    ).body.server_groups.map((g) => g.name);
+    assert.ok(!groups.includes("zonal-web/web"), `web's server group is gone (left: ${groups.join(", ")})`);
+    assert.ok(groups.includes("zonal-web-ssd/web"));
   });
 });

@@ -7,6 +7,8 @@
  */
 import type { OpenStackSession } from "./session.js";
 
+const BLOCK_STORAGE = ["volumev3", "block-storage"];
+
 /** 3.27: the attachments API (volumes list their attachment ids). */
 export const CINDER_VERSION = "3.27";
 
@@ -43,8 +45,13 @@ export class Cinder {
     });
   }
 
+  /** False when the cloud has no block storage service (then it has no volumes either). */
+  available(): Promise<boolean> {
+    return this.session.hasEndpoint(BLOCK_STORAGE);
+  }
+
   private async base(): Promise<string> {
-    const url = await this.session.endpoint(["volumev3", "block-storage"]);
+    const url = await this.session.endpoint(BLOCK_STORAGE);
     // Older catalogs end in /v3/<project_id>; newer ones in /v3.
     return /\/v3$/.test(url) ? `${url}/${await this.session.projectId()}` : url;
   }

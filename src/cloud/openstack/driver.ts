@@ -150,7 +150,7 @@ export class OpenStackCloud implements Cloud {
 
       const host = chooseHint(zone.hosts, req);
       const flavorId = await this.flavorId(req);
-      const groupId = req.group ? await this.serverGroupId(req.group) : undefined;
+      let groupId = req.group ? await this.serverGroupId(req.group) : undefined;
       const [networkId, imageRef] = await Promise.all([this.networkId(), this.imageId()]);
       const name = `zonal-${randomBytes(4).toString("hex")}`;
       const port = await this.neutron.createPort({ networkId, name, tags: [TAG.vmPort] });
@@ -181,8 +181,18 @@ export class OpenStackCloud implements Cloud {
             user_data: Buffer.from(userData).toString("base64"),
             ...(groupId ? { schedulerHints: { group: groupId } } : {}),
           });
-        let server = await this.bootAndWait(boot, host?.name);
-        if (!server && host) server = await this.bootAndWait(boot, undefined); // the hint did not fit after all
+        // The group's last VM may have been deleted (and the group with it) meanwhile: once more with a new one.
+        const attempt = async (onHost: string | undefined) => {
+          try {
+            return await this.bootAndWait(boot, onHost);
+          } catch (err) {
+            if (!(req.group && err instanceof OpenStackError && /group/i.test(err.message))) throw err;
+            groupId = await this.serverGroupId(req.group);
+            return this.bootAndWait(boot, onHost);
+          }
+        };
+        let server = await attempt(host?.name);
+        if (!server && host) server = await attempt(undefined); // the hint did not fit after all
         if (!server)
           throw new NoValidHost(`Nova found no valid host in zone ${zone.name} for ${describe(req)}`, []);
         const services = await this.nova.computeServices();
@@ -232,6 +242,12 @@ export class OpenStackCloud implements Cloud {
         );
       if (server) await this.deleteServerAndWait(id);
       for (const p of ports) if ((p.tags ?? []).includes(TAG.vmPort)) await this.neutron.deletePort(p.id);
+      // A group's server group goes with its last VM (a VM created meanwhile makes a new one).
+      for (const gid of server?.server_groups ?? []) {
+        const group = await this.nova.serverGroup(gid);
+        if (group && group.name.startsWith("zonal-") && group.members.length === 0)
+          await this.nova.deleteServerGroup(gid);
+      }
     });
   }
 
@@ -383,7 +399,7 @@ export class OpenStackCloud implements Cloud {
 
   deleteDisk(id: string): Promise<void> {
     return guard(async () => {
-      const vol = await this.cinder.get(id);
+      const vol = (await this.cinder.available()) ? await this.cinder.get(id) : undefined;
       if (!vol) return;
       if (vol.attachments.length > 0)
         throw new DiskInUse(`disk ${id} is attached to VM ${vol.attachments[0]!.server_id}; detach it first`);
@@ -394,6 +410,7 @@ export class OpenStackCloud implements Cloud {
 
   getDisk(id: string): Promise<Disk | undefined> {
     return guard(async () => {
+      if (!(await this.cinder.available())) return undefined;
       const vol = await this.cinder.get(id);
       return vol ? toDisk(vol) : undefined;
     });
@@ -401,9 +418,11 @@ export class OpenStackCloud implements Cloud {
 
   listDisks(filter?: VmFilter): Promise<Disk[]> {
     return guard(async () =>
-      (await this.cinder.list(filter?.metadata))
-        .filter((v) => matches(v.metadata, filter?.metadata))
-        .map(toDisk),
+      !(await this.cinder.available())
+        ? []
+        : (await this.cinder.list(filter?.metadata))
+            .filter((v) => matches(v.metadata, filter?.metadata))
+            .map(toDisk),
     );
   }
 

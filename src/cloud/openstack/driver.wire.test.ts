@@ -263,6 +263,19 @@ describe("OpenStack driver on the wire: Cinder", () => {
     assert.equal(os.find(`DELETE ${VOL}/${a.id}`).length, 1);
   });
 
+  it("on a cloud without Cinder, has no disks, and says why it cannot make one", async () => {
+    os.without.add("volumev3");
+    const bare = new OpenStackCloud(
+      config(),
+      new OpenStackSession({ ...config().credentials, authUrl: `${os.url}/identity/v3` }),
+    );
+    assert.deepEqual(await bare.listDisks(), []);
+    assert.equal(await bare.getDisk("v1"), undefined);
+    await bare.deleteDisk("v1");
+    await assert.rejects(bare.createDisk({ zone: "z1", sizeMb: 64 }), /no public endpoint of type volumev3/);
+    assert.equal(os.find(`POST ${VOL}`).length, 0);
+  });
+
   it("turns Cinder's quota refusal into QuotaExceeded", async () => {
     os.on(`POST ${VOL}`, {
       status: 413,

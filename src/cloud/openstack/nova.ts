@@ -25,6 +25,8 @@ export interface NovaServer {
   "OS-EXT-STS:power_state"?: number;
   "os-extended-volumes:volumes_attached"?: Array<{ id: string }>;
   fault?: { code: number; message: string; details?: string };
+  /** Ids of its server groups (microversion ≥ 2.71). */
+  server_groups?: string[];
 }
 
 export interface NovaHypervisor {
@@ -196,6 +198,15 @@ export class Nova {
         server_groups: Array<{ id: string; name: string; policy: string; members: string[] }>;
       }>("GET", "/os-server-groups", { query: { limit: 1000 } })
     ).body.server_groups;
+  }
+
+  async serverGroup(id: string): Promise<{ id: string; name: string; members: string[] } | undefined> {
+    const res = await this.call<{ server_group: { id: string; name: string; members: string[] } }>(
+      "GET",
+      `/os-server-groups/${encodeURIComponent(id)}`,
+      { okStatuses: [404] },
+    );
+    return res.status === 404 ? undefined : res.body.server_group;
   }
 
   async createServerGroup(name: string, policy: string): Promise<{ id: string }> {

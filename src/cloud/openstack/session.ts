@@ -119,6 +119,17 @@ export class OpenStackSession {
     return this.endpointIn(await this.validToken(), type);
   }
 
+  /** True when the catalog has an endpoint of one of these types (a cloud may lack Cinder). */
+  async hasEndpoint(type: string | string[]): Promise<boolean> {
+    try {
+      await this.endpoint(type);
+      return true;
+    } catch (err) {
+      if (err instanceof OpenStackError && err.serviceStatus === 404) return false;
+      throw err;
+    }
+  }
+
   private endpointIn(token: Token, type: string | string[]): string {
     const types = Array.isArray(type) ? type : [type];
     const wanted = this.credentials.interface ?? "public";
