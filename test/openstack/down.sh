@@ -33,23 +33,23 @@ while read -r name pid started; do
   kill -TERM -- "-$pid" 2>/dev/null && echo "down.sh: stopping $name (group $pid)"
 done <"$PIDS"
 
+# wait_gone TICKS: waits up to TICKS quarter-seconds for the groups in `left` to go.
+wait_gone() {
+  local i g still
+  for ((i = 0; i < $1 && ${#left[@]} > 0; i++)); do
+    sleep 0.25
+    still=()
+    for g in "${left[@]}"; do kill -0 -- "-$g" 2>/dev/null && still+=("$g"); done
+    left=("${still[@]}")
+  done
+}
 left=("${groups[@]}")
-for ((i = 0; i < 60 && ${#left[@]} > 0; i++)); do
-  sleep 0.25
-  still=()
-  for g in "${left[@]}"; do kill -0 -- "-$g" 2>/dev/null && still+=("$g"); done
-  left=("${still[@]}")
-done
+wait_gone 60
 for g in "${left[@]}"; do
   echo "down.sh: group $g still there after 15 s; KILL"
   kill -KILL -- "-$g" 2>/dev/null
 done
-for ((i = 0; i < 20 && ${#left[@]} > 0; i++)); do
-  sleep 0.25
-  still=()
-  for g in "${left[@]}"; do kill -0 -- "-$g" 2>/dev/null && still+=("$g"); done
-  left=("${still[@]}")
-done
+wait_gone 20
 if [ ${#left[@]} -gt 0 ]; then
   echo "down.sh: groups still alive: ${left[*]}" >&2
   exit 1

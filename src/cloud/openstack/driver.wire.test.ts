@@ -10,6 +10,7 @@ import { FakeOpenStack, PROJECT, type Recorded } from "../../testing/fake-openst
 import { DetachFailed, DiskInUse, NoAddressLeft, QuotaExceeded, ZoneMismatch } from "../cloud.js";
 import type { OpenStackConfig } from "./config.js";
 import { OpenStackCloud } from "./driver.js";
+import type { NeutronPort } from "./neutron.js";
 import { OpenStackSession } from "./session.js";
 
 const VOL = `/volume/v3/${PROJECT}/volumes`;
@@ -291,17 +292,7 @@ describe("OpenStack driver on the wire: Cinder", () => {
   });
 });
 
-interface Port {
-  id: string;
-  name: string;
-  network_id: string;
-  device_id: string;
-  device_owner: string;
-  mac_address: string;
-  fixed_ips: Array<{ subnet_id: string; ip_address: string }>;
-  allowed_address_pairs: Array<{ ip_address: string }>;
-  tags: string[];
-}
+type Port = NeutronPort & { tags: string[] };
 
 function neutron(os: FakeOpenStack, ports: Map<string, Port>, fips: Map<string, Record<string, unknown>>) {
   let n = 0;
