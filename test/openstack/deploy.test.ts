@@ -7,8 +7,9 @@
  *
  * Shows: six web instances, two per zone of z1–z3, each pair on two different hosts
  * (the deployment's server group); every instance answers HTTP; heartbeats arrive
- * over HTTPS; an ssd vm type lands on the ssd aggregate's host only; deleting the
- * deployment deletes its servers and ports.
+ * over HTTPS; a server stopped through Nova is replaced (resurrect) in its zone; an
+ * ssd vm type lands on the ssd aggregate's host only; deleting the deployment deletes
+ * its servers, ports and server group.
  */
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
@@ -168,6 +169,39 @@ describe("the director on OpenStack", () => {
       "the agent speaks no plain HTTP",
     );
     console.log(`deployed web (6 instances over 3 zones) on the test OpenStack in ${took} ms`);
+  });
+
+  it("resurrects an instance whose server Nova stopped behind zonal's back", async () => {
+    const before = (JSON.parse(await zonal("instances", "-d", "web", "--json")) as InstanceView[]).find(
+      (i) => i.group === "web" && i.index === 0,
+    )!;
+    const stoppedAt = Date.now();
+    await session.request({
+      service: "compute",
+      method: "POST",
+      path: `/servers/${before.vmId}/action`,
+      body: { "os-stop": null },
+      headers: { "openstack-api-version": "compute 2.74" },
+    });
+    const after = await waitFor(
+      async () => {
+        const now = (JSON.parse(await zonal("instances", "-d", "web", "--json")) as InstanceView[]).find(
+          (i) => i.group === "web" && i.index === 0,
+        );
+        return now && now.vmId !== before.vmId && now.state === "running" ? now : undefined;
+      },
+      { timeoutMs: 180_000, intervalMs: 1000, what: "web/0 on a new server" },
+    );
+    const took = Date.now() - stoppedAt;
+    assert.equal(after.zone, before.zone, "resurrected in its zone");
+    assert.match(await (await fetch(`http://${after.address}:8080/`)).text(), /^hello from web\/0 in /);
+    const old = await session.request<{ server?: { status: string } }>({
+      service: "compute",
+      path: `/servers/${before.vmId}`,
+      okStatuses: [404],
+    });
+    assert.ok(old.status === 404 || old.body.server?.status === "DELETED", "the stopped server is deleted");
+    console.log(`web/0 back on a new server ${took} ms after Nova stopped its old one`);
   });
 
   it("puts an ssd vm type on the ssd aggregate's host", async () => {
