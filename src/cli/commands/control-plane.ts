@@ -259,8 +259,8 @@ export function controlPlaneCommand(): Command {
       ) => {
         const home = homeOf(cmd);
         const health = healthConfig(o);
+        const agentTls = agentTlsOptions(o); // flags first: a bad one changes nothing
         const { cloud, cloudName } = o.openstack ? openStackCloud(o.openstack) : localCloud(home);
-        const agentTls = agentTlsOptions(o);
         const cp = await startControlPlane({
           dataDir: directorDataDir(home),
           listen: o.listen,

@@ -25,8 +25,12 @@ const settingsSchema = z
   .object({
     cloud: z.string().min(1).optional(),
     clouds_file: z.string().min(1).optional(),
-    image: z.string().min(1, "expected the id or name of the agent image"),
-    network: z.string().min(1, "expected the id or name of the VMs' network"),
+    image: z
+      .string({ error: "expected the id or name of the agent image" })
+      .min(1, "expected the id or name of the agent image"),
+    network: z
+      .string({ error: "expected the id or name of the VMs' network" })
+      .min(1, "expected the id or name of the VMs' network"),
     floating_network: z.string().min(1).optional(),
     agent_port: z.number().int().min(1).max(65535).default(6868),
     server_group_policy: z.enum(["anti-affinity", "soft-anti-affinity"]).default("soft-anti-affinity"),
