@@ -45,3 +45,18 @@ export function fetcherFor(url: string, ca?: string): Fetch {
   const d = dispatcher;
   return (u, init) => undiciFetch(u, { ...init, dispatcher: d });
 }
+
+/** What a failed fetch says went wrong: the cause's code (ECONNREFUSED, …), else the error's name. */
+export function failureCode(err: unknown): string {
+  return (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+}
+
+/** A response body: undefined when empty, parsed JSON when it is JSON, else the text itself. */
+export function parseBody(text: string): unknown {
+  if (text === "") return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}

@@ -13,7 +13,7 @@ import {
   Unavailable,
   type ZonalError,
 } from "./errors.js";
-import { fetcherFor, type Fetch, type FetchResponse } from "./fetch.js";
+import { failureCode, fetcherFor, parseBody, type Fetch, type FetchResponse } from "./fetch.js";
 import type { ErrorBody } from "./http-server.js";
 
 export type ErrorDecoder = (status: number, body: ErrorBody) => ZonalError | undefined;
@@ -73,27 +73,19 @@ export class JsonClient {
           signal: AbortSignal.timeout(timeoutMs),
         });
       } catch (err) {
-        const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+        const cause = failureCode(err);
         if (attempt === 1 && IDEMPOTENT.has(method) && STALE_CONNECTION.has(cause)) continue;
         throw new Unavailable(`${method} ${url.origin}${url.pathname}: ${cause}`, { cause: err });
       }
     }
     const text = await res.text();
-    const parsed: unknown = text === "" ? undefined : safeJson(text);
+    const parsed = parseBody(text);
     if (res.ok || ro.okStatuses?.includes(res.status)) return parsed as T;
     const body: ErrorBody =
       parsed && typeof parsed === "object" && "message" in parsed
         ? (parsed as ErrorBody)
         : { error: "http_" + res.status, message: text.slice(0, 500) || res.statusText };
     throw this.opts.decodeError?.(res.status, body) ?? genericError(res.status, body);
-  }
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
   }
 }
 

@@ -43,6 +43,19 @@ export function capacityShortfall(
   return undefined;
 }
 
+/**
+ * Why a host cannot take a VM of `res` right now (failed, lacks an attribute, too
+ * full), or undefined when it can: what a cloud's scheduler says per host.
+ */
+export function unfitReason(
+  host: Pick<PlacementHost, "id" | "attributes" | "capacity"> & { up: boolean },
+  used: { cpu: number; ramMb: number },
+  res: Resources,
+): string | undefined {
+  if (!host.up) return `${host.id}: host has failed`;
+  return attributeMismatch(host, res) ?? capacityShortfall(host, used, res);
+}
+
 export const zoneFilter: HostFilter = {
   name: "zone",
   test: (h, r) => h.zone === r.zone,

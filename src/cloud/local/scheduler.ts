@@ -5,7 +5,7 @@
  * the host with the most free RAM. Every rejected host gets a reason ("z2/h1: lacks ssd").
  */
 import type { Attributes, VmType } from "../cloud.js";
-import { attributeMismatch, capacityShortfall } from "../../placement/filters.js";
+import { unfitReason } from "../../placement/filters.js";
 
 export interface HostView {
   id: string;
@@ -27,10 +27,8 @@ export function firstFreeSlot(used: ReadonlySet<number>): number | undefined {
 
 /** Why `host` cannot take a VM of `vmType`, or undefined when it can. */
 export function rejectReason(host: HostView, vmType: VmType): string | undefined {
-  if (!host.up) return `${host.id}: host has failed`;
   return (
-    attributeMismatch(host, vmType) ??
-    capacityShortfall(host, host.used, vmType) ??
+    unfitReason(host, host.used, vmType) ??
     (firstFreeSlot(host.usedSlots) === undefined ? `${host.id}: no free address` : undefined)
   );
 }

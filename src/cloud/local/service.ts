@@ -36,14 +36,8 @@ import {
   type Zone,
 } from "../cloud.js";
 import { allHosts, type CloudConfig, type HostConfig } from "./config.js";
-import {
-  allocateAddressSchema,
-  attachSchema,
-  createDiskSchema,
-  createVmSchema,
-  failHostSchema,
-  metadataSchema,
-} from "./requests.js";
+import { allocateAddressSchema, createDiskSchema, createVmSchema, metadataSchema } from "../requests.js";
+import { attachSchema, failHostSchema } from "./requests.js";
 import { chooseHost, type HostView } from "./scheduler.js";
 import { StateFile, type AddressRecord, type DiskRecord, type VmRecord } from "./state.js";
 import { bootAgent, findVmByMarker, freezeVm, killVm, observe, thawVm } from "./vm-runtime.js";

@@ -2,8 +2,9 @@
  * Cinder (block storage API v3), the calls the driver makes, in Cinder's wire
  * format. Volumes are attached and detached through Nova (which drives Cinder's
  * attachments API itself); Cinder is called directly to create, read and delete
- * volumes, to read their attachments, and for `os-force_detach` when the server a
- * volume is attached to is dead and cannot let it go.
+ * volumes, to list their attachments (the attachments API), and for
+ * `os-force_detach` of each when the server a volume is attached to is dead and
+ * cannot let it go.
  */
 import type { OpenStackSession } from "./session.js";
 
@@ -26,6 +27,13 @@ export interface CinderVolume {
     device?: string;
     host_name?: string | null;
   }>;
+}
+
+export interface CinderAttachment {
+  id: string;
+  status: string;
+  instance: string | null;
+  volume_id: string;
 }
 
 export class Cinder {
@@ -96,6 +104,18 @@ export class Cinder {
       if (page.length < 500) return out;
       marker = page[page.length - 1]!.id;
     }
+  }
+
+  /**
+   * The volume's attachments from the attachments API (3.27), in any state: also one
+   * left `reserved` or `attaching` by an attach that its server's failure cut short,
+   * which the volume's own `attachments` field does not list.
+   */
+  async attachments(volumeId: string): Promise<CinderAttachment[]> {
+    const res = await this.call<{ attachments: CinderAttachment[] }>("GET", "/attachments", {
+      query: { volume_id: volumeId },
+    });
+    return res.body.attachments;
   }
 
   /** Deletes a volume. Idempotent (404 is success). */

@@ -7,9 +7,11 @@
  * fenced). A server on a host that is merely unreachable is NOT fenced: Unavailable.
  */
 import { randomBytes } from "node:crypto";
-import { InvalidInput, NotFound, Unavailable, type FieldProblem } from "../../lib/errors.js";
+import { InvalidInput, NotFound, Unavailable } from "../../lib/errors.js";
+import { memoUntilFailure } from "../../lib/memo.js";
+import { parseWith } from "../../lib/validate.js";
 import { sleep } from "../../lib/sleep.js";
-import { attributeMismatch, capacityShortfall } from "../../placement/filters.js";
+import { unfitReason } from "../../placement/filters.js";
 import {
   DetachFailed,
   DiskInUse,
@@ -47,6 +49,7 @@ import {
 import { Neutron, type NeutronPort } from "./neutron.js";
 import { Nova, type NovaServer, type NovaService } from "./nova.js";
 import { OpenStackError, OpenStackSession } from "./session.js";
+import { allocateAddressSchema, createDiskSchema, createVmSchema } from "../requests.js";
 import { agentUserData } from "./user-data.js";
 
 const POLL_MS = 500;
@@ -56,9 +59,12 @@ export class OpenStackCloud implements Cloud {
   private readonly nova: Nova;
   private readonly cinder: Cinder;
   private readonly neutron: Neutron;
-  private networkIdP: Promise<string> | undefined;
-  private floatingNetIdP: Promise<string> | undefined;
-  private imageIdP: Promise<string> | undefined;
+  /** The VMs' network, the floating IP network and the agent image, by id (looked up once). */
+  private readonly networkId = memoUntilFailure(() => this.neutron.networkId(this.settings.network));
+  private readonly floatingNetworkId = memoUntilFailure(() =>
+    this.neutron.networkId(this.settings.floating_network!),
+  );
+  private readonly imageId = memoUntilFailure(() => this.findImage(this.settings.image));
 
   constructor(
     readonly config: OpenStackConfig,
@@ -127,26 +133,15 @@ export class OpenStackCloud implements Cloud {
 
   createVm(req: CreateVmRequest): Promise<CreatedVm> {
     return guard(async () => {
-      const problems: FieldProblem[] = [];
-      if (!Number.isInteger(req.vmType.cpu) || req.vmType.cpu < 1)
-        problems.push({ field: "vmType.cpu", problem: "expected a whole number of CPUs, at least 1" });
-      if (!Number.isInteger(req.vmType.ramMb) || req.vmType.ramMb < 1)
-        problems.push({ field: "vmType.ramMb", problem: "expected a whole number of MiB, at least 1" });
+      const { agent: _agent, ...request } = req; // the agent settings hold a function (the TLS issuer)
+      parseWith(createVmSchema, request, "VM request");
       const zones = await this.zones();
-      const zone = zones.find((z) => z.name === req.zone);
-      if (!zone)
-        problems.push({
-          field: "zone",
-          problem: `unknown zone ${req.zone} (the cloud has ${zones.map((z) => z.name).join(", ")})`,
-        });
+      const zone = knownZone(zones, req.zone);
       for (const [i, hint] of (req.hostHints ?? []).entries())
-        if (zone && !zone.hosts.some((h) => h.id === hint))
-          problems.push({ field: `hostHints[${i}]`, problem: `no host ${hint} in zone ${req.zone}` });
-      if (problems.length > 0 || !zone)
-        throw new InvalidInput(
-          `invalid VM request: ${problems.map((p) => `${p.field}: ${p.problem}`).join("; ")}`,
-          problems,
-        );
+        if (!zone.hosts.some((h) => h.id === hint))
+          throw new InvalidInput(`hostHints[${i}]: "${hint}" is not a host of zone ${req.zone}`, [
+            { field: `hostHints[${i}]`, problem: `not a host of zone ${req.zone}` },
+          ]);
 
       const host = chooseHint(zone.hosts, req);
       const flavorId = await this.flavorId(req);
@@ -330,17 +325,8 @@ export class OpenStackCloud implements Cloud {
 
   createDisk(req: CreateDiskRequest): Promise<Disk> {
     return guard(async () => {
-      const problems: FieldProblem[] = [];
-      if (!Number.isInteger(req.sizeMb) || req.sizeMb < 1)
-        problems.push({ field: "sizeMb", problem: "expected a whole number of MiB, at least 1" });
-      const zones = await this.zones();
-      if (!zones.some((z) => z.name === req.zone))
-        problems.push({ field: "zone", problem: `unknown zone ${req.zone}` });
-      if (problems.length > 0)
-        throw new InvalidInput(
-          `invalid disk request: ${problems.map((p) => `${p.field}: ${p.problem}`).join("; ")}`,
-          problems,
-        );
+      parseWith(createDiskSchema, req, "disk request");
+      knownZone(await this.zones(), req.zone);
       const vol = await this.cinder.create({
         name: `zonal-${randomBytes(4).toString("hex")}`,
         sizeGb: Math.ceil(req.sizeMb / 1024),
@@ -384,7 +370,8 @@ export class OpenStackCloud implements Cloud {
       if (!att) return;
       const server = await this.nova.server(att.server_id);
       if (opts.force || !server) {
-        await this.cinder.forceDetach(diskId, att.attachment_id);
+        // Every attachment Cinder holds for the volume, half-made ones included.
+        for (const a of await this.cinder.attachments(diskId)) await this.cinder.forceDetach(diskId, a.id);
       } else {
         const state = vmStateOf(server, await this.hostDown(server));
         if (state === "crashed" || state === "frozen" || state === "unknown")
@@ -430,11 +417,8 @@ export class OpenStackCloud implements Cloud {
 
   allocateAddress(req: { zone: string; metadata?: Metadata }): Promise<VirtualAddress> {
     return guard(async () => {
-      const zones = await this.zones();
-      if (!zones.some((z) => z.name === req.zone))
-        throw new InvalidInput(`unknown zone ${req.zone}`, [
-          { field: "zone", problem: `unknown zone ${req.zone}` },
-        ]);
+      parseWith(allocateAddressSchema, req, "address request");
+      knownZone(await this.zones(), req.zone);
       const networkId = await this.networkId();
       let port: NeutronPort;
       try {
@@ -602,47 +586,25 @@ export class OpenStackCloud implements Cloud {
     return found?.id ?? (await this.nova.createServerGroup(name, this.settings.server_group_policy)).id;
   }
 
-  private networkId(): Promise<string> {
-    this.networkIdP ??= this.neutron.networkId(this.settings.network).catch((err: unknown) => {
-      this.networkIdP = undefined;
-      throw err;
+  /** An image's id, given its id or its (unique) name. Rejects: InvalidInput. */
+  private async findImage(wanted: string): Promise<string> {
+    const byId = await this.session.request<{ id: string }>({
+      service: "image",
+      path: `/v2/images/${encodeURIComponent(wanted)}`,
+      okStatuses: [404, 400],
     });
-    return this.networkIdP;
-  }
-
-  private floatingNetworkId(): Promise<string> {
-    this.floatingNetIdP ??= this.neutron.networkId(this.settings.floating_network!).catch((err: unknown) => {
-      this.floatingNetIdP = undefined;
-      throw err;
+    if (byId.status === 200) return byId.body.id;
+    const byName = await this.session.request<{ images: Array<{ id: string }> }>({
+      service: "image",
+      path: "/v2/images",
+      query: { name: wanted },
     });
-    return this.floatingNetIdP;
-  }
-
-  private imageId(): Promise<string> {
-    this.imageIdP ??= (async () => {
-      const wanted = this.settings.image;
-      const byId = await this.session.request<{ id: string }>({
-        service: "image",
-        path: `/v2/images/${encodeURIComponent(wanted)}`,
-        okStatuses: [404, 400],
-      });
-      if (byId.status === 200) return byId.body.id;
-      const byName = await this.session.request<{ images: Array<{ id: string }> }>({
-        service: "image",
-        path: "/v2/images",
-        query: { name: wanted },
-      });
-      if (byName.body.images.length !== 1)
-        throw new InvalidInput(
-          `Glance has ${byName.body.images.length} images named ${wanted}; expected exactly one (or give its id)`,
-          [{ field: "image", problem: "expected one image" }],
-        );
-      return byName.body.images[0]!.id;
-    })().catch((err: unknown) => {
-      this.imageIdP = undefined;
-      throw err;
-    });
-    return this.imageIdP;
+    if (byName.body.images.length !== 1)
+      throw new InvalidInput(
+        `Glance has ${byName.body.images.length} images named ${wanted}; expected exactly one (or give its id)`,
+        [{ field: "image", problem: "expected one image" }],
+      );
+    return byName.body.images[0]!.id;
   }
 
   private async vipPort(address: string): Promise<NeutronPort | undefined> {
@@ -672,34 +634,33 @@ export class OpenStackCloud implements Cloud {
   }
 }
 
-/** The first hinted host that can take the VM (attributes, capacity), if any. */
+/**
+ * The first hinted host that can take the VM, if any (Nova then gets it as `host`).
+ * Rejects: NoValidHost with a reason per host when no host of the zone can.
+ */
 function chooseHint(hosts: Host[], req: CreateVmRequest): Host | undefined {
-  const reasons: string[] = [];
-  let fits = 0;
-  for (const h of hosts) {
-    const reason =
-      h.state !== "up"
-        ? `${h.id}: host has failed`
-        : (attributeMismatch(h, req.vmType) ?? capacityShortfall(h, h.used, req.vmType));
-    if (reason) reasons.push(reason);
-    else fits++;
-  }
-  if (fits === 0)
+  const reasons = new Map(
+    hosts.map((h) => [h.id, unfitReason({ ...h, up: h.state === "up" }, h.used, req.vmType)]),
+  );
+  const unfit = [...reasons.values()].filter((r): r is string => r !== undefined);
+  if (unfit.length === hosts.length)
     throw new NoValidHost(
-      `no host in zone ${req.zone} can take ${describe(req)}: ${reasons.join("; ")}`,
-      reasons,
+      `no host in zone ${req.zone} can take ${describe(req)}: ${unfit.join("; ")}`,
+      unfit,
     );
-  for (const hint of req.hostHints ?? []) {
-    const h = hosts.find((x) => x.id === hint);
-    if (
-      h &&
-      h.state === "up" &&
-      !attributeMismatch(h, req.vmType) &&
-      !capacityShortfall(h, h.used, req.vmType)
-    )
-      return h;
-  }
-  return undefined;
+  const hint = req.hostHints?.find((id) => reasons.has(id) && reasons.get(id) === undefined);
+  return hosts.find((h) => h.id === hint);
+}
+
+/** The zone named `name`. Rejects: InvalidInput naming the zones there are. */
+function knownZone(zones: Zone[], name: string): Zone {
+  const zone = zones.find((z) => z.name === name);
+  if (!zone)
+    throw new InvalidInput(
+      `zone: unknown zone ${name} (the cloud has ${zones.map((z) => z.name).join(", ")})`,
+      [{ field: "zone", problem: `unknown zone ${name}` }],
+    );
+  return zone;
 }
 
 function describe(req: CreateVmRequest): string {

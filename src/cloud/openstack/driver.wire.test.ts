@@ -87,6 +87,16 @@ function cinder(os: FakeOpenStack, vols: Map<string, Vol>) {
     return { status: 202, body: { volume: vol } };
   })
     .on(`GET ${VOL}/detail`, () => ({ body: { volumes: [...vols.values()] } }))
+    .on(`GET /volume/v3/${PROJECT}/attachments`, (req) => ({
+      body: {
+        attachments: (vols.get(req.query.get("volume_id") ?? "")?.attachments ?? []).map((a) => ({
+          id: a.attachment_id,
+          status: "attached",
+          instance: a.server_id,
+          volume_id: req.query.get("volume_id"),
+        })),
+      },
+    }))
     .on(`GET ${VOL}/{id}`, (_r, m) => {
       const vol = vols.get(m[1]!);
       if (!vol) return { status: 404, body: { itemNotFound: { code: 404, message: "Volume not found" } } };
@@ -186,13 +196,22 @@ describe("OpenStack driver on the wire: Cinder", () => {
     );
   });
 
-  it("refuses a bad disk request naming each field, and calls Cinder not at all", async () => {
-    await assert.rejects(cloud.createDisk({ zone: "z9", sizeMb: 0 }), (err: unknown) => {
+  it("refuses a bad disk request naming the field, and calls Cinder not at all", async () => {
+    await assert.rejects(cloud.createDisk({ zone: "z1", sizeMb: 0 }), (err: unknown) => {
       assert.ok(err instanceof InvalidInput);
       assert.deepEqual(
         err.problems.map((p) => p.field),
-        ["sizeMb", "zone"],
+        ["sizeMb"],
       );
+      return true;
+    });
+    await assert.rejects(cloud.createDisk({ zone: "z9", sizeMb: 64 }), (err: unknown) => {
+      assert.ok(err instanceof InvalidInput);
+      assert.deepEqual(
+        err.problems.map((p) => p.field),
+        ["zone"],
+      );
+      assert.match(err.message, /the cloud has z1, z2/);
       return true;
     });
     assert.equal(os.find(`POST ${VOL}`).length, 0);
@@ -241,6 +260,11 @@ describe("OpenStack driver on the wire: Cinder", () => {
     await assert.rejects(cloud.detachDisk(disk.id), DetachFailed);
     assert.equal((await cloud.getDisk(disk.id))?.attachedTo, "s1", "a refused detach changes nothing");
     await cloud.detachDisk(disk.id, { force: true });
+    assert.deepEqual(
+      os.find(`GET /volume/v3/${PROJECT}/attachments`).map((r) => r.query.get("volume_id")),
+      [disk.id],
+      "the attachments come from the attachments API",
+    );
     assert.deepEqual(
       os.find(`POST ${VOL}/${disk.id}/action`).map((r) => r.body),
       [{ "os-force_detach": { attachment_id: "att-1", connector: null } }],

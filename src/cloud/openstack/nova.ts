@@ -4,6 +4,7 @@
  * `WANTED` (2.87, the last one with hypervisor capacity in `os-hypervisors`), and
  * at least `NEEDED` (2.74: a host in the create request).
  */
+import { memoUntilFailure } from "../../lib/memo.js";
 import type { OpenStackSession } from "./session.js";
 import { OpenStackError } from "./session.js";
 
@@ -87,18 +88,10 @@ const versionOrder = (v: string): number => {
 };
 
 export class Nova {
-  private microversion: Promise<string> | undefined;
+  /** The negotiated microversion. Rejects: OpenStackError when the cloud is older than NEEDED. */
+  readonly version = memoUntilFailure(() => this.negotiate());
 
   constructor(private readonly session: OpenStackSession) {}
-
-  /** The negotiated microversion. Rejects: OpenStackError when the cloud is older than NEEDED. */
-  version(): Promise<string> {
-    this.microversion ??= this.negotiate().catch((err: unknown) => {
-      this.microversion = undefined;
-      throw err;
-    });
-    return this.microversion;
-  }
 
   private async negotiate(): Promise<string> {
     // The version document sits at the root of the versioned endpoint (`…/v2.1/`),

@@ -12,6 +12,7 @@
  *   `{"NeutronError": {...}}`, Cinder's `{"badRequest": {...}}`).
  */
 import { Unauthorized, Unavailable, ZonalError } from "../../lib/errors.js";
+import { failureCode, parseBody } from "../../lib/fetch.js";
 import { sleep } from "../../lib/sleep.js";
 
 export interface Credentials {
@@ -152,56 +153,84 @@ export class OpenStackSession {
 
   async request<T = unknown>(req: Request): Promise<Response<T>> {
     const method = req.method ?? "GET";
-    const idempotent = req.idempotent ?? method !== "POST";
-    let reauthenticated = false;
-    for (let attempt = 1; ; attempt++) {
+    const policy = {
+      idempotent: req.idempotent ?? method !== "POST",
+      retryConflict: req.retryConflict ?? false,
+    };
+    for (let reauthenticated = false; ; reauthenticated = true) {
       const token = await this.validToken();
       const url = this.urlOf(token, req);
+      const res = await this.send(
+        method,
+        url,
+        { "x-auth-token": token.value, ...req.headers },
+        req.body,
+        policy,
+      );
+      if ((res.status >= 200 && res.status < 300) || req.okStatuses?.includes(res.status))
+        return { status: res.status, body: res.body as T, headers: res.headers };
+      if (res.status === 401 && !reauthenticated) {
+        this.token = undefined; // revoked or expired early: log in again, once
+        continue;
+      }
+      throw new OpenStackError(
+        res.status,
+        `${method} ${new URL(url).pathname}: ${res.status} ${messageOf(res.body) ?? res.statusText}`,
+        req.service ?? "openstack",
+      );
+    }
+  }
+
+  /**
+   * One exchange under the retry policy: a network failure is retried when the request
+   * may be repeated (or never left: connection refused); so are 429, 409 when asked,
+   * and 5xx when idempotent (503 always: the service did not take it). The last answer
+   * is returned whatever its status; no answer at all is Unavailable.
+   */
+  private async send(
+    method: string,
+    url: string,
+    headers: Record<string, string>,
+    body: unknown,
+    policy: { idempotent: boolean; retryConflict: boolean },
+  ): Promise<{ status: number; statusText: string; body: unknown; text: string; headers: Headers }> {
+    for (let attempt = 1; ; attempt++) {
       let res: globalThis.Response;
       try {
         res = await fetch(url, {
           method,
           headers: {
             accept: "application/json",
-            "x-auth-token": token.value,
-            ...(req.body === undefined ? {} : { "content-type": "application/json" }),
-            ...req.headers,
+            ...(body === undefined ? {} : { "content-type": "application/json" }),
+            ...headers,
           },
-          body: req.body === undefined ? undefined : JSON.stringify(req.body),
+          body: body === undefined ? undefined : JSON.stringify(body),
           signal: AbortSignal.timeout(this.timeoutMs),
         });
       } catch (err) {
-        const code = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
-        const unsent = code === "ECONNREFUSED";
-        if ((idempotent || unsent) && attempt < this.attempts) {
+        const code = failureCode(err);
+        if ((policy.idempotent || code === "ECONNREFUSED") && attempt < this.attempts) {
           await this.backoff(attempt);
           continue;
         }
         throw new Unavailable(`${method} ${url}: ${code}`, { cause: err });
       }
       const text = await res.text();
-      const body = text === "" ? undefined : safeJson(text);
-      if (res.ok || req.okStatuses?.includes(res.status))
-        return { status: res.status, body: body as T, headers: res.headers };
-      if (res.status === 401 && !reauthenticated) {
-        reauthenticated = true;
-        this.token = undefined;
-        attempt--;
-        continue;
-      }
       const retryable =
         res.status === 429 ||
-        (res.status === 409 && req.retryConflict) ||
-        (res.status >= 500 && (idempotent || res.status === 503));
+        (res.status === 409 && policy.retryConflict) ||
+        (res.status >= 500 && (policy.idempotent || res.status === 503));
       if (retryable && attempt < this.attempts) {
         await this.backoff(attempt);
         continue;
       }
-      throw new OpenStackError(
-        res.status,
-        `${method} ${new URL(url).pathname}: ${res.status} ${messageOf(body) ?? res.statusText}`,
-        req.service ?? "openstack",
-      );
+      return {
+        status: res.status,
+        statusText: res.statusText,
+        body: parseBody(text),
+        text,
+        headers: res.headers,
+      };
     }
   }
 
@@ -240,48 +269,26 @@ export class OpenStackSession {
         scope: { project: { name: c.projectName, domain: { name: c.projectDomainName } } },
       },
     };
-    for (let attempt = 1; ; attempt++) {
-      let res: globalThis.Response;
-      try {
-        res = await fetch(url, {
-          method: "POST",
-          headers: { "content-type": "application/json", accept: "application/json" },
-          body: JSON.stringify(body),
-          signal: AbortSignal.timeout(this.timeoutMs),
-        });
-      } catch (err) {
-        if (attempt < this.attempts) {
-          await this.backoff(attempt);
-          continue;
-        }
-        const code = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
-        throw new Unavailable(`Keystone at ${url}: ${code}`, { cause: err });
-      }
-      const text = await res.text();
-      const parsed = safeJson(text);
-      if (res.status === 401)
-        throw new Unauthorized(
-          `Keystone refused user ${c.username} (domain ${c.userDomainName}) for project ${c.projectName}: ${messageOf(parsed) ?? "401"}`,
-        );
-      if (res.status >= 500 && attempt < this.attempts) {
-        await this.backoff(attempt);
-        continue;
-      }
-      const value = res.headers.get("x-subject-token");
-      const token = (parsed as { token?: KeystoneToken }).token;
-      if (res.status !== 201 || !value || !token)
-        throw new OpenStackError(
-          res.status,
-          `Keystone at ${url}: ${res.status} ${messageOf(parsed) ?? text.slice(0, 200)}`,
-          "keystone",
-        );
-      return {
-        value,
-        expiresAt: Date.parse(token.expires_at),
-        projectId: token.project?.id ?? "",
-        catalog: token.catalog ?? [],
-      };
-    }
+    // Asking for a token changes nothing lasting: safe to repeat.
+    const res = await this.send("POST", url, {}, body, { idempotent: true, retryConflict: false });
+    if (res.status === 401)
+      throw new Unauthorized(
+        `Keystone refused user ${c.username} (domain ${c.userDomainName}) for project ${c.projectName}: ${messageOf(res.body) ?? "401"}`,
+      );
+    const value = res.headers.get("x-subject-token");
+    const token = (res.body as { token?: KeystoneToken } | undefined)?.token;
+    if (res.status !== 201 || !value || !token)
+      throw new OpenStackError(
+        res.status,
+        `Keystone at ${url}: ${res.status} ${messageOf(res.body) ?? res.text.slice(0, 200)}`,
+        "keystone",
+      );
+    return {
+      value,
+      expiresAt: Date.parse(token.expires_at),
+      projectId: token.project?.id ?? "",
+      catalog: token.catalog ?? [],
+    };
   }
 }
 
@@ -289,14 +296,6 @@ interface KeystoneToken {
   expires_at: string;
   project?: { id: string };
   catalog?: CatalogEntry[];
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
 }
 
 /**
