@@ -310,33 +310,23 @@ export class NeutronState {
   }
 
   network(id: string): Json {
-    const n = this.networks.get(id);
-    if (n === undefined) throw notFound("Network", id);
-    return n;
+    return found(this.networks, "Network", id);
   }
 
   subnet(id: string): Subnet {
-    const s = this.subnets.get(id);
-    if (s === undefined) throw notFound("Subnet", id);
-    return s;
+    return found(this.subnets, "Subnet", id);
   }
 
   port(id: string): Port {
-    const p = this.ports.get(id);
-    if (p === undefined) throw notFound("Port", id);
-    return p;
+    return found(this.ports, "Port", id);
   }
 
   floatingip(id: string): FloatingIp {
-    const f = this.floatingips.get(id);
-    if (f === undefined) throw notFound("FloatingIP", id);
-    return f;
+    return found(this.floatingips, "FloatingIP", id);
   }
 
   securityGroup(id: string): Json {
-    const g = this.securityGroups.get(id);
-    if (g === undefined) throw notFound("SecurityGroup", id);
-    return g;
+    return found(this.securityGroups, "SecurityGroup", id);
   }
 
   createPort(body: Json, projectId: string): Port {
@@ -603,4 +593,11 @@ function matches(value: unknown, wanted: string): boolean {
 export function project(item: Json, fields: string[]): Json {
   if (fields.length === 0) return item;
   return Object.fromEntries(fields.filter((f) => f in item).map((f) => [f, item[f]]));
+}
+
+/** The item with `id`, or Neutron's 404 for that kind (`PortNotFound`, …). */
+function found<T>(items: Map<string, T>, kind: string, id: string): T {
+  const item = items.get(id);
+  if (item === undefined) throw notFound(kind, id);
+  return item;
 }
