@@ -261,12 +261,39 @@ export class JobRunner {
     this.lastExit = { code, signal, at: new Date().toISOString() };
     if (this.state === "stopping" || this.state === "stopped") return;
     this.clearTimers();
+    this.backoff(gen, `process ${why ?? `exited (${signal ? `signal ${signal}` : `code ${code}`})`}`);
+  }
+
+  /** Waits (longer each time), then prepares and starts the process again. */
+  private backoff(gen: number, what: string): void {
     this.restarts += 1;
     this.consecutiveFailures += 1;
     const delay = backoffDelayMs(this.consecutiveFailures);
-    const what = why ?? `exited (${signal ? `signal ${signal}` : `code ${code}`})`;
-    this.enter("backoff", `process ${what}; restart ${this.restarts} in ${delay} ms`);
+    const message = `${what}; restart ${this.restarts} in ${delay} ms`;
+    if (this.state === "backoff") {
+      this.message = message;
+      this.note(message);
+    } else this.enter("backoff", message);
     this.after(delay, () => {
+      if (gen === this.generation && this.state === "backoff") void this.restartFromBackoff(gen);
+    });
+  }
+
+  /**
+   * A restart after an exit runs prepare first, like every start: the process must
+   * come up in the role its controller decided last (a postgres that was told to be a
+   * replica never comes back as a primary because it crashed in between).
+   */
+  private restartFromBackoff(gen: number): Promise<void> {
+    return this.ops.run(async () => {
+      if (gen !== this.generation || this.state !== "backoff") return;
+      try {
+        await this.o.type.prepare?.(this.o.ctx, this.o.job.config);
+      } catch (err) {
+        if (gen === this.generation && this.state === "backoff")
+          this.backoff(gen, `could not prepare: ${errorMessage(err)}`);
+        return;
+      }
       if (gen === this.generation && this.state === "backoff") this.spawnProcess();
     });
   }
@@ -322,24 +349,39 @@ export class JobRunner {
     this.after(check ? Math.min(interval, 100) : 0, () => void tick());
   }
 
-  private killTree(signal: NodeJS.Signals): Array<{ pid: number; startTime: number }> {
+  /** The job's process and its descendants, as they are now. */
+  private tree(): Array<{ pid: number; startTime: number }> {
     const pid = this.child?.pid;
     if (pid === undefined) return [];
-    const tree = processTree(pid).flatMap((p) => {
+    return processTree(pid).flatMap((p) => {
       const st = readStat(p);
       return st ? [{ pid: p, startTime: st.startTime }] : [];
     });
+  }
+
+  /** Signals the job's process alone; returns its tree as it was (what must be gone afterwards). */
+  private signalProcess(signal: NodeJS.Signals): Array<{ pid: number; startTime: number }> {
+    const tree = this.tree();
+    if (this.child?.pid !== undefined) signalPid(this.child.pid, signal);
+    return tree;
+  }
+
+  private killTree(signal: NodeJS.Signals): Array<{ pid: number; startTime: number }> {
+    const tree = this.tree();
     for (const p of tree) signalPid(p.pid, signal);
     return tree;
   }
 
   /**
-   * SIGTERM (or the job's stop signal) to the process tree, SIGKILL to whatever is
-   * left after the timeout; resolves only once every process of the tree is gone.
+   * SIGTERM (or the job's stop signal) to the process tree (or to the process alone,
+   * when its type says so), SIGKILL to whatever is left after the timeout; resolves
+   * only once every process of the tree is gone.
    */
   private async terminate(): Promise<void> {
     if (!this.child) return;
-    const tree = this.killTree(this.childSpec?.stopSignal ?? "SIGTERM");
+    const signal = this.childSpec?.stopSignal ?? "SIGTERM";
+    const tree =
+      this.childSpec?.stopSignalTo === "process" ? this.signalProcess(signal) : this.killTree(signal);
     const timedOut = await Promise.race([
       this.exited.then(() => false),
       sleep(this.o.job.stop_timeout_ms).then(() => true),

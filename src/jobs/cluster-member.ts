@@ -93,39 +93,75 @@ export function refuses(host: string, port: number): Promise<boolean> {
 /**
  * A lease this VM holds: renewed at most every `renew_ms`; its deadline is the sent
  * time of the last good renew + TTL (minus a margin), never later than the store's.
+ *
+ * The deadline has a watchdog: when it passes without a renewal (or a failsafe
+ * extension), `onDeadline` runs at once from a timer — not at the holder's next
+ * cycle, which may be stuck waiting on something — so the holder stops acting
+ * before anyone else may take over.
  */
 export class HeldLease {
   token: number | null = null;
-  deadline: number | null = null;
+  private until: number | null = null;
   private lastRenewAt = 0;
   private lastRenewOk = false;
+  private watchdog: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly store: LeaseStore,
     private readonly key: string,
     private readonly holder: string,
     private readonly cluster: Pick<ClusterSpec, "ttl_ms" | "renew_ms">,
+    private readonly onDeadline: () => void = () => undefined,
   ) {}
 
-  /** Took it (acquire or bootstrap) at `now` with `token`. */
-  took(token: number, now = Date.now()): void {
-    this.token = token;
-    this.lastRenewAt = now;
-    this.lastRenewOk = true;
-    this.deadline = now + this.cluster.ttl_ms - 250;
+  /** Until when the lease is surely this VM's; null when it holds none (or has not renewed an adopted one yet). */
+  get deadline(): number | null {
+    return this.until;
   }
 
-  /** Holds it already (found in the store after a restart): renewed at the next view; not surely mine until then. */
-  adopt(token: number, now = Date.now()): void {
+  private setDeadline(deadline: number | null): void {
+    this.until = deadline;
+    clearTimeout(this.watchdog);
+    this.watchdog = undefined;
+    if (deadline === null) return;
+    this.watchdog = setTimeout(() => this.check(), Math.max(0, deadline - Date.now()));
+  }
+
+  private check(): void {
+    if (this.until === null) return;
+    if (this.until > Date.now()) return this.setDeadline(this.until);
+    this.onDeadline();
+  }
+
+  /** Took it (acquire or bootstrap) with `token`, asked for at `sentAt`. */
+  took(token: number, sentAt: number): void {
+    this.token = token;
+    this.lastRenewAt = sentAt;
+    this.lastRenewOk = true;
+    this.setDeadline(sentAt + this.cluster.ttl_ms - 250);
+  }
+
+  /** Holds it already (found in the store after a restart): not surely mine until the next view renews it. */
+  adopt(token: number): void {
     this.token = token;
     this.lastRenewAt = 0;
-    this.lastRenewOk = true;
-    this.deadline = now;
+    this.lastRenewOk = false;
+    this.setDeadline(null);
+  }
+
+  /**
+   * Every other member confirmed directly, asked at `sentAt`, that it follows this one
+   * and will not compete for a TTL from when it answered: the deadline moves to a TTL
+   * from `sentAt`, never back.
+   */
+  extend(sentAt: number): void {
+    if (this.token === null) return;
+    this.setDeadline(Math.max(this.until ?? 0, sentAt + this.cluster.ttl_ms - 250));
   }
 
   forget(): void {
     this.token = null;
-    this.deadline = null;
+    this.setDeadline(null);
   }
 
   /** Gives it up (best effort: if the store is away, it expires) and forgets it. True if it was held. */
@@ -147,7 +183,8 @@ export class HeldLease {
     this.lastRenewAt = now;
     try {
       if (await this.store.renew(this.key, this.holder, token)) {
-        this.deadline = now + this.cluster.ttl_ms - 250;
+        if (this.token !== token) return { state: "lost" }; // given up meanwhile
+        this.setDeadline(Math.max(this.until ?? 0, now + this.cluster.ttl_ms - 250));
         this.lastRenewOk = true;
         return { state: "mine", token };
       }

@@ -89,6 +89,13 @@ export interface ProcessSpec {
   user?: string;
   /** Signal asking it to stop (default SIGTERM); SIGKILL follows after the stop timeout. */
   stopSignal?: NodeJS.Signals;
+  /**
+   * Who gets the stop signal: the whole process tree (default), or only the process,
+   * which stops its children itself. A server whose children read the same signal as
+   * something else needs "process": PostgreSQL's backends take SIGINT as a query
+   * cancel, and a cancel releases a commit that waits for a synchronous standby.
+   */
+  stopSignalTo?: "tree" | "process";
 }
 
 export type HealthCheck =

@@ -11,6 +11,7 @@ const base: PairObservation = {
   haproxyDownLong: false,
   holderRefuses: false,
   peerConfirms: false,
+  promised: false,
   switchoverTo: null,
 };
 const what = (o: Partial<PairObservation>) => {
@@ -25,6 +26,11 @@ describe("load-balancer pair decisions", () => {
     assert.match(what({ lease: { state: "free" } }), /^acquire/);
     assert.match(what({ lease: { state: "free" }, haproxyRunning: false }), /^wait/);
     assert.match(what({ lease: { state: "free" }, switchoverTo: "m0" }), /^wait: switchover to m0/);
+    assert.match(
+      what({ lease: { state: "free" }, promised: true }),
+      /^wait: the lease is free, but this node promised the active/,
+      "a standby that just confirmed the active's failsafe does not take the lease under it",
+    );
   });
 
   it("the active serves, hands over when asked, and steps down when it cannot hold the lease", () => {

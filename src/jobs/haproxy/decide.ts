@@ -26,6 +26,8 @@ export interface PairObservation {
   holderRefuses: boolean;
   /** The other node confirmed directly that it sees this one as the holder (asked when the store is unreachable). */
   peerConfirms: boolean;
+  /** This node confirmed the active's failsafe moments ago: a promise not to take the lease for a TTL. */
+  promised: boolean;
   /** An operator's switchover: the member to serve next. */
   switchoverTo: string | null;
 }
@@ -86,6 +88,11 @@ export function decidePair(o: PairObservation): PairVerdict {
       if (o.switchoverTo && o.switchoverTo !== o.member)
         return v("wait", `switchover to ${o.switchoverTo} in progress`);
       if (!o.haproxyRunning) return v("wait", "the lease is free, but HAProxy is not running here");
+      if (o.promised)
+        return v(
+          "wait",
+          "the lease is free, but this node promised the active (failsafe) not to take it yet",
+        );
       return v("acquire", "the lease is free: taking it and the VIP");
   }
 }

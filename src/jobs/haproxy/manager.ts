@@ -97,6 +97,10 @@ export class LbManager implements JobController {
   private peers: Peer[] = [];
   private pulledAt = 0;
   private haproxyDownSince: number | null = null;
+  /** A failsafe confirmation given: not to take the lease before `until`. */
+  private promisedUntil = 0;
+  /** True while this node asks the store for the lease (it confirms no failsafe meanwhile). */
+  private acquiring = false;
   /** The version of the config HAProxy runs (set at prepare and at each reload). */
   runningVersion: string | null = null;
 
@@ -109,7 +113,11 @@ export class LbManager implements JobController {
     const c = ctx.cluster;
     if (c) {
       this.store = leaseStoreFor(ctx);
-      this.held = new HeldLease(this.store, `${c.key}/leader`, ctx.vmId, c);
+      this.held = new HeldLease(this.store, `${c.key}/leader`, ctx.vmId, c, () => {
+        // The deadline passed without a renewal: the other node may take over now.
+        this.say("the lease deadline passed without a renewal (watchdog): dropped the VIP");
+        this.dropVip();
+      });
     }
     managers.set(ctx.jobDir, this);
   }
@@ -182,8 +190,12 @@ export class LbManager implements JobController {
       return;
     }
     if (u.pathname === "/failsafe") {
-      // The standby confirms an active that asks directly: it sees it as the holder and does not hold the lease.
-      const confirm = this.token === null && this.holder?.member === u.searchParams.get("holder");
+      // The standby confirms an active that asks directly: it sees it as the holder and
+      // neither holds nor is taking the lease. Confirming is a promise not to take the
+      // lease for one TTL: the active keeps the VIP for less than that on it.
+      const confirm =
+        this.token === null && !this.acquiring && this.holder?.member === u.searchParams.get("holder");
+      if (confirm) this.promisedUntil = Date.now() + this.ctx.cluster!.ttl_ms;
       return void res.end(JSON.stringify({ member: this.member, confirm }));
     }
     res.statusCode = 404;
@@ -248,9 +260,9 @@ export class LbManager implements JobController {
       const l = await store.read(key);
       if (!l) return { state: "free" };
       if (l.holder === this.ctx.vmId) {
-        // This VM holds it (the job restarted): carry on as its holder.
-        this.held!.adopt(l.token, now);
-        return { state: "mine", token: l.token };
+        // This VM holds it (the job restarted): carry on as its holder, renewed now.
+        this.held!.adopt(l.token);
+        return this.held!.view(now);
       }
       const v = JSON.parse(l.value) as { member: string; address: string };
       this.holder = { ...v, vmId: l.holder };
@@ -276,6 +288,7 @@ export class LbManager implements JobController {
         this.haproxyDownSince !== null && now - this.haproxyDownSince > this.ctx.cluster!.ttl_ms,
       holderRefuses: lease.state === "other" ? await refuses(lease.holder.address, firstPort) : false,
       peerConfirms: lease.state === "unreachable" && this.token !== null ? await this.peerConfirms() : false,
+      promised: Date.now() < this.promisedUntil,
       switchoverTo: await this.store!.read(`${this.key}/switchover`).then(
         (l) => l?.value ?? null,
         () => null,
@@ -286,7 +299,15 @@ export class LbManager implements JobController {
     await this.act(verdict.decision);
   }
 
+  /** The other node confirms directly (and promises not to compete for a TTL): the deadline moves. */
   private async peerConfirms(): Promise<boolean> {
+    const sentAt = Date.now();
+    const confirmed = await this.askPeers();
+    if (confirmed) this.held?.extend(sentAt);
+    return confirmed;
+  }
+
+  private async askPeers(): Promise<boolean> {
     for (const p of this.peers) {
       try {
         const r = await fetch(`http://${p.address}:${p.statusPort}/failsafe?holder=${this.member}`, {
@@ -307,16 +328,22 @@ export class LbManager implements JobController {
       case "wait":
         return;
       case "acquire": {
-        const l = await store.acquire(
-          key,
-          this.ctx.vmId,
-          this.ctx.cluster!.ttl_ms,
-          JSON.stringify({ member: this.member, address: this.ctx.address }),
-        );
-        if (l) {
-          this.held!.took(l.token);
-          await this.serveVip();
+        if (Date.now() < this.promisedUntil) return; // confirmed the active's failsafe meanwhile
+        this.acquiring = true;
+        try {
+          const sentAt = Date.now();
+          const l = await store.acquire(
+            key,
+            this.ctx.vmId,
+            this.ctx.cluster!.ttl_ms,
+            JSON.stringify({ member: this.member, address: this.ctx.address }),
+          );
+          if (!l) return;
+          this.held!.took(l.token, sentAt);
+        } finally {
+          this.acquiring = false;
         }
+        await this.serveVip();
         return;
       }
       case "serve":

@@ -17,6 +17,7 @@ const base: Observation = {
   peers: [],
   lastLeader: "m0",
   failsafeConfirms: 0,
+  promisedTo: null,
   leaderRefused: false,
   switchoverTo: null,
   oldLeaderAlive: false,
@@ -71,6 +72,19 @@ describe("cluster manager decisions", () => {
       "a lease that lapsed while the store was down is no election",
     );
     assert.match(
+      what({ ...free, peers: m2("0/2000000"), promisedTo: "m0" }),
+      /^wait: promised m0 \(failsafe\) not to compete/,
+      "a member that confirmed the old leader's failsafe takes no lease while its promise lives",
+    );
+    assert.match(
+      what({
+        ...free,
+        peers: [{ member: "m2", reachable: true, role: "replica", lsn: "0/2000000", promisedTo: "m0" }],
+      }),
+      /^wait: not promoting: m2 confirmed m0 as leader \(failsafe\) moments ago/,
+      "nor does anyone promote past a rival's promise: the old leader may still be writing",
+    );
+    assert.match(
       what({ ...free, lastLeader: null, initialized: false, peers: m2("0/0", false) }),
       /^acquire: the cluster was never initialized and only this member has data/,
       "a single node grown into a cluster leads it without waiting for the new members",
@@ -105,7 +119,12 @@ describe("cluster manager decisions", () => {
     );
     assert.match(
       what({ ...primary, lease: { state: "unreachable" }, deadline: 9000, failsafeConfirms: 1 }),
-      /^lead: lease store unreachable; kept the leader role: 1 member/,
+      /^demote: demoted self: the lease could not be renewed in time/,
+      "one of two others is not enough: the one that did not answer may be promoting",
+    );
+    assert.match(
+      what({ ...primary, lease: { state: "unreachable" }, deadline: 9000, failsafeConfirms: 2 }),
+      /^lead: lease store unreachable; kept the leader role: all 2 other members confirm it directly/,
     );
     assert.match(
       what({ ...primary, lease: { state: "other", leader: { ...L, member: "m2" }, token: 9 } }),

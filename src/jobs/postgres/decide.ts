@@ -4,8 +4,11 @@
  * in one action and the sentence that explains it. Safety rules, all here:
  *
  * - Only the lease holder may be primary. A primary that lost the lease, or cannot
- *   renew it before its own deadline and has no majority confirming it directly
- *   (failsafe), demotes itself: it stops accepting writes.
+ *   renew it before its own deadline and is not confirmed directly by every other
+ *   member (failsafe), demotes itself: it stops accepting writes. (The manager's
+ *   watchdog stops postgres at the deadline even when a cycle is stuck.)
+ * - A member that confirmed a leader's failsafe promised it not to compete for a TTL:
+ *   while that promise lives it takes no lease, and no one promotes past it.
  * - A replica takes a free lease only if it is the most advanced of all members but
  *   the old leader — it must reach every one of them: with `ANY 1` synchronous
  *   replication each acknowledged commit is on at least one of them, and the most
@@ -39,6 +42,8 @@ export interface PeerView {
   role?: "primary" | "replica" | "stopped";
   lsn?: string | null;
   hasData?: boolean;
+  /** The leader this peer promised (failsafe) not to compete with, while that promise lives. */
+  promisedTo?: string | null;
 }
 
 export interface Observation {
@@ -60,6 +65,8 @@ export interface Observation {
   lastLeader: string | null;
   /** Peers that confirmed directly that they follow this member (asked only when the store is unreachable). */
   failsafeConfirms: number;
+  /** The leader this member promised (failsafe) not to compete with, while that promise lives. */
+  promisedTo: string | null;
   /** The leader's postgres refused a connection (its VM crashed); silence is not refusal. */
   leaderRefused: boolean;
   /** A planned switchover in progress: the member that is to lead next. */
@@ -132,10 +139,10 @@ export function decide(o: Observation): Verdict {
       return wait("lost the leader lease; staying a replica");
     case "unreachable":
       if (!isPrimary(o)) return wait("lease store unreachable; staying a replica");
-      if (o.failsafeConfirms + 1 > o.members.length / 2) {
+      if (o.failsafeConfirms === o.members.length - 1) {
         return {
           decision: { do: "lead" },
-          sentence: `lease store unreachable; kept the leader role: ${o.failsafeConfirms} member(s) confirm it directly`,
+          sentence: `lease store unreachable; kept the leader role: all ${o.failsafeConfirms} other members confirm it directly`,
         };
       }
       if (o.deadline !== null && o.now < o.deadline) {
@@ -211,6 +218,8 @@ function election(o: Observation): Verdict {
     return wait("the leader lease is free, but this member is not a running replica");
   if (o.switchoverTo && o.switchoverTo !== o.member)
     return wait(`switchover to ${o.switchoverTo} in progress`);
+  if (o.promisedTo && o.promisedTo !== o.member)
+    return wait(`promised ${o.promisedTo} (failsafe) not to compete while its lease store is away`);
   if (o.oldLeaderAlive && !o.switchoverTo)
     return wait(
       `the leader lease lapsed, but ${o.lastLeader ?? "the last leader"} still runs as primary: waiting for it to renew`,
@@ -231,6 +240,8 @@ function election(o: Observation): Verdict {
     const p = o.peers.find((x) => x.member === name);
     if (!p?.reachable) return wait(`not promoting: ${name} does not answer, and it may hold newer commits`);
     if (p.role === "primary") return wait(`not promoting: ${name} runs as a primary`);
+    if (p.promisedTo && p.promisedTo !== o.member)
+      return wait(`not promoting: ${name} confirmed ${p.promisedTo} as leader (failsafe) moments ago`);
     const theirs = parseLsn(p.lsn);
     if (
       theirs !== null &&

@@ -53,6 +53,8 @@ export interface MemberStatus {
   leaseToken: number | null;
   decision: string;
   since: string;
+  /** The leader this member promised (failsafe) not to compete with, while that promise lives. */
+  promisedTo: string | null;
 }
 
 /** What each member publishes under the cluster's `members/` prefix. */
@@ -92,6 +94,10 @@ export class PostgresManager implements JobController {
   private slotsAt = 0;
   private staleSlotsAt = 0;
   private pg: PgState = DOWN;
+  /** A failsafe confirmation given: not to compete with `leader` until `until`. */
+  private promise: { leader: string; until: number } | null = null;
+  /** True while this member asks the store for the leader lease (it confirms no failsafe meanwhile). */
+  private acquiring = false;
   private sentence = "starting";
   private since = new Date();
   private server: Server | undefined;
@@ -108,7 +114,7 @@ export class PostgresManager implements JobController {
       throw new Error("a clustered postgres job needs the spec's cluster section (the director fills it in)");
     if (config.cluster && c) {
       this.store = leaseStoreFor(ctx);
-      this.held = new HeldLease(this.store, `${c.key}/leader`, ctx.vmId, c);
+      this.held = new HeldLease(this.store, `${c.key}/leader`, ctx.vmId, c, () => this.deadlinePassed());
     }
     managers.set(ctx.jobDir, this);
   }
@@ -188,7 +194,12 @@ export class PostgresManager implements JobController {
       leaseToken: this.leaderToken,
       decision: this.sentence,
       since: this.since.toISOString(),
+      promisedTo: this.promisedTo(),
     };
+  }
+
+  private promisedTo(now = Date.now()): string | null {
+    return this.promise && this.promise.until > now ? this.promise.leader : null;
   }
 
   private serveStatus(url: string, res: import("node:http").ServerResponse): void {
@@ -196,13 +207,19 @@ export class PostgresManager implements JobController {
     res.setHeader("content-type", "application/json");
     if (u.pathname === "/status") return void res.end(JSON.stringify(this.status()));
     if (u.pathname === "/failsafe") {
-      // A replica confirms a leader that asks directly: it follows it and sees no other holder.
+      // A replica confirms a leader that asks directly: it follows it, sees no other
+      // holder and is not taking the lease itself. Confirming is a promise not to
+      // compete for one TTL: the leader keeps writing for less than that on it.
       const leader = u.searchParams.get("leader");
       const s = this.status();
       const confirm =
+        leader !== null &&
         s.role === "replica" &&
         this.lastLeader === leader &&
+        !this.acquiring &&
+        this.lastLease.state !== "mine" &&
         !(this.lastLease.state === "other" && this.lastLease.leader.member !== leader);
+      if (confirm) this.promise = { leader, until: Date.now() + this.cluster.ttl_ms };
       return void res.end(JSON.stringify({ member: s.member, confirm }));
     }
     res.statusCode = 404;
@@ -297,6 +314,7 @@ export class PostgresManager implements JobController {
       peers,
       lastLeader: this.lastLeader,
       failsafeConfirms,
+      promisedTo: this.promisedTo(now),
       leaderRefused:
         lease.state === "other" && this.pg.running
           ? await refuses(lease.leader.address, lease.leader.port)
@@ -310,6 +328,35 @@ export class PostgresManager implements JobController {
     const verdict = decide(obs);
     this.say(verdict.sentence);
     await this.act(verdict.decision, obs);
+  }
+
+  /**
+   * The lease's deadline passed without a renewal (nor a failsafe extension): from
+   * now on another member may take over, so postgres stops at once (fast shutdown:
+   * no further commit is acknowledged), whatever the cycle is waiting on, and comes
+   * back read-only.
+   */
+  private deadlinePassed(): void {
+    if (this.role?.role !== "primary" || this.stopping) return;
+    this.say("demoted self: the lease deadline passed without a renewal (watchdog)");
+    this.ctx.services.setAddresses([]);
+    this.vipHeld = false;
+    this.setRole({ role: "replica", leader: null, rewind: true });
+    this.pg = DOWN;
+    void this.handle.restartProcess("the leader lease's deadline passed without a renewal");
+  }
+
+  /**
+   * Stops being primary, in the order that keeps acknowledged writes safe: clients
+   * lose the VIP, postgres stops (fast shutdown: no commit is acknowledged after it)
+   * and comes back in `role`, and only then is the lease given up for another member.
+   */
+  private async stepDown(role: RoleFile, why: string): Promise<void> {
+    this.ctx.services.setAddresses([]);
+    this.vipHeld = false;
+    this.setRole(role);
+    await this.handle.restartProcess(why);
+    await this.held?.release();
   }
 
   private isPrimaryNow(): boolean {
@@ -327,9 +374,9 @@ export class PostgresManager implements JobController {
       const l = await store.read(this.leaderKey);
       if (!l) return { state: "free" };
       if (l.holder === this.ctx.vmId) {
-        // This VM holds it (the manager restarted): carry on as its holder.
-        this.held!.adopt(l.token, now);
-        return { state: "mine", token: l.token };
+        // This VM holds it (the manager restarted): carry on as its holder, renewed now.
+        this.held!.adopt(l.token);
+        return this.held!.view(now);
       }
       return { state: "other", leader: JSON.parse(l.value) as Leader, token: l.token };
     } catch {
@@ -378,7 +425,14 @@ export class PostgresManager implements JobController {
             signal: AbortSignal.timeout(700),
           });
           const s = (await res.json()) as MemberStatus;
-          return { member, reachable: true, role: s.role, lsn: s.lsn, hasData: s.hasData };
+          return {
+            member,
+            reachable: true,
+            role: s.role,
+            lsn: s.lsn,
+            hasData: s.hasData,
+            promisedTo: s.promisedTo ?? null,
+          };
         } catch {
           return { member, reachable: false };
         }
@@ -397,8 +451,14 @@ export class PostgresManager implements JobController {
     }
   }
 
-  /** Members that confirm directly that they follow this one (when the lease store is unreachable). */
+  /**
+   * Members that confirm directly that they follow this one (when the lease store is
+   * unreachable). When every other member confirms, each promised not to compete for
+   * a TTL from when it answered: the lease's deadline moves to a TTL from when this
+   * member asked (earlier than any promise ends).
+   */
   private async failsafe(): Promise<number> {
+    const sentAt = Date.now();
     const registered = await this.registered();
     const answers = await Promise.all(
       registered
@@ -415,7 +475,9 @@ export class PostgresManager implements JobController {
           }
         }),
     );
-    return answers.filter(Boolean).length;
+    const confirms = answers.filter(Boolean).length;
+    if (confirms === this.cluster.members.length - 1) this.held?.extend(sentAt);
+    return confirms;
   }
 
   private async act(d: Decision, obs: Observation): Promise<void> {
@@ -429,6 +491,7 @@ export class PostgresManager implements JobController {
         return;
       case "bootstrap": {
         if (this.leaderToken === null) {
+          const sentAt = Date.now();
           const l = await store.acquire(
             this.leaderKey,
             this.ctx.vmId,
@@ -436,7 +499,7 @@ export class PostgresManager implements JobController {
             this.leaderValue(),
           );
           if (!l) return;
-          this.takeLease(l.token);
+          this.takeLease(l.token, sentAt);
         }
         await store.acquire(
           `${this.cluster.key}/initialized`,
@@ -457,8 +520,21 @@ export class PostgresManager implements JobController {
         }
         return;
       case "acquire": {
-        const l = await store.acquire(this.leaderKey, this.ctx.vmId, this.cluster.ttl_ms, this.leaderValue());
-        if (l) this.takeLease(l.token);
+        // A failsafe confirmation given since the decision is a promise not to compete.
+        if (this.promisedTo() !== null) return;
+        this.acquiring = true;
+        try {
+          const sentAt = Date.now();
+          const l = await store.acquire(
+            this.leaderKey,
+            this.ctx.vmId,
+            this.cluster.ttl_ms,
+            this.leaderValue(),
+          );
+          if (l) this.takeLease(l.token, sentAt);
+        } finally {
+          this.acquiring = false;
+        }
         return;
       }
       case "promote":
@@ -473,11 +549,10 @@ export class PostgresManager implements JobController {
         await this.lead();
         return;
       case "demote":
-        await this.held?.release();
-        this.ctx.services.setAddresses([]);
-        this.vipHeld = false;
-        this.setRole({ role: "replica", leader: d.leader, rewind: true });
-        await this.handle.restartProcess(`demoting${d.leader ? `: ${d.leader.member} leads` : ""}`);
+        await this.stepDown(
+          { role: "replica", leader: d.leader, rewind: true },
+          `demoting${d.leader ? `: ${d.leader.member} leads` : ""}`,
+        );
         return;
       case "follow": {
         const wasPrimary = this.role?.role === "primary";
@@ -491,12 +566,8 @@ export class PostgresManager implements JobController {
       }
       case "handover":
         // A clean (fast) shutdown waits until every replica has the WAL: nothing acknowledged is left behind.
-        await this.held?.release();
-        this.ctx.services.setAddresses([]);
-        this.vipHeld = false;
         this.lastLeader = d.to;
-        this.setRole({ role: "replica", leader: null, rewind: false });
-        await this.handle.restartProcess(`switchover to ${d.to}`);
+        await this.stepDown({ role: "replica", leader: null, rewind: false }, `switchover to ${d.to}`);
         return;
       case "fence":
         if (Date.now() - this.fenceAt < 2000) return;
@@ -509,8 +580,8 @@ export class PostgresManager implements JobController {
     }
   }
 
-  private takeLease(token: number): void {
-    this.held!.took(token);
+  private takeLease(token: number, sentAt: number): void {
+    this.held!.took(token, sentAt);
     this.lastLeader = this.cluster.member;
   }
 
@@ -582,10 +653,14 @@ export class PostgresManager implements JobController {
     if (obs.lease.state === "mine" && !this.pg.running) {
       this.pgDownSince ??= now;
       if (now - this.pgDownSince > this.cluster.ttl_ms) {
-        await this.held?.release();
-        this.ctx.services.setAddresses([]);
-        this.vipHeld = false;
-        this.say(`released the leader lease: postgres has not run for ${this.cluster.ttl_ms} ms`);
+        // Not answering this manager is not the same as not running: it may still take
+        // commits from clients (a hung backend, connections exhausted). Stop it first.
+        this.say(`stepping down: postgres has not answered for ${this.cluster.ttl_ms} ms`);
+        await this.stepDown(
+          { role: "replica", leader: null, rewind: true },
+          "postgres does not answer its cluster manager",
+        );
+        this.say(`released the leader lease: postgres did not answer for ${this.cluster.ttl_ms} ms`);
       }
       return;
     }

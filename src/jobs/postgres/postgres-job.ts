@@ -77,8 +77,12 @@ export const postgresJob = defineJobType<PostgresConfig>({
       args: ["-D", paths.data, "-c", `config_file=${paths.conf}`],
       user: PG_USER,
       cwd: ctx.jobDir,
-      // Fast shutdown: clients are disconnected and transactions aborted at once.
+      // Fast shutdown: the postmaster terminates its backends (SIGTERM) and aborts their
+      // transactions at once. Only the postmaster is signalled: SIGINT to a backend is a
+      // query cancel, and a cancelled wait for a synchronous standby acknowledges the
+      // commit to the client although no standby confirmed it.
       stopSignal: "SIGINT",
+      stopSignalTo: "process",
       env: { PGPORT: String(config.port) },
     };
   },

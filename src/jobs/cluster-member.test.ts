@@ -1,0 +1,127 @@
+/** HeldLease: the deadline it keeps, and the watchdog that fires when it passes. */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { Unavailable } from "../lib/errors.js";
+import { sleep, waitFor } from "../lib/sleep.js";
+import type { Lease, LeaseStore } from "../ha/lease-store.js";
+import { HeldLease } from "./cluster-member.js";
+
+/** A lease store whose renewals answer as told: granted, lost, or unreachable. */
+class ScriptedStore implements LeaseStore {
+  renewal: "ok" | "lost" | "unreachable" = "ok";
+  released = 0;
+  async acquire(): Promise<Lease | undefined> {
+    return undefined;
+  }
+  async renew(): Promise<boolean> {
+    if (this.renewal === "unreachable") throw new Unavailable("the store does not answer");
+    return this.renewal === "ok";
+  }
+  async release(): Promise<void> {
+    this.released += 1;
+  }
+  async read(): Promise<Lease | undefined> {
+    return undefined;
+  }
+  async list(): Promise<Lease[]> {
+    return [];
+  }
+  async break(): Promise<boolean> {
+    return false;
+  }
+  async purge(): Promise<number> {
+    return 0;
+  }
+  watch(): () => void {
+    return () => undefined;
+  }
+}
+
+const TTL = { ttl_ms: 1250, renew_ms: 50 };
+/** Timers never fire early, but may fire late on a loaded machine: wait for it. */
+const firedOnce = (fired: number[]) =>
+  waitFor(() => (fired.length === 1 ? true : undefined), {
+    timeoutMs: 5000,
+    intervalMs: 10,
+    what: "the watchdog",
+  });
+
+function held(store: ScriptedStore) {
+  const fired: number[] = [];
+  const lease = new HeldLease(store, "d/g/leader", "vm-1", TTL, () => fired.push(Date.now()));
+  return { lease, fired };
+}
+
+describe("HeldLease", () => {
+  it("fires the watchdog at the deadline when no renewal arrives, on its own timer", async () => {
+    const store = new ScriptedStore();
+    const { lease, fired } = held(store);
+    const sentAt = Date.now();
+    lease.took(7, sentAt);
+    assert.equal(lease.deadline, sentAt + TTL.ttl_ms - 250, "deadline: sent time + TTL - margin");
+    await sleep(500);
+    assert.equal(fired.length, 0, "not before the deadline");
+    await firedOnce(fired);
+    assert.ok(fired[0]! >= sentAt + TTL.ttl_ms - 250, "at the deadline, with nobody calling view()");
+  });
+
+  it("a renewal moves the deadline; an unreachable store does not", async () => {
+    const store = new ScriptedStore();
+    const { lease, fired } = held(store);
+    const t0 = Date.now();
+    lease.took(7, t0);
+    await sleep(60);
+    const now = Date.now();
+    assert.deepEqual(await lease.view(now), { state: "mine", token: 7 });
+    assert.equal(lease.deadline, now + TTL.ttl_ms - 250);
+    store.renewal = "unreachable";
+    await sleep(60);
+    assert.deepEqual(await lease.view(Date.now()), { state: "unreachable" });
+    assert.equal(lease.deadline, now + TTL.ttl_ms - 250, "kept, not extended");
+    await firedOnce(fired);
+    assert.ok(fired[0]! >= now + TTL.ttl_ms - 250);
+  });
+
+  it("a failsafe extension counts from when it was asked, and never moves the deadline back", async () => {
+    const store = new ScriptedStore();
+    const { lease, fired } = held(store);
+    const t0 = Date.now();
+    lease.took(7, t0);
+    lease.extend(t0 - 1000);
+    assert.equal(lease.deadline, t0 + TTL.ttl_ms - 250, "an older extension does not shorten it");
+    const asked = Date.now() + 2000;
+    lease.extend(asked);
+    assert.equal(lease.deadline, asked + TTL.ttl_ms - 250);
+    await sleep(t0 + TTL.ttl_ms - 250 - Date.now() + 50);
+    assert.equal(fired.length, 0, "the old deadline passed, the extended one did not");
+    await firedOnce(fired);
+    assert.ok(fired[0]! >= asked + TTL.ttl_ms - 250);
+  });
+
+  it("a lost lease, or one given up, has no deadline and no watchdog", async () => {
+    const store = new ScriptedStore();
+    const { lease, fired } = held(store);
+    lease.took(7, Date.now());
+    store.renewal = "lost";
+    await sleep(60);
+    assert.deepEqual(await lease.view(Date.now()), { state: "lost" });
+    assert.equal(lease.deadline, null);
+    lease.took(8, Date.now());
+    assert.equal(await lease.release(), true);
+    assert.equal(store.released, 1);
+    assert.equal(lease.deadline, null);
+    await sleep(TTL.ttl_ms);
+    assert.equal(fired.length, 0);
+  });
+
+  it("an adopted lease is not surely held until a view renews it", async () => {
+    const store = new ScriptedStore();
+    const { lease } = held(store);
+    lease.adopt(9);
+    assert.equal(lease.deadline, null);
+    const now = Date.now();
+    assert.deepEqual(await lease.view(now), { state: "mine", token: 9 });
+    assert.equal(lease.deadline, now + TTL.ttl_ms - 250);
+    await lease.release();
+  });
+});
