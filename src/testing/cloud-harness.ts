@@ -1,7 +1,8 @@
 /**
  * A real local cloud daemon for a test: its own process group, temp data dir,
  * loopback address block and API port. `teardown()` kills exactly what it started:
- * the daemon's process group and every VM process group in its state file.
+ * the daemon's process group and every VM process group in its state file; and
+ * removes exactly the nftables table and cgroups of its network (as root).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import {
@@ -21,6 +22,8 @@ import { stringify } from "yaml";
 import { LocalCloudClient, ENDPOINT_FILE, type CloudEndpoint } from "../cloud/local/client.js";
 import type { LocalState } from "../cloud/local/state.js";
 import { findVmByMarker, killVm } from "../cloud/local/vm-runtime.js";
+import { cgroup2Root, cgroupRef, removeCgroup } from "../cloud/local/network/cgroups.js";
+import { deleteTable } from "../cloud/local/network/nft.js";
 import { readStat, signalGroup } from "../lib/proc.js";
 import { sleep, waitFor } from "../lib/sleep.js";
 import { claimAddressBlock, type AddressBlock } from "./addresses.js";
@@ -72,6 +75,11 @@ export class CloudHarness {
       this.configPath,
       stringify({ address_base: this.block.base, agent_port: opts.agentPort ?? 6868, zones }),
     );
+  }
+
+  /** The address base of this harness's cloud (its network's nftables table is zonal_b<base>). */
+  get addressBase(): number {
+    return this.block.base;
   }
 
   /** The address prefix of a zone's VMs in this harness, e.g. "127.13." for the first zone. */
@@ -149,9 +157,15 @@ export class CloudHarness {
       const [pid, startTime] = readFileSync(pidFile, "utf8").trim().split(" ").map(Number);
       if (pid && startTime) signalGroup(pid, startTime, "SIGKILL");
     }
-    if (existsSync(join(this.dataDir, "state.json"))) {
-      for (const vm of Object.values(this.state().vms)) {
-        await killVm(vm.id, vm.proc ?? findVmByMarker(vm.id)).catch(() => undefined);
+    const vms = existsSync(join(this.dataDir, "state.json")) ? Object.values(this.state().vms) : [];
+    for (const vm of vms) await killVm(vm.id, vm.proc ?? findVmByMarker(vm.id)).catch(() => undefined);
+    if (process.getuid?.() === 0) {
+      await deleteTable(`zonal_b${this.block.base}`).catch(() => undefined);
+      const root = cgroup2Root();
+      if (root) {
+        const network = `b${this.block.base}`;
+        for (const name of [...vms.map((v) => v.id), "control-plane", ""])
+          removeCgroup(cgroupRef(root, network, name));
       }
     }
     await sleep(10);

@@ -8,6 +8,8 @@ export interface ReceivedHeartbeat {
   at: number;
   token: string | undefined;
   beat: Heartbeat;
+  /** The address the heartbeat came from. */
+  from: string | undefined;
 }
 
 export class HeartbeatSink {
@@ -23,7 +25,12 @@ export class HeartbeatSink {
       req.on("end", () => {
         const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1];
         try {
-          this.received.push({ at: Date.now(), token, beat: JSON.parse(body) as Heartbeat });
+          this.received.push({
+            at: Date.now(),
+            token,
+            beat: JSON.parse(body) as Heartbeat,
+            from: req.socket.remoteAddress,
+          });
         } catch {
           /* ignore malformed */
         }

@@ -44,7 +44,8 @@ export class ZonalHarness extends CloudHarness {
     return JSON.parse(r.out) as T;
   }
 
-  private ports = { cloud: "127.0.0.1:0", director: "127.0.0.1:0" };
+  /** The control plane listens on an address of the test's own block (a network fault target). */
+  private ports = { cloud: "127.0.0.1:0", director: `127.${this.addressBase}.0.2:0` };
 
   /**
    * `zonal up --detach`. The first time on free ports; after that on the same ports,

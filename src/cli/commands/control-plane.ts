@@ -24,7 +24,12 @@ import { parseDuration } from "../../lib/duration.js";
 import { positiveInt, print, printJson } from "../output.js";
 import { DEFAULT_CLOUD_LISTEN, startCloudInBackground, stopCloud } from "./cloud.js";
 
-export const DEFAULT_DIRECTOR_LISTEN = "127.0.0.1:25555";
+/**
+ * An address of its own on loopback (not 127.0.0.1, which every other program here
+ * uses too): the local cloud tells the control plane's packets apart by it, so
+ * `control-plane` can be cut off by a network fault.
+ */
+export const DEFAULT_DIRECTOR_LISTEN = "127.0.0.2:25555";
 
 interface HealthFlags {
   unresponsiveAfter: string;
@@ -204,10 +209,12 @@ export function upCommand(): Command {
           print(`API token in ${join(directorDataDir(home), "api-token")}; "zonal down" stops both`);
           return;
         }
+        const cloud = new LocalCloudClient(cloudEp);
+        await registerWithLocalCloud(cloud, o.listen);
         const cp = await startControlPlane({
           dataDir: directorDataDir(home),
           listen: o.listen,
-          cloud: new LocalCloudClient(cloudEp),
+          cloud,
           cloudName: `local ${cloudEp.url}`,
           health,
           brokerConfig: o.brokerConfig,
@@ -261,6 +268,7 @@ export function controlPlaneCommand(): Command {
         const health = healthConfig(o);
         const agentTls = agentTlsOptions(o); // flags first: a bad one changes nothing
         const { cloud, cloudName } = o.openstack ? openStackCloud(o.openstack) : localCloud(home);
+        if (cloud instanceof LocalCloudClient) await registerWithLocalCloud(cloud, o.listen);
         const cp = await startControlPlane({
           dataDir: directorDataDir(home),
           listen: o.listen,
@@ -279,6 +287,21 @@ export function controlPlaneCommand(): Command {
         process.once("SIGTERM", stop);
       },
     );
+}
+
+/**
+ * Tells the local cloud this process is the control plane, before it opens a
+ * connection: from then on its connections leave from its own address (a network
+ * fault can cut it off). Without the cloud's network (not root) nothing changes.
+ */
+async function registerWithLocalCloud(cloud: LocalCloudClient, listen: string): Promise<void> {
+  const { host } = parseListen(listen, "--listen");
+  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(host)) {
+    print(`control plane: not a network fault target (--listen ${host} is not an IPv4 address)`);
+    return;
+  }
+  const r = await cloud.registerControlPlane({ pid: process.pid, address: host });
+  if (!r.network) print(`control plane: not a network fault target (${r.reason ?? "no network"})`);
 }
 
 function localCloud(home: string): { cloud: Cloud; cloudName: string } {

@@ -13,7 +13,10 @@
  *   POST   /v1/addresses {zone, metadata}   GET /v1/addresses[?metadata.KEY=VALUE]
  *   PUT    /v1/addresses/:address/holder {vmId}   DELETE /v1/addresses/:address
  *   GET    /v1/faults
- *   POST   /v1/faults/vms/:id/crash | /freeze | /thaw
+ *   POST   /v1/faults/vms/:id/crash | /kill-processes | /freeze | /thaw
+ *   POST   /v1/faults/network {kind: partition|isolate|slow, …}
+ *   DELETE /v1/faults/network[/:id]          heal one, or every one
+ *   POST   /v1/control-plane {pid, address}  the control plane's process and own address
  *   POST   /v1/faults/hosts/:zone/:host/fail | /restore
  *   POST   /v1/faults/zones/:zone/fail | /restore
  */
@@ -23,6 +26,7 @@ import { createApi } from "../../lib/http-server.js";
 import type { Logger } from "../../lib/log.js";
 import type { CreateDiskRequest, CreateVmRequest, Metadata, VmFilter } from "../cloud.js";
 import type { LocalCloudService } from "./service.js";
+import type { NetworkFaultSpec } from "./network/faults.js";
 
 type IdParams = { id: string };
 type HostParams = { zone: string; host: string };
@@ -104,7 +108,12 @@ export function buildCloudApi(service: LocalCloudService, token: string, logger?
   });
 
   app.get("/v1/faults", () => service.faults());
-  const vmFaults = { crash: "crashVm", freeze: "freezeVm", thaw: "thawVm" } as const;
+  const vmFaults = {
+    crash: "crashVm",
+    "kill-processes": "killVmProcesses",
+    freeze: "freezeVm",
+    thaw: "thawVm",
+  } as const;
   for (const [action, method] of Object.entries(vmFaults)) {
     app.post<{ Params: IdParams }>(`/v1/faults/vms/:id/${action}`, async (req, reply) => {
       await service[method](req.params.id);
@@ -127,5 +136,15 @@ export function buildCloudApi(service: LocalCloudService, token: string, logger?
     await service.restoreZone(req.params.zone);
     return reply.status(204).send();
   });
+  app.post("/v1/faults/network", async (req, reply) =>
+    reply.status(201).send(await service.addNetworkFault(req.body as NetworkFaultSpec)),
+  );
+  app.delete("/v1/faults/network", async () => ({ healed: await service.healNetwork() }));
+  app.delete<{ Params: IdParams }>("/v1/faults/network/:id", async (req) => ({
+    healed: await service.healNetwork(req.params.id),
+  }));
+  app.post("/v1/control-plane", (req) =>
+    service.registerControlPlane(req.body as { pid: number; address: string }),
+  );
   return app;
 }

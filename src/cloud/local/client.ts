@@ -29,6 +29,7 @@ import {
   type Zone,
 } from "../cloud.js";
 import type { FaultReport } from "./service.js";
+import type { NetworkFault, NetworkFaultSpec } from "./network/faults.js";
 
 export type CloudEndpoint = Endpoint;
 export { ENDPOINT_FILE };
@@ -187,6 +188,11 @@ export class LocalCloudClient implements Cloud {
     await this.http.request("POST", `/v1/faults/vms/${encodeURIComponent(id)}/crash`);
   }
 
+  /** The loud crash: the VM's processes die, its kernel answers with resets. */
+  async killVmProcesses(id: string): Promise<void> {
+    await this.http.request("POST", `/v1/faults/vms/${encodeURIComponent(id)}/kill-processes`);
+  }
+
   async freezeVm(id: string): Promise<void> {
     await this.http.request("POST", `/v1/faults/vms/${encodeURIComponent(id)}/freeze`);
   }
@@ -209,6 +215,25 @@ export class LocalCloudClient implements Cloud {
 
   async restoreZone(zone: string): Promise<void> {
     await this.http.request("POST", `/v1/faults/zones/${encodeURIComponent(zone)}/restore`);
+  }
+
+  /** A partition, an isolation or a slow link (see network/faults.ts). */
+  addNetworkFault(spec: NetworkFaultSpec): Promise<NetworkFault & { description: string }> {
+    return this.http.request("POST", "/v1/faults/network", { body: spec });
+  }
+
+  /** Heals one network fault, or every one; resolves with the ids healed. */
+  async healNetwork(id?: string): Promise<string[]> {
+    const path = id === undefined ? "/v1/faults/network" : `/v1/faults/network/${encodeURIComponent(id)}`;
+    return (await this.http.request<{ healed: string[] }>("DELETE", path)).healed;
+  }
+
+  /** The control plane's process and its own address (its connections then leave from there). */
+  registerControlPlane(input: {
+    pid: number;
+    address: string;
+  }): Promise<{ network: boolean; reason?: string }> {
+    return this.http.request("POST", "/v1/control-plane", { body: input });
   }
 }
 

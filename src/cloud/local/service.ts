@@ -6,11 +6,17 @@
  * Every change runs under one mutex and is written to the state file before the
  * call returns. A monitor loop notices VMs whose processes died on their own
  * (they become `crashed`) and powers off the VMs of failed hosts when due.
+ *
+ * The network (`network/`, as root): each VM's connections leave from its own
+ * address; a VM that is not running (crashed, frozen, powered off, on a failed
+ * host) answers nothing, as on a real cloud; network faults (partitions,
+ * isolation, slow links) drop packets. Its table is rebuilt after every change
+ * that touches it, and removed when the daemon stops or starts.
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { InvalidInput, NotFound, Conflict } from "../../lib/errors.js";
+import { InvalidInput, NotFound, Conflict, Unavailable } from "../../lib/errors.js";
 import { Mutex } from "../../lib/mutex.js";
 import { parseWith } from "../../lib/validate.js";
 import { silentLogger, type Logger } from "../../lib/log.js";
@@ -37,10 +43,19 @@ import {
 } from "../cloud.js";
 import { allHosts, type CloudConfig, type HostConfig } from "./config.js";
 import { allocateAddressSchema, createDiskSchema, createVmSchema, metadataSchema } from "../requests.js";
-import { attachSchema, failHostSchema } from "./requests.js";
+import { attachSchema, controlPlaneSchema, failHostSchema, networkFaultSchema } from "./requests.js";
+import { LocalNetwork } from "./network/network.js";
+import {
+  describeFault,
+  parseTarget,
+  type NetworkFault,
+  type NetworkFaultSpec,
+  type NetworkState,
+} from "./network/faults.js";
 import { chooseHost, type HostView } from "./scheduler.js";
 import { StateFile, type AddressRecord, type DiskRecord, type VmRecord } from "./state.js";
 import { bootAgent, findVmByMarker, freezeVm, killVm, observe, thawVm } from "./vm-runtime.js";
+import { readStat } from "../../lib/proc.js";
 
 export interface LocalCloudOptions {
   config: CloudConfig;
@@ -52,13 +67,25 @@ export interface LocalCloudOptions {
 
 export interface FaultReport {
   frozenVms: string[];
+  /** VMs that answer nothing: crashed (their kernel), frozen, powered off, on a failed host. */
+  silentVms: string[];
   failedHosts: { id: string; failedAt: string; powerOffAt?: string }[];
+  network: Array<NetworkFault & { description: string }>;
+  /** Why network faults cannot be made here, when they cannot. */
+  networkUnavailable?: string;
 }
 
 /** The default delay between a host failing (its VMs go silent) and its VMs losing power. */
 export const DEFAULT_HOST_POWER_OFF_AFTER_MS = 2000;
 
 const newId = (prefix: string): string => `${prefix}-${randomBytes(5).toString("hex")}`;
+
+/** A VM that answers nothing from outside: no running kernel (a loud crash of its processes answers). */
+const isSilent = (vm: VmRecord): boolean =>
+  vm.state === "stopped" ||
+  vm.state === "frozen" ||
+  vm.state === "unknown" ||
+  (vm.state === "crashed" && vm.crash !== "processes");
 const matches = (md: Metadata, filter?: VmFilter): boolean =>
   Object.entries(filter?.metadata ?? {}).every(([k, v]) => md[k] === v);
 
@@ -68,6 +95,8 @@ export class LocalCloudService implements Cloud {
   private readonly hostsById: Map<string, HostConfig>;
   private readonly log: Logger;
   private monitorTimer: NodeJS.Timeout | undefined;
+  private net: LocalNetwork | undefined;
+  private netUnavailable = "the local cloud has not started";
 
   constructor(private readonly opts: LocalCloudOptions) {
     this.log = opts.log ?? silentLogger;
@@ -82,18 +111,165 @@ export class LocalCloudService implements Cloud {
 
   // ---- lifecycle -------------------------------------------------------------------
 
-  /** Adopts the VMs a previous daemon left running, then starts the monitor loop. */
+  /**
+   * Adopts the VMs a previous daemon left running, heals the network faults it left
+   * (its rules are gone with it), then starts the monitor loop.
+   */
   async start(): Promise<string[]> {
-    const sentences = await this.mutex.run(() => this.adopt());
+    const net = await LocalNetwork.detect(this.opts.config.addressBase);
+    if (net instanceof LocalNetwork) this.net = net;
+    else this.netUnavailable = net.unavailable;
+    const sentences = await this.mutex.run(async () => {
+      const adopted = this.adopt();
+      const healed = this.state.network.faults.length;
+      this.state.network.faults = [];
+      this.file.save();
+      if (this.net) {
+        await this.net.clear();
+        await this.syncNetwork();
+        if (healed > 0) adopted.push(`healed ${healed} network fault(s) left by the previous daemon`);
+      } else adopted.push(`network: ${this.netUnavailable}`);
+      return adopted;
+    });
     this.monitorTimer = setInterval(() => void this.monitor(), this.opts.monitorIntervalMs ?? 250);
     this.monitorTimer.unref();
     return sentences;
   }
 
-  /** Stops the monitor loop. VMs keep running: they outlive the daemon. */
+  /** Stops the monitor loop and removes the network's rules. VMs keep running: they outlive the daemon. */
   async stop(): Promise<void> {
     if (this.monitorTimer) clearInterval(this.monitorTimer);
-    await this.mutex.run(() => undefined);
+    await this.mutex.run(async () => {
+      if (!this.net) return;
+      this.state.network.faults = [];
+      this.file.save();
+      await this.net.clear();
+    });
+  }
+
+  // ---- network ------------------------------------------------------------------------
+
+  private networkState(): NetworkState {
+    const cp = this.state.network.controlPlane;
+    return {
+      zones: this.opts.config.zones.map((z) => z.name),
+      hosts: allHosts(this.opts.config).map((h) => ({ id: h.id, zone: h.zone })),
+      vms: Object.values(this.state.vms).map((v) => ({
+        id: v.id,
+        zone: v.zone,
+        host: v.host,
+        address: v.address,
+      })),
+      vips: Object.values(this.state.addresses).map((a) => ({
+        address: a.address,
+        ...(a.holder ? { holder: a.holder } : {}),
+      })),
+      ...(cp ? { controlPlane: cp.address } : {}),
+    };
+  }
+
+  /** Rebuilds the network's table from the state (under the mutex). */
+  private async syncNetwork(): Promise<void> {
+    if (!this.net) return;
+    const silentVms = new Set(
+      Object.values(this.state.vms)
+        .filter(isSilent)
+        .map((v) => v.id),
+    );
+    const cp = this.state.network.controlPlane;
+    await this.net.sync({
+      state: this.networkState(),
+      members: Object.values(this.state.vms).map((v) => ({ id: v.id, address: v.address })),
+      ...(cp ? { controlPlane: { address: cp.address } } : {}),
+      silent: [
+        ...Object.values(this.state.vms)
+          .filter((v) => silentVms.has(v.id))
+          .map((v) => v.address),
+        // A virtual address held by a dead VM, or by none, answers nothing either.
+        ...Object.values(this.state.addresses)
+          .filter((a) => !a.holder || silentVms.has(a.holder))
+          .map((a) => a.address),
+      ],
+      faults: this.state.network.faults,
+    });
+  }
+
+  private requireNetwork(): LocalNetwork {
+    if (!this.net) throw new Unavailable(`network faults are not available here: ${this.netUnavailable}`);
+    return this.net;
+  }
+
+  /**
+   * The control plane registers its process and its own address: its connections
+   * then leave from that address, and `control-plane` is a fault target. An address
+   * it shares (127.0.0.1) is not its own: then it is not a target.
+   */
+  registerControlPlane(input: {
+    pid: number;
+    address: string;
+  }): Promise<{ network: boolean; reason?: string }> {
+    const req = parseWith(controlPlaneSchema, input, "control plane");
+    return this.mutex.run(async () => {
+      if (!this.net) return { network: false, reason: this.netUnavailable };
+      const st = readStat(req.pid);
+      if (!st) throw new NotFound(`process ${req.pid} does not exist`);
+      if (req.address === "127.0.0.1") {
+        delete this.state.network.controlPlane;
+        this.file.save();
+        await this.syncNetwork();
+        return { network: false, reason: "the control plane listens on 127.0.0.1, an address it shares" };
+      }
+      this.net.adopt("control-plane", req.pid, st.startTime);
+      this.state.network.controlPlane = { pid: req.pid, startTime: st.startTime, address: req.address };
+      this.file.save();
+      await this.syncNetwork();
+      this.log.info({ pid: req.pid, address: req.address }, "control plane registered");
+      return { network: true };
+    });
+  }
+
+  /** Makes a network fault; its targets are checked now and resolved again at every change. */
+  addNetworkFault(input: NetworkFaultSpec): Promise<NetworkFault & { description: string }> {
+    const spec = parseWith(networkFaultSchema, input, "network fault") as NetworkFaultSpec;
+    return this.mutex.run(async () => {
+      this.requireNetwork();
+      const s = this.networkState();
+      if (spec.kind === "partition") {
+        parseTarget(spec.a, s, "a");
+        parseTarget(spec.b, s, "b");
+        if (spec.a === spec.b)
+          throw new InvalidInput(`b: "${spec.b}" is A itself`, [{ field: "b", problem: "same as a" }]);
+      } else parseTarget(spec.target, s, "target");
+      const fault: NetworkFault = { ...spec, id: newId("net"), since: new Date().toISOString() };
+      this.state.network.faults.push(fault);
+      try {
+        await this.syncNetwork();
+      } catch (err) {
+        this.state.network.faults.pop();
+        await this.syncNetwork().catch(() => undefined);
+        throw err;
+      }
+      this.file.save();
+      this.log.warn({ fault: fault.id, what: describeFault(fault) }, "fault: network");
+      return { ...fault, description: describeFault(fault) };
+    });
+  }
+
+  /** Heals one network fault, or all of them; returns the ids healed. */
+  healNetwork(id?: string): Promise<string[]> {
+    return this.mutex.run(async () => {
+      const faults = this.state.network.faults;
+      if (id !== undefined && !faults.some((f) => f.id === id)) {
+        const known = faults.map((f) => f.id).join(", ") || "none";
+        throw new NotFound(`network fault ${id} does not exist (in effect: ${known})`);
+      }
+      const healed = faults.filter((f) => id === undefined || f.id === id).map((f) => f.id);
+      this.state.network.faults = faults.filter((f) => !healed.includes(f.id));
+      this.file.save();
+      await this.syncNetwork();
+      if (healed.length > 0) this.log.warn({ healed }, "fault: network healed");
+      return healed;
+    });
   }
 
   private adopt(): string[] {
@@ -136,12 +312,21 @@ export class LocalCloudService implements Cloud {
         }
         if (observe(vm.proc) === "gone") {
           vm.proc = undefined;
-          if (vm.state === "running" || vm.state === "frozen") vm.state = "crashed";
+          if (vm.state === "running" || vm.state === "frozen") {
+            // Died on their own: the VM's kernel lives on and answers with resets.
+            vm.crash = vm.state === "running" ? "processes" : "kernel";
+            vm.state = "crashed";
+          }
           changed = true;
           this.log.warn({ vm: vm.id }, "VM processes are gone: crashed");
         }
       }
-      if (changed) this.file.save();
+      if (changed) {
+        this.file.save();
+        await this.syncNetwork().catch((err: unknown) =>
+          this.log.error({ err }, "network rules could not be updated"),
+        );
+      }
     });
   }
 
@@ -246,7 +431,7 @@ export class LocalCloudService implements Cloud {
 
   createVm(input: CreateVmRequest): Promise<CreatedVm> {
     const req = parseWith(createVmSchema, input, "VM request");
-    return this.mutex.run(() => {
+    return this.mutex.run(async () => {
       this.requireZone(req.zone);
       for (const [i, hint] of (req.hostHints ?? []).entries()) {
         const host = this.hostsById.get(hint);
@@ -306,14 +491,18 @@ export class LocalCloudService implements Cloud {
       this.file.save();
       this.boot(record);
       this.file.save();
+      await this.syncNetwork();
       this.log.info({ vm: id, host: host.id, address: record.address }, "VM created");
       return { vm: this.toVm(record), agentToken: token };
     });
   }
 
   private boot(vm: VmRecord): void {
-    vm.proc = bootAgent(vm.id, this.vmDir(vm.id));
+    vm.proc = bootAgent(vm.id, this.vmDir(vm.id), {
+      ...(this.net ? { cgroupProcs: this.net.cgroupProcs(vm.id) } : {}),
+    });
     vm.state = "running";
+    delete vm.crash;
     vm.bootCount += 1;
   }
 
@@ -333,6 +522,8 @@ export class LocalCloudService implements Cloud {
       for (const a of Object.values(this.state.addresses)) if (a.holder === id) delete a.holder;
       delete this.state.vms[id];
       this.file.save();
+      await this.syncNetwork();
+      this.net?.forget(id);
       rmSync(this.vmDir(id), { recursive: true, force: true });
       this.log.info({ vm: id }, "VM deleted");
     });
@@ -362,6 +553,7 @@ export class LocalCloudService implements Cloud {
       await this.powerDown(vm);
       this.boot(vm);
       this.file.save();
+      await this.syncNetwork();
       this.log.info({ vm: id }, "VM rebooted");
     });
   }
@@ -369,8 +561,9 @@ export class LocalCloudService implements Cloud {
   powerOffVm(id: string): Promise<void> {
     return this.mutex.run(async () => {
       const vm = this.requireVm(id);
-      await this.powerDown(vm);
       vm.state = "stopped";
+      await this.syncNetwork(); // silent first: its dying sockets send nothing anyone sees
+      await this.powerDown(vm);
       this.file.save();
       this.log.info({ vm: id }, "VM powered off");
     });
@@ -486,7 +679,7 @@ export class LocalCloudService implements Cloud {
 
   allocateAddress(input: { zone: string; metadata?: Metadata }): Promise<VirtualAddress> {
     const req = parseWith(allocateAddressSchema, input, "address request");
-    return this.mutex.run(() => {
+    return this.mutex.run(async () => {
       this.requireZone(req.zone);
       const octet = this.opts.config.zones.find((z) => z.name === req.zone)!.hosts[0]!.zoneOctet;
       const taken = new Set(Object.keys(this.state.addresses));
@@ -496,6 +689,7 @@ export class LocalCloudService implements Cloud {
         const rec: AddressRecord = { address, zone: req.zone, metadata: req.metadata ?? {} };
         this.state.addresses[address] = rec;
         this.file.save();
+        await this.syncNetwork();
         this.log.info({ address, zone: req.zone }, "address allocated");
         return { ...rec, metadata: { ...rec.metadata } };
       }
@@ -504,7 +698,7 @@ export class LocalCloudService implements Cloud {
   }
 
   assignAddress(address: string, vmId: string): Promise<VirtualAddress> {
-    return this.mutex.run(() => {
+    return this.mutex.run(async () => {
       const rec = this.state.addresses[address];
       if (!rec) throw new NotFound(`address ${address} is not allocated`);
       this.requireVm(vmId);
@@ -512,16 +706,18 @@ export class LocalCloudService implements Cloud {
         this.log.info({ address, from: rec.holder, to: vmId }, "address assigned");
         rec.holder = vmId;
         this.file.save();
+        await this.syncNetwork();
       }
       return { ...rec, metadata: { ...rec.metadata } };
     });
   }
 
   releaseAddress(address: string): Promise<void> {
-    return this.mutex.run(() => {
+    return this.mutex.run(async () => {
       if (!this.state.addresses[address]) return;
       delete this.state.addresses[address];
       this.file.save();
+      await this.syncNetwork();
       this.log.info({ address }, "address released");
     });
   }
@@ -534,36 +730,58 @@ export class LocalCloudService implements Cloud {
 
   // ---- faults ---------------------------------------------------------------------------
 
-  /** A kernel panic: every process of the VM gets SIGKILL. Its disks stay attached. */
+  /**
+   * A kernel panic: the VM's addresses go silent (no packet in or out, as when a real
+   * VM's kernel is gone), then every process of the VM gets SIGKILL. Its disks stay
+   * attached. Without the network (not root) the crash is loud: resets answer.
+   */
   crashVm(id: string): Promise<void> {
+    return this.crash(id, "kernel");
+  }
+
+  /**
+   * Every process of the VM dies (OOM, a segfault) while its kernel lives on: its
+   * addresses answer with resets. A VM whose processes died is `crashed` either way.
+   */
+  killVmProcesses(id: string): Promise<void> {
+    return this.crash(id, "processes");
+  }
+
+  private crash(id: string, how: "kernel" | "processes"): Promise<void> {
     return this.mutex.run(async () => {
       const vm = this.requireVm(id);
       if (vm.state !== "running" && vm.state !== "frozen") {
         throw new Conflict(`VM ${id} is ${vm.state}; only a running or frozen VM can crash`);
       }
-      await this.powerDown(vm);
       vm.state = "crashed";
+      vm.crash = how;
+      await this.syncNetwork(); // silent before it dies: its sockets' last packets reach nobody
+      await this.powerDown(vm);
       this.file.save();
-      this.log.warn({ vm: id }, "fault: VM crashed");
+      this.log.warn(
+        { vm: id },
+        how === "kernel" ? "fault: VM crashed (kernel panic)" : "fault: VM's processes killed",
+      );
     });
   }
 
   /** Suspends every process of the VM: silent, connections stay open, nothing answers. */
   freezeVm(id: string): Promise<void> {
-    return this.mutex.run(() => {
+    return this.mutex.run(async () => {
       const vm = this.requireVm(id);
       if (vm.state === "frozen") return;
       if (vm.state !== "running" || !vm.proc)
         throw new Conflict(`VM ${id} is ${vm.state}; only a running VM can freeze`);
-      freezeVm(vm.id, vm.proc);
       vm.state = "frozen";
+      await this.syncNetwork();
+      freezeVm(vm.id, vm.proc);
       this.file.save();
       this.log.warn({ vm: id }, "fault: VM frozen");
     });
   }
 
   thawVm(id: string): Promise<void> {
-    return this.mutex.run(() => {
+    return this.mutex.run(async () => {
       const vm = this.requireVm(id);
       if (vm.state === "running") return;
       if (vm.state !== "frozen" || !vm.proc)
@@ -571,6 +789,7 @@ export class LocalCloudService implements Cloud {
       thawVm(vm.id, vm.proc);
       vm.state = "running";
       this.file.save();
+      await this.syncNetwork();
       this.log.warn({ vm: id }, "fault: VM thawed");
     });
   }
@@ -589,7 +808,10 @@ export class LocalCloudService implements Cloud {
    */
   failHost(id: string, opts: { powerOffAfterMs?: number } = {}): Promise<void> {
     const o = parseWith(failHostSchema, opts, "host failure");
-    return this.mutex.run(() => this.failHostLocked(id, o.powerOffAfterMs));
+    return this.mutex.run(async () => {
+      this.failHostLocked(id, o.powerOffAfterMs);
+      await this.syncNetwork();
+    });
   }
 
   private failHostLocked(id: string, powerOffAfterMs = DEFAULT_HOST_POWER_OFF_AFTER_MS): void {
@@ -612,7 +834,10 @@ export class LocalCloudService implements Cloud {
 
   /** A failed host comes back. Its VMs come back powered off, never running. */
   restoreHost(id: string): Promise<void> {
-    return this.mutex.run(() => this.restoreHostLocked(id));
+    return this.mutex.run(async () => {
+      await this.restoreHostLocked(id);
+      await this.syncNetwork();
+    });
   }
 
   private async restoreHostLocked(id: string): Promise<void> {
@@ -636,14 +861,16 @@ export class LocalCloudService implements Cloud {
 
   failZone(zone: string, opts: { powerOffAfterMs?: number } = {}): Promise<void> {
     const o = parseWith(failHostSchema, opts, "zone failure");
-    return this.mutex.run(() => {
+    return this.mutex.run(async () => {
       for (const h of this.zoneHosts(zone)) this.failHostLocked(h.id, o.powerOffAfterMs);
+      await this.syncNetwork();
     });
   }
 
   restoreZone(zone: string): Promise<void> {
     return this.mutex.run(async () => {
       for (const h of this.zoneHosts(zone)) await this.restoreHostLocked(h.id);
+      await this.syncNetwork();
     });
   }
 
@@ -652,6 +879,13 @@ export class LocalCloudService implements Cloud {
       frozenVms: Object.values(this.state.vms)
         .filter((vm) => vm.state === "frozen")
         .map((vm) => vm.id),
+      silentVms: this.net
+        ? Object.values(this.state.vms)
+            .filter(isSilent)
+            .map((vm) => vm.id)
+        : [],
+      network: this.state.network.faults.map((f) => ({ ...f, description: describeFault(f) })),
+      ...(this.net ? {} : { networkUnavailable: this.netUnavailable }),
       failedHosts: Object.entries(this.state.hosts)
         .filter(([, h]) => h.state === "failed")
         .map(([id, h]) => ({

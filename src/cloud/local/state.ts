@@ -5,6 +5,7 @@
  */
 import { writeFileAtomic, readJsonIfExists } from "../../lib/files.js";
 import type { Metadata, VmState, VmType } from "../cloud.js";
+import type { NetworkFault } from "./network/faults.js";
 
 export interface ProcRef {
   /** PID of the VM's agent, leader of the VM's process group. */
@@ -27,6 +28,11 @@ export interface VmRecord {
   /** The running process group, when the VM is powered on (or frozen, or silenced by a host failure). */
   proc?: ProcRef;
   bootCount: number;
+  /**
+   * How a crashed VM died: its kernel (a panic, a lost host: the VM answers nothing)
+   * or only its processes (OOM, a segfault: the live kernel answers with resets).
+   */
+  crash?: "kernel" | "processes";
 }
 
 export interface DiskRecord {
@@ -52,12 +58,19 @@ export interface AddressRecord {
   metadata: Metadata;
 }
 
+export interface NetworkRecord {
+  faults: NetworkFault[];
+  /** The control plane's process and its own address, as it registered them. */
+  controlPlane?: { pid: number; startTime: number; address: string };
+}
+
 export interface LocalState {
   version: 1;
   hosts: Record<string, HostRecord>;
   vms: Record<string, VmRecord>;
   disks: Record<string, DiskRecord>;
   addresses: Record<string, AddressRecord>;
+  network: NetworkRecord;
 }
 
 export class StateFile {
@@ -67,7 +80,15 @@ export class StateFile {
     const loaded = readJsonIfExists(path) as LocalState | undefined;
     if (loaded && loaded.version !== 1)
       throw new Error(`${path}: unsupported state version ${String(loaded.version)}`);
-    this.state = { version: 1, hosts: {}, vms: {}, disks: {}, addresses: {}, ...(loaded ?? {}) };
+    this.state = {
+      version: 1,
+      hosts: {},
+      vms: {},
+      disks: {},
+      addresses: {},
+      network: { faults: [] },
+      ...(loaded ?? {}),
+    };
   }
 
   save(): void {

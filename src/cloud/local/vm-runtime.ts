@@ -24,10 +24,24 @@ export const VM_MARKER = "ZONAL_VM_ID";
 
 export type ProcObservation = "running" | "stopped" | "gone";
 
-export function bootAgent(vmId: string, vmDir: string, extraEnv: Record<string, string> = {}): ProcRef {
+/**
+ * Boots the VM: its agent, detached, as the leader of a new process group. With
+ * `cgroupProcs` (the `cgroup.procs` file of the VM's cgroup), the leader moves itself
+ * into the VM's cgroup before it becomes the agent, so every process of the VM is
+ * in it from its first packet on.
+ */
+export function bootAgent(
+  vmId: string,
+  vmDir: string,
+  o: { cgroupProcs?: string; extraEnv?: Record<string, string> } = {},
+): ProcRef {
   const consoleFd = openSync(join(vmDir, "console.log"), "a");
+  const agent = [process.execPath, CLI_MAIN, "agent", "--vm-dir", vmDir];
+  const [command, ...args] = o.cgroupProcs
+    ? ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', o.cgroupProcs, ...agent]
+    : agent;
   try {
-    const child = spawn(process.execPath, [CLI_MAIN, "agent", "--vm-dir", vmDir], {
+    const child = spawn(command!, args, {
       detached: true,
       cwd: vmDir,
       stdio: ["ignore", consoleFd, consoleFd],
@@ -35,7 +49,7 @@ export function bootAgent(vmId: string, vmDir: string, extraEnv: Record<string, 
         PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
         LANG: "C.UTF-8",
         ...(process.env.ZONAL_LOG_LEVEL ? { ZONAL_LOG_LEVEL: process.env.ZONAL_LOG_LEVEL } : {}),
-        ...extraEnv,
+        ...o.extraEnv,
         [VM_MARKER]: vmId,
       },
     });

@@ -1,0 +1,123 @@
+/**
+ * The local cloud's nftables table, rendered from what the network should do
+ * (pure: a view in, nft's text out; `nft.ts` loads it in one transaction).
+ *
+ *   chain mark_members (output, mangle)       a member's packets, known by its cgroup, get its mark
+ *   chain nat_members  (postrouting, srcnat)  a marked connection leaves from the member's own address
+ *   chain drop_packets (input)                silent addresses and network faults: packets vanish
+ *
+ * Everything runs on loopback, so every packet is both sent and received here.
+ * Dropping at input is what a lost packet looks like to its sender (no error, no
+ * reset: it waits and retransmits); dropping at output would fail its send() at once.
+ * Marking by cgroup and translating the source is what lets rules on addresses tell
+ * VMs apart: without it, every VM's connections leave from 127.0.0.1.
+ */
+
+export interface Endpoint {
+  address: string;
+  /** A service on that address (TCP or UDP port); none: every packet of the address. */
+  port?: number;
+}
+
+/** A party whose outgoing connections leave from its own address (a VM, the control plane). */
+export interface Member {
+  name: string;
+  cgroup: { nftPath: string; level: number };
+  address: string;
+  /** Its packet mark, unique on this machine. */
+  mark: number;
+}
+
+/**
+ * Packets from `from` to `to` are lost, all of them or a share. One direction.
+ * One side may be "elsewhere": every address outside the other side (clients included).
+ */
+export interface PacketRule {
+  /** Shown as the rule's comment (a fault's id). */
+  label: string;
+  from: Endpoint[] | "elsewhere";
+  to: Endpoint[] | "elsewhere";
+  /** Share of the packets lost, in percent (100: all of them). */
+  lossPct: number;
+}
+
+export interface NetworkView {
+  table: string;
+  members: Member[];
+  /** Addresses that answer nothing, in or out (a crashed, frozen or powered-off VM). */
+  silent: string[];
+  rules: PacketRule[];
+}
+
+const set = (items: Array<string | number>): string => `{ ${[...new Set(items)].join(", ")} }`;
+const hex = (n: number): string => `0x${n.toString(16).padStart(8, "0")}`;
+const quote = (s: string): string => `"${s.replace(/["\\]/g, "")}"`;
+
+function loss(pct: number): string {
+  if (pct >= 100) return "";
+  return `numgen random mod 10000 < ${Math.round(pct * 100)} `;
+}
+
+/** The matches of one side: address-only endpoints together, each service on its own. */
+function sides(endpoints: Endpoint[], dir: "s" | "d"): string[] {
+  const plain = endpoints.filter((e) => e.port === undefined).map((e) => e.address);
+  const services = endpoints.filter((e) => e.port !== undefined);
+  const out = plain.length > 0 ? [`ip ${dir}addr ${set(plain)}`] : [];
+  for (const e of services)
+    out.push(`ip ${dir}addr ${e.address} meta l4proto { tcp, udp } th ${dir}port ${e.port}`);
+  return out;
+}
+
+function renderRule(r: PacketRule): string[] {
+  if (r.from === "elsewhere" && r.to === "elsewhere") throw new Error(`${r.label}: one side must be named`);
+  if (r.from.length === 0 || r.to.length === 0) return []; // a side with nothing in it (yet)
+  const outside = (other: Endpoint[], dir: "s" | "d") => [
+    `ip ${dir}addr != ${set(other.map((e) => e.address))}`,
+  ];
+  const froms = r.from === "elsewhere" ? outside(r.to as Endpoint[], "s") : sides(r.from, "s");
+  const tos = r.to === "elsewhere" ? outside(r.from as Endpoint[], "d") : sides(r.to, "d");
+  const lines: string[] = [];
+  for (const f of froms)
+    for (const t of tos) lines.push(`${f} ${t} ${loss(r.lossPct)}drop comment ${quote(r.label)}`);
+  return lines;
+}
+
+export function renderRuleset(v: NetworkView): string {
+  const t = `table ip ${v.table}`;
+  const marks = v.members.map(
+    (m) =>
+      `    socket cgroupv2 level ${m.cgroup.level} ${quote(m.cgroup.nftPath)} meta mark set ${hex(m.mark)} comment ${quote(m.name)}`,
+  );
+  const snats = v.members.map(
+    (m) => `    meta mark ${hex(m.mark)} snat to ${m.address} comment ${quote(m.name)}`,
+  );
+  const drops = [
+    ...(v.silent.length > 0
+      ? [
+          `    ip saddr ${set(v.silent)} drop comment "silent"`,
+          `    ip daddr ${set(v.silent)} drop comment "silent"`,
+        ]
+      : []),
+    ...v.rules.flatMap(renderRule).map((l) => `    ${l}`),
+  ];
+  // Add-then-delete makes the replacement one transaction whether or not the table exists.
+  return [
+    `add ${t}`,
+    `delete ${t}`,
+    `${t} {`,
+    "  chain mark_members {",
+    "    type filter hook output priority mangle; policy accept;",
+    ...marks,
+    "  }",
+    "  chain nat_members {",
+    "    type nat hook postrouting priority srcnat; policy accept;",
+    ...snats,
+    "  }",
+    "  chain drop_packets {",
+    "    type filter hook input priority filter - 10; policy accept;",
+    ...drops,
+    "  }",
+    "}",
+    "",
+  ].join("\n");
+}
