@@ -7,12 +7,35 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { GiveUp, waitFor } from "../lib/sleep.js";
-import { Conflict, InvalidInput, NotFound, Unauthorized, errorMessage } from "../lib/errors.js";
+import { Conflict, InvalidInput, NotFound, Unauthorized, Unavailable, errorMessage } from "../lib/errors.js";
 import { tokensEqual } from "../lib/http-server.js";
 import type { InstanceRecord } from "../store/instances.js";
 import type { LeaseAccess } from "../ha/embedded/api.js";
 import { breakLeasesOf, clusterVip, deploymentSecrets, leaseStoreOf, storedManifest } from "./clusters.js";
 import { agentOf, type DirectorContext } from "./context.js";
+import type { HeartbeatBook } from "./heartbeats.js";
+import { failureCode } from "../lib/fetch.js";
+
+/**
+ * A member asks to fence its leader once it has gone unanswered for about a second;
+ * the control plane agrees only if the leader's agent is silent to it as well: no
+ * heartbeat for this long (agents beat every HEARTBEAT_INTERVAL_MS), and a direct
+ * call that gets no answer at all within FENCE_PROBE_MS. Any answer — a 401, a 5xx,
+ * a TLS error — means the VM runs: no fencing.
+ */
+export const FENCE_SILENCE_MS = 1000;
+export const FENCE_PROBE_MS = 400;
+/** Network failures that are silence (nothing answered), as fetch reports them. */
+const SILENT = new Set([
+  "TimeoutError",
+  "AbortError",
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CONNECT_TIMEOUT",
+]);
 import { isClustered, type GroupManifest, type Manifest } from "./manifest.js";
 
 export interface MemberView {
@@ -81,6 +104,7 @@ export class ClusterService {
   constructor(
     private readonly ctx: DirectorContext,
     private readonly apiToken: string,
+    private readonly heartbeats: HeartbeatBook,
   ) {}
 
   /** Lease API access: the control plane's own token may do anything; a VM only its deployment's keys. */
@@ -123,8 +147,28 @@ export class ClusterService {
   }
 
   /**
-   * A member reports its leader refuses connections. The control plane fences it
-   * only if its agent does not answer either, then breaks its leases at once.
+   * Why the control plane holds `inst`'s VM silent (no heartbeat for FENCE_SILENCE_MS
+   * and no answer to a direct call), or undefined when it does not.
+   */
+  private async silence(inst: InstanceRecord): Promise<string | undefined> {
+    const now = Date.now();
+    const last = this.heartbeats.lastOf(inst.vmId)?.at ?? this.heartbeats.startedAt;
+    if (now - last < FENCE_SILENCE_MS) return undefined;
+    try {
+      await agentOf(this.ctx, inst, FENCE_PROBE_MS).info();
+      return undefined;
+    } catch (err) {
+      const code = failureCode((err as { cause?: unknown }).cause ?? err);
+      if (!(err instanceof Unavailable) || !(err as { cause?: unknown }).cause || !SILENT.has(code))
+        return undefined; // an answer of any kind: the VM runs
+      return `no heartbeat for ${now - last} ms and its agent did not answer (${code})`;
+    }
+  }
+
+  /**
+   * A member reports its leader unanswered (refused, or silent for about a second).
+   * The control plane fences it only if it is silent to the control plane too, then
+   * breaks its leases at once. Each request and its outcome is an event.
    */
   async fence(token: string, key: string, vmId: string): Promise<{ fenced: boolean; broken: string[] }> {
     const { inst: caller, manifest } = await this.caller(token, key);
@@ -132,11 +176,15 @@ export class ClusterService {
       (i) => i.vmId === vmId && i.group === caller.group,
     );
     if (!suspect) throw new NotFound(`${vmId} is not a member of ${key}`);
-    try {
-      await agentOf(this.ctx, suspect, 700).info();
-      throw new Conflict(`${vmId}'s agent answers: not fencing a live VM`);
-    } catch (err) {
-      if (err instanceof Conflict) throw err;
+    const silent = await this.silence(suspect);
+    if (!silent) {
+      const age = this.heartbeats.lastOf(vmId);
+      const why = `its agent answers (last heartbeat ${age ? Date.now() - age.at : "?"} ms ago)`;
+      await this.event(
+        manifest.name,
+        `not fencing ${suspect.group}/${suspect.index} (${vmId}) for ${caller.group}/${caller.index}: ${why}`,
+      );
+      throw new Conflict(`${vmId}: ${why}; not fencing a live VM`);
     }
     try {
       await this.ctx.cloud.powerOffVm(vmId);
@@ -146,7 +194,7 @@ export class ClusterService {
     const broken = await breakLeasesOf(this.ctx, manifest, vmId);
     await this.event(
       manifest.name,
-      `fenced ${suspect.group}/${suspect.index} (${vmId}) for ${caller.group}/${caller.index}: its service and agent do not answer; broke ${broken.join(", ") || "no leases"}`,
+      `fenced ${suspect.group}/${suspect.index} (${vmId}) for ${caller.group}/${caller.index}: ${silent}; broke ${broken.join(", ") || "no leases"}`,
     );
     return { fenced: true, broken };
   }

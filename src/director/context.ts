@@ -40,9 +40,20 @@ export function instanceMetadata(ctx: DirectorContext, inst: InstanceRecord): Re
   };
 }
 
+/**
+ * How often agents beat. Twice a second: the control plane can then hold a VM
+ * silent after a second without one (two missed beats), which a fencing request
+ * needs. Costs two small POSTs a second per VM.
+ */
+export const HEARTBEAT_INTERVAL_MS = 500;
+
 /** What a new VM's agent gets from the cloud: its token, the heartbeat URL, TLS when on. */
 export function agentSettings(ctx: DirectorContext, token: string): AgentSettings {
-  return { token, heartbeat: { url: ctx.heartbeatUrl }, ...(ctx.agentTls ? { tls: ctx.agentTls } : {}) };
+  return {
+    token,
+    heartbeat: { url: ctx.heartbeatUrl, intervalMs: HEARTBEAT_INTERVAL_MS },
+    ...(ctx.agentTls ? { tls: ctx.agentTls } : {}),
+  };
 }
 
 /**

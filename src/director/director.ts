@@ -76,7 +76,7 @@ export class Director {
     apiToken: string,
   ) {
     this.heartbeats = new HeartbeatBook(ctx.store);
-    this.clusters = new ClusterService(ctx, apiToken);
+    this.clusters = new ClusterService(ctx, apiToken, this.heartbeats);
     this.lbs = new LbService(ctx);
     this.runner = new TaskRunner(ctx, owner, makeHandlers(ctx));
   }

@@ -1,12 +1,12 @@
 /**
  * What every clustered job's controller needs beside its decisions (the postgres
  * cluster manager, the load-balancer pair): its lease store, a holder's lease that
- * renews itself on schedule, the control plane's member API, a status server on the
- * VM's address, and the one liveness signal that is safe to act on (a refused
- * connection; silence is not refusal).
+ * renews itself on schedule and watches its own deadline, the control plane's
+ * member API, a status server on the VM's address, and a watch on the leader's
+ * status API that tells a refusal (its processes died, its kernel answers) from
+ * silence (its VM crashed, froze or is cut off: nothing answers).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { connect } from "node:net";
 import { EtcdLeaseStore } from "../ha/etcd/store.js";
 import { HttpLeaseStore } from "../ha/embedded/client.js";
 import { fetcherFor } from "../lib/fetch.js";
@@ -74,20 +74,54 @@ export async function listenStatus(
 export const closeServer = (server: Server | undefined): Promise<void> =>
   new Promise((r) => (server ? server.close(() => r()) : r()));
 
-/** True when a TCP connect is refused (nothing listens: the process or VM died). A silent peer is not refusing. */
-export function refuses(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host, port, timeout: 500 });
-    s.once("connect", () => {
-      s.destroy();
-      resolve(false);
-    });
-    s.once("timeout", () => {
-      s.destroy();
-      resolve(false);
-    });
-    s.once("error", (err: NodeJS.ErrnoException) => resolve(err.code === "ECONNREFUSED"));
-  });
+/** How long a member waits for another's status API before it counts the try as unanswered. */
+export const PROBE_TIMEOUT_MS = 400;
+/**
+ * A leader unanswered this long (every probe timed out or failed) is suspected: a
+ * member asks the control plane to fence it, which does so only if the leader's
+ * agent has gone silent for the control plane too.
+ */
+export const SUSPECT_AFTER_MS = 1000;
+
+export type ProbeResult = "answers" | "refused" | "silent";
+
+/** One HTTP GET: answered (any status), refused (nothing listens there), or silent (no answer in time). */
+export function probe(url: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<ProbeResult> {
+  return fetch(url, { signal: AbortSignal.timeout(timeoutMs) }).then(
+    async (res): Promise<ProbeResult> => {
+      await res.body?.cancel();
+      return "answers";
+    },
+    (err: unknown): ProbeResult => {
+      const code = (err as { cause?: { code?: string } }).cause?.code;
+      return code === "ECONNREFUSED" ? "refused" : "silent";
+    },
+  );
+}
+
+/**
+ * Watches one peer (the leader this member follows) through its status API: since
+ * when it has not answered. Watching another peer, or watching again after a pause
+ * (this member was busy elsewhere), starts the count again.
+ */
+export class LeaderWatch {
+  private url: string | null = null;
+  private lastAnswer = 0;
+  private lastCheck = 0;
+
+  /** Probes `url` once; returns the result and how long the peer has gone unanswered (0 when it answers). */
+  async check(url: string): Promise<{ result: ProbeResult; unansweredMs: number }> {
+    const started = Date.now();
+    if (url !== this.url || started - this.lastCheck > SUSPECT_AFTER_MS) {
+      this.url = url;
+      this.lastAnswer = started;
+    }
+    this.lastCheck = started;
+    const result = await probe(url);
+    if (this.url !== url) return { result: "answers", unansweredMs: 0 }; // watching another meanwhile
+    if (result === "answers") this.lastAnswer = started;
+    return { result, unansweredMs: result === "answers" ? 0 : Date.now() - this.lastAnswer };
+  }
 }
 
 /**

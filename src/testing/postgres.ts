@@ -4,7 +4,7 @@
  * its process group on teardown.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { chownSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { appendFileSync, chownSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
@@ -42,6 +42,9 @@ export class TestPostgres {
       encoding: "utf8",
     });
     if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
+    // Clients here may leave from any loopback address (the local cloud gives each
+    // VM, and the control plane, an address of its own).
+    appendFileSync(join(data, "pg_hba.conf"), "host all all 127.0.0.0/8 trust\n");
     const log = openSync(join(this.dir, "postgres.log"), "a");
     chownSync(join(this.dir, "postgres.log"), user.uid, user.gid);
     const child = spawn(

@@ -10,6 +10,7 @@ const base: PairObservation = {
   haproxyRunning: true,
   haproxyDownLong: false,
   holderRefuses: false,
+  holderUnansweredMs: 0,
   peerConfirms: false,
   promised: false,
   switchoverTo: null,
@@ -20,9 +21,11 @@ const what = (o: Partial<PairObservation>) => {
 };
 
 describe("load-balancer pair decisions", () => {
-  it("a standby waits, asks for fencing only when the active refuses, and takes a free lease", () => {
+  it("a standby waits, asks for fencing when the active refuses or stays silent, and takes a free lease", () => {
     assert.equal(what({}), "wait: standby of m0");
     assert.match(what({ holderRefuses: true }), /^fence: active m0 refuses connections/);
+    assert.equal(what({ holderUnansweredMs: 500 }), "wait: standby of m0");
+    assert.match(what({ holderUnansweredMs: 1100 }), /^fence: active m0 has not answered for 1100 ms/);
     assert.match(what({ lease: { state: "free" } }), /^acquire/);
     assert.match(what({ lease: { state: "free" }, haproxyRunning: false }), /^wait/);
     assert.match(what({ lease: { state: "free" }, switchoverTo: "m0" }), /^wait: switchover to m0/);

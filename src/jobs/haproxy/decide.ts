@@ -1,3 +1,5 @@
+import { SUSPECT_AFTER_MS } from "../cluster-member.js";
+
 /**
  * The load-balancer pair's run cycle as a pure decision: which node serves the VIP.
  * The node holding the pair's lease is active; the other is warm (its HAProxy runs
@@ -22,8 +24,10 @@ export interface PairObservation {
   haproxyRunning: boolean;
   /** HAProxy has been down here for longer than the lease TTL (the agent could not bring it back). */
   haproxyDownLong: boolean;
-  /** The holder's frontend refused a connection (its VM crashed); silence is not refusal. */
+  /** The holder's status API refused a connection: its processes died, its kernel answers. */
   holderRefuses: boolean;
+  /** How long the holder's status API has gone unanswered (0 while it answers). */
+  holderUnansweredMs: number;
   /** The other node confirmed directly that it sees this one as the holder (asked when the store is unreachable). */
   peerConfirms: boolean;
   /** This node confirmed the active's failsafe moments ago: a promise not to take the lease for a TTL. */
@@ -82,6 +86,11 @@ export function decidePair(o: PairObservation): PairVerdict {
         return v(
           "fence",
           `active ${o.lease.holder.member} refuses connections: asked the control plane to fence it`,
+        );
+      if (o.holderUnansweredMs >= SUSPECT_AFTER_MS)
+        return v(
+          "fence",
+          `active ${o.lease.holder.member} has not answered for ${o.holderUnansweredMs} ms: asked the control plane to fence it`,
         );
       return v("wait", `standby of ${o.lease.holder.member}`);
     case "free":

@@ -2,7 +2,7 @@
  * The load-balancer pair's controller, beside each node's HAProxy: holds or watches
  * the pair's lease (`<deployment>/<group>/leader`), serves the VIP while it holds it
  * (the control plane checks the lease token before moving the address), asks for
- * fencing when the active's frontend refuses connections, and keeps HAProxy's config
+ * fencing when the active refuses connections or stays silent, and keeps HAProxy's config
  * current: every second it asks the control plane for its backends' instances and
  * reloads HAProxy (through its master socket: no connection dropped) when the
  * rendered config changes. The decisions are decide.ts's.
@@ -23,7 +23,7 @@ import {
   HeldLease,
   leaseStoreFor,
   listenStatus,
-  refuses,
+  LeaderWatch,
 } from "../cluster-member.js";
 import type { JobContext, JobController, JobHandle } from "../job-type.js";
 import type { HaproxyConfig } from "./config.js";
@@ -97,6 +97,8 @@ export class LbManager implements JobController {
   private peers: Peer[] = [];
   private pulledAt = 0;
   private haproxyDownSince: number | null = null;
+  /** Since when the active node has not answered its status API. */
+  private readonly holderWatch = new LeaderWatch();
   /** A failsafe confirmation given: not to take the lease before `until`. */
   private promisedUntil = 0;
   /** True while this node asks the store for the lease (it confirms no failsafe meanwhile). */
@@ -275,9 +277,12 @@ export class LbManager implements JobController {
   private async cycle(): Promise<void> {
     const now = Date.now();
     const lease = await this.leaseView(now);
-    const firstPort = this.config.frontends[0]!.port;
     const running = this.handle.processRunning();
     this.haproxyDownSince = running ? null : (this.haproxyDownSince ?? now);
+    const holderCheck =
+      lease.state === "other"
+        ? await this.holderWatch.check(`http://${lease.holder.address}:${this.config.status_port}/status`)
+        : { result: "answers" as const, unansweredMs: 0 };
     const obs = {
       member: this.member,
       lease,
@@ -286,7 +291,8 @@ export class LbManager implements JobController {
       haproxyRunning: running,
       haproxyDownLong:
         this.haproxyDownSince !== null && now - this.haproxyDownSince > this.ctx.cluster!.ttl_ms,
-      holderRefuses: lease.state === "other" ? await refuses(lease.holder.address, firstPort) : false,
+      holderRefuses: holderCheck.result === "refused",
+      holderUnansweredMs: holderCheck.unansweredMs,
       peerConfirms: lease.state === "unreachable" && this.token !== null ? await this.peerConfirms() : false,
       promised: Date.now() < this.promisedUntil,
       switchoverTo: await this.store!.read(`${this.key}/switchover`).then(

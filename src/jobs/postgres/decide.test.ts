@@ -19,6 +19,7 @@ const base: Observation = {
   failsafeConfirms: 0,
   promisedTo: null,
   leaderRefused: false,
+  leaderUnansweredMs: 0,
   switchoverTo: null,
   oldLeaderAlive: false,
 };
@@ -28,11 +29,16 @@ const what = (o: Partial<Observation>) => {
 };
 
 describe("cluster manager decisions", () => {
-  it("follows the leader, and asks for fencing only when the leader refuses connections", () => {
+  it("follows the leader, and asks for fencing when the leader refuses connections or stays silent", () => {
     assert.equal(what({}), "wait: replica of m0");
     assert.equal(
       what({ leaderRefused: true }),
       "fence: leader m0 refuses connections: asked the control plane to fence it",
+    );
+    assert.equal(what({ leaderUnansweredMs: 600 }), "wait: replica of m0", "a short silence is no reason");
+    assert.equal(
+      what({ leaderUnansweredMs: 1200 }),
+      "fence: leader m0 has not answered for 1200 ms: asked the control plane to fence it",
     );
     assert.equal(
       what({ role: { role: "replica", leader: null, rewind: true } }),

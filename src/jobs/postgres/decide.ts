@@ -18,6 +18,7 @@
  * - A free lease is no election while the last leader still answers as a running
  *   primary (its lease lapsed while the store was down; it renews when it is back).
  */
+import { SUSPECT_AFTER_MS } from "../cluster-member.js";
 import type { RoleFile } from "./files.js";
 import { parseLsn } from "./files.js";
 import type { PgState } from "./pg.js";
@@ -67,8 +68,10 @@ export interface Observation {
   failsafeConfirms: number;
   /** The leader this member promised (failsafe) not to compete with, while that promise lives. */
   promisedTo: string | null;
-  /** The leader's postgres refused a connection (its VM crashed); silence is not refusal. */
+  /** The leader's status API refused a connection: its processes died, its kernel answers. */
   leaderRefused: boolean;
+  /** How long the leader's status API has gone unanswered (0 while it answers). */
+  leaderUnansweredMs: number;
   /** A planned switchover in progress: the member that is to lead next. */
   switchoverTo: string | null;
   /**
@@ -178,6 +181,12 @@ export function decide(o: Observation): Verdict {
         return {
           decision: { do: "fence", leader },
           sentence: `leader ${leader.member} refuses connections: asked the control plane to fence it`,
+        };
+      }
+      if (o.leaderUnansweredMs >= SUSPECT_AFTER_MS) {
+        return {
+          decision: { do: "fence", leader },
+          sentence: `leader ${leader.member} has not answered for ${o.leaderUnansweredMs} ms: asked the control plane to fence it`,
         };
       }
       return wait(`replica of ${leader.member}`);

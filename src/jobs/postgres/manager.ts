@@ -18,9 +18,9 @@ import {
   closeServer,
   controlPlanePost,
   HeldLease,
+  LeaderWatch,
   leaseStoreFor,
   listenStatus,
-  refuses,
 } from "../cluster-member.js";
 import type { LeaseStore } from "../../ha/lease-store.js";
 import type { JobContext, JobController, JobHandle } from "../job-type.js";
@@ -94,6 +94,8 @@ export class PostgresManager implements JobController {
   private slotsAt = 0;
   private staleSlotsAt = 0;
   private pg: PgState = DOWN;
+  /** Since when the leader this member follows has not answered its status API. */
+  private readonly leaderWatch = new LeaderWatch();
   /** A failsafe confirmation given: not to compete with `leader` until `until`. */
   private promise: { leader: string; until: number } | null = null;
   /** True while this member asks the store for the leader lease (it confirms no failsafe meanwhile). */
@@ -293,12 +295,15 @@ export class PostgresManager implements JobController {
     }
     const needPeers = lease.state === "free" || lease.state === "unreachable" || !data;
     const lastLeaderAt = lease.state === "free" ? this.lastLeaderAt : null;
-    // Asked side by side: a frozen member answers neither, and each wait is a timeout.
-    const [peers, oldLeaderAlive] = await Promise.all([
+    // Asked side by side: a frozen member answers none, and each wait is a timeout.
+    const [peers, oldLeaderAlive, leaderCheck] = await Promise.all([
       needPeers ? this.peers() : Promise.resolve([]),
       lastLeaderAt && lastLeaderAt.member !== this.cluster.member
         ? this.runsAsPrimary(lastLeaderAt)
         : Promise.resolve(false),
+      lease.state === "other" && this.pg.running
+        ? this.leaderWatch.check(`http://${lease.leader.address}:${this.config.status_port}/status`)
+        : Promise.resolve({ result: "answers" as const, unansweredMs: 0 }),
     ]);
     const failsafeConfirms = lease.state === "unreachable" && this.isPrimaryNow() ? await this.failsafe() : 0;
     const obs: Observation = {
@@ -315,10 +320,8 @@ export class PostgresManager implements JobController {
       lastLeader: this.lastLeader,
       failsafeConfirms,
       promisedTo: this.promisedTo(now),
-      leaderRefused:
-        lease.state === "other" && this.pg.running
-          ? await refuses(lease.leader.address, lease.leader.port)
-          : false,
+      leaderRefused: leaderCheck.result === "refused",
+      leaderUnansweredMs: leaderCheck.unansweredMs,
       switchoverTo: await this.store!.read(`${this.cluster.key}/switchover`).then(
         (l) => l?.value ?? null,
         () => null,
