@@ -120,8 +120,16 @@ export class LeaderWatch {
     const result = await probe(url);
     if (this.url !== url) return { result: "answers", unansweredMs: 0 }; // watching another meanwhile
     if (result === "answers") this.lastAnswer = started;
-    return { result, unansweredMs: result === "answers" ? 0 : Date.now() - this.lastAnswer };
+    this.unanswered = result === "answers" ? 0 : Date.now() - this.lastAnswer;
+    return { result, unansweredMs: this.unanswered };
   }
+
+  /** True when the last checks of `url` went unanswered for SUSPECT_AFTER_MS or more. */
+  suspects(url: string): boolean {
+    return this.url === url && this.unanswered >= SUSPECT_AFTER_MS;
+  }
+
+  private unanswered = 0;
 }
 
 /**

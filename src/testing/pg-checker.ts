@@ -45,11 +45,14 @@ export class PgChecker {
   private async connect(): Promise<pg.Client> {
     if (this.client) return this.client;
     const target = typeof this.target === "function" ? await this.target() : this.target;
+    // Client-side timeouts only: a server-side statement_timeout would cancel a commit
+    // waiting for its synchronous standby, and PostgreSQL acknowledges a cancelled
+    // wait (with a warning) although no standby confirmed it. A client that gives up
+    // on a silent server simply drops the connection.
     const c = new pg.Client({
       ...target,
-      connectionTimeoutMillis: 1000,
-      query_timeout: 3000,
-      statement_timeout: 3000,
+      connectionTimeoutMillis: 500,
+      query_timeout: 1000,
     });
     c.on("error", () => undefined);
     await c.connect();

@@ -21,6 +21,7 @@ import {
   LeaderWatch,
   leaseStoreFor,
   listenStatus,
+  PROBE_TIMEOUT_MS,
 } from "../cluster-member.js";
 import type { LeaseStore } from "../../ha/lease-store.js";
 import type { JobContext, JobController, JobHandle } from "../job-type.js";
@@ -259,8 +260,16 @@ export class PostgresManager implements JobController {
       } catch (err) {
         this.say(`cycle failed: ${errorMessage(err)}`);
       }
-      await sleep(250);
+      if (!this.hurry) await sleep(250);
+      this.hurry = false;
     }
+  }
+
+  /** The next cycle follows at once (the lease was just taken: promote without a pause). */
+  private hurry = false;
+
+  private statusUrl(address: string): string {
+    return `http://${address}:${this.config.status_port}/status`;
   }
 
   // ---- single (unclustered) postgres ---------------------------------------------------
@@ -294,7 +303,14 @@ export class PostgresManager implements JobController {
       );
     }
     const needPeers = lease.state === "free" || lease.state === "unreachable" || !data;
-    const lastLeaderAt = lease.state === "free" ? this.lastLeaderAt : null;
+    // The last leader is asked whether it still runs as primary — unless this member
+    // watched it go unanswered: then it is no reason to wait (the lease decides).
+    const lastLeaderAt =
+      lease.state === "free" &&
+      this.lastLeaderAt &&
+      !this.leaderWatch.suspects(this.statusUrl(this.lastLeaderAt.address))
+        ? this.lastLeaderAt
+        : null;
     // Asked side by side: a frozen member answers none, and each wait is a timeout.
     const [peers, oldLeaderAlive, leaderCheck] = await Promise.all([
       needPeers ? this.peers() : Promise.resolve([]),
@@ -302,7 +318,7 @@ export class PostgresManager implements JobController {
         ? this.runsAsPrimary(lastLeaderAt)
         : Promise.resolve(false),
       lease.state === "other" && this.pg.running
-        ? this.leaderWatch.check(`http://${lease.leader.address}:${this.config.status_port}/status`)
+        ? this.leaderWatch.check(this.statusUrl(lease.leader.address))
         : Promise.resolve({ result: "answers" as const, unansweredMs: 0 }),
     ]);
     const failsafeConfirms = lease.state === "unreachable" && this.isPrimaryNow() ? await this.failsafe() : 0;
@@ -445,9 +461,7 @@ export class PostgresManager implements JobController {
 
   private async runsAsPrimary(l: Leader): Promise<boolean> {
     try {
-      const res = await fetch(`http://${l.address}:${this.config.status_port}/status`, {
-        signal: AbortSignal.timeout(700),
-      });
+      const res = await fetch(this.statusUrl(l.address), { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
       return ((await res.json()) as MemberStatus).role === "primary";
     } catch {
       return false;
@@ -534,13 +548,19 @@ export class PostgresManager implements JobController {
             this.cluster.ttl_ms,
             this.leaderValue(),
           );
-          if (l) this.takeLease(l.token, sentAt);
+          if (l) {
+            this.takeLease(l.token, sentAt);
+            this.hurry = true;
+          }
         } finally {
           this.acquiring = false;
         }
         return;
       }
       case "promote":
+        // The others' slots first (a standby may create them): they stream from the
+        // moment it is primary, and a commit waits for one of them.
+        await this.ensureSlots();
         await this.conn.query("SELECT pg_promote(true, 60)");
         this.setRole({ role: "primary", bootstrap: false, syncNames: this.syncNames() });
         await this.conn.query("SELECT pg_reload_conf()");
@@ -626,12 +646,7 @@ export class PostgresManager implements JobController {
     const now = Date.now();
     if (now - this.slotsAt > 5000) {
       this.slotsAt = now;
-      for (const m of others(this.cluster)) {
-        await this.conn.query(
-          "SELECT pg_create_physical_replication_slot($1) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)",
-          [m],
-        );
-      }
+      await this.ensureSlots();
     }
     if (now - this.markerAt > 60_000) {
       this.markerAt = now;
@@ -647,6 +662,16 @@ export class PostgresManager implements JobController {
       this.ctx.services.setAddresses([{ address: this.cluster.vip, ports: [this.config.port] }]);
       this.vipHeld = true;
       this.ctx.log(`cluster manager: serving the cluster address ${this.cluster.vip}`);
+    }
+  }
+
+  /** A physical replication slot for every other member (idempotent). */
+  private async ensureSlots(): Promise<void> {
+    for (const m of others(this.cluster)) {
+      await this.conn.query(
+        "SELECT pg_create_physical_replication_slot($1) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)",
+        [m],
+      );
     }
   }
 
