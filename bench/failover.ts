@@ -83,7 +83,7 @@ async function zonal(results: Result[]): Promise<void> {
     const v = await checker.verify();
     for (const res of results.filter((x) => x.system.startsWith("zonal"))) {
       res.lost = v.missing.length;
-      res.interleaved = v.interleaved;
+      res.interleaved = v.twoWriters;
     }
   } finally {
     await z.teardown();
@@ -141,7 +141,7 @@ async function patroni(results: Result[], name: string, timing: PatroniTiming): 
     const v = await checker.verify();
     for (const res of mine) {
       res.lost = v.missing.length;
-      res.interleaved = v.interleaved;
+      res.interleaved = v.twoWriters;
     }
     results.push(...mine);
   } finally {

@@ -1,20 +1,20 @@
 /**
- * A write checker for clustered PostgreSQL: one client writes numbered rows through
- * the cluster's address, each stamped by the member that committed it, and keeps
- * every number whose commit was acknowledged. `verify` then proves what failover
- * promises: every acknowledged row is there, and the rows' members never
- * interleave — at no moment did two members accept writes.
+ * A write checker for clustered PostgreSQL: writers insert numbered rows (one
+ * sequence for all of them), each stamped by the member that committed it and the
+ * timeline it was committed on, and keep every number whose commit was
+ * acknowledged. One writer goes through the cluster's address (the VIP); more can
+ * write to each member directly (`addDirect`), the way a client with an old address
+ * would: a member that accepts a write it should not shows up there.
+ *
+ * `verify` reads the table back from a primary (after its replicas replayed) and
+ * judges the history (write-history.ts): every acknowledged row is there, and there
+ * were never two writers.
  */
 import pg from "pg";
 import { sleep } from "../lib/sleep.js";
+import { judgeHistory, type Ack, type HistoryVerdict, type Row } from "./write-history.js";
 
-export interface Ack {
-  n: number;
-  member: string;
-  /** The WAL timeline the commit was written on: it grows with every promotion. */
-  timeline: number;
-  at: number;
-}
+export type { Ack } from "./write-history.js";
 
 export interface CheckerTarget {
   host: string;
@@ -24,82 +24,72 @@ export interface CheckerTarget {
   database: string;
 }
 
-export class PgChecker {
-  readonly acked: Ack[] = [];
-  readonly failures: Array<{ n: number; at: number; error: string }> = [];
-  private next = 1;
+type TargetSource = CheckerTarget | (() => Promise<CheckerTarget>);
+
+/** One client writing in a loop; reconnects (asking its target again) after a failure. */
+class Writer {
+  private client: pg.Client | undefined;
   private stopped = false;
   private loop: Promise<void> | undefined;
-  private client: pg.Client | undefined;
 
-  /**
-   * `target` may be a function, asked again at every reconnect (a cluster without a
-   * virtual address: find its primary). `memberExpr` is the SQL that names the member.
-   */
   constructor(
-    private readonly target: CheckerTarget | (() => Promise<CheckerTarget>),
-    private readonly table = "checks",
-    private readonly memberExpr = "current_setting('zonal.member')",
+    private readonly checker: PgChecker,
+    readonly via: string,
+    private readonly target: TargetSource,
   ) {}
 
-  private async connect(): Promise<pg.Client> {
+  async connect(): Promise<pg.Client> {
     if (this.client) return this.client;
     const target = typeof this.target === "function" ? await this.target() : this.target;
     // Client-side timeouts only: a server-side statement_timeout would cancel a commit
     // waiting for its synchronous standby, and PostgreSQL acknowledges a cancelled
     // wait (with a warning) although no standby confirmed it. A client that gives up
     // on a silent server simply drops the connection.
-    const c = new pg.Client({
-      ...target,
-      connectionTimeoutMillis: 500,
-      query_timeout: 1000,
-    });
+    const c = new pg.Client({ ...target, connectionTimeoutMillis: 500, query_timeout: 1000 });
     c.on("error", () => undefined);
-    await c.connect();
+    try {
+      await c.connect();
+    } catch (err) {
+      void c.end().catch(() => undefined);
+      throw err;
+    }
     this.client = c;
     return c;
   }
 
-  private drop(): void {
+  drop(): void {
     const c = this.client;
     this.client = undefined;
     void c?.end().catch(() => undefined);
   }
 
-  async setup(): Promise<void> {
-    const c = await this.connect();
-    await c.query(
-      `CREATE TABLE IF NOT EXISTS ${this.table} (n bigint PRIMARY KEY, member text NOT NULL, timeline text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())`,
-    );
-  }
-
-  start(): this {
+  start(): void {
     this.loop = (async () => {
       while (!this.stopped) {
-        const n = this.next++;
+        const n = this.checker.nextNumber();
         try {
           const c = await this.connect();
           const r = await c.query<{ member: string; timeline: string }>(
-            `INSERT INTO ${this.table} (n, member, timeline)
-             VALUES ($1, ${this.memberExpr}, substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))
+            `INSERT INTO ${this.checker.table} (n, member, timeline)
+             VALUES ($1, ${this.checker.memberExpr}, substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))
              RETURNING member, timeline`,
             [n],
           );
-          this.acked.push({
+          this.checker.acked.push({
             n,
             member: r.rows[0]!.member,
             timeline: parseInt(r.rows[0]!.timeline, 16),
             at: Date.now(),
+            via: this.via,
           });
           await sleep(10);
         } catch (err) {
-          this.failures.push({ n, at: Date.now(), error: (err as Error).message });
+          this.checker.failures.push({ n, at: Date.now(), via: this.via, error: (err as Error).message });
           this.drop();
           await sleep(50);
         }
       }
     })();
-    return this;
   }
 
   async stop(): Promise<void> {
@@ -107,18 +97,68 @@ export class PgChecker {
     await this.loop;
     this.drop();
   }
+}
 
-  /** Acknowledged writes since `t`. */
-  since(t: number): Ack[] {
-    return this.acked.filter((a) => a.at >= t);
+export class PgChecker {
+  readonly acked: Ack[] = [];
+  readonly failures: Array<{ n: number; at: number; via: string; error: string }> = [];
+  private next = 1;
+  private readonly main: Writer;
+  private readonly writers: Writer[] = [];
+
+  /**
+   * `target` may be a function, asked again at every reconnect (a cluster without a
+   * virtual address: find its primary). `memberExpr` is the SQL that names the member.
+   */
+  constructor(
+    target: TargetSource,
+    readonly table = "checks",
+    readonly memberExpr = "current_setting('zonal.member')",
+  ) {
+    this.main = new Writer(this, "vip", target);
+    this.writers.push(this.main);
   }
 
-  /** The longest stretch without an acknowledged write, within [from, to]. */
+  /** The next row number, unique across every writer. */
+  nextNumber(): number {
+    return this.next++;
+  }
+
+  async setup(): Promise<void> {
+    const c = await this.main.connect();
+    await c.query(
+      `CREATE TABLE IF NOT EXISTS ${this.table} (n bigint PRIMARY KEY, member text NOT NULL, timeline text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())`,
+    );
+  }
+
+  start(): this {
+    for (const w of this.writers) w.start();
+    return this;
+  }
+
+  /** Starts one more writer, straight to one member (its own address). */
+  addDirect(via: string, target: TargetSource): this {
+    const w = new Writer(this, via, target);
+    this.writers.push(w);
+    w.start();
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.writers.map((w) => w.stop()));
+  }
+
+  /** Acknowledged writes since `t` (through the cluster's address unless `via` says otherwise). */
+  since(t: number, via = "vip"): Ack[] {
+    return this.acked.filter((a) => a.at >= t && a.via === via);
+  }
+
+  /** The longest stretch without an acknowledged write through the cluster's address, within [from, to]. */
   longestGap(from: number, to = Date.now()): number {
     let last = from;
     let gap = 0;
     for (const a of this.acked) {
-      if (a.at < from || a.at > to) continue;
+      if (a.via !== "vip" || a.at < from || a.at > to) continue;
       gap = Math.max(gap, a.at - last);
       last = a.at;
     }
@@ -126,42 +166,31 @@ export class PgChecker {
   }
 
   /**
-   * Reads every row back (from the current primary) and checks the promises: every
-   * acknowledged row is present, and in commit order the timeline never goes back
-   * and each timeline has one member — two members accepting writes at once would
-   * break one or the other.
+   * Reads every row back — from `from` (a primary whose replicas have replayed
+   * everything), or through the cluster's address — and judges the history.
    */
-  async verify(): Promise<{ missing: number[]; runs: string[]; interleaved: boolean; rows: number }> {
-    let rows: Array<{ n: string; member: string; timeline: string }> = [];
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const c = await this.connect();
-        rows = (
-          await c.query<{ n: string; member: string; timeline: string }>(
-            `SELECT n, member, timeline FROM ${this.table} ORDER BY n`,
-          )
-        ).rows;
-        break;
-      } catch (err) {
-        this.drop();
-        if (attempt > 50) throw err;
-        await sleep(200);
+  async verify(from?: CheckerTarget): Promise<HistoryVerdict & { rows: number }> {
+    const reader = from ? new Writer(this, "verify", from) : this.main;
+    let rows: Row[] = [];
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const c = await reader.connect();
+          rows = (
+            await c.query<{ n: string; member: string; timeline: string }>(
+              `SELECT n, member, timeline FROM ${this.table} ORDER BY n`,
+            )
+          ).rows.map((r) => ({ n: Number(r.n), member: r.member, timeline: parseInt(r.timeline, 16) }));
+          break;
+        } catch (err) {
+          reader.drop();
+          if (attempt > 50) throw err;
+          await sleep(200);
+        }
       }
+    } finally {
+      if (from) reader.drop();
     }
-    const present = new Set(rows.map((r) => Number(r.n)));
-    const missing = this.acked.filter((a) => !present.has(a.n)).map((a) => a.n);
-    const runs: string[] = [];
-    let interleaved = false;
-    let last: { member: string; tli: number } | undefined;
-    const seen = new Map<number, string>();
-    for (const r of rows) {
-      const tli = parseInt(r.timeline, 16);
-      if (last && tli < last.tli) interleaved = true;
-      if ((seen.get(tli) ?? r.member) !== r.member) interleaved = true;
-      seen.set(tli, r.member);
-      if (!last || last.member !== r.member || last.tli !== tli) runs.push(`${r.member}@${tli}`);
-      last = { member: r.member, tli };
-    }
-    return { missing, runs, interleaved, rows: rows.length };
+    return { ...judgeHistory(this.acked, rows), rows: rows.length };
   }
 }

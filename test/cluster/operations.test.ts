@@ -83,7 +83,7 @@ describe("clustered postgres on etcd leases: switchover, failover, roles", () =>
     assert.ok(gap < 3000, `writes paused ${gap} ms`);
     const v = await checker.verify();
     assert.deepEqual(v.missing, []);
-    assert.equal(v.interleaved, false, v.runs.join(" -> "));
+    assert.equal(v.twoWriters, false, v.runs.join(" -> "));
     await waitFor(
       async () =>
         (await cluster()).members.find((m) => m.member === out.from)?.role === "replica" ? true : undefined,
@@ -124,7 +124,7 @@ describe("clustered postgres on etcd leases: switchover, failover, roles", () =>
     assert.ok(gap <= 3000, `writes paused ${gap} ms`);
     const v = await checker.verify();
     assert.deepEqual(v.missing, []);
-    assert.equal(v.interleaved, false);
+    assert.equal(v.twoWriters, false);
     const lease = await new EtcdLeaseStore(etcd.endpoints).read("pg/postgres/leader");
     assert.ok(lease && lease.token > old.token, "the new leader's token is larger");
   });

@@ -99,6 +99,8 @@ export class LbManager implements JobController {
   private haproxyDownSince: number | null = null;
   /** Since when the active node has not answered its status API. */
   private readonly holderWatch = new LeaderWatch();
+  /** The next cycle follows at once (the active was just fenced). */
+  private hurry = false;
   /** A failsafe confirmation given: not to take the lease before `until`. */
   private promisedUntil = 0;
   /** True while this node asks the store for the lease (it confirms no failsafe meanwhile). */
@@ -218,7 +220,8 @@ export class LbManager implements JobController {
       } catch (err) {
         this.say(`cycle failed: ${errorMessage(err)}`);
       }
-      await sleep(250);
+      if (!this.hurry) await sleep(250);
+      this.hurry = false;
     }
   }
 
@@ -363,7 +366,8 @@ export class LbManager implements JobController {
         await this.held!.release();
         return;
       case "fence":
-        await this.controlPlane("/v1/clusters/fence", { key: this.key, vmId: this.holder!.vmId }).catch(
+        await this.controlPlane("/v1/clusters/fence", { key: this.key, vmId: this.holder!.vmId }).then(
+          () => (this.hurry = true), // its lease is broken: take it at once
           (err: unknown) => this.say(`fencing not done: ${errorMessage(err)}`),
         );
         return;

@@ -564,6 +564,7 @@ export class PostgresManager implements JobController {
         await this.conn.query("SELECT pg_promote(true, 60)");
         this.setRole({ role: "primary", bootstrap: false, syncNames: this.syncNames() });
         await this.conn.query("SELECT pg_reload_conf()");
+        this.pg = await observe(this.conn); // a primary now: lead at once (the VIP), not next cycle
         this.vipHeld = false;
         this.slotsAt = 0; // the replicas' slots, at once: they stream (and acknowledge commits) only through them
         await this.lead();
@@ -595,7 +596,8 @@ export class PostgresManager implements JobController {
       case "fence":
         if (Date.now() - this.fenceAt < 2000) return;
         this.fenceAt = Date.now();
-        await this.controlPlane("/v1/clusters/fence", { key: this.cluster.key, vmId: d.leader.vmId }).catch(
+        await this.controlPlane("/v1/clusters/fence", { key: this.cluster.key, vmId: d.leader.vmId }).then(
+          () => (this.hurry = true), // its lease is broken: elect at once
           (err: unknown) =>
             this.ctx.log(`cluster manager: fencing ${d.leader.member} refused: ${errorMessage(err)}`),
         );
