@@ -29,7 +29,7 @@ async function measure(
   deployment: string,
   name: string,
 ): Promise<Record<LbFault, number[]>> {
-  const out = { crash: [], freeze: [], "fail-host": [] } as Record<LbFault, number[]>;
+  const out = Object.fromEntries(LB_FAULTS.map((f) => [f, [] as number[]])) as Record<LbFault, number[]>;
   const first = await waitPairWhole(z, { backends: 6, deployment });
   const client = new HttpChecker(`http://${first.vip}:8000/`);
   client.start();
@@ -100,13 +100,15 @@ async function main(): Promise<void> {
   const pair = rows[0]!;
   console.log(`\nclient-visible gap when the active load balancer fails (median of ${RUNS} runs, ms)`);
   console.log(
-    "system                            crash   freeze   fail-host   pair / this (crash, freeze, host)",
+    `${"system".padEnd(32)} ${LB_FAULTS.map((f) => f.padStart(15)).join("")}   pair / this (${LB_FAULTS.join(", ")})`,
   );
   for (const r of rows)
     console.log(
-      `${r.system.padEnd(32)} ${String(median(r.gaps.crash)).padStart(6)} ${String(median(r.gaps.freeze)).padStart(8)} ${String(median(r.gaps["fail-host"])).padStart(11)}   ${LB_FAULTS.map((f) => (median(pair.gaps[f]) / median(r.gaps[f])).toFixed(2)).join(", ")}`,
+      `${r.system.padEnd(32)} ${LB_FAULTS.map((f) => String(median(r.gaps[f])).padStart(15)).join("")}   ${LB_FAULTS.map((f) => (median(pair.gaps[f]) / median(r.gaps[f])).toFixed(2)).join(", ")}`,
     );
-  console.log("targets for the pair: crash <= 2000 ms, freeze <= 6000 ms (lease TTL + 1 s)");
+  console.log(
+    "targets for the pair: crash (silent) <= 3000 ms, freeze <= 3000 ms, kill-processes (resets) <= 1500 ms",
+  );
   console.log(
     "reference (not measured here): keepalived VRRP ~3600 ms with 1 s adverts; pacemaker >= 6600 ms plus fencing",
   );

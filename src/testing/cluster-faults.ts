@@ -29,10 +29,11 @@ export async function deployPgCluster(z: ZonalHarness): Promise<{ role: Database
 }
 
 export type ClusterFault =
-  "crash" | "freeze" | "fail-host" | "fail-zone" | "restart-control-plane" | "switchover";
+  "crash" | "kill-processes" | "freeze" | "fail-host" | "fail-zone" | "restart-control-plane" | "switchover";
 
 export const CLUSTER_FAULTS: ClusterFault[] = [
   "crash",
+  "kill-processes",
   "freeze",
   "fail-host",
   "fail-zone",
@@ -54,6 +55,9 @@ export async function injectFault(
   switch (fault) {
     case "crash":
       await z.client.crashVm(c.leader!.vmId);
+      return async () => {};
+    case "kill-processes":
+      await z.client.killVmProcesses(c.leader!.vmId);
       return async () => {};
     case "freeze":
       await z.client.freezeVm(c.leader!.vmId);

@@ -7,8 +7,8 @@ import type { LbView } from "../director/lb-service.js";
 import { waitFor } from "../lib/sleep.js";
 import type { ZonalHarness } from "./zonal-harness.js";
 
-export type LbFault = "crash" | "freeze" | "fail-host";
-export const LB_FAULTS: LbFault[] = ["crash", "freeze", "fail-host"];
+export type LbFault = "crash" | "kill-processes" | "freeze" | "fail-host";
+export const LB_FAULTS: LbFault[] = ["crash", "kill-processes", "freeze", "fail-host"];
 
 export async function pairOf(z: ZonalHarness, deployment = "lb"): Promise<LbView> {
   return (await z.director.http.request<LbView[]>("GET", `/v1/deployments/${deployment}/lb`))[0]!;
@@ -25,6 +25,9 @@ export async function injectLbFault(
   switch (fault) {
     case "crash":
       await z.client.crashVm(vmId);
+      return async () => {};
+    case "kill-processes":
+      await z.client.killVmProcesses(vmId);
       return async () => {};
     case "freeze":
       await z.client.freezeVm(vmId);

@@ -14,10 +14,16 @@ import { repoPath } from "../../src/cli/home.js";
 import type { InstanceView } from "../../src/director/director.js";
 import { waitFor } from "../../src/lib/sleep.js";
 import { HttpChecker } from "../../src/testing/http-checker.js";
-import { injectLbFault, pairOf, waitPairWhole, type LbFault } from "../../src/testing/lb-pair.js";
+import { injectLbFault, LB_FAULTS, pairOf, waitPairWhole, type LbFault } from "../../src/testing/lb-pair.js";
 import { ZonalHarness } from "../../src/testing/zonal-harness.js";
 
-const TARGET_MS: Record<LbFault, number> = { crash: 2000, freeze: 6000, "fail-host": 6000 };
+// A crashed or frozen node answers nothing; one whose processes died refuses at once.
+const TARGET_MS: Record<LbFault, number> = {
+  crash: 3000,
+  "kill-processes": 1500,
+  freeze: 3000,
+  "fail-host": 6000,
+};
 
 describe("load-balancer pair under faults", () => {
   const z = new ZonalHarness();
@@ -53,7 +59,7 @@ describe("load-balancer pair under faults", () => {
     assert.equal(backends.size, 6, `answers from ${[...backends].join(", ")}`);
   });
 
-  for (const fault of ["crash", "freeze", "fail-host"] as const) {
+  for (const fault of LB_FAULTS) {
     it(`${fault} the active node's VM: a short gap, one node at a time, the pair whole again`, async () => {
       const p = await pairOf(z);
       const oldActive = p.holder!;

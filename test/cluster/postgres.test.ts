@@ -40,9 +40,13 @@ describe("clustered postgres under faults", () => {
     await z.teardown();
   });
 
+  // A crashed or frozen VM answers nothing (no resets): its silence is what the
+  // replicas and the control plane must notice. Killed processes leave a kernel
+  // that refuses connections at once.
   const faults: Array<{ name: string; fault: ClusterFault; targetMs: number }> = [
     { name: "crash the primary's VM", fault: "crash", targetMs: 3000 },
-    { name: "freeze the primary's VM", fault: "freeze", targetMs: 6000 },
+    { name: "kill the primary VM's processes", fault: "kill-processes", targetMs: 2000 },
+    { name: "freeze the primary's VM", fault: "freeze", targetMs: 3000 },
     { name: "fail the primary's host", fault: "fail-host", targetMs: 6000 },
     { name: "fail the primary's zone", fault: "fail-zone", targetMs: 6000 },
   ];

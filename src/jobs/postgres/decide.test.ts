@@ -8,6 +8,10 @@ const base: Observation = {
   member: "m1",
   members: ["m0", "m1", "m2"],
   now: 10_000,
+  ttlMs: 5000,
+  strict: true,
+  replicasGoneMs: null,
+  othersAlive: 2,
   lease: { state: "other", leader: L, token: 7 },
   deadline: null,
   initialized: true,
@@ -141,6 +145,15 @@ describe("cluster manager decisions", () => {
       /^lead: leading with lease token 3/,
     );
     assert.match(what({ lease: { state: "mine", token: 3 } }), /^promote: promoted self to leader/);
+    const leading = { ...primary, lease: { state: "mine", token: 3 } as const };
+    assert.match(what({ ...leading, replicasGoneMs: 4000 }), /^lead:/);
+    assert.match(
+      what({ ...leading, replicasGoneMs: 6000 }),
+      /^demote: demoted self: no replica has streamed from here for 6\.0 s while 2 other member\(s\) are alive/,
+      "a strict leader cut off from every replica lets the others elect",
+    );
+    assert.match(what({ ...leading, replicasGoneMs: 6000, othersAlive: 0 }), /^lead:/, "nobody else to lead");
+    assert.match(what({ ...leading, replicasGoneMs: 6000, strict: false }), /^lead:/, "it can commit alone");
   });
 
   it("bootstraps only a cluster that was never initialized", () => {

@@ -9,6 +9,9 @@
  *   watchdog stops postgres at the deadline even when a cycle is stuck.)
  * - A member that confirmed a leader's failsafe promised it not to compete for a TTL:
  *   while that promise lives it takes no lease, and no one promotes past it.
+ * - A strict leader that no replica has streamed from for a TTL, while other members
+ *   are alive (registered in the lease store), steps down: it cannot commit anything,
+ *   and they may elect a leader that can.
  * - A replica takes a free lease only if it is the most advanced of all members but
  *   the old leader — it must reach every one of them: with `ANY 1` synchronous
  *   replication each acknowledged commit is on at least one of them, and the most
@@ -51,6 +54,14 @@ export interface Observation {
   member: string;
   members: string[];
   now: number;
+  /** The lease's TTL. */
+  ttlMs: number;
+  /** Commits wait for a standby, and nothing else releases them (synchronous: strict). */
+  strict: boolean;
+  /** As leader: how long since a replica last streamed from it (null: none has since it leads). */
+  replicasGoneMs: number | null;
+  /** Other members alive in the lease store (their registration renewed). */
+  othersAlive: number;
   lease: LeaseView;
   /** As leader: until when the lease is surely mine (sent time of the last good renew + TTL). */
   deadline: number | null;
@@ -130,6 +141,12 @@ export function decide(o: Observation): Verdict {
         return {
           decision: { do: "handover", to: o.switchoverTo },
           sentence: `switchover to ${o.switchoverTo}: stopped writes and released the leader lease`,
+        };
+      }
+      if (o.strict && o.replicasGoneMs !== null && o.replicasGoneMs > o.ttlMs && o.othersAlive > 0) {
+        return {
+          decision: { do: "demote", leader: null },
+          sentence: `demoted self: no replica has streamed from here for ${(o.replicasGoneMs / 1000).toFixed(1)} s while ${o.othersAlive} other member(s) are alive: they may elect a leader that can commit`,
         };
       }
       return { decision: { do: "lead" }, sentence: `leading with lease token ${o.lease.token}` };

@@ -95,6 +95,8 @@ export class PostgresManager implements JobController {
   private slotsAt = 0;
   private staleSlotsAt = 0;
   private pg: PgState = DOWN;
+  /** As leader: when a replica was last seen streaming from it (null: none since it leads). */
+  private lastStreamingAt: number | null = null;
   /** Since when the leader this member follows has not answered its status API. */
   private readonly leaderWatch = new LeaderWatch();
   /** A failsafe confirmation given: not to compete with `leader` until `until`. */
@@ -322,10 +324,16 @@ export class PostgresManager implements JobController {
         : Promise.resolve({ result: "answers" as const, unansweredMs: 0 }),
     ]);
     const failsafeConfirms = lease.state === "unreachable" && this.isPrimaryNow() ? await this.failsafe() : 0;
+    const registered = this.knownPeers;
     const obs: Observation = {
       member: this.cluster.member,
       members: this.cluster.members,
       now,
+      ttlMs: this.cluster.ttl_ms,
+      strict: this.config.synchronous === "strict",
+      replicasGoneMs:
+        lease.state === "mine" && this.lastStreamingAt !== null ? now - this.lastStreamingAt : null,
+      othersAlive: registered.filter((r) => r.member !== this.cluster.member).length,
       lease,
       deadline: this.held?.deadline ?? null,
       initialized: this.initialized,
@@ -608,6 +616,7 @@ export class PostgresManager implements JobController {
   private takeLease(token: number, sentAt: number): void {
     this.held!.took(token, sentAt);
     this.lastLeader = this.cluster.member;
+    this.lastStreamingAt = null;
   }
 
   /** The members a commit waits for (one of them), by the job's synchronous setting. */
@@ -635,11 +644,16 @@ export class PostgresManager implements JobController {
       this.setRole({ role: "primary", bootstrap: false, syncNames: this.syncNames() });
       await this.conn.query("SELECT pg_reload_conf()");
     }
-    if (this.config.synchronous === "on") {
-      const rows = await this.conn.query<{ name: string }>(
+    const streaming = (
+      await this.conn.query<{ name: string }>(
         "SELECT application_name AS name FROM pg_stat_replication WHERE state = 'streaming'",
-      );
-      const want = this.syncNames(rows.map((r) => r.name).filter((n) => this.cluster.members.includes(n)));
+      )
+    )
+      .map((r) => r.name)
+      .filter((n) => this.cluster.members.includes(n));
+    if (streaming.length > 0) this.lastStreamingAt = Date.now();
+    if (this.config.synchronous === "on") {
+      const want = this.syncNames(streaming);
       if (this.role?.role === "primary" && syncStandbyNames(want) !== syncStandbyNames(this.role.syncNames)) {
         this.setRole({ role: "primary", bootstrap: false, syncNames: want });
         await this.conn.query("SELECT pg_reload_conf()");
