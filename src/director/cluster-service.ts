@@ -17,11 +17,13 @@ import type { HeartbeatBook } from "./heartbeats.js";
 import { failureCode } from "../lib/fetch.js";
 
 /**
- * A member asks to fence its leader once it has gone unanswered for about a second;
- * the control plane agrees only if the leader's agent is silent to it as well: no
- * heartbeat for this long (agents beat every HEARTBEAT_INTERVAL_MS), and a direct
- * call that gets no answer at all within FENCE_PROBE_MS. Any answer — a 401, a 5xx,
- * a TLS error — means the VM runs: no fencing.
+ * A member asks to fence its leader once it refused a connection or went unanswered
+ * for about a second; the control plane agrees only if the leader's agent is dead
+ * to it as well: its agent port refuses connections (nothing listens there, on a VM
+ * that did beat before: its processes died), or it is silent — no heartbeat for
+ * FENCE_SILENCE_MS (agents beat every HEARTBEAT_INTERVAL_MS) and no answer at all to
+ * a direct call within FENCE_PROBE_MS. Any answer — a 401, a 5xx, a TLS error —
+ * means the VM runs: no fencing.
  */
 export const FENCE_SILENCE_MS = 1000;
 export const FENCE_PROBE_MS = 400;
@@ -152,17 +154,20 @@ export class ClusterService {
    */
   private async silence(inst: InstanceRecord): Promise<string | undefined> {
     const now = Date.now();
-    const last = this.heartbeats.lastOf(inst.vmId)?.at ?? this.heartbeats.startedAt;
-    if (now - last < FENCE_SILENCE_MS) return undefined;
+    const beat = this.heartbeats.lastOf(inst.vmId);
+    const last = beat?.at ?? this.heartbeats.startedAt;
+    let code: string;
     try {
       await agentOf(this.ctx, inst, FENCE_PROBE_MS).info();
       return undefined;
     } catch (err) {
-      const code = failureCode((err as { cause?: unknown }).cause ?? err);
+      code = failureCode((err as { cause?: unknown }).cause ?? err);
       if (!(err instanceof Unavailable) || !(err as { cause?: unknown }).cause || !SILENT.has(code))
         return undefined; // an answer of any kind: the VM runs
-      return `no heartbeat for ${now - last} ms and its agent did not answer (${code})`;
     }
+    if (code === "ECONNREFUSED" && beat) return `its agent, which did beat, refuses connections`;
+    if (Date.now() - last < FENCE_SILENCE_MS) return undefined;
+    return `no heartbeat for ${now - last} ms and its agent did not answer (${code})`;
   }
 
   /**

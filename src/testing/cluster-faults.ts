@@ -2,6 +2,8 @@
  * Faults against a zonal PostgreSQL cluster and the wait for it to be whole again,
  * shared by the cluster tests, the soak (bench/soak.ts) and bench/failover.ts.
  */
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { repoPath } from "../cli/home.js";
 import type { ClusterView, DatabaseRole } from "../director/cluster-service.js";
 import { sleep, waitFor } from "../lib/sleep.js";
@@ -97,4 +99,31 @@ export function waitWhole(z: ZonalHarness, notLeader?: string, timeoutMs = 120_0
     },
     { timeoutMs, intervalMs: 250, what: "the cluster to be whole again" },
   );
+}
+
+/**
+ * What happened since `t0`, for a failure's message: the deployment's events and
+ * each member's cluster-manager lines, in time order, as ms after `t0`.
+ */
+export async function timeline(z: ZonalHarness, t0: number, deployment = "pg"): Promise<string> {
+  const lines: Array<[number, string]> = [];
+  const events = await z.director.http
+    .request<Array<{ at: string; message: string }>>("GET", `/v1/events?deployment=${deployment}&limit=200`)
+    .catch(() => []);
+  for (const e of events) lines.push([Date.parse(e.at), `event: ${e.message}`]);
+  for (const vm of Object.values(z.state().vms)) {
+    const dir = join(z.dataDir, "vms", vm.id, "ephemeral", "logs");
+    if (!existsSync(dir)) continue;
+    for (const f of readdirSync(dir)) {
+      for (const l of readFileSync(join(dir, f), "utf8").split("\n")) {
+        const m = /^\[zonal-agent ([^\]]+)\] (.*)$/.exec(l);
+        if (m) lines.push([Date.parse(m[1]!), `${vm.metadata.group}/${vm.metadata.index} ${vm.id}: ${m[2]}`]);
+      }
+    }
+  }
+  return lines
+    .filter(([at]) => at >= t0 - 500)
+    .sort((a, b) => a[0] - b[0])
+    .map(([at, text]) => `  +${at - t0} ms ${text}`)
+    .join("\n");
 }

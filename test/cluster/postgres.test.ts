@@ -13,6 +13,7 @@ import {
   clusterOf,
   deployPgCluster,
   injectFault,
+  timeline,
   waitWhole,
   type ClusterFault,
 } from "../../src/testing/cluster-faults.js";
@@ -70,6 +71,7 @@ describe("clustered postgres under faults", () => {
       );
       const gap = checker.longestGap(t0, t0 + 20_000 > Date.now() ? Date.now() : t0 + 20_000);
       console.log(`# ${f.name}: longest write gap ${gap} ms`);
+      if (gap > f.targetMs) console.log(await timeline(z, t0));
       assert.ok(gap <= f.targetMs, `write unavailability ${gap} ms within ${f.targetMs} ms`);
       await undo(); // restore the host or zone, so the old primary can come back
       const after = await whole(oldLeader.vmId);
