@@ -136,6 +136,13 @@ export async function breakLeasesOf(
       ? (await store.list(`${m.name}/`)).filter((l) => l.holder === vmId)
       : await ctx.leases.heldBy(vmId);
   const broken: string[] = [];
-  for (const l of held) if (await store.break(l.key, vmId)) broken.push(l.key);
+  for (const l of held) {
+    if (!(await store.break(l.key, vmId))) continue;
+    broken.push(l.key);
+    // A leader's members may have promised it (failsafe) not to compete: the marker
+    // tells them it was fenced, so the promise holds nobody back.
+    if (l.key.endsWith("/leader"))
+      await store.acquire(`${l.key.slice(0, -"leader".length)}fenced/${vmId}`, "control-plane", 60_000, vmId);
+  }
   return broken;
 }

@@ -24,6 +24,7 @@ import type { LocalState } from "../cloud/local/state.js";
 import { findVmByMarker, killVm } from "../cloud/local/vm-runtime.js";
 import { cgroup2Root, cgroupRef, removeCgroup } from "../cloud/local/network/cgroups.js";
 import { deleteTable } from "../cloud/local/network/nft.js";
+import { DelayQueues } from "../cloud/local/network/delay.js";
 import { readStat, signalGroup } from "../lib/proc.js";
 import { sleep, waitFor } from "../lib/sleep.js";
 import { claimAddressBlock, type AddressBlock } from "./addresses.js";
@@ -161,6 +162,8 @@ export class CloudHarness {
     for (const vm of vms) await killVm(vm.id, vm.proc ?? findVmByMarker(vm.id)).catch(() => undefined);
     if (process.getuid?.() === 0) {
       await deleteTable(`zonal_b${this.block.base}`).catch(() => undefined);
+      const delays = existsSync(join(this.dataDir, "state.json")) ? (this.state().network?.delays ?? []) : [];
+      await new DelayQueues(this.block.base, "/dev/null").clear(delays).catch(() => undefined);
       const root = cgroup2Root();
       if (root) {
         const network = `b${this.block.base}`;

@@ -14,7 +14,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { ClusterView, DatabaseRole } from "../../src/director/cluster-service.js";
 import { sleep, waitFor } from "../../src/lib/sleep.js";
-import { clusterOf, deployPgCluster, waitWhole } from "../../src/testing/cluster-faults.js";
+import { clusterOf, deployPgCluster, timeline, waitWhole } from "../../src/testing/cluster-faults.js";
 import type { Ack, PgChecker } from "../../src/testing/pg-checker.js";
 import { ZonalHarness } from "../../src/testing/zonal-harness.js";
 
@@ -78,7 +78,11 @@ describe("clustered postgres under network partitions", () => {
     await o.cut(before, leaderVm);
     await sleep(o.holdMs);
     const healed = await z.client.healNetwork();
-    const after = await waitWhole(z, undefined, 120_000);
+    const after = await waitWhole(z, undefined, 120_000).catch(async (err: Error) => {
+      console.log(JSON.stringify(await clusterOf(z), null, 1));
+      console.log(await timeline(z, t0));
+      throw err;
+    });
     const during = checker.acked.filter((a) => a.at >= t0);
     const newer = during.filter((a) => a.timeline > oldTimeline);
     const failedOver = newer.length > 0;

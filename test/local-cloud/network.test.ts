@@ -179,6 +179,27 @@ describe("local cloud network", () => {
     await cloud.healNetwork(f.id);
   });
 
+  it("a slow link delays every packet each way; heal takes the delay away", async () => {
+    const oneWay = async (): Promise<number> => {
+      const rx = createSocket("udp4");
+      const tx = createSocket("udp4");
+      await new Promise<void>((r) => rx.bind(0, b.address, () => r()));
+      const sent = Date.now();
+      const got = new Promise<number>((r) => rx.once("message", () => r(Date.now() - sent)));
+      tx.send("x", rx.address().port, b.address);
+      const ms = await Promise.race([got, sleep(3000).then(() => -1)]);
+      rx.close();
+      tx.close();
+      return ms;
+    };
+    const f = await cloud.addNetworkFault({ kind: "slow", target: b.id, delayMs: 300, lossPct: 0 });
+    const slow = await oneWay();
+    assert.ok(slow >= 295, `a packet to the slow VM took ${slow} ms (delay 300 ms)`);
+    await cloud.healNetwork(f.id);
+    const fast = await oneWay();
+    assert.ok(fast >= 0 && fast < 200, `after heal: ${fast} ms`);
+  });
+
   it("a crashed VM answers nothing; one whose processes were killed answers with resets", async () => {
     const x = (await bootVm(cloud, { zone: "z3" })).vm;
     const y = (await bootVm(cloud, { zone: "z3" })).vm;

@@ -116,7 +116,7 @@ export class LocalCloudService implements Cloud {
    * (its rules are gone with it), then starts the monitor loop.
    */
   async start(): Promise<string[]> {
-    const net = await LocalNetwork.detect(this.opts.config.addressBase);
+    const net = await LocalNetwork.detect(this.opts.config.addressBase, join(this.opts.dataDir, "delay.log"));
     if (net instanceof LocalNetwork) this.net = net;
     else this.netUnavailable = net.unavailable;
     const sentences = await this.mutex.run(async () => {
@@ -125,7 +125,8 @@ export class LocalCloudService implements Cloud {
       this.state.network.faults = [];
       this.file.save();
       if (this.net) {
-        await this.net.clear();
+        await this.net.clear(this.state.network.delays ?? []);
+        this.state.network.delays = [];
         await this.syncNetwork();
         if (healed > 0) adopted.push(`healed ${healed} network fault(s) left by the previous daemon`);
       } else adopted.push(`network: ${this.netUnavailable}`);
@@ -142,8 +143,9 @@ export class LocalCloudService implements Cloud {
     await this.mutex.run(async () => {
       if (!this.net) return;
       this.state.network.faults = [];
+      await this.net.clear(this.state.network.delays ?? []);
+      this.state.network.delays = [];
       this.file.save();
-      await this.net.clear();
     });
   }
 
@@ -177,7 +179,8 @@ export class LocalCloudService implements Cloud {
         .map((v) => v.id),
     );
     const cp = this.state.network.controlPlane;
-    await this.net.sync({
+    this.state.network.delays = await this.net.sync({
+      delays: this.state.network.delays ?? [],
       state: this.networkState(),
       members: Object.values(this.state.vms).map((v) => ({ id: v.id, address: v.address })),
       ...(cp ? { controlPlane: { address: cp.address } } : {}),
@@ -192,6 +195,7 @@ export class LocalCloudService implements Cloud {
       ],
       faults: this.state.network.faults,
     });
+    this.file.save();
   }
 
   private requireNetwork(): LocalNetwork {

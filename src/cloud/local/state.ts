@@ -6,6 +6,7 @@
 import { writeFileAtomic, readJsonIfExists } from "../../lib/files.js";
 import type { Metadata, VmState, VmType } from "../cloud.js";
 import type { NetworkFault } from "./network/faults.js";
+import type { DelayQueue } from "./network/delay.js";
 
 export interface ProcRef {
   /** PID of the VM's agent, leader of the VM's process group. */
@@ -60,6 +61,8 @@ export interface AddressRecord {
 
 export interface NetworkRecord {
   faults: NetworkFault[];
+  /** Slow links' delay queues (delay.py processes): stopped when their fault heals, or at start. */
+  delays?: DelayQueue[];
   /** The control plane's process and its own address, as it registered them. */
   controlPlane?: { pid: number; startTime: number; address: string };
 }

@@ -24,6 +24,7 @@ const base: Observation = {
   promisedTo: null,
   leaderRefused: false,
   leaderUnansweredMs: 0,
+  notStreamingMs: 0,
   switchoverTo: null,
   oldLeaderAlive: false,
 };
@@ -40,6 +41,12 @@ describe("cluster manager decisions", () => {
       "fence: leader m0 refuses connections: asked the control plane to fence it",
     );
     assert.equal(what({ leaderUnansweredMs: 600 }), "wait: replica of m0", "a short silence is no reason");
+    assert.match(
+      what({ notStreamingMs: 6000 }),
+      /^rejoin: not streaming from m0 for 6\.0 s though it answers: rejoining with pg_rewind/,
+      "a replica whose WAL went past the new leader's fork rewinds",
+    );
+    assert.equal(what({ notStreamingMs: 6000, leaderUnansweredMs: 1200 }).split(":")[0], "fence");
     assert.equal(
       what({ leaderUnansweredMs: 1200 }),
       "fence: leader m0 has not answered for 1200 ms: asked the control plane to fence it",

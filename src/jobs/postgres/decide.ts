@@ -79,6 +79,8 @@ export interface Observation {
   failsafeConfirms: number;
   /** The leader this member promised (failsafe) not to compete with, while that promise lives. */
   promisedTo: string | null;
+  /** As replica: how long since it last streamed from its leader. */
+  notStreamingMs: number;
   /** The leader's status API refused a connection: its processes died, its kernel answers. */
   leaderRefused: boolean;
   /** How long the leader's status API has gone unanswered (0 while it answers). */
@@ -102,6 +104,7 @@ export type Decision =
   | { do: "lead" }
   | { do: "demote"; leader: Leader | null }
   | { do: "follow"; leader: Leader }
+  | { do: "rejoin"; leader: Leader }
   | { do: "fence"; leader: Leader }
   | { do: "start"; role: RoleFile }
   | { do: "handover"; to: string };
@@ -112,6 +115,8 @@ export interface Verdict {
 }
 
 const wait = (sentence: string): Verdict => ({ decision: { do: "wait" }, sentence });
+/** A replica that cannot stream from a leader that answers for this long rewinds and rejoins it. */
+export const STUCK_REPLICA_MS = 5000;
 export const others = (o: Pick<Observation, "member" | "members">) => o.members.filter((m) => m !== o.member);
 const isPrimary = (o: Observation) => o.role?.role === "primary" || o.pg.inRecovery === false;
 
@@ -204,6 +209,14 @@ export function decide(o: Observation): Verdict {
         return {
           decision: { do: "fence", leader },
           sentence: `leader ${leader.member} has not answered for ${o.leaderUnansweredMs} ms: asked the control plane to fence it`,
+        };
+      }
+      if (o.notStreamingMs >= STUCK_REPLICA_MS && o.leaderUnansweredMs === 0 && !o.leaderRefused) {
+        // Its WAL went past the new leader's fork point (the old primary's last records
+        // reached it): only a rewind lets it follow the new timeline.
+        return {
+          decision: { do: "rejoin", leader },
+          sentence: `not streaming from ${leader.member} for ${(o.notStreamingMs / 1000).toFixed(1)} s though it answers: rejoining with pg_rewind`,
         };
       }
       return wait(`replica of ${leader.member}`);

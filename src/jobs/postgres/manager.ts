@@ -97,6 +97,8 @@ export class PostgresManager implements JobController {
   private pg: PgState = DOWN;
   /** As leader: when a replica was last seen streaming from it (null: none since it leads). */
   private lastStreamingAt: number | null = null;
+  /** As replica: when it last streamed from its leader (or was not yet a replica). */
+  private streamedAt = Date.now();
   /** Since when the leader this member follows has not answered its status API. */
   private readonly leaderWatch = new LeaderWatch();
   /** A failsafe confirmation given: not to compete with `leader` until `until`. */
@@ -207,6 +209,21 @@ export class PostgresManager implements JobController {
     return this.promise && this.promise.until > now ? this.promise.leader : null;
   }
 
+  /**
+   * A promise to a leader the control plane has fenced since (powered off: it can
+   * no longer write) holds nobody back: the fencing left a marker in the store.
+   */
+  private async voidPromiseIfFenced(): Promise<void> {
+    const leader = this.promisedTo();
+    if (!leader || leader !== this.lastLeaderAt?.member) return;
+    const marker = await this.store!.read(`${this.cluster.key}/fenced/${this.lastLeaderAt.vmId}`).catch(
+      () => undefined,
+    );
+    if (!marker) return;
+    this.promise = null;
+    this.say(`${leader}, whose failsafe this member confirmed, was fenced: the promise is void`);
+  }
+
   private serveStatus(url: string, res: import("node:http").ServerResponse): void {
     const u = new URL(url, "http://member");
     res.setHeader("content-type", "application/json");
@@ -297,12 +314,19 @@ export class PostgresManager implements JobController {
       this.lastLeader = lease.leader.member;
       this.lastLeaderAt = lease.leader;
     }
-    await this.registerMember(now);
-    if (this.initialized !== true) {
-      this.initialized = await this.store!.read(`${this.cluster.key}/initialized`).then(
-        (l) => l !== undefined,
-        () => null,
-      );
+    if (this.pg.upstream !== null || this.role?.role !== "replica") this.streamedAt = now;
+    // A store that did not answer the lease is not asked again this cycle: every
+    // question would wait for its timeout, and the failsafe must come in time.
+    const storeUp = lease.state !== "unreachable";
+    if (storeUp) {
+      await this.registerMember(now);
+      if (this.initialized !== true) {
+        this.initialized = await this.store!.read(`${this.cluster.key}/initialized`).then(
+          (l) => l !== undefined,
+          () => null,
+        );
+      }
+      if (lease.state === "free") await this.voidPromiseIfFenced();
     }
     const needPeers = lease.state === "free" || lease.state === "unreachable" || !data;
     // The last leader is asked whether it still runs as primary — unless this member
@@ -314,16 +338,16 @@ export class PostgresManager implements JobController {
         ? this.lastLeaderAt
         : null;
     // Asked side by side: a frozen member answers none, and each wait is a timeout.
-    const [peers, oldLeaderAlive, leaderCheck] = await Promise.all([
-      needPeers ? this.peers() : Promise.resolve([]),
+    const [peers, oldLeaderAlive, leaderCheck, failsafeConfirms] = await Promise.all([
+      needPeers ? this.peers(storeUp) : Promise.resolve([]),
       lastLeaderAt && lastLeaderAt.member !== this.cluster.member
         ? this.runsAsPrimary(lastLeaderAt)
         : Promise.resolve(false),
       lease.state === "other" && this.pg.running
         ? this.leaderWatch.check(this.statusUrl(lease.leader.address))
         : Promise.resolve({ result: "answers" as const, unansweredMs: 0 }),
+      !storeUp && this.isPrimaryNow() ? this.failsafe() : Promise.resolve(0),
     ]);
-    const failsafeConfirms = lease.state === "unreachable" && this.isPrimaryNow() ? await this.failsafe() : 0;
     const registered = this.knownPeers;
     const obs: Observation = {
       member: this.cluster.member,
@@ -346,10 +370,13 @@ export class PostgresManager implements JobController {
       promisedTo: this.promisedTo(now),
       leaderRefused: leaderCheck.result === "refused",
       leaderUnansweredMs: leaderCheck.unansweredMs,
-      switchoverTo: await this.store!.read(`${this.cluster.key}/switchover`).then(
-        (l) => l?.value ?? null,
-        () => null,
-      ),
+      switchoverTo: storeUp
+        ? await this.store!.read(`${this.cluster.key}/switchover`).then(
+            (l) => l?.value ?? null,
+            () => null,
+          )
+        : null,
+      notStreamingMs: now - this.streamedAt,
       oldLeaderAlive,
     };
     const verdict = decide(obs);
@@ -425,10 +452,12 @@ export class PostgresManager implements JobController {
   }
 
   /**
-   * The members registered in the store; when the store cannot be reached, the ones
-   * last seen there (a primary must still find its replicas to ask them directly).
+   * The members registered in the store; when the store cannot be reached (or
+   * `storeUp` is false), the ones last seen there (a primary must still find its
+   * replicas to ask them directly).
    */
-  private async registered(): Promise<RegisteredMember[]> {
+  private async registered(storeUp = true): Promise<RegisteredMember[]> {
+    if (!storeUp) return this.knownPeers;
     try {
       const found = (await this.store!.list(`${this.cluster.key}/members/`)).map(
         (l) => JSON.parse(l.value) as RegisteredMember,
@@ -441,15 +470,15 @@ export class PostgresManager implements JobController {
   }
   private knownPeers: RegisteredMember[] = [];
 
-  private async peers(): Promise<PeerView[]> {
-    const registered = await this.registered();
+  private async peers(storeUp: boolean): Promise<PeerView[]> {
+    const registered = await this.registered(storeUp);
     return Promise.all(
       others(this.cluster).map(async (member): Promise<PeerView> => {
         const r = registered.find((x) => x.member === member);
         if (!r) return { member, reachable: false };
         try {
           const res = await fetch(`http://${r.address}:${r.statusPort}/status`, {
-            signal: AbortSignal.timeout(700),
+            signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
           });
           const s = (await res.json()) as MemberStatus;
           return {
@@ -484,7 +513,7 @@ export class PostgresManager implements JobController {
    */
   private async failsafe(): Promise<number> {
     const sentAt = Date.now();
-    const registered = await this.registered();
+    const registered = this.knownPeers;
     const answers = await Promise.all(
       registered
         .filter((r) => r.member !== this.cluster.member)
@@ -586,7 +615,13 @@ export class PostgresManager implements JobController {
           `demoting${d.leader ? `: ${d.leader.member} leads` : ""}`,
         );
         return;
+      case "rejoin":
+        this.setRole({ role: "replica", leader: d.leader, rewind: true });
+        this.streamedAt = Date.now();
+        await this.handle.restartProcess(`rejoining ${d.leader.member} with pg_rewind`);
+        return;
       case "follow": {
+        this.streamedAt = Date.now();
         const wasPrimary = this.role?.role === "primary";
         const rewind = wasPrimary || this.role === null || (this.role.role === "replica" && this.role.rewind);
         const onlyUpstream = this.role?.role === "replica" && !rewind && this.pg.running;

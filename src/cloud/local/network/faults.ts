@@ -116,8 +116,11 @@ const both = (label: string, a: Endpoint[] | "elsewhere", b: Endpoint[] | "elsew
   { label, from: b, to: a, lossPct },
 ];
 
-/** The packet rules a fault makes, against the cloud as it is now. */
-export function rulesOf(f: NetworkFault, s: NetworkState): PacketRule[] {
+/**
+ * The packet rules a fault makes, against the cloud as it is now. A slow link's
+ * surviving packets get `delayMark` (when it has a delay): its delay queue holds them.
+ */
+export function rulesOf(f: NetworkFault, s: NetworkState, delayMark?: number): PacketRule[] {
   const at = (text: string) => resolve(text, s);
   switch (f.kind) {
     case "partition": {
@@ -134,8 +137,15 @@ export function rulesOf(f: NetworkFault, s: NetworkState): PacketRule[] {
         .map((address) => ({ address }));
       return both(f.id, t, others, 100);
     }
-    case "slow":
-      return f.lossPct > 0 ? both(f.id, at(f.target), "elsewhere", f.lossPct) : [];
+    case "slow": {
+      const t = at(f.target);
+      return [
+        ...(f.lossPct > 0 ? both(f.id, t, "elsewhere", f.lossPct) : []),
+        ...(f.delayMs > 0 && delayMark !== undefined
+          ? both(f.id, t, "elsewhere", 0).map((r) => ({ ...r, mark: delayMark }))
+          : []),
+      ];
+    }
   }
 }
 
@@ -146,11 +156,6 @@ function resolve(text: string, s: NetworkState): Endpoint[] {
   } catch {
     return [];
   }
-}
-
-/** A slow fault's target endpoints (its delay is applied to packets to and from them). */
-export function slowEndpoints(f: NetworkFault, s: NetworkState): Endpoint[] {
-  return f.kind === "slow" ? resolve(f.target, s) : [];
 }
 
 export function describeFault(f: NetworkFaultSpec): string {

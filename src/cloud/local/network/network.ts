@@ -18,6 +18,7 @@ import {
   type CgroupRef,
 } from "./cgroups.js";
 import { rulesOf, type NetworkFault, type NetworkState } from "./faults.js";
+import { DelayQueues, type DelayQueue } from "./delay.js";
 import { deleteTable, loadRuleset, nftUnavailable } from "./nft.js";
 import { renderRuleset, type Member } from "./rules.js";
 
@@ -33,27 +34,32 @@ export interface NetworkInput {
   /** Addresses that answer nothing. */
   silent: string[];
   faults: NetworkFault[];
+  /** The slow links' delay queues running now (what the last sync returned). */
+  delays: DelayQueue[];
 }
 
 export class LocalNetwork {
   readonly table: string;
+  private readonly delay: DelayQueues;
 
   private constructor(
     private readonly root: string,
     private readonly addressBase: number,
+    logPath: string,
   ) {
     this.table = `zonal_b${addressBase}`;
+    this.delay = new DelayQueues(addressBase, logPath);
   }
 
-  /** The network of a cloud with this address base, or why there is none. */
-  static async detect(addressBase: number): Promise<LocalNetwork | { unavailable: string }> {
+  /** The network of a cloud with this address base, or why there is none. `logPath`: delay.py's log. */
+  static async detect(addressBase: number, logPath: string): Promise<LocalNetwork | { unavailable: string }> {
     if (process.getuid?.() !== 0)
       return { unavailable: "network faults need root (nftables rules and cgroups)" };
     const root = cgroup2Root();
     if (!root) return { unavailable: "network faults need cgroup v2 mounted under /sys/fs/cgroup" };
     const nft = await nftUnavailable();
     if (nft) return { unavailable: nft };
-    return new LocalNetwork(root, addressBase);
+    return new LocalNetwork(root, addressBase, logPath);
   }
 
   private get network(): string {
@@ -82,8 +88,17 @@ export class LocalNetwork {
     removeCgroup(cgroupRef(this.root, this.network, name));
   }
 
-  /** Loads the table for `input`, replacing what was there, in one transaction. */
-  async sync(input: NetworkInput): Promise<void> {
+  /**
+   * Loads the table for `input`, replacing what was there, in one transaction (the
+   * slow links' delay queues first). Returns the delay queues now running.
+   */
+  async sync(input: NetworkInput): Promise<DelayQueue[]> {
+    const delays = await this.delay.sync(
+      input.delays,
+      input.faults.flatMap((f) =>
+        f.kind === "slow" && f.delayMs > 0 ? [{ faultId: f.id, delayMs: f.delayMs }] : [],
+      ),
+    );
     const members: Member[] = input.members.map((m, i) => {
       const ref = this.cgroup(m.id);
       return { name: m.id, cgroup: ref, address: m.address, mark: markOf(this.addressBase, i + 1) };
@@ -102,13 +117,17 @@ export class LocalNetwork {
         table: this.table,
         members,
         silent: input.silent,
-        rules: input.faults.flatMap((f) => rulesOf(f, input.state)),
+        rules: input.faults.flatMap((f) =>
+          rulesOf(f, input.state, delays.find((d) => d.faultId === f.id)?.mark),
+        ),
       }),
     );
+    return delays;
   }
 
-  /** Removes the table: no rule of this cloud is left. */
-  clear(): Promise<void> {
-    return deleteTable(this.table);
+  /** Removes the table and the delay queues: no rule of this cloud is left. */
+  async clear(delays: DelayQueue[]): Promise<void> {
+    await deleteTable(this.table);
+    await this.delay.clear(delays);
   }
 }

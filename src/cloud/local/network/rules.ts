@@ -4,7 +4,8 @@
  *
  *   chain mark_members (output, mangle)       a member's packets, known by its cgroup, get its mark
  *   chain nat_members  (postrouting, srcnat)  a marked connection leaves from the member's own address
- *   chain drop_packets (input)                silent addresses and network faults: packets vanish
+ *   chain drop_packets (input)                silent addresses and network faults: packets vanish,
+ *                                             or get a slow link's mark (an NFQUEUE rule delays them)
  *
  * Everything runs on loopback, so every packet is both sent and received here.
  * Dropping at input is what a lost packet looks like to its sender (no error, no
@@ -39,6 +40,8 @@ export interface PacketRule {
   to: Endpoint[] | "elsewhere";
   /** Share of the packets lost, in percent (100: all of them). */
   lossPct: number;
+  /** Instead of dropping: mark the packets (a slow link's delay queue takes marked packets). */
+  mark?: number;
 }
 
 export interface NetworkView {
@@ -77,8 +80,8 @@ function renderRule(r: PacketRule): string[] {
   const froms = r.from === "elsewhere" ? outside(r.to as Endpoint[], "s") : sides(r.from, "s");
   const tos = r.to === "elsewhere" ? outside(r.from as Endpoint[], "d") : sides(r.to, "d");
   const lines: string[] = [];
-  for (const f of froms)
-    for (const t of tos) lines.push(`${f} ${t} ${loss(r.lossPct)}drop comment ${quote(r.label)}`);
+  const action = r.mark === undefined ? `${loss(r.lossPct)}drop` : `meta mark set ${hex(r.mark)}`;
+  for (const f of froms) for (const t of tos) lines.push(`${f} ${t} ${action} comment ${quote(r.label)}`);
   return lines;
 }
 
