@@ -28,6 +28,9 @@ export function postgresqlConf(o: {
     hot_standby_feedback: true,
     // A replica whose upstream died tries the new leader soon (the default waits 5 s).
     wal_retrieve_retry_interval: "250ms",
+    // A replica reports to its primary every second even when no WAL flows: the
+    // leader tells a replica that is cut off (its reports stop) from an idle one.
+    wal_receiver_status_interval: "1s",
     wal_log_hints: true,
     wal_keep_size: "64MB",
     shared_buffers: "32MB",

@@ -681,7 +681,9 @@ export class PostgresManager implements JobController {
     }
     const streaming = (
       await this.conn.query<{ name: string }>(
-        "SELECT application_name AS name FROM pg_stat_replication WHERE state = 'streaming'",
+        // Streaming, and heard from lately: a cut-off replica's walsender stays
+        // 'streaming' until wal_sender_timeout, its reports stop at once.
+        "SELECT application_name AS name FROM pg_stat_replication WHERE state = 'streaming' AND reply_time > now() - interval '3 seconds'",
       )
     )
       .map((r) => r.name)
