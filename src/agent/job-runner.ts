@@ -71,7 +71,7 @@ export class JobRunner {
 
   constructor(private readonly o: RunnerOptions) {
     this.controller = o.type.controller?.(o.ctx, o.job.config, {
-      restartProcess: (why) => this.restartProcess(why),
+      restartProcess: (why, o) => this.restartProcess(why, o),
       processRunning: () =>
         this.child !== undefined && (this.state === "running" || this.state === "starting"),
     });
@@ -128,14 +128,14 @@ export class JobRunner {
    * For the job's controller: stops the process and starts it again (prepare runs
    * first, the pre-start hook does not). The controller keeps running.
    */
-  restartProcess(why: string): Promise<void> {
+  restartProcess(why: string, o: { abort?: boolean } = {}): Promise<void> {
     return this.ops.run(async () => {
       if (this.state === "stopped" || this.state === "failed" || this.state === "stopping") return;
-      this.note(`restarting the process: ${why}`);
+      this.note(`restarting the process${o.abort ? " at once" : ""}: ${why}`);
       this.clearTimers();
       this.enter("stopping");
       this.generation += 1;
-      await this.terminate();
+      await this.terminate(o.abort);
       this.healthy = false;
       this.enter("stopped");
       try {
@@ -377,9 +377,11 @@ export class JobRunner {
    * when its type says so), SIGKILL to whatever is left after the timeout; resolves
    * only once every process of the tree is gone.
    */
-  private async terminate(): Promise<void> {
+  private async terminate(abort = false): Promise<void> {
     if (!this.child) return;
-    const signal = this.childSpec?.stopSignal ?? "SIGTERM";
+    const signal = abort
+      ? (this.childSpec?.abortSignal ?? "SIGKILL")
+      : (this.childSpec?.stopSignal ?? "SIGTERM");
     const tree =
       this.childSpec?.stopSignalTo === "process" ? this.signalProcess(signal) : this.killTree(signal);
     const timedOut = await Promise.race([

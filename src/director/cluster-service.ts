@@ -103,6 +103,9 @@ function roleAccess(
 }
 
 export class ClusterService {
+  /** When a fencing request for each VM was last refused and recorded. */
+  private readonly refusedAt = new Map<string, number>();
+
   constructor(
     private readonly ctx: DirectorContext,
     private readonly apiToken: string,
@@ -185,10 +188,14 @@ export class ClusterService {
     if (!silent) {
       const age = this.heartbeats.lastOf(vmId);
       const why = `its agent answers (last heartbeat ${age ? Date.now() - age.at : "?"} ms ago)`;
-      await this.event(
-        manifest.name,
-        `not fencing ${suspect.group}/${suspect.index} (${vmId}) for ${caller.group}/${caller.index}: ${why}`,
-      );
+      // Members ask again every few seconds while their leader stays cut off from them.
+      if (Date.now() - (this.refusedAt.get(vmId) ?? 0) > 10_000) {
+        this.refusedAt.set(vmId, Date.now());
+        await this.event(
+          manifest.name,
+          `not fencing ${suspect.group}/${suspect.index} (${vmId}) for ${caller.group}/${caller.index}: ${why} (repeated requests within 10 s are not recorded)`,
+        );
+      }
       throw new Conflict(`${vmId}: ${why}; not fencing a live VM`);
     }
     try {

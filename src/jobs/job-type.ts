@@ -62,8 +62,12 @@ export interface AgentServices {
 
 /** What a job's controller may do to its job's process. */
 export interface JobHandle {
-  /** Stops the process and starts it again (prepare runs again first). */
-  restartProcess(why: string): Promise<void>;
+  /**
+   * Stops the process and starts it again (prepare runs again first). `abort`: stop
+   * it at once with the process's abort signal (no graceful part), for a process that
+   * must stop now and will recover on start.
+   */
+  restartProcess(why: string, o?: { abort?: boolean }): Promise<void>;
   /** True while the process runs (started, not exited). */
   processRunning(): boolean;
 }
@@ -96,6 +100,13 @@ export interface ProcessSpec {
    * cancel, and a cancel releases a commit that waits for a synchronous standby.
    */
   stopSignalTo?: "tree" | "process";
+  /**
+   * Signal that stops it at once, skipping what the stop signal waits for (sent the
+   * same way as the stop signal); default SIGKILL. PostgreSQL: SIGQUIT, immediate
+   * shutdown — a fast one waits until every standby has the last WAL, which a
+   * standby cut off from it never confirms.
+   */
+  abortSignal?: NodeJS.Signals;
 }
 
 export type HealthCheck =

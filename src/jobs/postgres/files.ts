@@ -31,6 +31,10 @@ export function postgresqlConf(o: {
     // A replica reports to its primary every second even when no WAL flows: the
     // leader tells a replica that is cut off (its reports stop) from an idle one.
     wal_receiver_status_interval: "1s",
+    // A replication connection silent this long is dead (a partition): the primary's
+    // walsender and the replica's receiver give up on it instead of waiting a minute.
+    wal_sender_timeout: "5s",
+    wal_receiver_timeout: "5s",
     wal_log_hints: true,
     wal_keep_size: "64MB",
     shared_buffers: "32MB",

@@ -397,19 +397,21 @@ export class PostgresManager implements JobController {
     this.vipHeld = false;
     this.setRole({ role: "replica", leader: null, rewind: true });
     this.pg = DOWN;
-    void this.handle.restartProcess("the leader lease's deadline passed without a renewal");
+    void this.handle.restartProcess("the leader lease's deadline passed without a renewal", { abort: true });
   }
 
   /**
    * Stops being primary, in the order that keeps acknowledged writes safe: clients
-   * lose the VIP, postgres stops (fast shutdown: no commit is acknowledged after it)
-   * and comes back in `role`, and only then is the lease given up for another member.
+   * lose the VIP, postgres stops (no commit is acknowledged after it) and comes back
+   * in `role`, and only then is the lease given up for another member. A planned
+   * handover stops cleanly (replicas get every last WAL record); a demotion stops at
+   * once (it rewinds onto the new leader anyway).
    */
-  private async stepDown(role: RoleFile, why: string): Promise<void> {
+  private async stepDown(role: RoleFile, why: string, clean = false): Promise<void> {
     this.ctx.services.setAddresses([]);
     this.vipHeld = false;
     this.setRole(role);
-    await this.handle.restartProcess(why);
+    await this.handle.restartProcess(why, { abort: !clean });
     await this.held?.release();
   }
 
@@ -634,7 +636,7 @@ export class PostgresManager implements JobController {
       case "handover":
         // A clean (fast) shutdown waits until every replica has the WAL: nothing acknowledged is left behind.
         this.lastLeader = d.to;
-        await this.stepDown({ role: "replica", leader: null, rewind: false }, `switchover to ${d.to}`);
+        await this.stepDown({ role: "replica", leader: null, rewind: false }, `switchover to ${d.to}`, true);
         return;
       case "fence":
         if (Date.now() - this.fenceAt < 2000) return;

@@ -83,6 +83,9 @@ export const postgresJob = defineJobType<PostgresConfig>({
       // commit to the client although no standby confirmed it.
       stopSignal: "SIGINT",
       stopSignalTo: "process",
+      // Immediate shutdown, for a member that must stop now (it lost its role): a fast
+      // one waits for standbys to take the last WAL, and a cut-off one never does.
+      abortSignal: "SIGQUIT",
       env: { PGPORT: String(config.port) },
     };
   },

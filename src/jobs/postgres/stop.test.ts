@@ -107,6 +107,16 @@ describe("stopping postgres while a commit waits for a synchronous standby", () 
     });
   });
 
+  it("an abort (immediate shutdown, for a member that lost its role) does not acknowledge it either", async () => {
+    const { outcome } = await waitingCommit(3);
+    await runner.restartProcess("test: abort while a commit waits", { abort: true });
+    assert.match(await outcome, /^failed: /);
+    await waitFor(() => (runner.status().state === "running" ? true : undefined), {
+      timeoutMs: 60_000,
+      what: "postgres to run again",
+    });
+  });
+
   it("a stop of the job does not acknowledge the waiting commit", async () => {
     const { outcome } = await waitingCommit(2);
     await runner.stop();
