@@ -4,7 +4,7 @@
  * bench/lb-failover.ts.
  */
 import type { LbView } from "../director/lb-service.js";
-import { waitFor } from "../lib/sleep.js";
+import { sleep, waitFor } from "../lib/sleep.js";
 import type { ZonalHarness } from "./zonal-harness.js";
 
 export type LbFault = "crash" | "kill-processes" | "freeze" | "fail-host";
@@ -68,4 +68,43 @@ export function waitPairWhole(
     },
     { timeoutMs: o.timeoutMs ?? 120_000, intervalMs: 250, what: "the load-balancer pair to be whole" },
   );
+}
+
+/**
+ * Asks every node of a pair directly (its status API, as a client outside zonal
+ * would) every `intervalMs`, and keeps which nodes said they were active in each
+ * round: two in one round would be two nodes serving the VIP at once.
+ */
+export class RoleSampler {
+  readonly rounds: Array<{ at: number; actives: string[] }> = [];
+  private running = true;
+  private readonly loop: Promise<void>;
+
+  constructor(nodes: Array<{ member: string; address: string }>, statusPort = 8404, intervalMs = 100) {
+    this.loop = (async () => {
+      while (this.running) {
+        const at = Date.now();
+        const roles = await Promise.all(
+          nodes.map((n) =>
+            fetch(`http://${n.address}:${statusPort}/status`, { signal: AbortSignal.timeout(300) })
+              .then(async (r) => ((await r.json()) as { role?: string }).role)
+              .catch(() => undefined),
+          ),
+        );
+        this.rounds.push({ at, actives: nodes.filter((_, i) => roles[i] === "active").map((n) => n.member) });
+        await sleep(intervalMs);
+      }
+    })();
+  }
+
+  async stop(): Promise<this> {
+    this.running = false;
+    await this.loop;
+    return this;
+  }
+
+  /** Rounds in which more than one node said it was active. */
+  doubles(): Array<{ at: number; actives: string[] }> {
+    return this.rounds.filter((r) => r.actives.length > 1);
+  }
 }

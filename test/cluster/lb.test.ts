@@ -12,9 +12,16 @@ import { after, before, describe, it } from "node:test";
 import { parse } from "yaml";
 import { repoPath } from "../../src/cli/home.js";
 import type { InstanceView } from "../../src/director/director.js";
-import { waitFor } from "../../src/lib/sleep.js";
+import { sleep, waitFor } from "../../src/lib/sleep.js";
 import { HttpChecker } from "../../src/testing/http-checker.js";
-import { injectLbFault, LB_FAULTS, pairOf, waitPairWhole, type LbFault } from "../../src/testing/lb-pair.js";
+import {
+  injectLbFault,
+  LB_FAULTS,
+  pairOf,
+  RoleSampler,
+  waitPairWhole,
+  type LbFault,
+} from "../../src/testing/lb-pair.js";
 import { ZonalHarness } from "../../src/testing/zonal-harness.js";
 
 // A crashed or frozen node answers nothing; one whose processes died refuses at once.
@@ -82,6 +89,68 @@ describe("load-balancer pair under faults", () => {
       const whole = await waitPairWhole(z, { notActive: oldActive.vmId, backends: 6 });
       assert.notEqual(whole.holder!.member, oldActive.member, "no flapping back to the old active");
       assert.ok(client.runs(t0).length <= 2, `still one node at a time: ${client.runs(t0).join(" -> ")}`);
+    });
+  }
+
+  // Network partitions around the active node: one node serves at a time throughout
+  // (asked directly, every 100 ms, and as the client saw it), and the pair is whole after.
+  const partitions: Array<{
+    name: string;
+    cut: (activeVm: { id: string; zone: string }) => Promise<void>;
+    holdMs: number;
+  }> = [
+    {
+      name: "the active node cut off from the control plane (and the lease store)",
+      cut: async (vm) =>
+        void (await z.client.addNetworkFault({
+          kind: "partition",
+          a: vm.id,
+          b: "control-plane",
+          oneWay: false,
+        })),
+      holdMs: 8000,
+    },
+    {
+      name: "the active node's zone isolated",
+      cut: async (vm) => void (await z.client.addNetworkFault({ kind: "isolate", target: vm.zone })),
+      holdMs: 8000,
+    },
+    {
+      name: "flapping: the active node cut off from the other and healed every 2 s",
+      cut: async (vm) => {
+        const p = await pairOf(z);
+        const other = p.nodes.find((n) => n.member !== p.holder!.member)!;
+        const otherVm = Object.values(z.state().vms).find((v) => v.address === other.address)!;
+        for (let i = 0; i < 4; i++) {
+          await z.client.addNetworkFault({ kind: "partition", a: vm.id, b: otherVm.id, oneWay: false });
+          await sleep(2000);
+          await z.client.healNetwork();
+          await sleep(2000);
+        }
+      },
+      holdMs: 0,
+    },
+  ];
+  for (const c of partitions) {
+    it(`partition: ${c.name}: one node serves at a time, the pair whole after the heal`, async () => {
+      const p = await waitPairWhole(z, { backends: 6 });
+      const vm = Object.values(z.state().vms).find((v) => v.id === p.holder!.vmId)!;
+      const sampler = new RoleSampler(p.nodes.map((n) => ({ member: n.member, address: n.address! })));
+      const t0 = Date.now();
+      await c.cut(vm);
+      await sleep(c.holdMs);
+      await z.client.healNetwork();
+      const whole = await waitPairWhole(z, { backends: 6 });
+      await sleep(1000);
+      await sampler.stop();
+      console.log(
+        `# lb partition, ${c.name}: active ${p.holder!.member} -> ${whole.holder!.member}; longest gap ${client.longestGap(t0)} ms; ${sampler.rounds.length} rounds asked`,
+      );
+      assert.deepEqual(sampler.doubles(), [], "never two nodes active at once");
+      assert.ok(
+        client.runs(t0).length <= 2,
+        `one node at a time, as the client saw it: ${client.runs(t0).join(" -> ")}`,
+      );
     });
   }
 

@@ -94,34 +94,40 @@ describe("clustered postgres under network partitions", () => {
         `old primary's last ack +${lastOld ? lastOld.at - t0 : "-"} ms; ${during.length} acks, ${vipFailures} failed writes through the VIP; ` +
         `leader now ${after.leader?.member}`,
     );
-    if (o.failover === "expected") assert.ok(failedOver, "the cluster failed over");
-    if (o.failover === "forbidden") {
-      assert.equal(failedOver, false, "no failover");
-      assert.equal(after.leader?.member, leader.member);
-    }
-    if (failedOver && lastOld) {
-      assert.ok(
-        lastOld.at - t0 <= TTL_MS,
-        `the old primary's last acknowledged write came ${lastOld.at - t0} ms after the cut, within its lease (${TTL_MS} ms)`,
+    try {
+      if (o.failover === "expected") assert.ok(failedOver, "the cluster failed over");
+      if (o.failover === "forbidden") {
+        assert.equal(failedOver, false, "no failover");
+        assert.equal(after.leader?.member, leader.member);
+      }
+      if (failedOver && lastOld) {
+        assert.ok(
+          lastOld.at - t0 <= TTL_MS,
+          `the old primary's last acknowledged write came ${lastOld.at - t0} ms after the cut, within its lease (${TTL_MS} ms)`,
+        );
+      }
+      // Read back from the primary itself (whole: its replicas stream).
+      const primary = after.members.find((m) => m.member === after.leader!.member)!;
+      const v = await checker.verify({
+        host: primary.address!,
+        port: role.port,
+        user: role.username,
+        password: role.password,
+        database: role.database,
+      });
+      const show = (a: Ack) => `n=${a.n} ${a.member}@${a.timeline} via ${a.via} at +${a.at - t0} ms`;
+      assert.deepEqual(v.missing.map(show), [], "every acknowledged write is present");
+      assert.deepEqual(
+        v.lateAcks.map((l) => `${show(l.ack)} after ${show(l.newer)}`),
+        [],
+        "no write acknowledged by an old primary once a new one acknowledged",
       );
+      assert.deepEqual(v.sharedTimelines, [], "one writer per timeline");
+      if (o.failover === "forbidden") assert.equal(vipFailures, 0, "no failed write through the VIP");
+    } catch (err) {
+      console.log(await timeline(z, t0));
+      throw err;
     }
-    // Read back from the primary itself (whole: its replicas stream).
-    const primary = after.members.find((m) => m.member === after.leader!.member)!;
-    const v = await checker.verify({
-      host: primary.address!,
-      port: role.port,
-      user: role.username,
-      password: role.password,
-      database: role.database,
-    });
-    const show = (a: Ack) => `n=${a.n} ${a.member}@${a.timeline} via ${a.via} at +${a.at - t0} ms`;
-    assert.deepEqual(v.missing.map(show), [], "every acknowledged write is present");
-    assert.deepEqual(
-      v.lateAcks.map((l) => `${show(l.ack)} after ${show(l.newer)}`),
-      [],
-      "no write acknowledged by an old primary once a new one acknowledged",
-    );
-    assert.deepEqual(v.sharedTimelines, [], "one writer per timeline");
   }
 
   const partition = (a: string, b: string, oneWay = false) =>

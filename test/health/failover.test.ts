@@ -1,6 +1,6 @@
 /**
  * Failover end to end, for each strategy (resurrect, standby) and each fault (crash
- * a VM, freeze a VM, fail its host): a counter on a persistent disk keeps being
+ * a VM, freeze a VM, fail its host, isolate it on the network): a counter on a persistent disk keeps being
  * incremented through the fault. Afterwards the instance serves again from a new
  * VM, every acknowledged increment is on the disk, and the disk's write log shows
  * one VM after the other, never two at once.
@@ -15,11 +15,14 @@ import { waitFor } from "../../src/lib/sleep.js";
 import { CounterWriter, readWriteLog } from "../../src/testing/counter.js";
 import { ZonalHarness } from "../../src/testing/zonal-harness.js";
 
-type Fault = "crash" | "freeze" | "fail-host";
+type Fault = "crash" | "freeze" | "fail-host" | "isolate";
 const FAULTS: Array<[Fault, string]> = [
   ["crash", "z1"],
   ["freeze", "z2"],
   ["fail-host", "z3"],
+  // Cut off from the control plane and every other VM, yet alive and reachable by
+  // clients: only fencing (power off through the cloud) keeps it from writing on.
+  ["isolate", "z1"],
 ];
 
 for (const strategy of ["resurrect", "standby"] as const) {
@@ -61,6 +64,10 @@ for (const strategy of ["resurrect", "standby"] as const) {
         if (fault === "freeze") await z.client.freezeVm(oldVm);
         // The host's VMs stay frozen (not powered off) for 30 s: only fencing can free the disk.
         if (fault === "fail-host") await z.client.failHost(inst.host!, { powerOffAfterMs: 30_000 });
+        const isolation =
+          fault === "isolate"
+            ? await z.client.addNetworkFault({ kind: "isolate", target: oldVm })
+            : undefined;
 
         const recovered = await waitFor(
           async () => {
@@ -108,6 +115,7 @@ for (const strategy of ["resurrect", "standby"] as const) {
         if (strategy === "standby") assert.ok(at(/^standby vm-\w+ on .* takes over/) >= 0, events.join("\n"));
         console.log(`# ${strategy} ${fault}: serving again after ${tookMs} ms`);
         if (fault === "fail-host") await z.client.restoreHost(inst.host!);
+        if (isolation) await z.client.healNetwork(isolation.id);
       });
     }
   });
