@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { jobType } from "../jobs/registry.js";
+import type { AnyJobType } from "../jobs/job-type.js";
 import { isZombie, processTree, readStat, signalPid } from "../lib/proc.js";
 import { waitFor } from "../lib/sleep.js";
 import { claimAddressBlock } from "../testing/addresses.js";
@@ -17,11 +18,11 @@ const block = claimAddressBlock();
 const address = `127.${block.base}.9.9`;
 const runners: JobRunner[] = [];
 
-function makeRunner(job: Record<string, unknown>): JobRunner {
+function makeRunner(job: Record<string, unknown>, type?: AnyJobType): JobRunner {
   const spec = parseSpec({ jobs: [job] }).jobs[0]!;
   const r = new JobRunner({
     job: spec,
-    type: jobType(spec.type)!,
+    type: type ?? jobType(spec.type)!,
     ctx: {
       jobName: spec.name,
       vmId: "vm-test",
@@ -113,6 +114,38 @@ describe("JobRunner", () => {
     await until(() => (r.status().state === "running" ? true : undefined), "running again");
     assert.notEqual(r.status().pid, first);
     assert.equal(r.status().lastExit?.signal, "SIGKILL");
+    await r.stop();
+  });
+
+  it("a restart whose prepare fails is tried again with backoff (prepare runs before every start)", async () => {
+    const base = jobType("process")!;
+    let prepares = 0;
+    const flaky: AnyJobType = {
+      ...base,
+      // The second prepare fails (a peer it needs is away), the third works.
+      prepare: async () => {
+        prepares += 1;
+        if (prepares === 2) throw new Error("the leader to clone from does not answer");
+      },
+    };
+    const r = makeRunner(
+      {
+        name: "flaky",
+        type: "process",
+        config: { command: httpServer(7006), health_check: { tcp: { port: 7006 } } },
+      },
+      flaky,
+    );
+    await r.start();
+    await until(() => (r.status().state === "running" ? true : undefined), "running");
+    await r.restartProcess("test");
+    assert.equal(r.status().state, "backoff");
+    assert.match(
+      r.status().message ?? "",
+      /could not restart: the leader to clone from does not answer; restart 1 in/,
+    );
+    await until(() => (r.status().state === "running" ? true : undefined), "running after the retry");
+    assert.equal(prepares, 3);
     await r.stop();
   });
 

@@ -141,7 +141,10 @@ export class JobRunner {
       try {
         await this.o.type.prepare?.(this.o.ctx, this.o.job.config);
       } catch (err) {
-        this.enter("failed", `could not restart: ${errorMessage(err)}`);
+        // Like a process that failed to start: tried again with backoff (prepare may
+        // need a peer that is away for now, e.g. a leader to clone from).
+        this.enter("starting");
+        this.backoff(this.generation, `could not restart: ${errorMessage(err)}`);
         return;
       }
       this.spawnProcess();
