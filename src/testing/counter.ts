@@ -9,6 +9,8 @@ import { sleep } from "../lib/sleep.js";
 
 export class CounterWriter {
   readonly acked: number[] = [];
+  /** When each acknowledgement came (ms), beside `acked`. */
+  readonly ackedAt: number[] = [];
   readonly errors: string[] = [];
   private stopped = false;
   private loop: Promise<void> | undefined;
@@ -22,8 +24,10 @@ export class CounterWriter {
       while (!this.stopped) {
         try {
           const res = await fetch(`${base}/inc`, { method: "POST", signal: AbortSignal.timeout(500) });
-          if (res.ok) this.acked.push(Number((await res.text()).trim()));
-          else this.errors.push(`HTTP ${res.status}`);
+          if (res.ok) {
+            this.acked.push(Number((await res.text()).trim()));
+            this.ackedAt.push(Date.now());
+          } else this.errors.push(`HTTP ${res.status}`);
           await sleep(20);
         } catch (err) {
           this.errors.push((err as Error).name);
@@ -38,6 +42,18 @@ export class CounterWriter {
   async stop(): Promise<void> {
     this.stopped = true;
     await this.loop;
+  }
+
+  /** The longest stretch without an acknowledged increment within [from, to]. */
+  longestGap(from: number, to = Date.now()): number {
+    let last = from;
+    let gap = 0;
+    for (const at of this.ackedAt) {
+      if (at < from || at > to) continue;
+      gap = Math.max(gap, at - last);
+      last = at;
+    }
+    return Math.max(gap, to - last);
   }
 
   get max(): number {

@@ -17,8 +17,8 @@ export class HeartbeatSink {
   private server: Server | undefined;
   url = "";
 
-  /** Listens on 127.0.0.1; with `tls` over HTTPS (the certificate must name 127.0.0.1). */
-  async start(tls?: { cert: string; key: string }): Promise<this> {
+  /** Listens on `host` (127.0.0.1); with `tls` over HTTPS (the certificate must name the host). */
+  async start(tls?: { cert: string; key: string }, host = "127.0.0.1"): Promise<this> {
     const handle = (req: IncomingMessage, res: ServerResponse) => {
       let body = "";
       req.on("data", (c: Buffer) => (body += c.toString()));
@@ -38,9 +38,9 @@ export class HeartbeatSink {
       });
     };
     this.server = tls ? createHttpsServer(tls, handle) : createServer(handle);
-    await new Promise<void>((resolve) => this.server!.listen(0, "127.0.0.1", resolve));
+    await new Promise<void>((resolve) => this.server!.listen(0, host, resolve));
     const port = (this.server.address() as AddressInfo).port;
-    this.url = `${tls ? "https" : "http"}://127.0.0.1:${port}/heartbeats`;
+    this.url = `${tls ? "https" : "http"}://${host}:${port}/heartbeats`;
     return this;
   }
 

@@ -135,6 +135,35 @@ describe("local cloud network", () => {
     await cloud.healNetwork(f.id);
   });
 
+  it("a one-way partition drops the replies to connections the far side opens (they carry its address until conntrack)", async () => {
+    // VM d beats to a listener on b's address: its connections leave from d's address.
+    const onB = await new HeartbeatSink().start(undefined, b.address);
+    const d = (await bootVm(cloud, { zone: "z3", agent: { heartbeat: { url: onB.url, intervalMs: 100 } } }))
+      .vm;
+    try {
+      await waitFor(() => (onB.from(d.id).length > 0 ? true : undefined), {
+        timeoutMs: 10_000,
+        what: "beats of d",
+      });
+      const f = await cloud.addNetworkFault({ kind: "partition", a: b.id, b: d.id, oneWay: true });
+      // Requests on d's open connection still arrive (d -> b passes) until d gives up
+      // waiting for an answer (1 s); after that every new connection stays half-open.
+      await sleep(1500);
+      const cut = Date.now();
+      await sleep(2000);
+      assert.deepEqual(onB.from(d.id, cut), [], "d's SYN reaches b, b's answer never reaches d");
+      await cloud.healNetwork(f.id);
+      const healedAt = Date.now();
+      await waitFor(() => (onB.from(d.id, healedAt).length > 0 ? true : undefined), {
+        timeoutMs: 10_000,
+        what: "beats after the heal",
+      });
+    } finally {
+      await onB.stop();
+      await cloud.deleteVm(d.id);
+    }
+  });
+
   it("isolate cuts a VM off from every other zonal party, not from clients", async () => {
     const portA = await serve(a.address);
     const f = await cloud.addNetworkFault({ kind: "isolate", target: a.id });

@@ -4,12 +4,18 @@
  *
  *   chain mark_members (output, mangle)       a member's packets, known by its cgroup, get its mark
  *   chain nat_members  (postrouting, srcnat)  a marked connection leaves from the member's own address
- *   chain drop_packets (input)                silent addresses and network faults: packets vanish,
- *                                             or get a slow link's mark (an NFQUEUE rule delays them)
+ *   chain drop_received (prerouting)          silent addresses and network faults: packets
+ *   chain drop_replies  (output)              vanish, or get a slow link's mark (an NFQUEUE
+ *                                             rule delays them)
  *
- * Everything runs on loopback, so every packet is both sent and received here.
- * Dropping at input is what a lost packet looks like to its sender (no error, no
- * reset: it waits and retransmits); dropping at output would fail its send() at once.
+ * Everything runs on loopback, so every packet is both sent and received here. A
+ * packet that opens or continues a connection in its first direction is dropped
+ * where it is received (prerouting): its sender sees a lost packet, no error, no
+ * reset — dropping it at output would fail a connect() at once. A reply is dropped
+ * as it is sent (output, between conntrack and NAT): a reply to a member's own
+ * connection carries the member's address only until NAT turns it back into
+ * 127.0.0.1 on its way out, and a TCP reply that cannot be sent is simply
+ * retransmitted later, silently.
  * Marking by cgroup and translating the source is what lets rules on addresses tell
  * VMs apart: without it, every VM's connections leave from 127.0.0.1.
  */
@@ -96,13 +102,11 @@ export function renderRuleset(v: NetworkView): string {
   );
   const drops = [
     ...(v.silent.length > 0
-      ? [
-          `    ip saddr ${set(v.silent)} drop comment "silent"`,
-          `    ip daddr ${set(v.silent)} drop comment "silent"`,
-        ]
+      ? [`ip saddr ${set(v.silent)} drop comment "silent"`, `ip daddr ${set(v.silent)} drop comment "silent"`]
       : []),
-    ...v.rules.flatMap(renderRule).map((l) => `    ${l}`),
+    ...v.rules.flatMap(renderRule),
   ];
+  const inDirection = (dir: "original" | "reply") => drops.map((l) => `    ct direction ${dir} ${l}`);
   // Add-then-delete makes the replacement one transaction whether or not the table exists.
   return [
     `add ${t}`,
@@ -116,9 +120,14 @@ export function renderRuleset(v: NetworkView): string {
     "    type nat hook postrouting priority srcnat; policy accept;",
     ...snats,
     "  }",
-    "  chain drop_packets {",
-    "    type filter hook input priority filter - 10; policy accept;",
-    ...drops,
+    "  chain drop_received {",
+    "    type filter hook prerouting priority mangle; policy accept;",
+    ...inDirection("original"),
+    "  }",
+    // After mark_members (a delay mark must not be overwritten), before NAT.
+    "  chain drop_replies {",
+    "    type filter hook output priority mangle + 10; policy accept;",
+    ...inDirection("reply"),
     "  }",
     "}",
     "",
