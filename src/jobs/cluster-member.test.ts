@@ -4,7 +4,9 @@ import { describe, it } from "node:test";
 import { Unavailable } from "../lib/errors.js";
 import { sleep, waitFor } from "../lib/sleep.js";
 import type { Lease, LeaseStore } from "../ha/lease-store.js";
-import { HeldLease } from "./cluster-member.js";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { HeldLease, LeaderWatch, SUSPECT_AFTER_MS } from "./cluster-member.js";
 
 /** A lease store whose renewals answer as told: granted, lost, or unreachable. */
 class ScriptedStore implements LeaseStore {
@@ -123,5 +125,48 @@ describe("HeldLease", () => {
     assert.deepEqual(await lease.view(now), { state: "mine", token: 9 });
     assert.equal(lease.deadline, now + TTL.ttl_ms - 250);
     await lease.release();
+  });
+});
+
+describe("LeaderWatch", () => {
+  /** A status API on 127.0.0.1 that answers, or (hung) accepts and never answers. */
+  async function statusApi(hung: { value: boolean }): Promise<{ server: Server; url: string }> {
+    const server = createServer((_req, res) => {
+      if (!hung.value) res.end("{}");
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/status` };
+  }
+
+  it("tells an answering leader from a silent one (after SUSPECT_AFTER_MS) and from a refusing one", async () => {
+    const hung = { value: false };
+    const { server, url } = await statusApi(hung);
+    const watch = new LeaderWatch();
+    try {
+      watch.watch(url);
+      await sleep(600);
+      assert.deepEqual(watch.state(), { result: "answers", unansweredMs: 0 });
+      assert.equal(watch.suspects(url), false);
+      hung.value = true; // its process is stopped: connections open, nothing answers
+      await waitFor(() => (watch.suspects(url) ? true : undefined), {
+        timeoutMs: 5000,
+        intervalMs: 20,
+        what: "the watch to suspect a silent leader",
+      });
+      assert.equal(watch.state().result, "silent");
+      assert.ok(watch.state().unansweredMs >= SUSPECT_AFTER_MS);
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r())); // nothing listens: refused
+      await waitFor(() => (watch.state().result === "refused" ? true : undefined), {
+        timeoutMs: 5000,
+        intervalMs: 20,
+        what: "the watch to see the refusal",
+      });
+      watch.watch("http://127.0.0.1:9/other");
+      assert.equal(watch.suspects(url), false, "watching another leader starts again");
+    } finally {
+      watch.stop();
+      server.close();
+    }
   });
 });

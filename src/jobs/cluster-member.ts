@@ -99,37 +99,65 @@ export function probe(url: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<ProbeR
   );
 }
 
+/** How often a member asks the leader it watches (probes overlap when it is slow). */
+export const PROBE_EVERY_MS = 200;
+
 /**
- * Watches one peer (the leader this member follows) through its status API: since
- * when it has not answered. Watching another peer, or watching again after a pause
- * (this member was busy elsewhere), starts the count again.
+ * Watches one peer (the leader this member follows) through its status API, on its
+ * own timer (a probe every PROBE_EVERY_MS, whatever the member's cycle is waiting
+ * on): since when it has not answered, and whether it refused. Watching another
+ * peer starts the count again.
  */
 export class LeaderWatch {
   private url: string | null = null;
   private lastAnswer = 0;
-  private lastCheck = 0;
+  private refused = false;
+  private inFlight = 0;
+  private timer: NodeJS.Timeout | undefined;
 
-  /** Probes `url` once; returns the result and how long the peer has gone unanswered (0 when it answers). */
-  async check(url: string): Promise<{ result: ProbeResult; unansweredMs: number }> {
-    const started = Date.now();
-    if (url !== this.url || started - this.lastCheck > SUSPECT_AFTER_MS) {
-      this.url = url;
-      this.lastAnswer = started;
-    }
-    this.lastCheck = started;
-    const result = await probe(url);
-    if (this.url !== url) return { result: "answers", unansweredMs: 0 }; // watching another meanwhile
-    if (result === "answers") this.lastAnswer = started;
-    this.unanswered = result === "answers" ? 0 : Date.now() - this.lastAnswer;
-    return { result, unansweredMs: this.unanswered };
+  /** Watches `url` from now on (null: nobody). The same url again changes nothing. */
+  watch(url: string | null): void {
+    if (url === this.url) return;
+    clearInterval(this.timer);
+    this.url = url;
+    this.lastAnswer = Date.now();
+    this.refused = false;
+    if (url === null) return;
+    this.timer = setInterval(() => void this.tick(url), PROBE_EVERY_MS);
+    void this.tick(url);
   }
 
-  /** True when the last checks of `url` went unanswered for SUSPECT_AFTER_MS or more. */
+  private async tick(url: string): Promise<void> {
+    if (this.inFlight >= 3) return; // a silent peer: enough probes are out waiting
+    this.inFlight += 1;
+    const sent = Date.now();
+    const result = await probe(url).finally(() => (this.inFlight -= 1));
+    if (this.url !== url) return;
+    if (result === "answers") {
+      this.lastAnswer = Math.max(this.lastAnswer, sent);
+      this.refused = false;
+    } else if (result === "refused") this.refused = true;
+  }
+
+  /** The watched peer now: refused, or how long it has gone unanswered (0 while it answers). */
+  state(): { result: ProbeResult; unansweredMs: number } {
+    if (this.url === null) return { result: "answers", unansweredMs: 0 };
+    const ms = Date.now() - this.lastAnswer;
+    if (this.refused) return { result: "refused", unansweredMs: ms };
+    return ms > PROBE_EVERY_MS + PROBE_TIMEOUT_MS
+      ? { result: "silent", unansweredMs: ms }
+      : { result: "answers", unansweredMs: 0 };
+  }
+
+  /** True when `url` is watched and has gone unanswered for SUSPECT_AFTER_MS or more (or refused). */
   suspects(url: string): boolean {
-    return this.url === url && this.unanswered >= SUSPECT_AFTER_MS;
+    const s = this.state();
+    return this.url === url && (s.result === "refused" || s.unansweredMs >= SUSPECT_AFTER_MS);
   }
 
-  private unanswered = 0;
+  stop(): void {
+    this.watch(null);
+  }
 }
 
 /**

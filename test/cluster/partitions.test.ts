@@ -89,6 +89,13 @@ describe("clustered postgres under network partitions", () => {
     const old = during.filter((a) => a.timeline === oldTimeline);
     const lastOld = old.at(-1);
     const vipFailures = checker.failures.filter((f) => f.via === "vip").length - failuresBefore;
+    const key = /fenced|taking the|promoted|demoted|stepping|rejoin|watchdog|released|VIP .* moved/;
+    console.log(
+      (await timeline(z, t0))
+        .split("\n")
+        .filter((l) => key.test(l) && !/has not answered|not fencing/.test(l))
+        .join("\n"),
+    );
     console.log(
       `# healed ${healed.length} fault(s); ${failedOver ? `failed over to ${newer[0]!.member} after ${newer[0]!.at - t0} ms` : "no failover"}; ` +
         `old primary's last ack +${lastOld ? lastOld.at - t0 : "-"} ms; ${during.length} acks, ${vipFailures} failed writes through the VIP; ` +

@@ -18,6 +18,7 @@ import {
   type ClusterFault,
 } from "../../src/testing/cluster-faults.js";
 import type { PgChecker } from "../../src/testing/pg-checker.js";
+import { CpuLoad } from "../../src/testing/cpu-load.js";
 import { ZonalHarness } from "../../src/testing/zonal-harness.js";
 
 describe("clustered postgres under faults", () => {
@@ -85,6 +86,32 @@ describe("clustered postgres under faults", () => {
       assert.equal(twoWriters, false, `one writer at a time: ${runs.join(" -> ")}`);
     });
   }
+
+  it("no failover while the machine runs at full CPU for 20 s (a busy loop per core)", async () => {
+    const before = await waitWhole(z, undefined, 90_000);
+    const t0 = Date.now();
+    const load = new CpuLoad().start();
+    try {
+      await new Promise((r) => setTimeout(r, 20_000));
+    } finally {
+      load.stop();
+    }
+    const c = await cluster();
+    const events = await z.director.http.request<Array<{ at: string; message: string }>>(
+      "GET",
+      "/v1/events?deployment=pg&limit=200",
+    );
+    const fenced = events.filter((e) => Date.parse(e.at) >= t0 && /^fenced /.test(e.message));
+    console.log(
+      `# full CPU (${load.workers} busy loops) for 20 s: ${checker.since(t0).length} writes, longest gap ${checker.longestGap(t0)} ms, leader ${before.leader!.member} -> ${c.leader?.member}`,
+    );
+    assert.equal(c.leader?.vmId, before.leader!.vmId, "the leader stayed");
+    assert.deepEqual(
+      fenced.map((e) => e.message),
+      [],
+      "nothing was fenced",
+    );
+  });
 
   it("keeps every write succeeding while the control plane (and its lease store) is down longer than the lease TTL", async () => {
     const failuresBefore = checker.failures.length;

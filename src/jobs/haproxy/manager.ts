@@ -162,6 +162,7 @@ export class LbManager implements JobController {
     this.stopping = true;
     await this.loop;
     this.loop = undefined;
+    this.holderWatch.stop();
     await this.held?.release();
     this.dropVip();
     await closeServer(this.server);
@@ -214,8 +215,12 @@ export class LbManager implements JobController {
 
   private async run(): Promise<void> {
     while (!this.stopping) {
+      // The config is pulled beside the cycle, not before it: a control plane that
+      // does not answer must not hold up the lease's renewal or its failsafe.
+      this.refreshing ??= this.refreshConfig()
+        .catch((err: unknown) => this.say(`config refresh failed: ${errorMessage(err)}`))
+        .finally(() => (this.refreshing = undefined));
       try {
-        await this.refreshConfig();
         if (this.store) await this.cycle();
       } catch (err) {
         this.say(`cycle failed: ${errorMessage(err)}`);
@@ -223,7 +228,10 @@ export class LbManager implements JobController {
       if (!this.hurry) await sleep(250);
       this.hurry = false;
     }
+    await this.refreshing;
   }
+
+  private refreshing: Promise<unknown> | undefined;
 
   /** Asks the control plane for the backends' instances (each second); reloads HAProxy on a change. */
   private async refreshConfig(): Promise<void> {
@@ -282,10 +290,10 @@ export class LbManager implements JobController {
     const lease = await this.leaseView(now);
     const running = this.handle.processRunning();
     this.haproxyDownSince = running ? null : (this.haproxyDownSince ?? now);
-    const holderCheck =
-      lease.state === "other"
-        ? await this.holderWatch.check(`http://${lease.holder.address}:${this.config.status_port}/status`)
-        : { result: "answers" as const, unansweredMs: 0 };
+    this.holderWatch.watch(
+      lease.state === "other" ? `http://${lease.holder.address}:${this.config.status_port}/status` : null,
+    );
+    const holderCheck = this.holderWatch.state();
     const obs = {
       member: this.member,
       lease,
@@ -298,10 +306,14 @@ export class LbManager implements JobController {
       holderUnansweredMs: holderCheck.unansweredMs,
       peerConfirms: lease.state === "unreachable" && this.token !== null ? await this.peerConfirms() : false,
       promised: Date.now() < this.promisedUntil,
-      switchoverTo: await this.store!.read(`${this.key}/switchover`).then(
-        (l) => l?.value ?? null,
-        () => null,
-      ),
+      // A store that did not answer the lease is not asked again this cycle.
+      switchoverTo:
+        lease.state === "unreachable"
+          ? null
+          : await this.store!.read(`${this.key}/switchover`).then(
+              (l) => l?.value ?? null,
+              () => null,
+            ),
     };
     const verdict = decidePair(obs);
     this.say(verdict.sentence);

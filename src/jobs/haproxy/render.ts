@@ -30,12 +30,17 @@ export function renderHaproxyCfg(i: RenderInput): string {
     `  stats socket ${i.statsSocket} mode 600 level admin`,
     "  hard-stop-after 30s",
     "defaults",
-    "  timeout connect 1s",
+    // A backend whose VM died answers nothing (no reset): a connect that gets no
+    // answer in 250 ms is retried on another server at once (redispatch on every
+    // retry), and a health check gives it 300 ms, so a silent server is out of the
+    // rotation after `fall` checks instead of after the kernel's 1 s SYN retry.
+    "  timeout connect 250ms",
+    "  timeout check 300ms",
     "  timeout client 30s",
     "  timeout server 30s",
     "  timeout http-request 10s",
     "  retries 2",
-    "  option redispatch",
+    "  option redispatch 1",
     "",
   ];
   for (const f of i.config.frontends) {

@@ -35,7 +35,7 @@ import {
   type Observation,
   type PeerView,
 } from "./decide.js";
-import { roleConf, syncStandbyNames, type RoleFile } from "./files.js";
+import { parseLsn, roleConf, syncStandbyNames, type RoleFile } from "./files.js";
 import { hasData, observe, ownByPostgres, PgConn, type PgState } from "./pg.js";
 
 const DOWN: PgState = { running: false, inRecovery: null, lsn: null, timeline: null, upstream: null };
@@ -95,8 +95,10 @@ export class PostgresManager implements JobController {
   private slotsAt = 0;
   private staleSlotsAt = 0;
   private pg: PgState = DOWN;
-  /** As leader: when a replica was last seen streaming from it (null: none since it leads). */
+  /** As leader: when a replica was last seen keeping up with it (null: none since it leads). */
   private lastStreamingAt: number | null = null;
+  /** As leader: what it had written when, over the last seconds (is a replica keeping up?). */
+  private writtenAt: Array<{ at: number; lsn: bigint | null }> = [];
   /** As replica: when it last streamed from its leader (or was not yet a replica). */
   private streamedAt = Date.now();
   /** Since when the leader this member follows has not answered its status API. */
@@ -161,6 +163,7 @@ export class PostgresManager implements JobController {
     this.stopping = true;
     await this.loop;
     this.loop = undefined;
+    this.leaderWatch.stop();
     if (await this.held?.release()) this.say("released the leader lease: the job is stopping");
     this.ctx.services.setAddresses([]);
     this.vipHeld = false;
@@ -329,6 +332,11 @@ export class PostgresManager implements JobController {
       if (lease.state === "free") await this.voidPromiseIfFenced();
     }
     const needPeers = lease.state === "free" || lease.state === "unreachable" || !data;
+    // The leader is watched on its own timer while this member follows it (and, once
+    // the lease is free, the last one still: was it the silent one?).
+    if (lease.state === "other" && this.pg.running)
+      this.leaderWatch.watch(this.statusUrl(lease.leader.address));
+    else if (lease.state !== "free") this.leaderWatch.watch(null);
     // The last leader is asked whether it still runs as primary — unless this member
     // watched it go unanswered: then it is no reason to wait (the lease decides).
     const lastLeaderAt =
@@ -338,16 +346,15 @@ export class PostgresManager implements JobController {
         ? this.lastLeaderAt
         : null;
     // Asked side by side: a frozen member answers none, and each wait is a timeout.
-    const [peers, oldLeaderAlive, leaderCheck, failsafeConfirms] = await Promise.all([
+    const [peers, oldLeaderAlive, failsafeConfirms] = await Promise.all([
       needPeers ? this.peers(storeUp) : Promise.resolve([]),
       lastLeaderAt && lastLeaderAt.member !== this.cluster.member
         ? this.runsAsPrimary(lastLeaderAt)
         : Promise.resolve(false),
-      lease.state === "other" && this.pg.running
-        ? this.leaderWatch.check(this.statusUrl(lease.leader.address))
-        : Promise.resolve({ result: "answers" as const, unansweredMs: 0 }),
       !storeUp && this.isPrimaryNow() ? this.failsafe() : Promise.resolve(0),
     ]);
+    const leaderCheck =
+      lease.state === "other" ? this.leaderWatch.state() : { result: "answers", unansweredMs: 0 };
     const registered = this.knownPeers;
     const obs: Observation = {
       member: this.cluster.member,
@@ -478,6 +485,8 @@ export class PostgresManager implements JobController {
       others(this.cluster).map(async (member): Promise<PeerView> => {
         const r = registered.find((x) => x.member === member);
         if (!r) return { member, reachable: false };
+        // The leader this member watched go silent is not asked again (a timeout).
+        if (this.leaderWatch.suspects(this.statusUrl(r.address))) return { member, reachable: false };
         try {
           const res = await fetch(`http://${r.address}:${r.statusPort}/status`, {
             signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
@@ -654,6 +663,7 @@ export class PostgresManager implements JobController {
     this.held!.took(token, sentAt);
     this.lastLeader = this.cluster.member;
     this.lastStreamingAt = null;
+    this.writtenAt = [];
   }
 
   /** The members a commit waits for (one of them), by the job's synchronous setting. */
@@ -682,23 +692,27 @@ export class PostgresManager implements JobController {
       await this.conn.query("SELECT pg_reload_conf()");
     }
     const streaming = (
-      await this.conn.query<{ name: string }>(
+      await this.conn.query<{ name: string; flushed: string | null }>(
         // Streaming, and heard from lately: a cut-off replica's walsender stays
         // 'streaming' until wal_sender_timeout, its reports stop at once.
-        "SELECT application_name AS name FROM pg_stat_replication WHERE state = 'streaming' AND reply_time > now() - interval '3 seconds'",
+        "SELECT application_name AS name, flush_lsn::text AS flushed FROM pg_stat_replication WHERE state = 'streaming' AND reply_time > now() - interval '3 seconds'",
       )
-    )
-      .map((r) => r.name)
-      .filter((n) => this.cluster.members.includes(n));
-    if (streaming.length > 0) this.lastStreamingAt = Date.now();
+    ).filter((r) => this.cluster.members.includes(r.name));
+    // Keeping up: it has flushed what was written 2 s ago. A replica that still
+    // reports but no longer receives (the leader's packets to it are lost) does not.
+    const now = Date.now();
+    this.writtenAt.push({ at: now, lsn: parseLsn(this.pg.lsn) });
+    while (this.writtenAt.length > 1 && this.writtenAt[1]!.at <= now - 2000) this.writtenAt.shift();
+    const then = this.writtenAt[0]!.at <= now - 2000 ? this.writtenAt[0]!.lsn : null;
+    if (streaming.some((r) => then === null || (parseLsn(r.flushed) ?? -1n) >= then))
+      this.lastStreamingAt = now;
     if (this.config.synchronous === "on") {
-      const want = this.syncNames(streaming);
+      const want = this.syncNames(streaming.map((r) => r.name));
       if (this.role?.role === "primary" && syncStandbyNames(want) !== syncStandbyNames(this.role.syncNames)) {
         this.setRole({ role: "primary", bootstrap: false, syncNames: want });
         await this.conn.query("SELECT pg_reload_conf()");
       }
     }
-    const now = Date.now();
     if (now - this.slotsAt > 5000) {
       this.slotsAt = now;
       await this.ensureSlots();
