@@ -48,6 +48,9 @@ export interface HealthStatus {
   instances: InstanceHealth[];
 }
 
+/** A failed probe counts against a VM only if it sent a heartbeat this recently. */
+const PROBE_NEEDS_BEAT_WITHIN_MS = 1500;
+
 interface Probe {
   failures: number;
   inFlight: boolean;
@@ -317,7 +320,14 @@ export class HealthMonitor {
     agentOf(this.ctx, inst, 1500)
       .info()
       .then(() => (p.failures = 0))
-      .catch(() => (p.failures += 1))
+      .catch(() => {
+        // "Sends heartbeats but does not answer": a failure counts only while its
+        // heartbeats arrive. When both stop (this control plane was cut off from it),
+        // the heartbeats' silence is the verdict, and no streak is left over for the
+        // moment they come back.
+        const beat = this.heartbeats.lastOf(inst.vmId);
+        p.failures = beat && Date.now() - beat.at < PROBE_NEEDS_BEAT_WITHIN_MS ? p.failures + 1 : 0;
+      })
       .finally(() => (p.inFlight = false));
   }
 
