@@ -75,9 +75,11 @@ export async function injectFault(
       await sleep(3000);
       await z.up();
       return async () => {};
-    case "switchover":
-      z.json("switchover", "-d", "pg");
+    case "switchover": {
+      const r = await z.zonalAsync("switchover", "-d", "pg");
+      if (r.code !== 0) throw new Error(`zonal switchover failed: ${r.err}`);
       return async () => {};
+    }
   }
 }
 

@@ -3,7 +3,7 @@
  * harness's own cloud file, free ports and home, then the real CLI. Teardown kills
  * the control plane, the cloud daemon and every VM it started (by PID).
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -37,6 +37,28 @@ export class ZonalHarness extends CloudHarness {
     return { code: r.status, out: r.stdout, err: r.stderr };
   }
 
+  /**
+   * The CLI without blocking this process: checkers running in it keep writing and
+   * timing (a synchronous run would freeze their clocks and show a false stall).
+   */
+  zonalAsync(...args: string[]): Promise<CliResult> {
+    return new Promise((resolve) => {
+      const child = spawn(process.execPath, [BIN, "--home", this.home, ...args], {
+        env: { ...process.env, ...(this.opts.env ?? {}) },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let out = "";
+      let err = "";
+      child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+      child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+      const timer = setTimeout(() => child.kill("SIGKILL"), 300_000);
+      child.on("close", (code) => {
+        clearTimeout(timer);
+        resolve({ code, out, err });
+      });
+    });
+  }
+
   /** Runs a command that must succeed and parses its `--json` output. */
   json<T>(...args: string[]): T {
     const r = this.zonal(...args, "--json");
@@ -52,7 +74,7 @@ export class ZonalHarness extends CloudHarness {
    * as an operator's restart would be (agents keep sending heartbeats to one address).
    */
   async up(...extra: string[]): Promise<void> {
-    const r = this.zonal(
+    const r = await this.zonalAsync(
       "up",
       "--detach",
       "--cloud-file",
