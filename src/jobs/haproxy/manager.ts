@@ -288,6 +288,16 @@ export class LbManager implements JobController {
   private async cycle(): Promise<void> {
     const now = Date.now();
     const lease = await this.leaseView(now);
+    if (lease.state === "free" && now < this.promisedUntil && this.holder) {
+      // A promise to an active the control plane fenced since holds nobody back.
+      const fenced = await this.store!.read(`${this.key}/fenced/${this.holder.vmId}`).catch(() => undefined);
+      if (fenced) {
+        this.promisedUntil = 0;
+        this.say(
+          `${this.holder.member}, whose failsafe this node confirmed, was fenced: the promise is void`,
+        );
+      }
+    }
     const running = this.handle.processRunning();
     this.haproxyDownSince = running ? null : (this.haproxyDownSince ?? now);
     this.holderWatch.watch(
