@@ -21,10 +21,12 @@ import { join } from "node:path";
 import { parse, stringify } from "yaml";
 import { repoPath } from "../src/cli/home.js";
 import { sleep, waitFor } from "../src/lib/sleep.js";
+import type { DatabaseRole } from "../src/director/cluster-service.js";
 import {
   clusterOf,
   deployPgCluster,
   injectFault,
+  primaryTarget,
   waitWhole,
   type ClusterFault,
 } from "../src/testing/cluster-faults.js";
@@ -323,20 +325,10 @@ async function main(): Promise<void> {
 
     // PostgreSQL: read back from the primary; attribute what is missing or late to the fault window it fell in.
     const c = await clusterOf(z);
-    const primary = c.members.find((m) => m.member === c.leader!.member)!;
-    const role = await z.director.http.request<{
-      username: string;
-      password: string;
-      database: string;
-      port: number;
-    }>("POST", "/v1/deployments/pg/roles", { body: {} });
-    const v = await checker.verify({
-      host: primary.address!,
-      port: role.port,
-      user: role.username,
-      password: role.password,
-      database: role.database,
+    const role = await z.director.http.request<DatabaseRole>("POST", "/v1/deployments/pg/roles", {
+      body: {},
     });
+    const v = await checker.verify(primaryTarget(c, role));
     const windowOf = (at: number) => runs.find((r, k) => at >= r.t0 && at < (runs[k + 1]?.t0 ?? Infinity));
     for (const m of v.missing) {
       const r = windowOf(m.at);
@@ -356,7 +348,7 @@ async function main(): Promise<void> {
     }
     printTally(runs);
     console.log(
-      `\npostgres: ${checker.acked.length} acknowledged writes (${checker.since(0).length} through the VIP), ${v.rows} rows read back from ${primary.member}; lost ${v.missing.length}; two writers: ${v.twoWriters ? "YES" : "never"}`,
+      `\npostgres: ${checker.acked.length} acknowledged writes (${checker.since(0).length} through the VIP), ${v.rows} rows read back from ${c.leader!.member}; lost ${v.missing.length}; two writers: ${v.twoWriters ? "YES" : "never"}`,
     );
     console.log(
       `lb: ${web.samples.length} requests, ${sampler.rounds.length} rounds asking both nodes; two active at once: ${sampler.doubles().length === 0 ? "never" : `${sampler.doubles().length} rounds`}`,

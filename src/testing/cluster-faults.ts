@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { repoPath } from "../cli/home.js";
 import type { ClusterView, DatabaseRole } from "../director/cluster-service.js";
 import { sleep, waitFor } from "../lib/sleep.js";
-import { PgChecker } from "./pg-checker.js";
+import { PgChecker, type CheckerTarget } from "./pg-checker.js";
 import type { ZonalHarness } from "./zonal-harness.js";
 
 /**
@@ -128,4 +128,16 @@ export async function timeline(z: ZonalHarness, t0: number, deployment = "pg"): 
     .sort((a, b) => a[0] - b[0])
     .map(([at, text]) => `  +${at - t0} ms ${text}`)
     .join("\n");
+}
+
+/** The cluster's primary as a client reaches it directly (to read back from it), with a binding's role. */
+export function primaryTarget(c: ClusterView, role: DatabaseRole): CheckerTarget {
+  const primary = c.members.find((m) => m.member === c.leader!.member)!;
+  return {
+    host: primary.address!,
+    port: role.port,
+    user: role.username,
+    password: role.password,
+    database: role.database,
+  };
 }

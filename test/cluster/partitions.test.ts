@@ -14,7 +14,13 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { ClusterView, DatabaseRole } from "../../src/director/cluster-service.js";
 import { sleep, waitFor } from "../../src/lib/sleep.js";
-import { clusterOf, deployPgCluster, timeline, waitWhole } from "../../src/testing/cluster-faults.js";
+import {
+  clusterOf,
+  deployPgCluster,
+  primaryTarget,
+  timeline,
+  waitWhole,
+} from "../../src/testing/cluster-faults.js";
 import type { Ack, PgChecker } from "../../src/testing/pg-checker.js";
 import { ZonalHarness } from "../../src/testing/zonal-harness.js";
 
@@ -114,14 +120,7 @@ describe("clustered postgres under network partitions", () => {
         );
       }
       // Read back from the primary itself (whole: its replicas stream).
-      const primary = after.members.find((m) => m.member === after.leader!.member)!;
-      const v = await checker.verify({
-        host: primary.address!,
-        port: role.port,
-        user: role.username,
-        password: role.password,
-        database: role.database,
-      });
+      const v = await checker.verify(primaryTarget(after, role));
       const show = (a: Ack) => `n=${a.n} ${a.member}@${a.timeline} via ${a.via} at +${a.at - t0} ms`;
       assert.deepEqual(v.missing.map(show), [], "every acknowledged write is present");
       assert.deepEqual(

@@ -555,17 +555,7 @@ export class PostgresManager implements JobController {
         this.setRole(d.role);
         return;
       case "bootstrap": {
-        if (this.leaderToken === null) {
-          const sentAt = Date.now();
-          const l = await store.acquire(
-            this.leaderKey,
-            this.ctx.vmId,
-            this.cluster.ttl_ms,
-            this.leaderValue(),
-          );
-          if (!l) return;
-          this.takeLease(l.token, sentAt);
-        }
+        if (this.leaderToken === null && !(await this.takeLeaderLease())) return;
         await store.acquire(
           `${this.cluster.key}/initialized`,
           MARKER_HOLDER,
@@ -589,17 +579,7 @@ export class PostgresManager implements JobController {
         if (this.promisedTo() !== null) return;
         this.acquiring = true;
         try {
-          const sentAt = Date.now();
-          const l = await store.acquire(
-            this.leaderKey,
-            this.ctx.vmId,
-            this.cluster.ttl_ms,
-            this.leaderValue(),
-          );
-          if (l) {
-            this.takeLease(l.token, sentAt);
-            this.hurry = true;
-          }
+          if (await this.takeLeaderLease()) this.hurry = true;
         } finally {
           this.acquiring = false;
         }
@@ -657,6 +637,19 @@ export class PostgresManager implements JobController {
         );
         return;
     }
+  }
+
+  /** Asks the store for the leader lease; true when this member holds it now. */
+  private async takeLeaderLease(): Promise<boolean> {
+    const sentAt = Date.now();
+    const l = await this.store!.acquire(
+      this.leaderKey,
+      this.ctx.vmId,
+      this.cluster.ttl_ms,
+      this.leaderValue(),
+    );
+    if (l) this.takeLease(l.token, sentAt);
+    return l !== undefined;
   }
 
   private takeLease(token: number, sentAt: number): void {
