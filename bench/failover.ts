@@ -24,7 +24,7 @@
  * All clusters of a strictness run at once; one fault at a time hits one system; the
  * systems take turns run by run, and which goes first rotates every round.
  *
- *   npm run bench:failover [-- --runs 10] [--faults crash,freeze,partition] [--strict both|only|off] [--no-vip]
+ *   npm run bench:failover [-- --runs 10] [--faults crash,freeze,partition] [--strict both|only|off] [--no-vip] [--early-reads]
  *
  * About 2 minutes per round of one fault over the three systems: 10 runs x 3 faults
  * x 2 strictness settings take 2 to 2.5 hours (`--strict only`: about half). Needs root
@@ -50,6 +50,8 @@ interface Options {
   faults: Fault[];
   strictness: boolean[];
   vip: boolean;
+  /** Also read every member back right after each undo, before settling (the 97-rows question). */
+  earlyReads: boolean;
 }
 
 function options(): Options {
@@ -59,6 +61,7 @@ function options(): Options {
       faults: { type: "string", default: FAULTS.join(",") },
       strict: { type: "string", default: "both" },
       "no-vip": { type: "boolean", default: false },
+      "early-reads": { type: "boolean", default: false },
     },
   });
   const faults = values.faults.split(",") as Fault[];
@@ -68,7 +71,7 @@ function options(): Options {
   if (!strictness) throw new Error(`--strict: expected both, only or off, got ${values.strict}`);
   const runs = Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs: expected a count, got ${values.runs}`);
-  return { runs, faults, strictness, vip: !values["no-vip"] };
+  return { runs, faults, strictness, vip: !values["no-vip"], earlyReads: values["early-reads"] };
 }
 
 /** What is up now, torn down on the way out (an error, or Ctrl-C). */
@@ -85,7 +88,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const)
   process.once(signal, () => void tearDown().finally(() => process.exit(130)));
 
 /** zonal, Patroni tuned and Patroni with its defaults, up at once, each with its writers. */
-async function startSubjects(strict: boolean, etcd: TestEtcd, vip: boolean): Promise<Subject[]> {
+async function startSubjects(strict: boolean, etcd: TestEtcd, o: Options): Promise<Subject[]> {
   const keep = <T extends FailoverSystem>(sys: T): T => {
     live.add(sys);
     return sys;
@@ -98,7 +101,7 @@ async function startSubjects(strict: boolean, etcd: TestEtcd, vip: boolean): Pro
   ];
   const subjects: Subject[] = [];
   for (const sys of systems)
-    subjects.push(await new Subject(sys).start(sys === zonal && vip ? zonal.vip : undefined));
+    subjects.push(await new Subject(sys, o.earlyReads).start(sys === zonal && o.vip ? zonal.vip : undefined));
   return subjects;
 }
 
@@ -137,7 +140,7 @@ async function phase(
   etcd: TestEtcd,
   o: Options,
 ): Promise<{ cells: Cell[]; text: string[] }> {
-  const subjects = await startSubjects(strict, etcd, o.vip);
+  const subjects = await startSubjects(strict, etcd, o);
   const cells: Cell[] = o.faults.flatMap((fault) =>
     subjects.flatMap((s) => s.vias.map((via) => ({ fault, system: rowName(s, via), strict, runs: [] }))),
   );

@@ -12,6 +12,7 @@
  */
 import { waitFor } from "../lib/sleep.js";
 import {
+  query,
   readBack,
   settle,
   type FailoverSystem,
@@ -52,7 +53,16 @@ export class Subject {
   /** The member the last run faulted, if that run moved the leader. */
   private victim: string | undefined;
 
-  constructor(readonly sys: FailoverSystem) {
+  /**
+   * `earlyReads`: after undoing each fault, also read the whole history from every
+   * member as soon as each answers SQL, before the system settles — what the old
+   * bench's read-back could hit when it fell back to a member that was not the
+   * primary (bench/README.md, "The 97 rows").
+   */
+  constructor(
+    readonly sys: FailoverSystem,
+    private readonly earlyReads = false,
+  ) {
     const client = new MultiHostClient(() => this.hosts, sys.credentials);
     this.checker = new PgChecker(client, "checks", sys.memberExpr, MULTI_HOST);
   }
@@ -74,6 +84,28 @@ export class Subject {
     const settled = await settle(this.sys, this.victim, SETTLE_LIMIT_MS);
     this.hosts = (await this.sys.members()).map((m) => m.address);
     return settled;
+  }
+
+  private async readEveryMember(when: string): Promise<string> {
+    const members = await this.sys.members();
+    const answering = async () => {
+      const ok = await Promise.all(
+        members.map((m) =>
+          query(this.sys.credentials, m.address, "SELECT 1").then(
+            () => true,
+            () => false,
+          ),
+        ),
+      );
+      return members.filter((_, i) => ok[i]);
+    };
+    await waitFor(async () => ((await answering()).length === members.length ? true : undefined), {
+      timeoutMs: 60_000,
+      intervalMs: 200,
+      what: "every member to answer",
+    }).catch(() => undefined);
+    const leader = await this.sys.leader().catch(() => undefined);
+    return `read back ${when}: ${(await readEach(this, leader?.name, await answering())).join("; ")}`;
   }
 
   private lastAck(via: string): number {
@@ -108,6 +140,8 @@ export class Subject {
     const end = Date.now();
     const gaps = Object.fromEntries(this.vias.map((v) => [v, this.checker.longestGap(t0, end, v)]));
     await undo();
+    if (this.earlyReads)
+      notes.push(await this.readEveryMember("as soon as every member answered, before settling"));
     // A run that never moved the leader may leave it where it was.
     this.victim = stuck ? undefined : victim.name;
     const after = await this.resettle();
@@ -121,6 +155,18 @@ export class Subject {
     );
     return { t0, victim, leaderAfter: after.leader, results, notes };
   }
+}
+
+/** Reads the whole history from each member (that answers) as it is now: missing rows per member. */
+async function readEach(s: Subject, leader?: string, only?: Member[]): Promise<string[]> {
+  const members = only ?? (await s.sys.members());
+  const reads = await Promise.all(
+    members.map((m) => s.checker.verify({ ...s.sys.credentials, host: m.address }).catch(() => undefined)),
+  );
+  return members.map((m, i) => {
+    const role = m.name === leader ? "leader" : "not the leader";
+    return `${m.name} (${role}): ${reads[i] ? `${reads[i]!.missing.length} missing` : "unreadable"}`;
+  });
 }
 
 export interface Finish {
@@ -139,14 +185,7 @@ export interface Finish {
 export async function finish(s: Subject): Promise<Finish> {
   await s.checker.stop();
   const leader = await s.sys.leader().catch(() => undefined);
-  const members = await s.sys.members();
-  const reads = await Promise.all(
-    members.map((m) => s.checker.verify({ ...s.sys.credentials, host: m.address }).catch(() => undefined)),
-  );
-  const byMember = members.map((m, i) => {
-    const role = m.name === leader?.name ? "leader" : "replica";
-    return `${m.name} (${role}): ${reads[i] ? `${reads[i]!.missing.length} missing` : "unreadable"}`;
-  });
+  const byMember = await readEach(s, leader?.name);
   const settled = await settle(s.sys, undefined, SETTLE_LIMIT_MS);
   const verdict = await readBack(s.sys, s.checker, settled);
   return { acked: s.checker.acked.length, verdict, byMember };

@@ -95,7 +95,8 @@ export class ZonalSystem implements FailoverSystem {
   async inject(fault: Fault, leader: Member): Promise<() => Promise<void>> {
     const c = await clusterOf(this.z);
     const vm = c.leader?.member === leader.name ? this.z.state().vms[c.leader.vmId] : undefined;
-    if (!vm) throw new Error(`${leader.name} no longer holds the lease (${c.leader?.member ?? "nobody"} does)`);
+    if (!vm)
+      throw new Error(`${leader.name} no longer holds the lease (${c.leader?.member ?? "nobody"} does)`);
     switch (fault) {
       case "crash":
         await this.z.client.crashVm(vm.id);
