@@ -16,8 +16,10 @@
  *   SIGSTOP), partition (the primary cut off from the other members and the lease
  *   store — zonal's control plane, etcd — while clients still reach it);
  * - the same settle check before every run (a leader other than the last victim, both
- *   replicas streaming from it, under 1 MiB behind) and the same read-back after it
- *   (from that leader, checked to take writes, once its replicas replayed).
+ *   replicas streaming from it, under 1 MiB behind; a cluster whose last victim took
+ *   the lead back is taken as it is after 30 s, with a note) and the same read-back
+ *   after it (from that leader, checked to take writes, once its replicas replayed):
+ *   the run's lost acknowledged writes, each printed, and two-writer findings.
  *
  * Patroni runs tuned (ttl 5, loop_wait 1, retry_timeout 2: zonal's lease is 5 s,
  * renewed every second) and with its defaults (ttl 30, loop_wait 10, retry_timeout 10).
@@ -27,8 +29,10 @@
  *   npm run bench:failover [-- --runs 10] [--faults crash,freeze,partition] [--strict both|only|off] [--no-vip] [--early-reads]
  *
  * About 2 minutes per round of one fault over the three systems: 10 runs x 3 faults
- * x 2 strictness settings take 2 to 2.5 hours (`--strict only`: about half). Needs root
- * (nftables, cgroups); installs patroni with apt when missing. See bench/README.md.
+ * x 2 strictness settings take about 2 hours, `--strict only` about 1 (estimated from
+ * smoke runs). Needs root (nftables, cgroups); installs patroni with apt when missing.
+ * `--early-reads` also reads every member back after each undo (bench/README.md,
+ * "The 97 rows"). The table is printed at the end, the runs on stderr as they go.
  */
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -100,8 +104,12 @@ async function startSubjects(strict: boolean, etcd: TestEtcd, o: Options): Promi
     keep(await PatroniSystem.start("Patroni 3.0 defaults", etcd, PATRONI_DEFAULTS, strict)),
   ];
   const subjects: Subject[] = [];
-  for (const sys of systems)
-    subjects.push(await new Subject(sys, o.earlyReads).start(sys === zonal && o.vip ? zonal.vip : undefined));
+  for (const sys of systems) {
+    const s = new Subject(sys, o.earlyReads);
+    live.delete(sys);
+    live.add(s); // its teardown stops its writers too
+    subjects.push(await s.start(sys === zonal && o.vip ? zonal.vip : undefined));
+  }
   return subjects;
 }
 
@@ -117,7 +125,7 @@ function settingsText(strict: boolean, subjects: Subject[]): string[] {
   ];
 }
 
-/** Prints the run's line (stderr); returns the missing rows' details, for the report. */
+/** Prints the run's line (stderr); returns the missing rows' details and what went wrong, for the report. */
 function progress(strict: boolean, round: string, fault: Fault, s: Subject, o: RunOutcome): string[] {
   const r = o.results[MULTI_HOST]!;
   const vip = o.results[VIP] ? ` (via VIP ${o.results[VIP].gapMs} ms)` : "";
@@ -128,7 +136,10 @@ function progress(strict: boolean, round: string, fault: Fault, s: Subject, o: R
       `lost ${r.lost === undefined ? "?" : lost.length}, two writers ${r.twoWriters}\n`,
   );
   for (const line of [...describeLost(lost, o.t0), ...o.notes]) process.stderr.write(`${line}\n`);
-  return lost.length > 0 ? [`${head} lost ${lost.length}:`, ...describeLost(lost, o.t0)] : [];
+  const notes = o.notes.map((n) => `    ${n.split("\n")[0]}`);
+  return lost.length + notes.length > 0
+    ? [`${head} lost ${lost.length}`, ...describeLost(lost, o.t0), ...notes]
+    : [];
 }
 
 /** Rotates the list by `n`: which system goes first changes every round. */
@@ -173,10 +184,10 @@ async function phase(
   const after: string[] = [];
   for (const s of subjects.filter((x) => !broken.has(x))) after.push(...(await finalCheck(s)));
   for (const s of subjects) {
-    await s.sys.teardown();
-    live.delete(s.sys);
+    await s.teardown();
+    live.delete(s);
   }
-  if (losses.length > 0) after.push("acknowledged writes missing, per run:", ...losses);
+  if (losses.length > 0) after.push("runs with missing acknowledged writes or notes:", ...losses);
   return { cells, text: [...text, "", ...after] };
 }
 
@@ -228,4 +239,11 @@ async function main(): Promise<void> {
   if (failure) throw failure;
 }
 
-await main();
+// Ends the process even if a client of a torn-down system still holds a handle.
+await main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);

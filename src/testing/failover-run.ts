@@ -119,6 +119,12 @@ export class Subject {
     return acks.length > 0 && now - acks[0]!.at > 1000 && now - this.lastAck(via) < 200;
   }
 
+  /** Stops the writers and tears the system down. */
+  async teardown(): Promise<void> {
+    await this.checker.stop();
+    await this.sys.teardown();
+  }
+
   async run(fault: Fault): Promise<RunOutcome> {
     const before = await this.resettle();
     await waitFor(() => (this.vias.every((v) => Date.now() - this.lastAck(v) < 200) ? true : undefined), {
@@ -145,6 +151,10 @@ export class Subject {
     // A run that never moved the leader may leave it where it was.
     this.victim = stuck ? undefined : victim.name;
     const after = await this.resettle();
+    if (after.backToVictim) {
+      notes.push(`the lead went back to ${victim.name} after the fault was undone`);
+      this.victim = undefined;
+    }
     const verdict = await readBack(this.sys, this.checker, after, { from: t0, to: Date.now() }).catch(
       (err: Error) => void notes.push(`not read back: ${err.message}`),
     );

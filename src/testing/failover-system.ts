@@ -92,13 +92,17 @@ async function replicaLsn(sys: FailoverSystem, m: Member, what: "received" | "re
 export interface Settled {
   leader: Member;
   replicas: Member[];
+  /** The leader is the member it was asked not to be: the lead went back to the last victim. */
+  backToVictim: boolean;
 }
 
-/** One look: settled now, or why not. */
+/** How long a settled cluster led by the last victim is waited out before it is taken as it is. */
+const VICTIM_GRACE_MS = 30_000;
+
+/** One look: settled now (whoever leads), or why not. */
 async function settledNow(sys: FailoverSystem, notLeader?: string): Promise<Settled | string> {
   const leader = await sys.leader();
   if (!leader) return "no leader";
-  if (leader.name === notLeader) return `the leader is still ${notLeader}`;
   const top = await primaryLsn(sys, leader).catch(() => undefined);
   if (top === undefined) return `${leader.name} does not take writes`;
   const replicas = (await sys.members()).filter((m) => m.name !== leader.name);
@@ -108,22 +112,32 @@ async function settledNow(sys: FailoverSystem, notLeader?: string): Promise<Sett
     const lag = top - (await replicaLsn(sys, r, "received").catch(() => 0n));
     if (lag >= MAX_LAG) return `${r.name} is ${lag} bytes behind`;
   }
-  return { leader, replicas };
+  return { leader, replicas, backToVictim: leader.name === notLeader };
 }
 
 /**
  * Waits until the system is settled: a leader that takes writes and is not
  * `notLeader` (the last victim), both replicas streaming from it, under 1 MiB behind.
+ * A system that settles with the last victim leading again (it took the lead back)
+ * and stays so for 30 s is taken as it is, `backToVictim` set: waiting longer would
+ * not change it.
  */
 export async function settle(sys: FailoverSystem, notLeader?: string, timeoutMs = 240_000): Promise<Settled> {
   let why = "";
+  let victimLeadsSince: number | undefined;
   try {
     return await waitFor(
       async () => {
         const s = await settledNow(sys, notLeader);
-        if (typeof s !== "string") return s;
-        why = s;
-        return undefined;
+        if (typeof s === "string") {
+          why = s;
+          victimLeadsSince = undefined;
+          return undefined;
+        }
+        if (!s.backToVictim) return s;
+        why = `the leader is ${notLeader} again`;
+        victimLeadsSince ??= Date.now();
+        return Date.now() - victimLeadsSince >= VICTIM_GRACE_MS ? s : undefined;
       },
       { timeoutMs, intervalMs: 500, what: `${sys.label} to settle` },
     );
