@@ -15,9 +15,7 @@ import type { ZonalHarness } from "./zonal-harness.js";
  * checker writing numbered rows through the role's host (the cluster's VIP).
  */
 export async function deployPgCluster(z: ZonalHarness): Promise<{ role: DatabaseRole; checker: PgChecker }> {
-  const r = z.zonal("deploy", repoPath("examples", "postgres-cluster.yml"));
-  if (r.code !== 0) throw new Error(`deploy of the postgres cluster failed: ${r.err}${r.out}`);
-  const role = await z.director.http.request<DatabaseRole>("POST", "/v1/deployments/pg/roles", { body: {} });
+  const role = await deployPgRole(z, repoPath("examples", "postgres-cluster.yml"));
   const checker = new PgChecker({
     host: role.host,
     port: role.port,
@@ -28,6 +26,13 @@ export async function deployPgCluster(z: ZonalHarness): Promise<{ role: Database
   await checker.setup();
   checker.start();
   return { role, checker };
+}
+
+/** Deploys a postgres cluster manifest named `pg` and makes a database role on it. */
+export async function deployPgRole(z: ZonalHarness, manifest: string): Promise<DatabaseRole> {
+  const r = z.zonal("deploy", manifest);
+  if (r.code !== 0) throw new Error(`deploy of the postgres cluster failed: ${r.err}${r.out}`);
+  return z.director.http.request<DatabaseRole>("POST", "/v1/deployments/pg/roles", { body: {} });
 }
 
 export type ClusterFault =

@@ -1,12 +1,17 @@
 /**
- * A Patroni 3.0 cluster (Debian's patroni) for the failover benchmark's peer: three
- * nodes on loopback addresses of its own, PostgreSQL 15, leases in the given etcd,
- * synchronous_mode_strict like zonal's clusters. Each node runs as the postgres
- * user in its own process group, so a "crash" is SIGKILL to that group and a
- * "freeze" SIGSTOP, as for a zonal VM.
+ * A Patroni 3.0 cluster (Debian's patroni) as bench/failover's peer: three nodes on
+ * loopback addresses of their own (127.<base>.0.11–13), PostgreSQL 15 with the very
+ * settings zonal's members run with (SHARED_PARAMETERS), leases in the given etcd,
+ * synchronous mode strict or not.
+ *
+ * Each node (Patroni and the PostgreSQL it starts) is a cgroup of a NodeNetwork, so
+ * it fails the way a zonal VM does: `crash` silences its address and then kills its
+ * every process, `freeze` silences it and stops them, `isolate` cuts it off from the
+ * other nodes and from etcd while clients still reach it.
  */
 import { spawn } from "node:child_process";
 import {
+  chmodSync,
   chownSync,
   closeSync,
   mkdirSync,
@@ -14,16 +19,18 @@ import {
   openSync,
   readFileSync,
   rmSync,
-  writeFileSync,
-  chmodSync,
 } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import pg from "pg";
 import { stringify } from "yaml";
 import { lookupUser } from "../agent/users.js";
-import { isZombie, processTree, readStat, signalGroup, signalPid } from "../lib/proc.js";
+import { SHARED_PARAMETERS } from "../jobs/postgres/files.js";
 import { waitFor } from "../lib/sleep.js";
 import { claimAddressBlock, type AddressBlock } from "./addresses.js";
+import type { TestEtcd } from "./etcd.js";
+import { NodeNetwork } from "./node-network.js";
 
 export interface PatroniTiming {
   ttl: number;
@@ -32,49 +39,69 @@ export interface PatroniTiming {
 }
 
 export const PATRONI_DEFAULTS: PatroniTiming = { ttl: 30, loop_wait: 10, retry_timeout: 10 };
+/** As close to zonal's lease (TTL 5 s, renewed every second) as Patroni allows (ttl >= loop_wait + 2 retry_timeout). */
+export const PATRONI_TUNED: PatroniTiming = { ttl: 5, loop_wait: 1, retry_timeout: 2 };
 
 export const PASSWORD = "bench-superuser";
+const SIZE = 3;
+
+/** zonal's shared settings as Patroni takes them (booleans as on/off). */
+export function patroniParameters(): Record<string, string | number> {
+  return Object.fromEntries(
+    Object.entries(SHARED_PARAMETERS).map(([k, v]) => [k, typeof v === "boolean" ? (v ? "on" : "off") : v]),
+  );
+}
 
 export class PatroniCluster {
   readonly dir: string;
-  private block: AddressBlock;
-  private procs = new Map<number, { pid: number; startTime: number }>();
+  private readonly block: AddressBlock;
+  private network: NodeNetwork | undefined;
 
   constructor(
-    private readonly etcdEndpoints: string[],
-    private readonly timing: PatroniTiming,
+    private readonly etcd: TestEtcd,
+    readonly timing: PatroniTiming,
+    readonly strict: boolean,
   ) {
     this.block = claimAddressBlock();
     this.dir = mkdtempSync(join(tmpdir(), "zonal-patroni-"));
     chmodSync(this.dir, 0o755);
   }
 
-  host(i: number): string {
-    return `127.${this.block.base}.0.${11 + i}`;
+  /** Node names (Patroni's member names), n0..n2. */
+  get names(): string[] {
+    return Array.from({ length: SIZE }, (_, i) => `n${i}`);
   }
 
-  private config(i: number): string {
-    const node = join(this.dir, `n${i}`);
+  host(name: string): string {
+    return `127.${this.block.base}.0.${11 + Number(name.slice(1))}`;
+  }
+
+  get net(): NodeNetwork {
+    if (!this.network) throw new Error("the Patroni cluster is not started");
+    return this.network;
+  }
+
+  /** The dynamic (DCS) configuration every node bootstraps with. */
+  dcsConfig(): Record<string, unknown> {
+    return {
+      ...this.timing,
+      synchronous_mode: true,
+      synchronous_mode_strict: this.strict,
+      postgresql: { use_pg_rewind: true, use_slots: true, parameters: patroniParameters() },
+    };
+  }
+
+  private config(name: string): string {
+    const node = join(this.dir, name);
     return stringify({
       scope: `bench-${this.block.base}`,
-      name: `n${i}`,
-      restapi: { listen: `${this.host(i)}:8008`, connect_address: `${this.host(i)}:8008` },
-      etcd3: { hosts: this.etcdEndpoints.map((e) => new URL(e).host) },
-      bootstrap: {
-        dcs: {
-          ...this.timing,
-          synchronous_mode: true,
-          synchronous_mode_strict: true,
-          postgresql: {
-            use_pg_rewind: true,
-            parameters: { wal_log_hints: "on", max_wal_senders: 10, max_replication_slots: 10 },
-          },
-        },
-        initdb: [{ encoding: "UTF8" }, "data-checksums"],
-      },
+      name,
+      restapi: { listen: `${this.host(name)}:8008`, connect_address: `${this.host(name)}:8008` },
+      etcd3: { hosts: this.etcd.endpoints.map((e) => new URL(e).host) },
+      bootstrap: { dcs: this.dcsConfig(), initdb: [{ encoding: "UTF8" }, "data-checksums"] },
       postgresql: {
-        listen: `${this.host(i)}:5432`,
-        connect_address: `${this.host(i)}:5432`,
+        listen: `${this.host(name)}:5432`,
+        connect_address: `${this.host(name)}:5432`,
         data_dir: join(node, "data"),
         bin_dir: "/usr/lib/postgresql/15/bin",
         pgpass: join(node, "pgpass"),
@@ -83,7 +110,7 @@ export class PatroniCluster {
           replication: { username: "replicator", password: "bench-replication" },
           rewind: { username: "postgres", password: PASSWORD },
         },
-        parameters: { unix_socket_directories: node, shared_buffers: "32MB" },
+        parameters: { unix_socket_directories: node },
         pg_hba: [
           "local all all trust",
           "host all all 127.0.0.0/8 scram-sha-256",
@@ -93,119 +120,137 @@ export class PatroniCluster {
     });
   }
 
-  /** Starts (or restarts) node i. */
-  startNode(i: number): void {
-    const user = lookupUser("postgres");
-    const node = join(this.dir, `n${i}`);
-    mkdirSync(node, { recursive: true });
-    chownSync(node, user.uid, user.gid);
-    const cfg = join(node, "patroni.yml");
-    writeFileSync(cfg, this.config(i));
-    chownSync(cfg, user.uid, user.gid);
-    const log = openSync(join(this.dir, `n${i}.log`), "a");
-    const child = spawn("patroni", [cfg], {
-      uid: user.uid,
-      gid: user.gid,
-      detached: true,
-      stdio: ["ignore", log, log],
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: node },
-    });
-    closeSync(log);
-    child.unref();
-    this.procs.set(i, { pid: child.pid!, startTime: readStat(child.pid!)?.startTime ?? 0 });
-  }
-
   async start(): Promise<this> {
-    for (let i = 0; i < 3; i++) this.startNode(i);
-    await this.waitWhole(180_000);
+    this.network = await NodeNetwork.open(
+      this.block.base,
+      join(this.dir, "delay.log"),
+      this.names.map((name) => ({ name, address: this.host(name) })),
+      this.etcd.endpoints.map((e, i) => ({ name: `etcd${i}`, address: new URL(e).hostname })),
+    );
+    for (const name of this.names) this.startNode(name);
     return this;
   }
 
-  /** The node index of the current leader (asks the nodes' REST APIs). */
-  async leader(): Promise<number | undefined> {
-    for (let i = 0; i < 3; i++) {
-      try {
-        const r = await fetch(`http://${this.host(i)}:8008/primary`, { signal: AbortSignal.timeout(500) });
-        await r.body?.cancel();
-        if (r.status === 200) return i;
-      } catch {
-        /* down */
-      }
-    }
-    return undefined;
-  }
-
-  /** A leader and two streaming replicas. */
-  async waitWhole(timeoutMs: number): Promise<void> {
-    await waitFor(
-      async () => {
-        for (let i = 0; i < 3; i++) {
-          try {
-            const r = await fetch(`http://${this.host(i)}:8008/cluster`, {
-              signal: AbortSignal.timeout(1000),
-            });
-            const c = (await r.json()) as { members: Array<{ role: string; state: string }> };
-            const leaders = c.members.filter((m) => m.role === "leader" && m.state === "running").length;
-            const replicas = c.members.filter(
-              (m) => m.role !== "leader" && (m.state === "streaming" || m.state === "running"),
-            ).length;
-            if (leaders === 1 && replicas === 2) return true;
-          } catch {
-            /* ask the next */
-          }
-        }
-        return undefined;
+  /** Starts (or restarts) a node: Patroni as the postgres user, in the node's cgroup. */
+  startNode(name: string): void {
+    const user = lookupUser("postgres");
+    const node = join(this.dir, name);
+    mkdirSync(node, { recursive: true });
+    chownSync(node, user.uid, user.gid);
+    const cfg = join(node, "patroni.yml");
+    writeFileSync(cfg, this.config(name));
+    chownSync(cfg, user.uid, user.gid);
+    const log = openSync(join(this.dir, `${name}.log`), "a");
+    const [sh, ...args] = this.net.launcher(name);
+    const child = spawn(
+      sh!,
+      [...args, "setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "patroni", cfg],
+      {
+        detached: true,
+        cwd: node,
+        stdio: ["ignore", log, log],
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: node, LANG: "C.UTF-8" },
       },
-      { timeoutMs, intervalMs: 500, what: "the Patroni cluster to be whole" },
     );
+    closeSync(log);
+    child.on("error", () => undefined); // a node that did not start shows in the settle check
+    child.unref();
   }
 
-  /**
-   * Signals node i as a VM would be: Patroni's process group and its postmaster's
-   * (Patroni starts postgres in a session of its own).
-   */
-  signal(i: number, signal: NodeJS.Signals): void {
-    const p = this.procs.get(i);
-    if (p) signalGroup(p.pid, p.startTime, signal);
-    // Patroni starts postgres in a session of its own, and each backend starts its own
-    // session too: signal the postmaster and every process under it.
-    const postmaster = this.postmaster(i);
-    if (postmaster) for (const pid of processTree(postmaster.pid)) signalPid(pid, signal);
-  }
-
-  private postmaster(i: number): { pid: number; pgid: number } | undefined {
+  /** GET a node's REST API; undefined when it does not answer 200 within a second. */
+  async api<T>(name: string, path: string): Promise<T | undefined> {
     try {
-      const pid = Number(
-        readFileSync(join(this.dir, `n${i}`, "data", "postmaster.pid"), "utf8").split("\n")[0],
-      );
-      const st = readStat(pid);
-      return st && !isZombie(st) && st.pgid > 1 ? { pid, pgid: st.pgid } : undefined;
+      const r = await fetch(`http://${this.host(name)}:8008${path}`, { signal: AbortSignal.timeout(1000) });
+      if (r.status !== 200) {
+        await r.body?.cancel();
+        return undefined;
+      }
+      return (await r.json()) as T;
     } catch {
       return undefined;
     }
   }
 
+  /**
+   * The leader as the cluster reports it: the member most nodes' /cluster names leader
+   * (a node cut off from etcd still reports its old view; the others outvote it).
+   */
+  async leader(): Promise<string | undefined> {
+    const views = await Promise.all(
+      this.names.map((n) =>
+        this.api<{ members: Array<{ name: string; role: string; state: string }> }>(n, "/cluster"),
+      ),
+    );
+    const votes = new Map<string, number>();
+    for (const v of views) {
+      const l = v?.members.find((m) => m.role === "leader" && m.state === "running");
+      if (l) votes.set(l.name, (votes.get(l.name) ?? 0) + 1);
+    }
+    const [best] = [...votes].sort((a, b) => b[1] - a[1]);
+    return best && best[1] > SIZE / 2 ? best[0] : undefined;
+  }
+
+  /** Superuser SQL on one node (one connection, client-side timeouts). */
+  async sql<R extends pg.QueryResultRow>(name: string, text: string, timeoutMs = 2000): Promise<R[]> {
+    const c = new pg.Client({
+      host: this.host(name),
+      port: 5432,
+      user: "postgres",
+      password: PASSWORD,
+      database: "postgres",
+      connectionTimeoutMillis: 1000,
+      query_timeout: timeoutMs,
+    });
+    c.on("error", () => undefined);
+    try {
+      await c.connect();
+      return (await c.query<R>(text)).rows;
+    } finally {
+      void c.end().catch(() => undefined);
+    }
+  }
+
+  /** Whether the node's WAL receiver streams from `leader` now. */
+  async streamsFrom(name: string, leader: string): Promise<boolean> {
+    const rows = await this.sql<{ sender_host: string }>(
+      name,
+      "SELECT sender_host FROM pg_stat_wal_receiver WHERE status = 'streaming'",
+    ).catch(() => []);
+    return rows[0]?.sender_host === this.host(leader);
+  }
+
+  /** Waits until one leader runs and every other node streams from it. */
+  async waitWhole(timeoutMs: number): Promise<string> {
+    return waitFor(
+      async () => {
+        const leader = await this.leader();
+        if (!leader) return undefined;
+        const others = this.names.filter((n) => n !== leader);
+        const streaming = await Promise.all(others.map((n) => this.streamsFrom(n, leader)));
+        return streaming.every(Boolean) ? leader : undefined;
+      },
+      { timeoutMs, intervalMs: 500, what: "the Patroni cluster to be whole" },
+    );
+  }
+
   /** The last lines of every node's log (for a run that went wrong). */
   logTails(lines: number): string {
-    return [...this.procs.keys()]
-      .map((i) => {
+    return this.names
+      .map((n) => {
         let text = "";
         try {
-          text = readFileSync(join(this.dir, `n${i}.log`), "utf8");
+          text = readFileSync(join(this.dir, `${n}.log`), "utf8");
         } catch {
           /* no log yet */
         }
-        return `--- n${i} (${this.host(i)})\n${text.trimEnd().split("\n").slice(-lines).join("\n")}`;
+        return `--- ${n} (${this.host(n)})\n${text.trimEnd().split("\n").slice(-lines).join("\n")}`;
       })
       .join("\n");
   }
 
+  /** Kills every process of every node, removes the network's table and groups, the files. */
   async stop(): Promise<void> {
-    for (const i of this.procs.keys()) {
-      this.signal(i, "SIGCONT");
-      this.signal(i, "SIGKILL");
-    }
-    await new Promise((r) => setTimeout(r, 500));
+    await this.network?.close();
     rmSync(this.dir, { recursive: true, force: true });
     this.block.release();
   }

@@ -24,7 +24,12 @@ export interface CheckerTarget {
   database: string;
 }
 
-type TargetSource = CheckerTarget | (() => Promise<CheckerTarget>);
+/** A client that finds its server itself (a multi-host client) and hands back a connection. */
+export interface Connector {
+  connect(): Promise<pg.Client>;
+}
+
+type TargetSource = CheckerTarget | (() => Promise<CheckerTarget>) | Connector;
 
 /** One client writing in a loop; reconnects (asking its target again) after a failure. */
 class Writer {
@@ -40,6 +45,10 @@ class Writer {
 
   async connect(): Promise<pg.Client> {
     if (this.client) return this.client;
+    if ("connect" in this.target) {
+      this.client = await this.target.connect();
+      return this.client;
+    }
     const target = typeof this.target === "function" ? await this.target() : this.target;
     // Client-side timeouts only: a server-side statement_timeout would cancel a commit
     // waiting for its synchronous standby, and PostgreSQL acknowledges a cancelled
@@ -108,14 +117,17 @@ export class PgChecker {
 
   /**
    * `target` may be a function, asked again at every reconnect (a cluster without a
-   * virtual address: find its primary). `memberExpr` is the SQL that names the member.
+   * virtual address: find its primary), or a connector that finds it itself (a
+   * multi-host client). `memberExpr` is the SQL that names the member; `mainVia`
+   * names the main writer in the history ("vip": through the cluster's address).
    */
   constructor(
     target: TargetSource,
     readonly table = "checks",
     readonly memberExpr = "current_setting('zonal.member')",
+    readonly mainVia = "vip",
   ) {
-    this.main = new Writer(this, "vip", target);
+    this.main = new Writer(this, mainVia, target);
     this.writers.push(this.main);
   }
 
@@ -148,17 +160,17 @@ export class PgChecker {
     await Promise.all(this.writers.map((w) => w.stop()));
   }
 
-  /** Acknowledged writes since `t` (through the cluster's address unless `via` says otherwise). */
-  since(t: number, via = "vip"): Ack[] {
+  /** Acknowledged writes since `t` (by the main writer unless `via` says otherwise). */
+  since(t: number, via = this.mainVia): Ack[] {
     return this.acked.filter((a) => a.at >= t && a.via === via);
   }
 
-  /** The longest stretch without an acknowledged write through the cluster's address, within [from, to]. */
-  longestGap(from: number, to = Date.now()): number {
+  /** The longest stretch without an acknowledged write by the main writer (or `via`), within [from, to]. */
+  longestGap(from: number, to = Date.now(), via = this.mainVia): number {
     let last = from;
     let gap = 0;
     for (const a of this.acked) {
-      if (a.via !== "vip" || a.at < from || a.at > to) continue;
+      if (a.via !== via || a.at < from || a.at > to) continue;
       gap = Math.max(gap, a.at - last);
       last = a.at;
     }
@@ -166,35 +178,55 @@ export class PgChecker {
   }
 
   /**
-   * Reads every row back — from `from` (a primary whose replicas have replayed
-   * everything), or through the cluster's address — and judges the history.
+   * Reads the rows back — from `from` (a primary whose replicas have replayed
+   * everything), or through the cluster's address — and judges the history: all of
+   * it, or (with `window`) the acknowledgements received within it, against the rows
+   * numbered from the first of them on.
    */
-  async verify(from?: CheckerTarget): Promise<HistoryVerdict & { rows: number }> {
-    const reader = from ? new Writer(this, "verify", from) : this.main;
-    let rows: Row[] = [];
-    let readAt = 0;
-    try {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          const c = await reader.connect();
-          // Writers may still run: a commit acknowledged after the read began may not be in it.
-          readAt = Date.now();
-          rows = (
-            await c.query<{ n: string; member: string; timeline: string }>(
-              `SELECT n, member, timeline FROM ${this.table} ORDER BY n`,
-            )
-          ).rows.map((r) => ({ n: Number(r.n), member: r.member, timeline: parseInt(r.timeline, 16) }));
-          break;
-        } catch (err) {
-          reader.drop();
-          if (attempt > 50) throw err;
-          await sleep(200);
-        }
-      }
-    } finally {
-      if (from) reader.drop();
-    }
-    const judged = this.acked.filter((a) => a.at < readAt);
+  async verify(
+    from?: CheckerTarget,
+    window?: { from: number; to: number },
+  ): Promise<HistoryVerdict & { rows: number }> {
+    const acks = window ? this.acked.filter((a) => a.at >= window.from && a.at <= window.to) : this.acked;
+    const firstN = acks.reduce((min, a) => Math.min(min, a.n), window ? this.next : 0);
+    const { rows, readAt } = await this.readRows(from, firstN);
+    // Writers may still run: a commit acknowledged after the read began may not be in it.
+    const judged = acks.filter((a) => a.at < readAt);
     return { ...judgeHistory(judged, rows), rows: rows.length };
+  }
+
+  /** Rows numbered `firstN` and up, and when the read began; retried for about 10 s. */
+  private async readRows(
+    from: CheckerTarget | undefined,
+    firstN: number,
+  ): Promise<{ rows: Row[]; readAt: number }> {
+    for (let attempt = 0; ; attempt++) {
+      // A reader of its own for `from`, with room for a long table (a writer gives up after 1 s).
+      const reader = from
+        ? new pg.Client({ ...from, connectionTimeoutMillis: 2000, query_timeout: 60_000 })
+        : undefined;
+      reader?.on("error", () => undefined);
+      try {
+        if (reader) await reader.connect();
+        const c = reader ?? (await this.main.connect());
+        const readAt = Date.now();
+        const r = await c.query<{ n: string; member: string; timeline: string }>(
+          `SELECT n, member, timeline FROM ${this.table} WHERE n >= $1 ORDER BY n`,
+          [firstN],
+        );
+        const rows = r.rows.map((x) => ({
+          n: Number(x.n),
+          member: x.member,
+          timeline: parseInt(x.timeline, 16),
+        }));
+        return { rows, readAt };
+      } catch (err) {
+        if (!reader) this.main.drop();
+        if (attempt > 50) throw err;
+        await sleep(200);
+      } finally {
+        void reader?.end().catch(() => undefined);
+      }
+    }
   }
 }

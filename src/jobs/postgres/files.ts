@@ -10,6 +10,33 @@ export type RoleFile =
 const q = (v: string | number | boolean) =>
   typeof v === "string" ? `'${v.replace(/'/g, "''")}'` : String(v);
 
+/**
+ * The settings every member runs with, whatever its address or role: replication,
+ * how soon a cut-off link counts as dead, memory. bench/failover gives Patroni's
+ * members the same ones, so the two are compared on equal terms.
+ */
+export const SHARED_PARAMETERS: Readonly<Record<string, string | number | boolean>> = {
+  wal_level: "replica",
+  max_wal_senders: 10,
+  max_replication_slots: 10,
+  hot_standby: true,
+  hot_standby_feedback: true,
+  // A replica whose upstream died tries the new leader soon (the default waits 5 s).
+  wal_retrieve_retry_interval: "250ms",
+  // A replica reports to its primary every second even when no WAL flows: the
+  // leader tells a replica that is cut off (its reports stop) from an idle one.
+  wal_receiver_status_interval: "1s",
+  // A replication connection silent this long is dead (a partition): the primary's
+  // walsender and the replica's receiver give up on it instead of waiting a minute.
+  wal_sender_timeout: "5s",
+  wal_receiver_timeout: "5s",
+  wal_log_hints: true,
+  wal_keep_size: "64MB",
+  shared_buffers: "32MB",
+  max_connections: 50,
+  synchronous_commit: "on",
+};
+
 export function postgresqlConf(o: {
   address: string;
   config: PostgresConfig;
@@ -21,25 +48,7 @@ export function postgresqlConf(o: {
     port: o.config.port,
     unix_socket_directories: o.paths.socketDir,
     hba_file: o.paths.hba,
-    wal_level: "replica",
-    max_wal_senders: 10,
-    max_replication_slots: 10,
-    hot_standby: true,
-    hot_standby_feedback: true,
-    // A replica whose upstream died tries the new leader soon (the default waits 5 s).
-    wal_retrieve_retry_interval: "250ms",
-    // A replica reports to its primary every second even when no WAL flows: the
-    // leader tells a replica that is cut off (its reports stop) from an idle one.
-    wal_receiver_status_interval: "1s",
-    // A replication connection silent this long is dead (a partition): the primary's
-    // walsender and the replica's receiver give up on it instead of waiting a minute.
-    wal_sender_timeout: "5s",
-    wal_receiver_timeout: "5s",
-    wal_log_hints: true,
-    wal_keep_size: "64MB",
-    shared_buffers: "32MB",
-    max_connections: 50,
-    synchronous_commit: "on",
+    ...SHARED_PARAMETERS,
     cluster_name: o.member,
     "zonal.member": o.member,
     log_line_prefix: "%m [%p] ",
