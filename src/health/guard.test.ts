@@ -18,6 +18,25 @@ const none = { all: false, deployments: [] };
 const actions = (d: ReturnType<typeof guard>) => d.actions.map((a) => `${a.action} ${a.key}`);
 
 describe("meltdown guard", () => {
+  it("holds the instances still silent right after a meltdown ended, for one unresponsive window", () => {
+    const instances = [
+      inst("pg/0", "z1", "healthy"),
+      inst("pg/1", "z2", "healthy"),
+      inst("pg/2", "z3", "unresponsive"),
+    ];
+    const input = { instances, failedZones: [], zoneVictims: new Set<string>(), overrides: none };
+    assert.deepEqual(actions(guard({ ...input, recentMeltdown: none }, DEFAULT_HEALTH)), ["recover pg/2"]);
+    const d = guard({ ...input, recentMeltdown: { all: true, deployments: [] } }, DEFAULT_HEALTH);
+    assert.deepEqual(actions(d), ["wait pg/2"]);
+    assert.match(d.actions[0]!.sentence, /a meltdown ended moments ago; waiting for its heartbeats/);
+    assert.deepEqual(
+      actions(
+        guard({ ...input, recentMeltdown: none, overrides: { all: true, deployments: [] } }, DEFAULT_HEALTH),
+      ),
+      ["recover pg/2"],
+    );
+  });
+
   it("recovers a single down instance", () => {
     const d = guard(
       {
@@ -28,6 +47,7 @@ describe("meltdown guard", () => {
         ],
         failedZones: [],
         zoneVictims: new Set(),
+        recentMeltdown: none,
         overrides: none,
       },
       DEFAULT_HEALTH,
@@ -45,7 +65,10 @@ describe("meltdown guard", () => {
       inst("db/1", "z2", "healthy"),
       inst("db/2", "z3", "healthy"),
     ];
-    const d = guard({ instances, failedZones: [], zoneVictims: new Set(), overrides: none }, DEFAULT_HEALTH);
+    const d = guard(
+      { instances, failedZones: [], zoneVictims: new Set(), recentMeltdown: none, overrides: none },
+      DEFAULT_HEALTH,
+    );
     assert.deepEqual(d.meltdown, { all: false, deployments: ["web"] });
     assert.deepEqual(actions(d), ["wait web/0", "wait web/1"]);
     assert.match(
@@ -59,6 +82,7 @@ describe("meltdown guard", () => {
             instances,
             failedZones: [],
             zoneVictims: new Set(),
+            recentMeltdown: none,
             overrides: { all: false, deployments: ["web"] },
           },
           DEFAULT_HEALTH,
@@ -76,7 +100,7 @@ describe("meltdown guard", () => {
       inst("web/2", "z2", "healthy"),
     ];
     const d = guard(
-      { instances, failedZones: ["z3"], zoneVictims: new Set(), overrides: none },
+      { instances, failedZones: ["z3"], zoneVictims: new Set(), recentMeltdown: none, overrides: none },
       DEFAULT_HEALTH,
     );
     assert.deepEqual(d.downZones, ["z3"]);
@@ -88,7 +112,13 @@ describe("meltdown guard", () => {
     assert.deepEqual(actions(d), ["wait web/0", "wait web/1", "relocate api/0"]);
     assert.match(d.actions[0]!.sentence, /zone z3 is down; waiting for it/);
     const back = guard(
-      { instances, failedZones: [], zoneVictims: new Set(["web/0", "web/1"]), overrides: none },
+      {
+        instances,
+        failedZones: [],
+        zoneVictims: new Set(["web/0", "web/1"]),
+        overrides: none,
+        recentMeltdown: none,
+      },
       DEFAULT_HEALTH,
     );
     // The zone's victims are recovered despite the meltdown (3 of 4 down); api/0 did not wait for the zone: held.
@@ -106,6 +136,7 @@ describe("meltdown guard", () => {
         ],
         failedZones: ["z2"],
         zoneVictims: new Set(),
+        recentMeltdown: none,
         overrides: none,
       },
       DEFAULT_HEALTH,
@@ -119,6 +150,7 @@ describe("meltdown guard", () => {
         instances: [inst("x/0", "z1", "unresponsive", { strategy: "none" }), inst("x/1", "z2", "healthy")],
         failedZones: [],
         zoneVictims: new Set(),
+        recentMeltdown: none,
         overrides: none,
       },
       DEFAULT_HEALTH,

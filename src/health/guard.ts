@@ -10,6 +10,9 @@
  *   (and at least `meltdownMin`) are down at once; everything is, when that holds
  *   for all instances. In a meltdown nothing is recreated blindly, unless the
  *   operator overrides the guard for that deployment (or for all).
+ * - A meltdown that ended moments ago (its VMs' heartbeats are coming back, one by
+ *   one: this control plane was cut off from them) still holds for the instances not
+ *   heard from yet, for one unresponsive window.
  */
 import type { HealthConfig } from "./config.js";
 import { isDown, type Health } from "./verdict.js";
@@ -31,6 +34,8 @@ export interface GuardInput {
   /** Instances that waited for their zone to come back (the monitor remembers). */
   zoneVictims: ReadonlySet<string>;
   overrides: { all: boolean; deployments: string[] };
+  /** Meltdowns that ended within the last unresponsive window. */
+  recentMeltdown: { all: boolean; deployments: string[] };
 }
 
 export type GuardAction = "recover" | "relocate" | "wait" | "leave";
@@ -87,6 +92,14 @@ export function guard(input: GuardInput, cfg: HealthConfig): GuardDecision {
         ...base,
         action: "wait" as const,
         sentence: `${i.key}: meltdown in ${scope} (${n} of ${of} down); not recreating blindly (zonal health override to proceed)`,
+      };
+    }
+    const recent = input.recentMeltdown;
+    if ((recent.all || recent.deployments.includes(i.deployment)) && !overridden(i.deployment)) {
+      return {
+        ...base,
+        action: "wait" as const,
+        sentence: `${i.key}: a meltdown ended moments ago; waiting for its heartbeats to come back too`,
       };
     }
     return { ...base, action: "recover" as const, sentence: `${i.key}: recovering by ${i.strategy}` };

@@ -73,6 +73,30 @@ export class HealthMonitor {
   /** Instances that waited for their zone: recovered when it is back. */
   private readonly zoneVictims = new Set<string>();
   private last: GuardDecision = { downZones: [], meltdown: { all: false, deployments: [] }, actions: [] };
+  /** When each meltdown ended ("" for all deployments). */
+  private readonly meltdownEndedAt = new Map<string, number>();
+
+  /** Records the meltdowns of the last decision that `now` has no more; true if any ended. */
+  private noteMeltdownEnds(now: GuardDecision["meltdown"], at: number): boolean {
+    const was = this.last.meltdown;
+    const ended = [
+      ...(was.all && !now.all ? [""] : []),
+      ...was.deployments.filter((d) => !now.deployments.includes(d)),
+    ];
+    for (const d of ended)
+      if (!this.meltdownEndedAt.has(d) || this.meltdownEndedAt.get(d)! < at - 1)
+        this.meltdownEndedAt.set(d, at);
+    return ended.length > 0;
+  }
+
+  private recentMeltdown(now: number): GuardDecision["meltdown"] {
+    const recent = (d: string) =>
+      now - (this.meltdownEndedAt.get(d) ?? -Infinity) < this.cfg.unresponsiveAfterMs;
+    return {
+      all: recent(""),
+      deployments: [...this.meltdownEndedAt.keys()].filter((d) => d !== "" && recent(d)),
+    };
+  }
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
 
@@ -230,26 +254,33 @@ export class HealthMonitor {
       }
     }
 
-    const decision = guard(
-      {
-        instances: instances.map((i) => {
-          const g = groups.get(`${i.deployment}/${i.group}`);
-          return {
-            id: i.id,
-            key: `${i.group}/${i.index}`,
-            deployment: i.deployment,
-            zone: i.zone,
-            health: this.active.has(i.id) ? "not-judged" : this.verdicts.get(i.id)!.health,
-            strategy: g?.strategy ?? "none",
-            relocate: g?.relocate ?? false,
-          };
-        }),
-        failedZones: this.failedZones,
-        zoneVictims: this.zoneVictims,
-        overrides: await this.overrides(),
-      },
-      this.cfg,
-    );
+    const decide = () =>
+      guard(
+        {
+          instances: instances.map((i) => {
+            const g = groups.get(`${i.deployment}/${i.group}`);
+            return {
+              id: i.id,
+              key: `${i.group}/${i.index}`,
+              deployment: i.deployment,
+              zone: i.zone,
+              health: this.active.has(i.id) ? "not-judged" : this.verdicts.get(i.id)!.health,
+              strategy: g?.strategy ?? "none",
+              relocate: g?.relocate ?? false,
+            };
+          }),
+          failedZones: this.failedZones,
+          zoneVictims: this.zoneVictims,
+          overrides,
+          recentMeltdown: this.recentMeltdown(now),
+        },
+        this.cfg,
+      );
+    const overrides = await this.overrides();
+    let decision = decide();
+    // A meltdown that ends now counts as recent at once: the instances still silent
+    // are the ones whose heartbeats have not come back yet.
+    if (this.noteMeltdownEnds(decision.meltdown, now)) decision = decide();
     if (
       decision.meltdown.all !== this.last.meltdown.all ||
       decision.meltdown.deployments.join() !== this.last.meltdown.deployments.join()
