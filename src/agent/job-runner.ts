@@ -166,10 +166,12 @@ export class JobRunner {
       }
       this.enter("stopping");
       this.generation += 1;
+      // The process first, then its controller: a lease the controller holds must
+      // outlive the writes it guards.
+      await this.terminate();
       await this.controller
         ?.stop()
         .catch((err: unknown) => this.note(`controller did not stop cleanly: ${errorMessage(err)}`));
-      await this.terminate();
       try {
         await this.runHook("post_stop");
       } catch (err) {

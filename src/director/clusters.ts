@@ -8,7 +8,7 @@
 import { randomBytes } from "node:crypto";
 import type { ClusterSpec } from "../jobs/job-type.js";
 import { EtcdLeaseStore } from "../ha/etcd/store.js";
-import type { LeaseStore } from "../ha/lease-store.js";
+import { fencedKey, type LeaseStore } from "../ha/lease-store.js";
 import { NotFound } from "../lib/errors.js";
 import type { DirectorContext } from "./context.js";
 import { isClustered, type GroupManifest, type Manifest } from "./manifest.js";
@@ -142,7 +142,7 @@ export async function breakLeasesOf(
     // A leader's members may have promised it (failsafe) not to compete: the marker
     // tells them it was fenced, so the promise holds nobody back.
     if (l.key.endsWith("/leader"))
-      await store.acquire(`${l.key.slice(0, -"leader".length)}fenced/${vmId}`, "control-plane", 60_000, vmId);
+      await store.acquire(fencedKey(l.key.slice(0, -"/leader".length), vmId), "control-plane", 60_000, vmId);
   }
   return broken;
 }

@@ -98,3 +98,9 @@ export function pollWatch(
     stopped = true;
   };
 }
+
+/**
+ * The marker the control plane leaves when it fences `vmId`, a member of the cluster
+ * whose keys start with `clusterKey`: proof that this VM can no longer act.
+ */
+export const fencedKey = (clusterKey: string, vmId: string): string => `${clusterKey}/fenced/${vmId}`;

@@ -144,7 +144,11 @@ describe("LeaderWatch", () => {
     const watch = new LeaderWatch();
     try {
       watch.watch(url);
-      await sleep(600);
+      await waitFor(() => (watch.state().result === "answers" ? true : undefined), {
+        timeoutMs: 5000,
+        intervalMs: 20,
+        what: "the first answers",
+      });
       assert.deepEqual(watch.state(), { result: "answers", unansweredMs: 0 });
       assert.equal(watch.suspects(url), false);
       hung.value = true; // its process is stopped: connections open, nothing answers

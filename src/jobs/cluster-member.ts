@@ -12,6 +12,14 @@ import { HttpLeaseStore } from "../ha/embedded/client.js";
 import { fetcherFor } from "../lib/fetch.js";
 import type { LeaseStore } from "../ha/lease-store.js";
 import type { ClusterSpec, JobContext } from "./job-type.js";
+import {
+  PROBE_EVERY_MS,
+  PROBE_TIMEOUT_MS,
+  SUSPECT_AFTER_MS,
+  WATCH_PROBE_TIMEOUT_MS,
+} from "./cluster-timing.js";
+
+export { PROBE_TIMEOUT_MS, SUSPECT_AFTER_MS } from "./cluster-timing.js";
 
 /** The cluster's lease store, as this VM reaches it (1 s timeouts: a cycle never waits long). */
 export function leaseStoreFor(ctx: JobContext): LeaseStore {
@@ -74,15 +82,6 @@ export async function listenStatus(
 export const closeServer = (server: Server | undefined): Promise<void> =>
   new Promise((r) => (server ? server.close(() => r()) : r()));
 
-/** How long a member waits for another's status API before it counts the try as unanswered. */
-export const PROBE_TIMEOUT_MS = 400;
-/**
- * A leader unanswered this long (every probe timed out or failed) is suspected: a
- * member asks the control plane to fence it, which does so only if the leader's
- * agent has gone silent for the control plane too.
- */
-export const SUSPECT_AFTER_MS = 1000;
-
 export type ProbeResult = "answers" | "refused" | "silent";
 
 /** One HTTP GET: answered (any status), refused (nothing listens there), or silent (no answer in time). */
@@ -98,9 +97,6 @@ export function probe(url: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<ProbeR
     },
   );
 }
-
-/** How often a member asks the leader it watches (probes overlap when it is slow). */
-export const PROBE_EVERY_MS = 200;
 
 /**
  * Watches one peer (the leader this member follows) through its status API, on its
@@ -128,13 +124,13 @@ export class LeaderWatch {
   }
 
   private async tick(url: string): Promise<void> {
-    if (this.inFlight >= 3) return; // a silent peer: enough probes are out waiting
+    // A silent peer: enough probes are out waiting (a slow one: they overlap).
+    if (this.inFlight >= WATCH_PROBE_TIMEOUT_MS / PROBE_EVERY_MS) return;
     this.inFlight += 1;
-    const sent = Date.now();
-    const result = await probe(url).finally(() => (this.inFlight -= 1));
+    const result = await probe(url, WATCH_PROBE_TIMEOUT_MS).finally(() => (this.inFlight -= 1));
     if (this.url !== url) return;
     if (result === "answers") {
-      this.lastAnswer = Math.max(this.lastAnswer, sent);
+      this.lastAnswer = Date.now();
       this.refused = false;
     } else if (result === "refused") this.refused = true;
   }

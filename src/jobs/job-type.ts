@@ -74,7 +74,8 @@ export interface JobHandle {
 
 /**
  * A job's controller: a loop beside the job's process (a cluster manager). It starts
- * before the process is prepared and stops before the process is stopped.
+ * before the process is prepared and stops after the process was stopped: what it
+ * holds (a leader lease) outlives the writes it guards.
  */
 export interface JobController {
   start(): Promise<void>;

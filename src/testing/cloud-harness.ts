@@ -25,7 +25,7 @@ import { findVmByMarker, killVm } from "../cloud/local/vm-runtime.js";
 import { cgroup2Root, cgroupRef, removeCgroup } from "../cloud/local/network/cgroups.js";
 import { deleteTable } from "../cloud/local/network/nft.js";
 import { DelayQueues } from "../cloud/local/network/delay.js";
-import { readStat, signalGroup } from "../lib/proc.js";
+import { readStat, signalGroup, signalPid } from "../lib/proc.js";
 import { sleep, waitFor } from "../lib/sleep.js";
 import { claimAddressBlock, type AddressBlock } from "./addresses.js";
 
@@ -133,11 +133,15 @@ export class CloudHarness {
     return existsSync(this.logPath) ? readFileSync(this.logPath, "utf8") : "";
   }
 
-  /** Kills the daemon abruptly (SIGKILL to its process group); its VMs keep running. */
-  async killDaemon(): Promise<void> {
+  /**
+   * Kills the daemon abruptly (SIGKILL to its process group), or stops it as `zonal
+   * down` does (SIGTERM to it alone); its VMs keep running.
+   */
+  async killDaemon(signal: "SIGKILL" | "SIGTERM" = "SIGKILL"): Promise<void> {
     if (!this.daemonProc) return;
     const proc = this.daemonProc;
-    signalGroup(proc.pid, proc.startTime, "SIGKILL");
+    if (signal === "SIGKILL") signalGroup(proc.pid, proc.startTime, "SIGKILL");
+    else signalPid(proc.pid, "SIGTERM");
     await waitFor(() => (this.daemon?.exitCode !== null || this.daemon?.signalCode ? true : undefined), {
       timeoutMs: 10_000,
       what: "the daemon to die",

@@ -287,10 +287,14 @@ describe("local cloud network", () => {
     assert.deepEqual(await cloud.faults(), before);
   });
 
-  it("stopping the daemon removes its table; starting it again heals what was left and restores the rest", async () => {
+  it("stopping the daemon removes its table; one that crashed leaves it, and starting again heals it and restores the rest", async () => {
     const portB = await serve(b.address);
     await cloud.addNetworkFault({ kind: "partition", a: a.id, b: b.id, oneWay: false });
-    await harness.killDaemon(); // as a crash: the rules stay behind
+    await harness.killDaemon("SIGTERM"); // as zonal down stops it
+    assert.equal(tableExists(table()), false, "a stopped daemon leaves no rule behind");
+    cloud = await harness.start();
+    await cloud.addNetworkFault({ kind: "partition", a: a.id, b: b.id, oneWay: false });
+    await harness.killDaemon(); // a crash: the rules stay behind
     assert.equal(tableExists(table()), true);
     cloud = await harness.start();
     assert.deepEqual((await cloud.faults()).network, [], "faults of the old daemon healed");

@@ -75,6 +75,9 @@ export interface FaultReport {
   networkUnavailable?: string;
 }
 
+/** Slow links with a delay at once (each has a delay queue of its own; 16 per cloud). */
+const MAX_DELAYED_LINKS = 16;
+
 /** The default delay between a host failing (its VMs go silent) and its VMs losing power. */
 export const DEFAULT_HOST_POWER_OFF_AFTER_MS = 2000;
 
@@ -113,7 +116,7 @@ export class LocalCloudService implements Cloud {
 
   /**
    * Adopts the VMs a previous daemon left running, heals the network faults it left
-   * (its rules are gone with it), then starts the monitor loop.
+   * (and removes whatever rules a crashed daemon left behind), then starts the monitor loop.
    */
   async start(): Promise<string[]> {
     const net = await LocalNetwork.detect(this.opts.config.addressBase, join(this.opts.dataDir, "delay.log"));
@@ -198,6 +201,13 @@ export class LocalCloudService implements Cloud {
     this.file.save();
   }
 
+  /** For changes that must happen even if the rules cannot follow (fencing): the failure is logged. */
+  private async syncNetworkOrLog(): Promise<void> {
+    await this.syncNetwork().catch((err: unknown) =>
+      this.log.error({ err }, "network rules could not be updated"),
+    );
+  }
+
   private requireNetwork(): LocalNetwork {
     if (!this.net) throw new Unavailable(`network faults are not available here: ${this.netUnavailable}`);
     return this.net;
@@ -244,6 +254,12 @@ export class LocalCloudService implements Cloud {
         if (spec.a === spec.b)
           throw new InvalidInput(`b: "${spec.b}" is A itself`, [{ field: "b", problem: "same as a" }]);
       } else parseTarget(spec.target, s, "target");
+      const delayed = this.state.network.faults.filter((f) => f.kind === "slow" && f.delayMs > 0).length;
+      if (spec.kind === "slow" && spec.delayMs > 0 && delayed >= MAX_DELAYED_LINKS)
+        throw new InvalidInput(
+          `delayMs: at most ${MAX_DELAYED_LINKS} slow links with a delay at once (heal one first)`,
+          [{ field: "delayMs", problem: "too many delayed links" }],
+        );
       const fault: NetworkFault = { ...spec, id: newId("net"), since: new Date().toISOString() };
       this.state.network.faults.push(fault);
       try {
@@ -327,9 +343,7 @@ export class LocalCloudService implements Cloud {
       }
       if (changed) {
         this.file.save();
-        await this.syncNetwork().catch((err: unknown) =>
-          this.log.error({ err }, "network rules could not be updated"),
-        );
+        await this.syncNetworkOrLog();
       }
     });
   }
@@ -566,7 +580,9 @@ export class LocalCloudService implements Cloud {
     return this.mutex.run(async () => {
       const vm = this.requireVm(id);
       vm.state = "stopped";
-      await this.syncNetwork(); // silent first: its dying sockets send nothing anyone sees
+      // Silent first: its dying sockets send nothing anyone sees. Fencing does not
+      // depend on it: the VM is powered off whatever the network's rules did.
+      await this.syncNetworkOrLog();
       await this.powerDown(vm);
       this.file.save();
       this.log.info({ vm: id }, "VM powered off");
@@ -759,7 +775,7 @@ export class LocalCloudService implements Cloud {
       }
       vm.state = "crashed";
       vm.crash = how;
-      await this.syncNetwork(); // silent before it dies: its sockets' last packets reach nobody
+      await this.syncNetworkOrLog(); // silent before it dies: its sockets' last packets reach nobody
       await this.powerDown(vm);
       this.file.save();
       this.log.warn(

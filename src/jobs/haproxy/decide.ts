@@ -1,4 +1,4 @@
-import { SUSPECT_AFTER_MS } from "../cluster-member.js";
+import { SUSPECT_AFTER_MS } from "../cluster-timing.js";
 
 /**
  * The load-balancer pair's run cycle as a pure decision: which node serves the VIP.

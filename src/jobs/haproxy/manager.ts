@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { errorMessage } from "../../lib/errors.js";
 import { sleep } from "../../lib/sleep.js";
-import type { LeaseStore } from "../../ha/lease-store.js";
+import { fencedKey, type LeaseStore } from "../../ha/lease-store.js";
 import {
   closeServer,
   controlPlaneCall,
@@ -163,8 +163,8 @@ export class LbManager implements JobController {
     await this.loop;
     this.loop = undefined;
     this.holderWatch.stop();
-    await this.held?.release();
     this.dropVip();
+    await this.held?.release();
     await closeServer(this.server);
     this.server = undefined;
   }
@@ -290,7 +290,7 @@ export class LbManager implements JobController {
     const lease = await this.leaseView(now);
     if (lease.state === "free" && now < this.promisedUntil && this.holder) {
       // A promise to an active the control plane fenced since holds nobody back.
-      const fenced = await this.store!.read(`${this.key}/fenced/${this.holder.vmId}`).catch(() => undefined);
+      const fenced = await this.store!.read(fencedKey(this.key, this.holder.vmId)).catch(() => undefined);
       if (fenced) {
         this.promisedUntil = 0;
         this.say(

@@ -25,6 +25,7 @@ const base: Observation = {
   leaderRefused: false,
   leaderUnansweredMs: 0,
   notStreamingMs: 0,
+  leaderTimeline: null,
   switchoverTo: null,
   oldLeaderAlive: false,
 };
@@ -42,9 +43,19 @@ describe("cluster manager decisions", () => {
     );
     assert.equal(what({ leaderUnansweredMs: 600 }), "wait: replica of m0", "a short silence is no reason");
     assert.match(
-      what({ notStreamingMs: 6000 }),
+      what({ notStreamingMs: 6000, leaderTimeline: 2 }),
       /^rejoin: not streaming from m0 for 6\.0 s though it answers: rejoining with pg_rewind/,
-      "a replica whose WAL went past the new leader's fork rewinds",
+      "a replica whose WAL went past the new leader's fork (the leader is on a newer timeline) rewinds",
+    );
+    assert.equal(
+      what({ notStreamingMs: 6000, leaderTimeline: 1 }),
+      "wait: replica of m0",
+      "not streaming from a leader on its own timeline is no divergence (the leader's postgres may be restarting)",
+    );
+    assert.equal(
+      what({ notStreamingMs: 6000, leaderTimeline: 2, pg: { ...replicaPg("0/3000000"), running: false } }),
+      "wait: replica of m0",
+      "a replica whose own postgres is down does not rejoin",
     );
     assert.equal(what({ notStreamingMs: 6000, leaderUnansweredMs: 1200 }).split(":")[0], "fence");
     assert.equal(
@@ -117,7 +128,7 @@ describe("cluster manager decisions", () => {
     );
   });
 
-  it("demotes a primary that lost the lease, or whose lease runs out without a majority", () => {
+  it("demotes a primary that lost the lease, or whose lease runs out without every other member confirming it", () => {
     const primary = {
       role: { role: "primary" as const, bootstrap: false, syncNames: ["m1", "m2"] },
       pg: { running: true, inRecovery: false, lsn: "0/5000000", timeline: 2, upstream: null },

@@ -21,7 +21,7 @@
  * - A free lease is no election while the last leader still answers as a running
  *   primary (its lease lapsed while the store was down; it renews when it is back).
  */
-import { SUSPECT_AFTER_MS } from "../cluster-member.js";
+import { SUSPECT_AFTER_MS } from "../cluster-timing.js";
 import type { RoleFile } from "./files.js";
 import { parseLsn } from "./files.js";
 import type { PgState } from "./pg.js";
@@ -81,6 +81,8 @@ export interface Observation {
   promisedTo: string | null;
   /** As replica: how long since it last streamed from its leader. */
   notStreamingMs: number;
+  /** The leader's timeline, as its status API says (asked only when this replica has not streamed for a while). */
+  leaderTimeline: number | null;
   /** The leader's status API refused a connection: its processes died, its kernel answers. */
   leaderRefused: boolean;
   /** How long the leader's status API has gone unanswered (0 while it answers). */
@@ -177,7 +179,8 @@ export function decide(o: Observation): Verdict {
       }
       return {
         decision: { do: "demote", leader: null },
-        sentence: "demoted self: the lease could not be renewed in time and no majority confirms the role",
+        sentence:
+          "demoted self: the lease could not be renewed in time and not every other member confirms the role",
       };
     case "other": {
       const leader = o.lease.leader;
@@ -211,9 +214,18 @@ export function decide(o: Observation): Verdict {
           sentence: `leader ${leader.member} has not answered for ${o.leaderUnansweredMs} ms: asked the control plane to fence it`,
         };
       }
-      if (o.notStreamingMs >= STUCK_REPLICA_MS && o.leaderUnansweredMs === 0 && !o.leaderRefused) {
+      if (
+        o.notStreamingMs >= STUCK_REPLICA_MS &&
+        o.leaderUnansweredMs === 0 &&
+        !o.leaderRefused &&
+        o.pg.running &&
+        o.pg.inRecovery === true &&
+        o.leaderTimeline !== null &&
+        o.pg.timeline !== null &&
+        o.leaderTimeline > o.pg.timeline
+      ) {
         // Its WAL went past the new leader's fork point (the old primary's last records
-        // reached it): only a rewind lets it follow the new timeline.
+        // reached it): it cannot follow the newer timeline, only a rewind lets it.
         return {
           decision: { do: "rejoin", leader },
           sentence: `not streaming from ${leader.member} for ${(o.notStreamingMs / 1000).toFixed(1)} s though it answers: rejoining with pg_rewind`,

@@ -23,11 +23,12 @@ import {
   listenStatus,
   PROBE_TIMEOUT_MS,
 } from "../cluster-member.js";
-import type { LeaseStore } from "../../ha/lease-store.js";
+import { fencedKey, type LeaseStore } from "../../ha/lease-store.js";
 import type { JobContext, JobController, JobHandle } from "../job-type.js";
 import { pgPaths, pgSecrets, REPLICATION_USER, type PgPaths, type PostgresConfig } from "./config.js";
 import {
   decide,
+  STUCK_REPLICA_MS,
   others,
   type Decision,
   type Leader,
@@ -103,6 +104,8 @@ export class PostgresManager implements JobController {
   private streamedAt = Date.now();
   /** Since when the leader this member follows has not answered its status API. */
   private readonly leaderWatch = new LeaderWatch();
+  /** Between asking postgres to promote and knowing it did (the watchdog counts it as primary). */
+  private promoting = false;
   /** A failsafe confirmation given: not to compete with `leader` until `until`. */
   private promise: { leader: string; until: number } | null = null;
   /** True while this member asks the store for the leader lease (it confirms no failsafe meanwhile). */
@@ -219,7 +222,7 @@ export class PostgresManager implements JobController {
   private async voidPromiseIfFenced(): Promise<void> {
     const leader = this.promisedTo();
     if (!leader || leader !== this.lastLeaderAt?.member) return;
-    const marker = await this.store!.read(`${this.cluster.key}/fenced/${this.lastLeaderAt.vmId}`).catch(
+    const marker = await this.store!.read(fencedKey(this.cluster.key, this.lastLeaderAt.vmId)).catch(
       () => undefined,
     );
     if (!marker) return;
@@ -311,6 +314,7 @@ export class PostgresManager implements JobController {
     const now = Date.now();
     const data = hasData(this.paths);
     this.pg = this.handle.processRunning() ? await observe(this.conn) : DOWN;
+    if (this.pg.running) this.pgDownSince = null;
     const lease = await this.leaseView(now);
     this.lastLease = lease;
     if (lease.state === "other") {
@@ -384,6 +388,10 @@ export class PostgresManager implements JobController {
           )
         : null,
       notStreamingMs: now - this.streamedAt,
+      leaderTimeline:
+        lease.state === "other" && now - this.streamedAt >= STUCK_REPLICA_MS
+          ? await this.timelineOf(lease.leader)
+          : null,
       oldLeaderAlive,
     };
     const verdict = decide(obs);
@@ -393,12 +401,12 @@ export class PostgresManager implements JobController {
 
   /**
    * The lease's deadline passed without a renewal (nor a failsafe extension): from
-   * now on another member may take over, so postgres stops at once (fast shutdown:
-   * no further commit is acknowledged), whatever the cycle is waiting on, and comes
-   * back read-only.
+   * now on another member may take over, so postgres stops at once (immediate
+   * shutdown: no further commit is acknowledged), whatever the cycle is waiting on,
+   * and comes back read-only.
    */
   private deadlinePassed(): void {
-    if (this.role?.role !== "primary" || this.stopping) return;
+    if ((this.role?.role !== "primary" && !this.promoting) || this.stopping) return;
     this.say("demoted self: the lease deadline passed without a renewal (watchdog)");
     this.ctx.services.setAddresses([]);
     this.vipHeld = false;
@@ -507,6 +515,16 @@ export class PostgresManager implements JobController {
     );
   }
 
+  /** A leader's timeline, as its status API says (null when it does not answer). */
+  private async timelineOf(l: Leader): Promise<number | null> {
+    try {
+      const res = await fetch(this.statusUrl(l.address), { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+      return ((await res.json()) as MemberStatus).timeline;
+    } catch {
+      return null;
+    }
+  }
+
   private async runsAsPrimary(l: Leader): Promise<boolean> {
     try {
       const res = await fetch(this.statusUrl(l.address), { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
@@ -589,7 +607,20 @@ export class PostgresManager implements JobController {
         // The others' slots first (a standby may create them): they stream from the
         // moment it is primary, and a commit waits for one of them.
         await this.ensureSlots();
-        await this.conn.query("SELECT pg_promote(true, 60)");
+        this.promoting = true; // the watchdog counts it as primary from here on
+        try {
+          await this.conn.query("SELECT pg_promote(true, 60)");
+        } finally {
+          this.promoting = false;
+        }
+        if ((this.held?.deadline ?? 0) <= Date.now()) {
+          // The promotion outlasted the lease: another member may lead by now.
+          await this.stepDown(
+            { role: "replica", leader: null, rewind: true },
+            "the lease ran out while promoting",
+          );
+          return;
+        }
         this.setRole({ role: "primary", bootstrap: false, syncNames: this.syncNames() });
         await this.conn.query("SELECT pg_reload_conf()");
         this.pg = await observe(this.conn); // a primary now: lead at once (the VIP), not next cycle

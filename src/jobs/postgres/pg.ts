@@ -4,7 +4,7 @@
  * over TCP to the member's own address as the superuser.
  */
 import { spawn } from "node:child_process";
-import { chmodSync, chownSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import pg from "pg";
 import { lookupUser } from "../../agent/users.js";
@@ -90,12 +90,15 @@ export async function basebackup(
   secrets: PgSecrets,
 ): Promise<void> {
   ensureDataParent(paths);
-  rmSync(paths.data, { recursive: true, force: true });
+  // Cloned beside the data directory and swapped in only once complete: a clone that
+  // fails (the leader went away) leaves the old data as it was.
+  const clone = `${paths.data}.clone`;
+  rmSync(clone, { recursive: true, force: true });
   const r = await runPgTool(
     "pg_basebackup",
     [
       "-D",
-      paths.data,
+      clone,
       "-h",
       leader.address,
       "-p",
@@ -110,10 +113,16 @@ export async function basebackup(
     { PGPASSWORD: secrets.replication, PGCONNECT_TIMEOUT: "5" },
   );
   if (r.code !== 0) {
-    rmSync(paths.data, { recursive: true, force: true });
+    rmSync(clone, { recursive: true, force: true });
     throw new Error(`pg_basebackup from ${leader.address} failed: ${r.output}`);
   }
+  rmSync(paths.data, { recursive: true, force: true });
+  renameSync(clone, paths.data);
 }
+
+/** True when a tool's output says it could not reach its server (nothing to conclude about the data). */
+export const couldNotConnect = (output: string): boolean =>
+  /could not connect|connection to server .* failed|timeout expired|Connection refused/i.test(output);
 
 /** Rewinds the (stopped) data dir onto the leader's timeline. False when pg_rewind cannot (then clone again). */
 export async function rewind(

@@ -13,7 +13,7 @@ import { defineJobType } from "../job-type.js";
 import { pgPaths, pgSecrets, PG_BIN, PG_USER, postgresConfigSchema, type PostgresConfig } from "./config.js";
 import { pgHbaConf, postgresqlConf } from "./files.js";
 import { managerOf, PostgresManager } from "./manager.js";
-import { basebackup, hasData, initdb, ownByPostgres, PgConn, rewind } from "./pg.js";
+import { basebackup, couldNotConnect, hasData, initdb, ownByPostgres, PgConn, rewind } from "./pg.js";
 
 export const postgresJob = defineJobType<PostgresConfig>({
   type: "postgres",
@@ -58,7 +58,12 @@ export const postgresJob = defineJobType<PostgresConfig>({
       const r = await rewind(paths, role.leader, secrets);
       if (r.code === 0)
         ctx.log(`pg_rewind onto ${role.leader.member}: ${r.output.split("\n").at(-1) ?? "done"}`);
-      else {
+      else if (couldNotConnect(r.output)) {
+        // The leader is away: nothing is known about this data; tried again later.
+        throw new Error(
+          `pg_rewind could not reach ${role.leader.member}: ${r.output.split("\n").at(-1) ?? ""}`,
+        );
+      } else {
         ctx.log(
           `pg_rewind failed (${r.output.split("\n").at(-1) ?? ""}); cloning again from ${role.leader.member}`,
         );

@@ -49,11 +49,16 @@ function startDelayer(queue: number, delayMs: number, logPath: string): Promise<
       stdio: ["ignore", "pipe", log],
     });
     closeSync(log);
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Unavailable(`delay.py for queue ${queue} did not start within 5 s; see ${logPath}`));
+    }, 5000);
     child.on("error", (err) => reject(new Unavailable(`slow links need python3: ${err.message}`)));
     child.once("exit", (code) =>
       reject(new Unavailable(`delay.py for queue ${queue} exited (${code}); see ${logPath}`)),
     );
     child.stdout!.once("data", () => {
+      clearTimeout(timer);
       child.removeAllListeners("exit");
       child.stdout!.destroy();
       child.unref();
