@@ -27,6 +27,7 @@ import {
   deployPgCluster,
   injectFault,
   primaryTarget,
+  timeline,
   waitWhole,
   type ClusterFault,
 } from "../src/testing/cluster-faults.js";
@@ -124,7 +125,9 @@ const standbyFault = (name: "crash" | "freeze" | "isolate"): SoakFault => ({
     if (name === "crash") await z.client.crashVm(vm.id);
     if (name === "freeze") await z.client.freezeVm(vm.id);
     if (name === "isolate") {
+      // Long enough for the health monitor to fence it and the standby to take over.
       await z.client.addNetworkFault({ kind: "isolate", target: vm.id });
+      await sleep(6000);
       return async () => void (await z.client.healNetwork());
     }
     return heal;
@@ -206,7 +209,7 @@ const FAULT_MIX: SoakFault[] = [
   standbyFault("isolate"),
 ];
 
-async function deployAll(z: ZonalHarness): Promise<{ checker: PgChecker }> {
+async function deployAll(z: ZonalHarness): Promise<{ checker: PgChecker; role: DatabaseRole }> {
   const { checker, role } = await deployPgCluster(z);
   for (const m of (await clusterOf(z)).members)
     checker.addDirect(m.member, async () => {
@@ -235,7 +238,7 @@ async function deployAll(z: ZonalHarness): Promise<{ checker: PgChecker }> {
   writeFileSync(path, stringify(counter));
   const r = z.zonal("deploy", path);
   if (r.code !== 0) throw new Error(`deploy counter: ${r.err}${r.out}`);
-  return { checker };
+  return { checker, role };
 }
 
 /** Every service whole: the cluster, the pair, the counter instances serving from their VIPs. */
@@ -255,12 +258,13 @@ async function main(): Promise<void> {
   const z = new ZonalHarness();
   const runs: Run[] = [];
   let checker: PgChecker | undefined;
+  let role: DatabaseRole | undefined;
   let web: HttpChecker | undefined;
   let sampler: RoleSampler | undefined;
   let counter: CounterWriter | undefined;
   try {
     await z.up();
-    ({ checker } = await deployAll(z));
+    ({ checker, role } = await deployAll(z));
     const pair = await waitPairWhole(z, { backends: 6 });
     web = new HttpChecker(`http://${pair.vip}:8000/`);
     web.start();
@@ -317,6 +321,16 @@ async function main(): Promise<void> {
       console.log(
         `fault ${i + 1}/${FAULTS}: ${f.name.padEnd(48)} gap ${String(gap).padStart(6)} ms${moved ? ", moved" : ""}${run.falseFailover ? " (FALSE FAILOVER)" : ""}${run.double ? " (TWO ACTIVE LB NODES)" : ""}`,
       );
+      // What happened, when a fault that should move nothing moved something or stalled writes.
+      if (f.moves === "no" && (moved || gap > 2000)) {
+        const key =
+          /fenced|taking the|promoted|demoted|stepping|rejoin|watchdog|released|meltdown|recovering|failsafe|promise/;
+        const deployment = f.service === "lb" ? "lb" : f.service === "standby" ? "counter" : "pg";
+        const lines = (await timeline(z, t0, deployment))
+          .split("\n")
+          .filter((l) => key.test(l) && !/has not answered|not fencing/.test(l));
+        console.log(lines.slice(0, 40).join("\n"));
+      }
     }
     await checker.stop();
     await web.stop();
@@ -325,9 +339,6 @@ async function main(): Promise<void> {
 
     // PostgreSQL: read back from the primary; attribute what is missing or late to the fault window it fell in.
     const c = await clusterOf(z);
-    const role = await z.director.http.request<DatabaseRole>("POST", "/v1/deployments/pg/roles", {
-      body: {},
-    });
     const v = await checker.verify(primaryTarget(c, role));
     const windowOf = (at: number) => runs.find((r, k) => at >= r.t0 && at < (runs[k + 1]?.t0 ?? Infinity));
     for (const m of v.missing) {
