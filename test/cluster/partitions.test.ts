@@ -146,6 +146,18 @@ describe("clustered postgres under network partitions", () => {
       failover: "allowed",
     }));
 
+  // The path the issue found: the primary's postgres (not its agent) cut off from the
+  // other VMs, the control plane and its own agent's connections, while clients
+  // still reach it directly. Its manager cannot reach it: it stops it and steps down;
+  // a commit waiting there is never acknowledged.
+  it("the primary's postgres cut off from every zonal party (its own agent too), clients still reach it", () =>
+    partitionCase({
+      cut: async (_c, vm) =>
+        void (await z.client.addNetworkFault({ kind: "isolate", target: `${vm.id}:${role.port}` })),
+      holdMs: 14_000,
+      failover: "expected",
+    }));
+
   it("primary cut off from its replicas, not from the control plane", () =>
     partitionCase({
       cut: async (c, vm) => {
