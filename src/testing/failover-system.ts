@@ -52,12 +52,21 @@ export interface FailoverSystem {
 const MAX_LAG = 1_048_576;
 
 /** One query on its own connection, client-side timeouts. */
-export async function query<R extends pg.QueryResultRow>(
+export function query<R extends pg.QueryResultRow>(
   creds: Credentials,
   host: string,
   text: string,
 ): Promise<R[]> {
-  const c = new pg.Client({ ...creds, host, connectionTimeoutMillis: 1000, query_timeout: 2000 });
+  return queryOnce<R>({ ...creds, host }, text);
+}
+
+/** One query on a connection of its own, closed after; `queryTimeoutMs` on the client side. */
+export async function queryOnce<R extends pg.QueryResultRow>(
+  config: pg.ClientConfig,
+  text: string,
+  queryTimeoutMs = 2000,
+): Promise<R[]> {
+  const c = new pg.Client({ ...config, connectionTimeoutMillis: 1000, query_timeout: queryTimeoutMs });
   c.on("error", () => undefined);
   try {
     await c.connect();

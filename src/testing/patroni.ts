@@ -28,6 +28,7 @@ import { stringify } from "yaml";
 import { lookupUser } from "../agent/users.js";
 import { SHARED_PARAMETERS } from "../jobs/postgres/files.js";
 import { waitFor } from "../lib/sleep.js";
+import { queryOnce } from "./failover-system.js";
 import { claimAddressBlock, type AddressBlock } from "./addresses.js";
 import type { TestEtcd } from "./etcd.js";
 import { NodeNetwork } from "./node-network.js";
@@ -191,23 +192,15 @@ export class PatroniCluster {
   }
 
   /** Superuser SQL on one node (one connection, client-side timeouts). */
-  async sql<R extends pg.QueryResultRow>(name: string, text: string, timeoutMs = 2000): Promise<R[]> {
-    const c = new pg.Client({
+  sql<R extends pg.QueryResultRow>(name: string, text: string, timeoutMs = 2000): Promise<R[]> {
+    const config = {
       host: this.host(name),
       port: 5432,
       user: "postgres",
       password: PASSWORD,
       database: "postgres",
-      connectionTimeoutMillis: 1000,
-      query_timeout: timeoutMs,
-    });
-    c.on("error", () => undefined);
-    try {
-      await c.connect();
-      return (await c.query<R>(text)).rows;
-    } finally {
-      void c.end().catch(() => undefined);
-    }
+    };
+    return queryOnce<R>(config, text, timeoutMs);
   }
 
   /** Whether the node's WAL receiver streams from `leader` now. */

@@ -7,6 +7,7 @@
  * reloads HAProxy (through its master socket: no connection dropped) when the
  * rendered config changes. The decisions are decide.ts's.
  */
+import { FailsafePromise } from "../failsafe-promise.js";
 import { execFile } from "node:child_process";
 import { renameSync, writeFileSync } from "node:fs";
 import type { Server as HttpServer } from "node:http";
@@ -15,7 +16,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { errorMessage } from "../../lib/errors.js";
 import { sleep } from "../../lib/sleep.js";
-import { fencedKey, type LeaseStore } from "../../ha/lease-store.js";
+import { type LeaseStore } from "../../ha/lease-store.js";
 import {
   closeServer,
   controlPlaneCall,
@@ -101,10 +102,8 @@ export class LbManager implements JobController {
   private readonly holderWatch = new LeaderWatch();
   /** The next cycle follows at once (the active was just fenced). */
   private hurry = false;
-  /** A failsafe confirmation given: not to take the lease before `until`. */
-  private promisedUntil = 0;
-  /** True while this node asks the store for the lease (it confirms no failsafe meanwhile). */
-  private acquiring = false;
+  /** Failsafe confirmations given, and the guard around taking the lease. */
+  private readonly promise = new FailsafePromise();
   /** The version of the config HAProxy runs (set at prepare and at each reload). */
   runningVersion: string | null = null;
 
@@ -198,9 +197,14 @@ export class LbManager implements JobController {
       // The standby confirms an active that asks directly: it sees it as the holder and
       // neither holds nor is taking the lease. Confirming is a promise not to take the
       // lease for one TTL: the active keeps the VIP for less than that on it.
+      const holder = u.searchParams.get("holder");
       const confirm =
-        this.token === null && !this.acquiring && this.holder?.member === u.searchParams.get("holder");
-      if (confirm) this.promisedUntil = Date.now() + this.ctx.cluster!.ttl_ms;
+        holder !== null &&
+        this.promise.confirm(
+          holder,
+          this.ctx.cluster!.ttl_ms,
+          this.token === null && this.holder?.member === holder,
+        );
       return void res.end(JSON.stringify({ member: this.member, confirm }));
     }
     res.statusCode = 404;
@@ -288,16 +292,10 @@ export class LbManager implements JobController {
   private async cycle(): Promise<void> {
     const now = Date.now();
     const lease = await this.leaseView(now);
-    if (lease.state === "free" && now < this.promisedUntil && this.holder) {
-      // A promise to an active the control plane fenced since holds nobody back.
-      const fenced = await this.store!.read(fencedKey(this.key, this.holder.vmId)).catch(() => undefined);
-      if (fenced) {
-        this.promisedUntil = 0;
-        this.say(
-          `${this.holder.member}, whose failsafe this node confirmed, was fenced: the promise is void`,
-        );
-      }
-    }
+    // A promise to an active the control plane fenced since holds nobody back.
+    const holder = this.holder;
+    if (lease.state === "free" && holder && (await this.promise.voidIfFenced(this.store!, this.key, holder)))
+      this.say(`${holder.member}, whose failsafe this node confirmed, was fenced: the promise is void`);
     const running = this.handle.processRunning();
     this.haproxyDownSince = running ? null : (this.haproxyDownSince ?? now);
     this.holderWatch.watch(
@@ -315,7 +313,7 @@ export class LbManager implements JobController {
       holderRefuses: holderCheck.result === "refused",
       holderUnansweredMs: holderCheck.unansweredMs,
       peerConfirms: lease.state === "unreachable" && this.token !== null ? await this.peerConfirms() : false,
-      promised: Date.now() < this.promisedUntil,
+      promised: this.promise.to() !== null,
       // A store that did not answer the lease is not asked again this cycle.
       switchoverTo:
         lease.state === "unreachable"
@@ -359,9 +357,8 @@ export class LbManager implements JobController {
       case "wait":
         return;
       case "acquire": {
-        if (Date.now() < this.promisedUntil) return; // confirmed the active's failsafe meanwhile
-        this.acquiring = true;
-        try {
+        // A failsafe confirmation given since the decision is a promise not to take it.
+        const took = await this.promise.take(async () => {
           const sentAt = Date.now();
           const l = await store.acquire(
             key,
@@ -369,12 +366,11 @@ export class LbManager implements JobController {
             this.ctx.cluster!.ttl_ms,
             JSON.stringify({ member: this.member, address: this.ctx.address }),
           );
-          if (!l) return;
+          if (!l) return false;
           this.held!.took(l.token, sentAt);
-        } finally {
-          this.acquiring = false;
-        }
-        await this.serveVip();
+          return true;
+        });
+        if (took) await this.serveVip();
         return;
       }
       case "serve":

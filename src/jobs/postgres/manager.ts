@@ -10,6 +10,7 @@
  * (`pg_promote`) and following a new leader (a reload). A single, unclustered
  * postgres uses the same manager without a lease store: always primary.
  */
+import { FailsafePromise } from "../failsafe-promise.js";
 import { writeFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { errorMessage } from "../../lib/errors.js";
@@ -23,7 +24,7 @@ import {
   listenStatus,
   PROBE_TIMEOUT_MS,
 } from "../cluster-member.js";
-import { fencedKey, type LeaseStore } from "../../ha/lease-store.js";
+import { type LeaseStore } from "../../ha/lease-store.js";
 import type { JobContext, JobController, JobHandle } from "../job-type.js";
 import { pgPaths, pgSecrets, REPLICATION_USER, type PgPaths, type PostgresConfig } from "./config.js";
 import {
@@ -106,10 +107,8 @@ export class PostgresManager implements JobController {
   private readonly leaderWatch = new LeaderWatch();
   /** Between asking postgres to promote and knowing it did (the watchdog counts it as primary). */
   private promoting = false;
-  /** A failsafe confirmation given: not to compete with `leader` until `until`. */
-  private promise: { leader: string; until: number } | null = null;
-  /** True while this member asks the store for the leader lease (it confirms no failsafe meanwhile). */
-  private acquiring = false;
+  /** Failsafe confirmations given, and the guard around taking the lease. */
+  private readonly promise = new FailsafePromise();
   private sentence = "starting";
   private since = new Date();
   private server: Server | undefined;
@@ -207,27 +206,15 @@ export class PostgresManager implements JobController {
       leaseToken: this.leaderToken,
       decision: this.sentence,
       since: this.since.toISOString(),
-      promisedTo: this.promisedTo(),
+      promisedTo: this.promise.to(),
     };
   }
 
-  private promisedTo(now = Date.now()): string | null {
-    return this.promise && this.promise.until > now ? this.promise.leader : null;
-  }
-
-  /**
-   * A promise to a leader the control plane has fenced since (powered off: it can
-   * no longer write) holds nobody back: the fencing left a marker in the store.
-   */
+  /** A promise to a leader the control plane has fenced since holds nobody back. */
   private async voidPromiseIfFenced(): Promise<void> {
-    const leader = this.promisedTo();
-    if (!leader || leader !== this.lastLeaderAt?.member) return;
-    const marker = await this.store!.read(fencedKey(this.cluster.key, this.lastLeaderAt.vmId)).catch(
-      () => undefined,
-    );
-    if (!marker) return;
-    this.promise = null;
-    this.say(`${leader}, whose failsafe this member confirmed, was fenced: the promise is void`);
+    const leader = this.lastLeaderAt;
+    if (leader && (await this.promise.voidIfFenced(this.store!, this.cluster.key, leader)))
+      this.say(`${leader.member}, whose failsafe this member confirmed, was fenced: the promise is void`);
   }
 
   private serveStatus(url: string, res: import("node:http").ServerResponse): void {
@@ -242,12 +229,14 @@ export class PostgresManager implements JobController {
       const s = this.status();
       const confirm =
         leader !== null &&
-        s.role === "replica" &&
-        this.lastLeader === leader &&
-        !this.acquiring &&
-        this.lastLease.state !== "mine" &&
-        !(this.lastLease.state === "other" && this.lastLease.leader.member !== leader);
-      if (confirm) this.promise = { leader, until: Date.now() + this.cluster.ttl_ms };
+        this.promise.confirm(
+          leader,
+          this.cluster.ttl_ms,
+          s.role === "replica" &&
+            this.lastLeader === leader &&
+            this.lastLease.state !== "mine" &&
+            !(this.lastLease.state === "other" && this.lastLease.leader.member !== leader),
+        );
       return void res.end(JSON.stringify({ member: s.member, confirm }));
     }
     res.statusCode = 404;
@@ -378,7 +367,7 @@ export class PostgresManager implements JobController {
       peers,
       lastLeader: this.lastLeader,
       failsafeConfirms,
-      promisedTo: this.promisedTo(now),
+      promisedTo: this.promise.to(now),
       leaderRefused: leaderCheck.result === "refused",
       leaderUnansweredMs: leaderCheck.unansweredMs,
       switchoverTo: storeUp
@@ -594,13 +583,7 @@ export class PostgresManager implements JobController {
         return;
       case "acquire": {
         // A failsafe confirmation given since the decision is a promise not to compete.
-        if (this.promisedTo() !== null) return;
-        this.acquiring = true;
-        try {
-          if (await this.takeLeaderLease()) this.hurry = true;
-        } finally {
-          this.acquiring = false;
-        }
+        if (await this.promise.take(() => this.takeLeaderLease())) this.hurry = true;
         return;
       }
       case "promote":
