@@ -49,6 +49,8 @@ export interface MemberView {
   timeline: number | null;
   lsn: string | null;
   lagBytes: number | null;
+  /** The member a replica streams WAL from now (its address if it is no member); null when it does not stream. */
+  streamsFrom: string | null;
   decision: string | null;
 }
 
@@ -227,7 +229,13 @@ export class ClusterService {
         instances
           .filter((i) => i.group === g.name)
           .map(async (i): Promise<MemberView> => {
-            let c: { role?: string; timeline?: number | null; lsn?: string | null; decision?: string } = {};
+            let c: {
+              role?: string;
+              timeline?: number | null;
+              lsn?: string | null;
+              upstream?: string | null;
+              decision?: string;
+            } = {};
             try {
               c = ((await agentOf(this.ctx, i, 2000).jobStatus(job)).controller ?? {}) as typeof c;
             } catch {
@@ -242,6 +250,7 @@ export class ClusterService {
               timeline: c.timeline ?? null,
               lsn: c.lsn ?? null,
               lagBytes: null,
+              streamsFrom: c.upstream ?? null,
               decision: c.decision ?? null,
             };
           }),
@@ -249,6 +258,8 @@ export class ClusterService {
       const top = members.find((m) => m.member === leaderMember);
       const topLsn = lsnBytes(top?.lsn ?? null);
       for (const m of members) {
+        const upstream = members.find((x) => x.address !== null && x.address === m.streamsFrom);
+        if (upstream) m.streamsFrom = upstream.member;
         const mine = lsnBytes(m.lsn);
         if (topLsn !== null && mine !== null) m.lagBytes = Number(topLsn > mine ? topLsn - mine : 0n);
       }

@@ -91,7 +91,7 @@ export async function injectFault(
 /** True when the fault should move the leader elsewhere. */
 export const movesLeader = (f: ClusterFault): boolean => f !== "restart-control-plane";
 
-/** Waits until one member is primary and two replicas are close behind (and, if given, the leader moved). */
+/** Waits until one member is primary and two replicas stream from it, close behind (and, if given, the leader moved). */
 export function waitWhole(z: ZonalHarness, notLeader?: string, timeoutMs = 120_000): Promise<ClusterView> {
   return waitFor(
     async () => {
@@ -100,8 +100,13 @@ export function waitWhole(z: ZonalHarness, notLeader?: string, timeoutMs = 120_0
         c.leader !== null &&
         (notLeader === undefined || c.leader.vmId !== notLeader) &&
         c.members.filter((m) => m.role === "primary").length === 1 &&
-        c.members.filter((m) => m.role === "replica" && m.lagBytes !== null && m.lagBytes < 1_048_576)
-          .length === 2;
+        c.members.filter(
+          (m) =>
+            m.role === "replica" &&
+            m.streamsFrom === c.leader?.member &&
+            m.lagBytes !== null &&
+            m.lagBytes < 1_048_576,
+        ).length === 2;
       return ok ? c : undefined;
     },
     { timeoutMs, intervalMs: 250, what: "the cluster to be whole again" },

@@ -25,13 +25,25 @@ export function clusterCommands(): Command[] {
         );
         print(
           table(
-            ["MEMBER", "INSTANCE", "ZONE", "ADDRESS", "ROLE", "TIMELINE", "LSN", "LAG_BYTES", "DECISION"],
+            [
+              "MEMBER",
+              "INSTANCE",
+              "ZONE",
+              "ADDRESS",
+              "ROLE",
+              "STREAMS_FROM",
+              "TIMELINE",
+              "LSN",
+              "LAG_BYTES",
+              "DECISION",
+            ],
             v.members.map((m) => [
               m.member,
               m.key,
               m.zone,
               m.address ?? undefined,
               m.role,
+              m.streamsFrom ?? undefined,
               m.timeline ?? undefined,
               m.lsn ?? undefined,
               m.lagBytes ?? undefined,

@@ -268,15 +268,33 @@ export class PostgresManager implements JobController {
   }
 
   private async run(): Promise<void> {
+    const stuck = setInterval(() => this.reportStuck(), 1000);
     while (!this.stopping) {
       try {
         await (this.store ? this.cycle() : this.singleCycle());
       } catch (err) {
         this.say(`cycle failed: ${errorMessage(err)}`);
       }
+      this.step = null;
       if (!this.hurry) await sleep(250);
       this.hurry = false;
     }
+    clearInterval(stuck);
+  }
+
+  /** What the cycle is waiting on now, since when, and whether that was logged. */
+  private step: { what: string; since: number; told: boolean } | null = null;
+
+  private at(what: string): void {
+    this.step = { what, since: Date.now(), told: false };
+  }
+
+  /** A cycle that waits on one thing for over 2 s says so (the lease's watchdog acts regardless). */
+  private reportStuck(): void {
+    const s = this.step;
+    if (!s || s.told || Date.now() - s.since < 2000) return;
+    s.told = true;
+    this.ctx.log(`cluster manager: waiting ${Date.now() - s.since} ms so far on ${s.what}`);
   }
 
   /** The next cycle follows at once (the lease was just taken: promote without a pause). */
@@ -302,8 +320,10 @@ export class PostgresManager implements JobController {
   private async cycle(): Promise<void> {
     const now = Date.now();
     const data = hasData(this.paths);
+    this.at("postgres (observing it)");
     this.pg = this.handle.processRunning() ? await observe(this.conn) : DOWN;
     if (this.pg.running) this.pgDownSince = null;
+    this.at("the lease store (the leader lease)");
     const lease = await this.leaseView(now);
     this.lastLease = lease;
     if (lease.state === "other") {
@@ -315,6 +335,7 @@ export class PostgresManager implements JobController {
     // question would wait for its timeout, and the failsafe must come in time.
     const storeUp = lease.state !== "unreachable";
     if (storeUp) {
+      this.at("the lease store (registering, the init marker)");
       await this.registerMember(now);
       if (this.initialized !== true) {
         this.initialized = await this.store!.read(`${this.cluster.key}/initialized`).then(
@@ -339,6 +360,7 @@ export class PostgresManager implements JobController {
         ? this.lastLeaderAt
         : null;
     // Asked side by side: a frozen member answers none, and each wait is a timeout.
+    this.at("the other members (peers, the last leader, the failsafe)");
     const [peers, oldLeaderAlive, failsafeConfirms] = await Promise.all([
       needPeers ? this.peers(storeUp) : Promise.resolve([]),
       lastLeaderAt && lastLeaderAt.member !== this.cluster.member
@@ -385,6 +407,7 @@ export class PostgresManager implements JobController {
     };
     const verdict = decide(obs);
     this.say(verdict.sentence);
+    this.at(`acting on "${verdict.decision.do}"`);
     await this.act(verdict.decision, obs);
   }
 
@@ -415,8 +438,18 @@ export class PostgresManager implements JobController {
     this.ctx.services.setAddresses([]);
     this.vipHeld = false;
     this.setRole(role);
-    await this.handle.restartProcess(why, { abort: !clean });
+    await this.restart(why, { abort: !clean });
     await this.held?.release();
+  }
+
+  /**
+   * Restarts postgres in the role just set. Until it runs again the status says it is
+   * stopped (this member's cycle waits for the restart: a rewind or a clone may take
+   * a while, and what it observed before is no longer true).
+   */
+  private async restart(why: string, o: { abort?: boolean } = {}): Promise<void> {
+    this.pg = DOWN;
+    await this.handle.restartProcess(why, o);
   }
 
   private isPrimaryNow(): boolean {
@@ -623,7 +656,7 @@ export class PostgresManager implements JobController {
       case "rejoin":
         this.setRole({ role: "replica", leader: d.leader, rewind: true });
         this.streamedAt = Date.now();
-        await this.handle.restartProcess(`rejoining ${d.leader.member} with pg_rewind`);
+        await this.restart(`rejoining ${d.leader.member} with pg_rewind`);
         return;
       case "follow": {
         this.streamedAt = Date.now();
@@ -631,9 +664,10 @@ export class PostgresManager implements JobController {
         const rewind = wasPrimary || this.role === null || (this.role.role === "replica" && this.role.rewind);
         const onlyUpstream = this.role?.role === "replica" && !rewind && this.pg.running;
         this.setRole({ role: "replica", leader: d.leader, rewind });
+        // Not running (waiting to retry a start that failed, perhaps towards the last
+        // leader): started again now, towards this one.
         if (onlyUpstream) await this.conn.query("SELECT pg_reload_conf()");
-        else if (this.handle.processRunning())
-          await this.handle.restartProcess(`following ${d.leader.member}`);
+        else await this.restart(`following ${d.leader.member}`);
         return;
       }
       case "handover":

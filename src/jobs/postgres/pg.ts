@@ -135,7 +135,7 @@ export async function rewind(
     [
       "-D",
       paths.data,
-      `--source-server=host=${leader.address} port=${leader.port} user=${PG_USER} dbname=postgres connect_timeout=5`,
+      `--source-server=host=${leader.address} port=${leader.port} user=${PG_USER} dbname=postgres connect_timeout=2`,
     ],
     { PGPASSWORD: secrets.postgres },
   );
