@@ -95,7 +95,7 @@ describe("clustered postgres under network partitions", () => {
     const old = during.filter((a) => a.timeline === oldTimeline);
     const lastOld = old.at(-1);
     const vipFailures = checker.failures.filter((f) => f.via === "vip").length - failuresBefore;
-    const key = /fenced|taking the|promoted|demoted|stepping|rejoin|watchdog|released|VIP .* moved/;
+    const key = /fenced|taking the|promoted|demoted|stepping|rejoin|watchdog|released|VIP .* moved|so far on/;
     console.log(
       (await timeline(z, t0))
         .split("\n")
