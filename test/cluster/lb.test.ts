@@ -13,6 +13,7 @@ import { parse } from "yaml";
 import { repoPath } from "../../src/cli/home.js";
 import type { InstanceView } from "../../src/director/director.js";
 import { sleep, waitFor } from "../../src/lib/sleep.js";
+import { timeline } from "../../src/testing/cluster-faults.js";
 import { HttpChecker } from "../../src/testing/http-checker.js";
 import {
   injectLbFault,
@@ -37,18 +38,28 @@ describe("load-balancer pair under faults", () => {
   let client: HttpChecker;
 
   before(async () => {
-    await z.up();
-    for (const m of ["web.yml", "lb.yml"]) {
-      const r = z.zonal("deploy", repoPath("examples", m));
-      assert.equal(r.code, 0, r.err + r.out);
+    const t0 = Date.now();
+    try {
+      await z.up();
+      for (const m of ["web.yml", "lb.yml"]) {
+        const r = z.zonal("deploy", repoPath("examples", m));
+        assert.equal(r.code, 0, r.err + r.out);
+      }
+      const p = await waitPairWhole(z, { backends: 6 });
+      client = new HttpChecker(`http://${p.vip}:8000/`);
+      client.start();
+      await waitFor(() => (client.samples.some((s) => s.ok) ? true : undefined), {
+        timeoutMs: 10_000,
+        what: "the VIP to answer",
+      });
+    } catch (err) {
+      // What the pair looked like, for a set-up that failed on a machine we cannot see.
+      console.log(`lb set-up failed after ${Date.now() - t0} ms: ${String(err)}`);
+      console.log(JSON.stringify(await pairOf(z).catch((e: unknown) => String(e)), null, 1));
+      console.log(await timeline(z, t0, "lb"));
+      console.log(client ? JSON.stringify(client.samples.slice(-5)) : "no client yet");
+      throw err;
     }
-    const p = await waitPairWhole(z, { backends: 6 });
-    client = new HttpChecker(`http://${p.vip}:8000/`);
-    client.start();
-    await waitFor(() => (client.samples.some((s) => s.ok) ? true : undefined), {
-      timeoutMs: 10_000,
-      what: "the VIP to answer",
-    });
   });
   after(async () => {
     await client?.stop();
