@@ -238,9 +238,13 @@ export class OpenStackCloud implements Cloud {
       if (server) await this.deleteServerAndWait(id);
       for (const p of ports) if ((p.tags ?? []).includes(TAG.vmPort)) await this.neutron.deletePort(p.id);
       // A group's server group goes with its last VM (a VM created meanwhile makes a new one).
+      // Nova may still list a server it has just deleted as a member: only servers that
+      // exist count, so of VMs deleted side by side the last to finish removes the group.
       for (const gid of server?.server_groups ?? []) {
         const group = await this.nova.serverGroup(gid);
-        if (group && group.name.startsWith("zonal-") && group.members.length === 0)
+        if (!group || !group.name.startsWith("zonal-")) continue;
+        const members = await Promise.all(group.members.map((m) => this.nova.server(m)));
+        if (members.every((m) => m === undefined || m.status === "DELETED"))
           await this.nova.deleteServerGroup(gid);
       }
     });
