@@ -12,7 +12,15 @@ import { cgroup2Root } from "../cloud/local/network/cgroups.js";
 import { claimAddressBlock } from "./addresses.js";
 import { NodeNetwork } from "./node-network.js";
 
-const root = process.getuid?.() === 0 && cgroup2Root() !== undefined && existsSync("/usr/sbin/nft");
+/** What this machine lacks for the test (the suite runs as root with nftables and cgroup v2). */
+const missing =
+  process.getuid?.() !== 0
+    ? "root"
+    : cgroup2Root() === undefined
+      ? "cgroup v2"
+      : existsSync("/usr/sbin/nft")
+        ? undefined
+        : "nft (scripts/setup.sh installs nftables)";
 
 /** Runs `node -e script` as node `name`; resolves with its exit code. */
 function runAs(net: NodeNetwork, name: string, script: string): Promise<number | null> {
@@ -35,7 +43,7 @@ function reaches(host: string, port: number): Promise<boolean> {
   });
 }
 
-describe("NodeNetwork", { skip: !root && "needs root, nft and cgroup v2" }, () => {
+describe("NodeNetwork", () => {
   const block = claimAddressBlock();
   const a = `127.${block.base}.0.11`;
   const b = `127.${block.base}.0.12`;
@@ -45,6 +53,7 @@ describe("NodeNetwork", { skip: !root && "needs root, nft and cgroup v2" }, () =
   let port = 0;
 
   before(async () => {
+    assert.equal(missing, undefined, `NodeNetwork needs ${missing}`);
     net = await NodeNetwork.open(
       block.base,
       "/dev/null",

@@ -423,8 +423,7 @@ export class PostgresManager implements JobController {
     this.ctx.services.setAddresses([]);
     this.vipHeld = false;
     this.setRole({ role: "replica", leader: null, rewind: true });
-    this.pg = DOWN;
-    void this.handle.restartProcess("the leader lease's deadline passed without a renewal", { abort: true });
+    void this.restart("the leader lease's deadline passed without a renewal", { abort: true });
   }
 
   /**
@@ -605,7 +604,7 @@ export class PostgresManager implements JobController {
         this.initialized = true;
         if (this.role?.role !== "primary") {
           this.setRole({ role: "primary", bootstrap: true, syncNames: [] });
-          if (this.handle.processRunning()) await this.handle.restartProcess("bootstrapping as leader");
+          if (this.handle.processRunning()) await this.restart("bootstrapping as leader");
         }
         return;
       }
