@@ -1,4 +1,4 @@
-/** HeldLease: the deadline it keeps, and the watchdog that fires when it passes. */
+/** HeldLease: the deadline it keeps, and the watchdog that fires when it passes; the StoreGate. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Unavailable } from "../lib/errors.js";
@@ -6,16 +6,19 @@ import { sleep, waitFor } from "../lib/sleep.js";
 import type { Lease, LeaseStore } from "../ha/lease-store.js";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { HeldLease, LeaderWatch, SUSPECT_AFTER_MS } from "./cluster-member.js";
+import { HeldLease, LeaderWatch, StoreGate, SUSPECT_AFTER_MS } from "./cluster-member.js";
 
 /** A lease store whose renewals answer as told: granted, lost, or unreachable. */
 class ScriptedStore implements LeaseStore {
   renewal: "ok" | "lost" | "unreachable" = "ok";
   released = 0;
+  renewals = 0;
+  reads = 0;
   async acquire(): Promise<Lease | undefined> {
     return undefined;
   }
   async renew(): Promise<boolean> {
+    this.renewals += 1;
     if (this.renewal === "unreachable") throw new Unavailable("the store does not answer");
     return this.renewal === "ok";
   }
@@ -23,6 +26,8 @@ class ScriptedStore implements LeaseStore {
     this.released += 1;
   }
   async read(): Promise<Lease | undefined> {
+    this.reads += 1;
+    if (this.renewal === "unreachable") throw new Unavailable("the store does not answer");
     return undefined;
   }
   async list(): Promise<Lease[]> {
@@ -116,6 +121,19 @@ describe("HeldLease", () => {
     assert.equal(fired.length, 0);
   });
 
+  it("renews at once when told (another call to the store failed), not only when due", async () => {
+    const store = new ScriptedStore();
+    const { lease } = held(store);
+    const now = Date.now();
+    lease.took(7, now);
+    assert.deepEqual(await lease.view(now), { state: "mine", token: 7 }, "not due: the last renewal stands");
+    assert.equal(store.renewals, 0);
+    store.renewal = "unreachable";
+    assert.deepEqual(await lease.view(now, true), { state: "unreachable" });
+    assert.equal(store.renewals, 1);
+    await lease.release();
+  });
+
   it("an adopted lease is not surely held until a view renews it", async () => {
     const store = new ScriptedStore();
     const { lease } = held(store);
@@ -172,5 +190,43 @@ describe("LeaderWatch", () => {
       watch.stop();
       server.close();
     }
+  });
+});
+
+describe("StoreGate", () => {
+  it("makes no further call in a cycle once one failed, and asks for a renewal at the next", async () => {
+    const store = new ScriptedStore();
+    const gate = new StoreGate(store);
+    assert.equal(gate.begin(), false);
+    assert.equal(await gate.call((s) => s.read("k")), undefined);
+    store.renewal = "unreachable";
+    await assert.rejects(
+      gate.call((s) => s.read("k")),
+      /does not answer/,
+    );
+    await assert.rejects(
+      gate.call((s) => s.read("k")),
+      /did not answer this cycle/,
+    );
+    assert.equal(store.reads, 2, "the third call was not made");
+    assert.equal(gate.begin(), true, "the next cycle renews at once");
+    assert.equal(gate.begin(), false, "once");
+  });
+
+  it("makes no call in a cycle whose lease view went unanswered", async () => {
+    const store = new ScriptedStore();
+    const gate = new StoreGate(store);
+    gate.begin();
+    gate.close();
+    await assert.rejects(
+      gate.call((s) => s.read("k")),
+      /did not answer this cycle/,
+    );
+    assert.equal(store.reads, 0);
+    assert.equal(
+      gate.begin(),
+      false,
+      "a closed cycle alone does not ask for a renewal: the view already tried",
+    );
   });
 });

@@ -157,6 +157,44 @@ export class LeaderWatch {
 }
 
 /**
+ * A cycle's calls to the lease store beside the lease view. Once one fails, the rest
+ * of the cycle makes none (each would wait for its timeout), and the next lease view
+ * renews at once instead of trusting the last renewal: a holder learns that the store
+ * is away one cycle sooner and asks for the failsafe while its lease still holds.
+ */
+export class StoreGate {
+  private open = true;
+  private missed = false;
+
+  constructor(private readonly store: LeaseStore) {}
+
+  /** A new cycle; whether a call failed since the last one (the lease view should renew now). */
+  begin(): boolean {
+    const missed = this.missed;
+    this.missed = false;
+    this.open = true;
+    return missed;
+  }
+
+  /** The lease view did not get an answer: no further call this cycle. */
+  close(): void {
+    this.open = false;
+  }
+
+  /** Makes `call` unless a call failed this cycle (then it rejects at once). */
+  async call<T>(call: (store: LeaseStore) => Promise<T>): Promise<T> {
+    if (!this.open) throw new Error("the lease store did not answer this cycle");
+    try {
+      return await call(this.store);
+    } catch (err) {
+      this.open = false;
+      this.missed = true;
+      throw err;
+    }
+  }
+}
+
+/**
  * A lease this VM holds: renewed at most every `renew_ms`; its deadline is the sent
  * time of the last good renew + TTL (minus a margin), never later than the store's.
  *
@@ -239,12 +277,16 @@ export class HeldLease {
     return true;
   }
 
-  /** Renews when due: mine, lost (someone else has it, or it was broken), or unreachable. */
+  /**
+   * Renews when due (or at once with `renewNow`: another call to the store failed
+   * since): mine, lost (someone else has it, or it was broken), or unreachable.
+   */
   async view(
     now: number,
+    renewNow = false,
   ): Promise<{ state: "mine"; token: number } | { state: "lost" } | { state: "unreachable" }> {
     const token = this.token!;
-    if (now - this.lastRenewAt < this.cluster.renew_ms)
+    if (!renewNow && now - this.lastRenewAt < this.cluster.renew_ms)
       return this.lastRenewOk ? { state: "mine", token } : { state: "unreachable" };
     this.lastRenewAt = now;
     try {

@@ -23,6 +23,7 @@ import {
   leaseStoreFor,
   listenStatus,
   PROBE_TIMEOUT_MS,
+  StoreGate,
 } from "../cluster-member.js";
 import { type LeaseStore } from "../../ha/lease-store.js";
 import type { JobContext, JobController, JobHandle } from "../job-type.js";
@@ -84,6 +85,8 @@ export class PostgresManager implements JobController {
   private roleWaiters: Array<() => void> = [];
   /** The leader lease, while this member holds it. */
   private held: HeldLease | undefined;
+  /** The cycle's other calls to the store: none after one failed, and the lease renews at once next. */
+  private gate: StoreGate | undefined;
   private lastLeader: string | null = null;
   /** Where the last known leader was (to ask it directly when the lease is free). */
   private lastLeaderAt: Leader | null = null;
@@ -126,6 +129,7 @@ export class PostgresManager implements JobController {
     if (config.cluster && c) {
       this.store = leaseStoreFor(ctx);
       this.held = new HeldLease(this.store, `${c.key}/leader`, ctx.vmId, c, () => this.deadlinePassed());
+      this.gate = new StoreGate(this.store);
     }
     managers.set(ctx.jobDir, this);
   }
@@ -324,7 +328,8 @@ export class PostgresManager implements JobController {
     this.pg = this.handle.processRunning() ? await observe(this.conn) : DOWN;
     if (this.pg.running) this.pgDownSince = null;
     this.at("the lease store (the leader lease)");
-    const lease = await this.leaseView(now);
+    const lease = await this.leaseView(now, this.gate!.begin());
+    if (lease.state === "unreachable") this.gate!.close();
     this.lastLease = lease;
     if (lease.state === "other") {
       this.lastLeader = lease.leader.member;
@@ -338,7 +343,7 @@ export class PostgresManager implements JobController {
       this.at("the lease store (registering, the init marker)");
       await this.registerMember(now);
       if (this.initialized !== true) {
-        this.initialized = await this.store!.read(`${this.cluster.key}/initialized`).then(
+        this.initialized = await this.gate!.call((s) => s.read(`${this.cluster.key}/initialized`)).then(
           (l) => l !== undefined,
           () => null,
         );
@@ -393,7 +398,7 @@ export class PostgresManager implements JobController {
       leaderRefused: leaderCheck.result === "refused",
       leaderUnansweredMs: leaderCheck.unansweredMs,
       switchoverTo: storeUp
-        ? await this.store!.read(`${this.cluster.key}/switchover`).then(
+        ? await this.gate!.call((s) => s.read(`${this.cluster.key}/switchover`)).then(
             (l) => l?.value ?? null,
             () => null,
           )
@@ -459,9 +464,10 @@ export class PostgresManager implements JobController {
     return JSON.stringify(this.me);
   }
 
-  private async leaseView(now: number): Promise<LeaseView> {
+  /** The leader lease as the store has it (`renewNow`: a holder renews now, another call failed since). */
+  private async leaseView(now: number, renewNow: boolean): Promise<LeaseView> {
     const store = this.store!;
-    if (this.leaderToken !== null) return this.held!.view(now);
+    if (this.leaderToken !== null) return this.held!.view(now, renewNow);
     try {
       const l = await store.read(this.leaderKey);
       if (!l) return { state: "free" };
@@ -480,11 +486,13 @@ export class PostgresManager implements JobController {
     if (now - this.memberAt < this.cluster.renew_ms) return;
     this.memberAt = now;
     const value = JSON.stringify({ ...this.me, statusPort: this.config.status_port });
-    await this.store!.acquire(
-      `${this.cluster.key}/members/${this.cluster.member}`,
-      this.ctx.vmId,
-      this.cluster.ttl_ms,
-      value,
+    await this.gate!.call((s) =>
+      s.acquire(
+        `${this.cluster.key}/members/${this.cluster.member}`,
+        this.ctx.vmId,
+        this.cluster.ttl_ms,
+        value,
+      ),
     ).catch(() => undefined);
     await this.registered();
   }
@@ -497,7 +505,7 @@ export class PostgresManager implements JobController {
   private async registered(storeUp = true): Promise<RegisteredMember[]> {
     if (!storeUp) return this.knownPeers;
     try {
-      const found = (await this.store!.list(`${this.cluster.key}/members/`)).map(
+      const found = (await this.gate!.call((s) => s.list(`${this.cluster.key}/members/`))).map(
         (l) => JSON.parse(l.value) as RegisteredMember,
       );
       if (found.length > 0) this.knownPeers = found;
@@ -759,11 +767,8 @@ export class PostgresManager implements JobController {
     }
     if (now - this.markerAt > 60_000) {
       this.markerAt = now;
-      await this.store!.acquire(
-        `${this.cluster.key}/initialized`,
-        MARKER_HOLDER,
-        INITIALIZED_TTL_MS,
-        this.cluster.member,
+      await this.gate!.call((s) =>
+        s.acquire(`${this.cluster.key}/initialized`, MARKER_HOLDER, INITIALIZED_TTL_MS, this.cluster.member),
       ).catch(() => undefined);
     }
     if (this.cluster.vip && !this.vipHeld && this.leaderToken !== null) {
