@@ -1,7 +1,7 @@
 /**
  * bench/failover's figures (pure): what one run measured, and the table per fault,
- * system and strictness with p50/p90/max gap, losses, two writers, stuck runs and
- * the ratio p50(zonal)/p50(this).
+ * system and strictness with p50/p90/max gap, losses, two writers, stuck runs, runs
+ * after which the system did not settle, and the ratio p50(zonal)/p50(this).
  */
 import type { Ack } from "./write-history.js";
 
@@ -21,7 +21,12 @@ export interface Cell {
   system: string;
   strict: boolean;
   runs: RunResult[];
-  /** Why the remaining runs were not made (the system did not settle). */
+  /**
+   * Runs after which the system did not settle (not counted in `runs`): each time it
+   * was torn down and built afresh, and the runs went on.
+   */
+  unsettled?: number;
+  /** Why the remaining runs were not made (it did not settle and could not be built again). */
   broken?: string;
 }
 
@@ -50,6 +55,7 @@ const COLUMNS: Array<[string, number]> = [
   ["lost acked writes", 18],
   ["two writers", 12],
   ["stuck runs", 11],
+  ["did not settle", 15],
   ["zonal p50 / this", 17],
 ];
 
@@ -81,6 +87,7 @@ export function renderTable(cells: Cell[], reference: string): string[] {
         read.length < c.runs.length ? `${lost} (${c.runs.length - read.length} unread)` : String(lost),
         c.runs.some((r) => r.twoWriters > 0) ? "YES" : "never",
         String(c.runs.filter((r) => r.stuck).length),
+        String(c.unsettled ?? 0),
         gaps.length > 0 && refGaps.length > 0
           ? (percentile(refGaps, 50) / percentile(gaps, 50)).toFixed(2)
           : "-",
