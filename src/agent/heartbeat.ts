@@ -9,8 +9,9 @@ import { statfsSync } from "node:fs";
 import { readdir, lstat } from "node:fs/promises";
 import { join } from "node:path";
 import { loadavg } from "node:os";
+import { z } from "zod";
 import { fetcherFor, type Fetch } from "../lib/fetch.js";
-import type { JobsSummary, JobState } from "./job-state.js";
+import { JOB_STATES, JOBS_SUMMARIES, type JobsSummary, type JobState } from "./job-state.js";
 
 export interface DiskUsage {
   /** Bytes used by the disk's files (refreshed every few seconds). */
@@ -36,6 +37,47 @@ export interface Heartbeat {
   /** 1, 5 and 15 minute load averages. */
   load: number[];
 }
+
+const bytes = z.number().int().nonnegative();
+const usage = z.object({ usedBytes: bytes, freeBytes: bytes, totalBytes: bytes });
+const text = (max: number) => z.string().max(max, `expected at most ${max} characters`);
+
+/**
+ * A heartbeat as the control plane accepts it from a VM: every field checked and
+ * bounded (a VM runs other people's code; its body is input like any other).
+ */
+export const heartbeatSchema: z.ZodType<Heartbeat> = z.object({
+  vmId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, "expected the VM's id"),
+  seq: z.number().int().nonnegative(),
+  sentAt: text(64),
+  agentStartedAt: text(64),
+  specVersion: text(256).nullable(),
+  instance: z
+    .object({ deployment: text(128), group: text(128), index: z.number().int().nonnegative(), id: text(128) })
+    .nullable(),
+  jobsState: z.enum(JOBS_SUMMARIES),
+  addresses: z
+    .array(
+      z.object({
+        address: text(64),
+        port: z.number().int().min(0).max(65_535),
+        state: z.enum(["bound", "waiting"]),
+      }),
+    )
+    .max(64),
+  jobs: z
+    .array(
+      z.object({
+        name: text(128),
+        state: z.enum(JOB_STATES),
+        restarts: z.number().int().nonnegative(),
+        healthy: z.boolean(),
+      }),
+    )
+    .max(256),
+  disk: z.object({ persistent: usage.extend({ id: text(128) }).nullable(), ephemeral: usage }),
+  load: z.array(z.number().nonnegative()).max(3),
+});
 
 export async function dirSize(path: string): Promise<number> {
   let total = 0;

@@ -10,7 +10,8 @@
  *
  * Illegal transitions throw: they are bugs.
  */
-export type JobState = "stopped" | "starting" | "running" | "backoff" | "stopping" | "failed";
+export const JOB_STATES = ["stopped", "starting", "running", "backoff", "stopping", "failed"] as const;
+export type JobState = (typeof JOB_STATES)[number];
 
 const TRANSITIONS: Record<JobState, readonly JobState[]> = {
   stopped: ["starting", "failed"],
@@ -37,7 +38,8 @@ export function backoffDelayMs(consecutiveFailures: number): number {
 }
 
 /** One word for all jobs of a VM, as heartbeats report it. */
-export type JobsSummary = "none" | "running" | "starting" | "failing" | "stopped" | "partial";
+export const JOBS_SUMMARIES = ["none", "running", "starting", "failing", "stopped", "partial"] as const;
+export type JobsSummary = (typeof JOBS_SUMMARIES)[number];
 
 export function summarizeJobs(states: JobState[]): JobsSummary {
   if (states.length === 0) return "none";

@@ -24,9 +24,10 @@
  *   /v2/* the Open Service Broker API (basic auth; see src/broker/api.ts)
  */
 import type { FastifyInstance } from "fastify";
-import type { Heartbeat } from "../agent/heartbeat.js";
+import { heartbeatSchema } from "../agent/heartbeat.js";
 import { InvalidInput, Unauthorized } from "../lib/errors.js";
 import { bearerToken, createApi } from "../lib/http-server.js";
+import { parseWith } from "../lib/validate.js";
 import { LEASE_ROUTES, mountLeaseApi } from "../ha/embedded/api.js";
 import { mountBrokerApi } from "../broker/api.js";
 import type { ControlPlaneBroker } from "../broker/control-plane.js";
@@ -216,10 +217,11 @@ function mountVmApi(app: FastifyInstance, director: () => Director): void {
   app.get("/v1/lb/backends", (req) => director().lbs.backends(vmToken(req.headers.authorization)));
   app.post("/v1/heartbeats", async (req, reply) => {
     const given = bearerToken(req.headers.authorization);
-    const beat = req.body as Heartbeat | undefined;
     if (!given) throw new Unauthorized("heartbeats need the VM's bearer token");
-    if (!beat || typeof beat.vmId !== "string") throw new InvalidInput("vmId: expected the VM's id");
-    await director().recordHeartbeat(given, beat);
+    const beat = parseWith(heartbeatSchema, req.body, "heartbeat");
+    // A VM nobody owns is refused like any unknown token (the book still tells the zombie hunt).
+    if ((await director().recordHeartbeat(given, beat)) === "unknown-vm")
+      throw new Unauthorized(`heartbeat for ${beat.vmId}: no instance or standby owns this VM`);
     return reply.status(204).send();
   });
 }

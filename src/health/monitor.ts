@@ -202,8 +202,10 @@ export class HealthMonitor {
     ]);
     const groups = new Map<string, GroupManifest>();
     for (const d of deployments) {
-      for (const g of (d.manifest as { manifest: Manifest }).manifest.instance_groups)
-        groups.set(`${d.name}/${g.name}`, g);
+      await this.isolated(`manifest ${d.name}`, d.name, null, () => {
+        for (const g of (d.manifest as { manifest: Manifest }).manifest.instance_groups)
+          groups.set(`${d.name}/${g.name}`, g);
+      });
     }
     if (now - this.zonesAt > 2000) {
       this.zonesAt = now;
@@ -215,44 +217,10 @@ export class HealthMonitor {
     await this.settleActive(now);
     for (const inst of instances) this.probe(inst, now);
 
-    for (const inst of instances) {
-      const beat = this.heartbeats.lastOf(inst.vmId);
-      const jobs = beat?.beat.jobs ?? [];
-      const v = judge(
-        {
-          key: `${inst.group}/${inst.index}`,
-          state: inst.state,
-          desired: inst.desired,
-          changedAt: Date.parse(inst.updatedAt),
-          ...(beat
-            ? {
-                lastBeat: {
-                  at: beat.at,
-                  jobsState: beat.beat.jobsState,
-                  restarts: jobs.reduce((n, j) => n + j.restarts, 0),
-                  failingJobs: jobs
-                    .filter((j) => j.state === "backoff" || j.state === "failed")
-                    .map((j) => j.name),
-                },
-              }
-            : {}),
-          probeFailures: this.probes.get(inst.id)?.failures ?? 0,
-          now,
-          monitorStartedAt: this.startedAt,
-        },
-        this.cfg,
+    for (const inst of instances)
+      await this.isolated(`judge ${inst.id}`, inst.deployment, `${inst.group}/${inst.index}`, () =>
+        this.judgeOne(inst, now),
       );
-      const before = this.verdicts.get(inst.id);
-      this.verdicts.set(inst.id, v);
-      if (!isDown(v.health)) this.downSince.delete(inst.id);
-      else if (!this.downSince.has(inst.id)) this.downSince.set(inst.id, now);
-      const wasDown = before !== undefined && isDown(before.health);
-      if (isDown(v.health) && before?.health !== v.health) {
-        await this.event(inst.deployment, v.sentence, `${inst.group}/${inst.index}`);
-      } else if (v.health === "healthy" && wasDown) {
-        await this.event(inst.deployment, `${v.sentence} again`, `${inst.group}/${inst.index}`, "info");
-      }
-    }
 
     const decide = () =>
       guard(
@@ -264,7 +232,9 @@ export class HealthMonitor {
               key: `${i.group}/${i.index}`,
               deployment: i.deployment,
               zone: i.zone,
-              health: this.active.has(i.id) ? "not-judged" : this.verdicts.get(i.id)!.health,
+              health: this.active.has(i.id)
+                ? "not-judged"
+                : (this.verdicts.get(i.id)?.health ?? "not-judged"),
               strategy: g?.strategy ?? "none",
               relocate: g?.relocate ?? false,
             };
@@ -291,38 +261,113 @@ export class HealthMonitor {
       );
     }
     this.last = decision;
-    for (const a of decision.actions) {
-      if (a.action === "wait" && decision.downZones.includes(instances.find((i) => i.id === a.id)!.zone))
-        this.zoneVictims.add(a.id);
-      if (this.said.get(a.id) !== a.sentence) {
-        this.said.set(a.id, a.sentence);
-        await this.event(a.deployment, a.sentence, a.key);
-      }
-      if (a.action !== "recover" && a.action !== "relocate") continue;
-      if (now - (this.downSince.get(a.id) ?? now) < this.cfg.confirmMs) continue;
-      const inst = instances.find((i) => i.id === a.id)!;
-      if ((this.backoff.get(a.id)?.until ?? 0) > now || this.ctx.instanceLocks.isLocked(a.id)) continue;
-      const reason = this.verdicts.get(a.id)!.sentence;
-      const task = await this.submit({
-        deployment: inst.deployment,
-        kind: "recover",
-        description: `recover ${a.key} of ${inst.deployment}: ${reason}`,
-        payload: {
-          instanceId: a.id,
-          failedVmId: inst.vmId,
-          reason,
-          relocate: a.action === "relocate",
-          detectedAt: now,
-        },
-      });
-      this.active.set(a.id, task.id);
-    }
+    for (const a of decision.actions)
+      await this.isolated(`act ${a.id}`, a.deployment, a.key, () => this.actOn(a, decision, instances, now));
     for (const id of [...this.said.keys()])
       if (!decision.actions.some((a) => a.id === id)) this.said.delete(id);
     if (now - this.zombiesAt > 5000 || this.suspects.size > 0) {
       this.zombiesAt = now;
       await this.sweepZombies(instances);
     }
+  }
+
+  /**
+   * Runs one instance's (`instance`: its key) or deployment's share of a tick: an
+   * exception there is an event naming it (once per distinct message), and the
+   * others are judged anyway.
+   */
+  private async isolated(
+    id: string,
+    deployment: string,
+    instance: string | null,
+    work: () => unknown,
+  ): Promise<void> {
+    try {
+      await work();
+      this.failing.delete(id);
+    } catch (err) {
+      const what = instance ? `${instance} of ${deployment}` : `the manifest of ${deployment}`;
+      const message = `health monitor: could not judge ${what}: ${errorMessage(err)}`;
+      if (this.failing.get(id) === message) return;
+      this.failing.set(id, message);
+      await this.event(deployment, message, instance ?? undefined).catch(() => undefined);
+    }
+  }
+
+  /** What failed last per piece of work (an instance's judgement or action, a manifest), said once until it changes. */
+  private readonly failing = new Map<string, string>();
+
+  /** One instance's verdict from its heartbeat and probes, and the event when its health changes. */
+  private async judgeOne(inst: InstanceRecord, now: number): Promise<void> {
+    const beat = this.heartbeats.lastOf(inst.vmId);
+    const jobs = beat?.beat.jobs ?? [];
+    const v = judge(
+      {
+        key: `${inst.group}/${inst.index}`,
+        state: inst.state,
+        desired: inst.desired,
+        changedAt: Date.parse(inst.updatedAt),
+        ...(beat
+          ? {
+              lastBeat: {
+                at: beat.at,
+                jobsState: beat.beat.jobsState,
+                restarts: jobs.reduce((n, j) => n + j.restarts, 0),
+                failingJobs: jobs
+                  .filter((j) => j.state === "backoff" || j.state === "failed")
+                  .map((j) => j.name),
+              },
+            }
+          : {}),
+        probeFailures: this.probes.get(inst.id)?.failures ?? 0,
+        now,
+        monitorStartedAt: this.startedAt,
+      },
+      this.cfg,
+    );
+    const before = this.verdicts.get(inst.id);
+    this.verdicts.set(inst.id, v);
+    if (!isDown(v.health)) this.downSince.delete(inst.id);
+    else if (!this.downSince.has(inst.id)) this.downSince.set(inst.id, now);
+    const wasDown = before !== undefined && isDown(before.health);
+    if (isDown(v.health) && before?.health !== v.health) {
+      await this.event(inst.deployment, v.sentence, `${inst.group}/${inst.index}`);
+    } else if (v.health === "healthy" && wasDown) {
+      await this.event(inst.deployment, `${v.sentence} again`, `${inst.group}/${inst.index}`, "info");
+    }
+  }
+
+  /** One of the guard's actions: its sentence once, and a recovery when it is due. */
+  private async actOn(
+    a: GuardDecision["actions"][number],
+    decision: GuardDecision,
+    instances: InstanceRecord[],
+    now: number,
+  ): Promise<void> {
+    if (a.action === "wait" && decision.downZones.includes(instances.find((i) => i.id === a.id)!.zone))
+      this.zoneVictims.add(a.id);
+    if (this.said.get(a.id) !== a.sentence) {
+      this.said.set(a.id, a.sentence);
+      await this.event(a.deployment, a.sentence, a.key);
+    }
+    if (a.action !== "recover" && a.action !== "relocate") return;
+    if (now - (this.downSince.get(a.id) ?? now) < this.cfg.confirmMs) return;
+    const inst = instances.find((i) => i.id === a.id)!;
+    if ((this.backoff.get(a.id)?.until ?? 0) > now || this.ctx.instanceLocks.isLocked(a.id)) return;
+    const reason = this.verdicts.get(a.id)!.sentence;
+    const task = await this.submit({
+      deployment: inst.deployment,
+      kind: "recover",
+      description: `recover ${a.key} of ${inst.deployment}: ${reason}`,
+      payload: {
+        instanceId: a.id,
+        failedVmId: inst.vmId,
+        reason,
+        relocate: a.action === "relocate",
+        detectedAt: now,
+      },
+    });
+    this.active.set(a.id, task.id);
   }
 
   /** Forgets finished recoveries; backs off after a failed one (5 s, 10 s … 60 s). */

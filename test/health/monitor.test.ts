@@ -8,8 +8,10 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parse, stringify } from "yaml";
+import { loadSettings } from "../../src/agent/settings.js";
 import { repoPath } from "../../src/cli/home.js";
 import type { InstanceView } from "../../src/director/director.js";
+import { fetcherFor } from "../../src/lib/fetch.js";
 import { sleep, waitFor } from "../../src/lib/sleep.js";
 import type { TaskRecord } from "../../src/store/tasks.js";
 import { ZonalHarness } from "../../src/testing/zonal-harness.js";
@@ -81,6 +83,44 @@ describe("health monitor", () => {
       events.some((m) => /^web\/0 is failing: its jobs restarted [2-9] times \(web\)$/.test(m)),
       events.join("\n"),
     );
+  });
+
+  it("refuses a malformed heartbeat naming the field, and still recovers another deployment's crashed VM", async () => {
+    deploy("hostile", [{ name: "web", instances: 1, zones: ["z1"] }]);
+    deploy("victim", [{ name: "web", instances: 1, zones: ["z2"] }]);
+    const hostile = one("hostile");
+    const victim = one("victim");
+    // What the hostile VM's jobs could read: its agent's own settings (token, heartbeat URL, CA).
+    const settings = loadSettings(join(z.dataDir, "vms", hostile.vmId!));
+    const url = settings.heartbeat!.url;
+    const post = (body: unknown) =>
+      fetcherFor(url, settings.tls?.ca)(url, {
+        method: "POST",
+        headers: { authorization: `Bearer ${settings.token}`, "content-type": "application/json" },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(5000),
+      });
+    const bad = await post({ vmId: hostile.vmId, jobs: "x" });
+    assert.equal(bad.status, 400);
+    assert.match(await bad.text(), /jobs: .*expected array/);
+    const wellFormed = (vmId: string) => ({
+      vmId,
+      seq: 1,
+      sentAt: new Date().toISOString(),
+      agentStartedAt: new Date().toISOString(),
+      specVersion: null,
+      instance: null,
+      jobsState: "none",
+      addresses: [],
+      jobs: [],
+      disk: { persistent: null, ephemeral: { usedBytes: 0, freeBytes: 0, totalBytes: 0 } },
+      load: [0, 0, 0],
+    });
+    assert.equal((await post(wellFormed("vm-nobody"))).status, 401, "a VM nobody owns is refused");
+    assert.equal((await post(wellFormed(hostile.vmId!))).status, 204, "its own well-formed heartbeat counts");
+    await z.client.crashVm(victim.vmId!);
+    const after = await recoveredFrom("victim", victim.vmId!, 60_000);
+    assert.notEqual(after.vmId, victim.vmId);
   });
 
   it("deletes a zombie VM that claims an instance which runs elsewhere", async () => {
