@@ -44,7 +44,13 @@ export const haproxyConfigSchema = z
             balance: z.enum(["roundrobin", "leastconn", "source"]).default("roundrobin"),
             health_check: z
               .object({
-                path: z.string().startsWith("/", "expected a path starting with /").optional(),
+                path: z
+                  .string()
+                  .regex(
+                    /^\/[\x21-\x7e]{0,254}$/,
+                    "expected a path starting with / of at most 255 visible ASCII characters (no space, newline or control character; %-encode them)",
+                  )
+                  .optional(),
                 interval: durationMs({ min: 100 }).default(500),
                 fall: z.number().int().min(1).default(2),
                 rise: z.number().int().min(1).default(2),

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { haproxyConfigSchema } from "./config.js";
 import { configVersion, renderHaproxyCfg, serversOf } from "./render.js";
+import { parseWith } from "../../lib/validate.js";
 
 const config = haproxyConfigSchema.parse({
   frontends: [{ name: "www", port: 8000, backend: "web" }],
@@ -54,5 +55,50 @@ describe("haproxy config", () => {
     assert.match(messages, /frontends\.0\.backend: no backend "nope"/);
     assert.match(messages, /give either link .* or servers, not both/);
     assert.match(messages, /backends\.1\.port: a linked backend needs the port/);
+  });
+
+  it("refuses a health check path that would add config lines, naming the field", () => {
+    const hostile = {
+      frontends: [{ name: "www", port: 8000, backend: "web" }],
+      backends: [
+        {
+          name: "web",
+          link: "web",
+          port: 8080,
+          health_check: { path: "/x\n  stats enable\n  stats uri /s" },
+        },
+      ],
+    };
+    assert.throws(
+      () => parseWith(haproxyConfigSchema, hostile, "haproxy properties"),
+      /backends\[0\]\.health_check\.path: expected a path starting with \/ of at most 255 visible ASCII/,
+    );
+    for (const path of ["/a b", "/a\tb", "/\u0000", "/é"])
+      assert.equal(
+        haproxyConfigSchema.safeParse({
+          ...hostile,
+          backends: [{ ...hostile.backends[0], health_check: { path } }],
+        }).success,
+        false,
+        JSON.stringify(path),
+      );
+  });
+
+  it("renders no value that is more than one word, whatever checked it before", () => {
+    const render = (
+      servers: Record<string, Array<{ name: string; address: string; port: number }>>,
+      member = "m0",
+    ) => renderHaproxyCfg({ config, address: "127.1.1.9", member, servers, statsSocket: "/run/s" });
+    assert.throws(
+      () => render({ web: [{ name: "web-0", address: "127.1.1.1\n  server evil 10.0.0.1", port: 80 }] }),
+      /server address .* is not one word/,
+    );
+    assert.throws(
+      () => render({ web: [{ name: "a b", address: "127.1.1.1", port: 80 }] }),
+      /server name "a b"/,
+    );
+    assert.throws(() => render({}, "m0\r\nX"), /member/);
+    assert.throws(() => render({}, "#"), /member "#"/);
+    assert.doesNotThrow(() => render({ web: [{ name: "web-0", address: "127.1.1.1", port: 80 }] }));
   });
 });

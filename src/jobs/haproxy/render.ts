@@ -23,11 +23,25 @@ export interface RenderInput {
   statsSocket: string;
 }
 
+/**
+ * One word of the config, as HAProxy reads it: every value rendered goes through
+ * here, and one that could end the word or the line (whitespace, a control
+ * character, a quote, a backslash, #) is refused, whatever checked it before.
+ */
+export function word(value: string | number, what: string): string {
+  const s = String(value);
+  // eslint-disable-next-line no-control-regex
+  if (s === "" || /[\s\x00-\x1f\x7f"'\\#]/.test(s))
+    throw new Error(`haproxy config: ${what} ${JSON.stringify(s)} is not one word HAProxy reads as given`);
+  return s;
+}
+
 export function renderHaproxyCfg(i: RenderInput): string {
+  const w = word;
   const lines = [
     "# Rendered by zonal's haproxy job; edits are overwritten.",
     "global",
-    `  stats socket ${i.statsSocket} mode 600 level admin`,
+    `  stats socket ${w(i.statsSocket, "stats socket")} mode 600 level admin`,
     "  hard-stop-after 30s",
     "defaults",
     // A backend whose VM died answers nothing (no reset): a connect that gets no
@@ -44,17 +58,28 @@ export function renderHaproxyCfg(i: RenderInput): string {
     "",
   ];
   for (const f of i.config.frontends) {
-    lines.push(`frontend ${f.name}`, `  mode ${f.mode}`, `  bind ${i.address}:${f.port}`);
-    if (f.mode === "http") lines.push(`  http-response set-header X-Zonal-LB ${i.member}`);
-    lines.push(`  default_backend ${f.backend}`, "");
+    lines.push(
+      `frontend ${w(f.name, "frontend name")}`,
+      `  mode ${w(f.mode, "mode")}`,
+      `  bind ${w(`${i.address}:${f.port}`, "bind address")}`,
+    );
+    if (f.mode === "http") lines.push(`  http-response set-header X-Zonal-LB ${w(i.member, "member")}`);
+    lines.push(`  default_backend ${w(f.backend, "backend")}`, "");
   }
   for (const b of i.config.backends) {
     const hc = b.health_check;
-    lines.push(`backend ${b.name}`, `  mode ${b.mode}`, `  balance ${b.balance}`);
-    if (b.mode === "http" && hc.path) lines.push(`  option httpchk GET ${hc.path}`);
-    lines.push(`  default-server check inter ${hc.interval} fall ${hc.fall} rise ${hc.rise}`);
+    lines.push(
+      `backend ${w(b.name, "backend name")}`,
+      `  mode ${w(b.mode, "mode")}`,
+      `  balance ${w(b.balance, "balance")}`,
+    );
+    if (b.mode === "http" && hc.path) lines.push(`  option httpchk GET ${w(hc.path, "health check path")}`);
+    lines.push(
+      `  default-server check inter ${w(hc.interval, "interval")} fall ${w(hc.fall, "fall")} rise ${w(hc.rise, "rise")}`,
+    );
     const servers = i.servers[b.name] ?? [];
-    for (const s of servers) lines.push(`  server ${s.name} ${s.address}:${s.port}`);
+    for (const s of servers)
+      lines.push(`  server ${w(s.name, "server name")} ${w(`${s.address}:${s.port}`, "server address")}`);
     lines.push("");
   }
   return lines.join("\n");
