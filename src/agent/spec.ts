@@ -71,7 +71,12 @@ export const specSchema = z
       .strict()
       .optional(),
     persistent_disk: z
-      .object({ id: z.string().min(1) })
+      .object({
+        // It names a directory under the disks dir: one path segment, never "." or "..".
+        id: z
+          .string()
+          .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, "expected a disk id (letters, digits, _ . -)"),
+      })
       .strict()
       .nullable()
       .default(null),

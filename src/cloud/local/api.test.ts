@@ -103,6 +103,26 @@ describe("local cloud API input handling", () => {
     assert.deepEqual(await service.listDisks(), []);
   });
 
+  it("finds no resource named after an Object property, and changes nothing asking", async () => {
+    for (const id of ["__proto__", "constructor", "toString", "hasOwnProperty"]) {
+      for (const [method, url] of [
+        ["GET", `/v1/vms/${id}`],
+        ["DELETE", `/v1/vms/${id}`],
+        ["POST", `/v1/vms/${id}/power-off`],
+        ["GET", `/v1/vms/${id}/agent`],
+        ["GET", `/v1/disks/${id}`],
+        ["DELETE", `/v1/disks/${id}`],
+      ] as const) {
+        const res = await app.inject({ method, url, headers: auth });
+        // As for any id nobody made: 404, or a DELETE's idempotent 204.
+        const unknown = await app.inject({ method, url: url.replace(id, "vm-nobody"), headers: auth });
+        assert.equal(res.statusCode, unknown.statusCode, `${method} ${url}: ${res.body}`);
+        assert.ok([404, 204].includes(res.statusCode), `${method} ${url}: ${res.statusCode}`);
+      }
+    }
+    assert.deepEqual(await service.listVms(), []);
+  });
+
   it("refuses a VM that does not fit with 409 and the host's reason", async () => {
     const res = await app.inject({
       method: "POST",

@@ -83,7 +83,7 @@ export class StateFile {
     const loaded = readJsonIfExists(path) as LocalState | undefined;
     if (loaded && loaded.version !== 1)
       throw new Error(`${path}: unsupported state version ${String(loaded.version)}`);
-    this.state = {
+    const state: LocalState = {
       version: 1,
       hosts: {},
       vms: {},
@@ -92,6 +92,14 @@ export class StateFile {
       network: { faults: [] },
       ...(loaded ?? {}),
     };
+    // Tables keyed by ids from requests have no prototype: `vms["__proto__"]` or
+    // `vms["constructor"]` is no VM, and writing one sets nothing but its own entry.
+    for (const t of ["hosts", "vms", "disks", "addresses"] as const)
+      (state as unknown as Record<string, object>)[t] = Object.assign(
+        Object.create(null) as object,
+        state[t],
+      );
+    this.state = state;
   }
 
   save(): void {
