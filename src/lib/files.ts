@@ -1,6 +1,17 @@
-/** Small file helpers: crash-safe writes and tolerant reads. */
-import { closeSync, fsyncSync, openSync, renameSync, writeSync, readFileSync, existsSync } from "node:fs";
-import { dirname, basename, join } from "node:path";
+/** Small file helpers: crash-safe writes, tolerant reads, a private run directory. */
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeSync,
+} from "node:fs";
+import { homedir } from "node:os";
+import { basename, dirname, join } from "node:path";
 
 /**
  * Writes `data` to `path` so that a crash leaves either the old or the new
@@ -28,4 +39,20 @@ export function writeFileAtomic(path: string, data: string, mode = 0o644): void 
 export function readJsonIfExists(path: string): unknown {
   if (!existsSync(path)) return undefined;
   return JSON.parse(readFileSync(path, "utf8"));
+}
+
+/**
+ * A directory of this machine's zonal state shared between processes (address
+ * claims): `/run/zonal/<name>` for root, `~/.zonal/run/<name>` otherwise — never a
+ * predictable path in a world-writable directory, where another user could plant
+ * a symlink first. Made 0700; refused unless it is a real directory of this user.
+ */
+export function privateRunDir(name: string): string {
+  const uid = process.getuid?.() ?? 0;
+  const dir = uid === 0 ? join("/run/zonal", name) : join(homedir(), ".zonal", "run", name);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = lstatSync(dir);
+  if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o022) !== 0)
+    throw new Error(`${dir}: expected a directory of uid ${uid} that only it can write`);
+  return dir;
 }

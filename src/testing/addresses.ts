@@ -6,9 +6,9 @@
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { privateRunDir } from "../lib/files.js";
 import { isAlive } from "../lib/proc.js";
 
-const ROOT = "/tmp/zonal-test-address-blocks";
 const FIRST = 10;
 const STEP = 5;
 const LAST = 245;
@@ -19,7 +19,7 @@ export interface AddressBlock {
 }
 
 export function claimAddressBlock(): AddressBlock {
-  mkdirSync(ROOT, { recursive: true });
+  const ROOT = privateRunDir("test-address-blocks");
   const start = FIRST + STEP * Math.floor(Math.random() * ((LAST - FIRST) / STEP));
   for (let i = 0; i <= (LAST - FIRST) / STEP; i++) {
     const base = FIRST + ((start - FIRST + i * STEP) % (LAST - FIRST + STEP));

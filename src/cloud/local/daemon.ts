@@ -13,7 +13,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync }
 import { join, resolve } from "node:path";
 import { claimDataDir, parseListen, readOrCreateToken } from "../../lib/data-dir.js";
 import { Conflict } from "../../lib/errors.js";
-import { readJsonIfExists, writeFileAtomic } from "../../lib/files.js";
+import { privateRunDir, readJsonIfExists, writeFileAtomic } from "../../lib/files.js";
 import { isAlive } from "../../lib/proc.js";
 import { createLogger } from "../../lib/log.js";
 import { buildCloudApi } from "./api.js";
@@ -33,15 +33,12 @@ export interface RunningDaemon {
   close(): Promise<void>;
 }
 
-const ADDRESS_CLAIMS = "/tmp/zonal-local-cloud-addresses";
-
 /**
  * Two local clouds with the same address_base would hand out the same addresses.
  * A cloud's data dir claims its address block for as long as it has VMs.
  */
 export function claimAddressBlock(config: CloudConfig, dataDir: string): void {
-  mkdirSync(ADDRESS_CLAIMS, { recursive: true });
-  const claim = join(ADDRESS_CLAIMS, `address-base-${config.addressBase}`);
+  const claim = join(privateRunDir("local-cloud-addresses"), `address-base-${config.addressBase}`);
   if (existsSync(claim)) {
     const other = readFileSync(claim, "utf8").trim();
     if (other !== dataDir) {
