@@ -21,7 +21,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { ZonalError, errorMessage } from "../lib/errors.js";
-import { tokensEqual } from "../lib/http-server.js";
+import { noteFailure, tokensEqual } from "../lib/http-server.js";
 import { formatProblems, problemsOf } from "../lib/validate.js";
 import { catalogBody, bindParameters, provisionParameters, updateParameters } from "./catalog.js";
 import type { Answer, Broker } from "./service.js";
@@ -117,7 +117,10 @@ export function mountBrokerApi(
             : typeof parserStatus === "number" && parserStatus >= 400 && parserStatus < 500
               ? 400
               : 500;
-        if (code >= 500) req.log.error({ err: errorMessage(err) }, "broker request failed");
+        if (code >= 500) {
+          noteFailure(req, err);
+          req.log.error({ err: errorMessage(err) }, "broker request failed");
+        }
         return reply.status(code).send({ description: errorMessage(err) });
       });
       const send = (reply: FastifyReply, a: Answer) => reply.status(a.status).send(a.body);
@@ -249,12 +252,16 @@ export function mountBrokerApi(
   );
 }
 
-function checkAuth(header: string | undefined, expected: BrokerCredentials): void {
+/** The user and password of an `Authorization: Basic` header (empty when there is none). */
+export function basicCredentials(header: string | undefined): { user: string; pass: string } {
   const m = /^Basic ([A-Za-z0-9+/=]+)$/i.exec(header ?? "");
   const given = m ? Buffer.from(m[1]!, "base64").toString("utf8") : "";
   const colon = given.indexOf(":");
-  const user = colon >= 0 ? given.slice(0, colon) : "";
-  const pass = colon >= 0 ? given.slice(colon + 1) : "";
+  return colon >= 0 ? { user: given.slice(0, colon), pass: given.slice(colon + 1) } : { user: "", pass: "" };
+}
+
+function checkAuth(header: string | undefined, expected: BrokerCredentials): void {
+  const { user, pass } = basicCredentials(header);
   // Both compared, always: the time taken does not tell which one was wrong.
   const okUser = tokensEqual(user, expected.username);
   const okPass = tokensEqual(pass, expected.password);

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import type { AgentTlsIssuer } from "../cloud/cloud.js";
 import { parseListen } from "../lib/data-dir.js";
 import { InvalidInput } from "../lib/errors.js";
+import type { Logger } from "../lib/log.js";
 import { AgentCa } from "./agent-ca.js";
 import { buildVmApi } from "./api.js";
 import type { Director } from "./director.js";
@@ -44,6 +45,8 @@ export async function startAgentListener(o: {
   dataDir: string;
   tls: AgentTlsOptions;
   director: () => Director;
+  /** Where its requests' audit lines go, and the operator's token (to name the operator). */
+  audit?: { log: Logger; apiToken: string };
 }): Promise<AgentListener> {
   const { host, port } = parseListen(o.tls.listen, "--agent-listen");
   const advertised = o.tls.advertiseHost ?? host;
@@ -59,7 +62,7 @@ export async function startAgentListener(o: {
     ips: names.filter((n) => isIP(n) !== 0),
     dnsNames: names.filter((n) => isIP(n) === 0),
   });
-  const app = buildVmApi(o.director, { cert: certPem, key: keyPem });
+  const app = buildVmApi(o.director, { cert: certPem, key: keyPem }, o.audit);
   await app.listen({ host, port });
   const addr = app.server.address();
   const actualPort = typeof addr === "object" && addr ? addr.port : port;

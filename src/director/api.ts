@@ -27,7 +27,9 @@ import type { FastifyInstance } from "fastify";
 import { heartbeatSchema } from "../agent/heartbeat.js";
 import { InvalidInput, Unauthorized } from "../lib/errors.js";
 import { bearerToken, createApi } from "../lib/http-server.js";
+import type { Logger } from "../lib/log.js";
 import { parseWith } from "../lib/validate.js";
+import { directorAudit } from "./audit.js";
 import { LEASE_ROUTES, mountLeaseApi } from "../ha/embedded/api.js";
 import { mountBrokerApi } from "../broker/api.js";
 import type { ControlPlaneBroker } from "../broker/control-plane.js";
@@ -65,9 +67,11 @@ export function buildDirectorApi(
   token: string,
   info: () => Record<string, unknown>,
   broker: () => ControlPlaneBroker,
+  log?: Logger,
 ): FastifyInstance {
   const app = createApi({
     token,
+    ...(log ? { log, audit: directorAudit(token, director) } : {}),
     open: [
       "/v1/heartbeats",
       "/v1/health",
@@ -230,8 +234,15 @@ function mountVmApi(app: FastifyInstance, director: () => Director): void {
  * The VMs' listener when TLS is on: HTTPS with the director's certificate from the
  * agent CA, serving only what VMs call (the same handlers as the API's).
  */
-export function buildVmApi(director: () => Director, https: { cert: string; key: string }): FastifyInstance {
-  const app = createApi({ https });
+export function buildVmApi(
+  director: () => Director,
+  https: { cert: string; key: string },
+  audit?: { log: Logger; apiToken: string },
+): FastifyInstance {
+  const app = createApi({
+    https,
+    ...(audit ? { log: audit.log, audit: directorAudit(audit.apiToken, director) } : {}),
+  });
   mountVmApi(app, director);
   return app;
 }

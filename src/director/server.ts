@@ -83,19 +83,23 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
       if (!ready.broker) throw new Unavailable("the service broker is still starting");
       return ready.broker;
     },
+    log,
   );
   await app.listen({ host, port });
   const addr = app.server.address();
   const actualPort = typeof addr === "object" && addr ? addr.port : port;
   const url = `http://${host}:${actualPort}`;
   const agentListener = o.agentTls
-    ? await startAgentListener({ dataDir, tls: o.agentTls, director: directorNow }).catch(
-        async (err: unknown) => {
-          await app.close();
-          await store.close();
-          throw err;
-        },
-      )
+    ? await startAgentListener({
+        dataDir,
+        tls: o.agentTls,
+        director: directorNow,
+        audit: { log, apiToken: token },
+      }).catch(async (err: unknown) => {
+        await app.close();
+        await store.close();
+        throw err;
+      })
     : undefined;
   const health = o.health === false ? undefined : (o.health ?? DEFAULT_HEALTH);
   const director = await Director.start({
