@@ -1,0 +1,293 @@
+/**
+ * Hostile requests against the HTTP surfaces, in-process: the VMs' heartbeats, the
+ * embedded lease store's API (as a VM of the deployment calls it), and the local
+ * cloud's API. Bodies are good ones with one thing broken or anything at all; ids in
+ * paths and query strings are hostile strings. Every answer is a 2xx or a 4xx —
+ * never a 5xx — a 400 names the field, and a refusal changes nothing (the heartbeats
+ * recorded, the lease table and its token counter, the VM and disk lists).
+ */
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import fc from "fast-check";
+import type { FastifyInstance } from "fastify";
+import type { ControlPlaneBroker } from "../broker/control-plane.js";
+import { heartbeatSchema } from "../agent/heartbeat.js";
+import { buildCloudApi } from "../cloud/local/api.js";
+import { parseCloudConfig } from "../cloud/local/config.js";
+import { LocalCloudService } from "../cloud/local/service.js";
+import { buildDirectorApi } from "../director/api.js";
+import type { Director } from "../director/director.js";
+import { mountLeaseApi } from "../ha/embedded/api.js";
+import { EmbeddedLeaseStore } from "../ha/embedded/store.js";
+import { Unavailable } from "../lib/errors.js";
+import { createApi } from "../lib/http-server.js";
+import { Store } from "../store/store.js";
+import { fuzzSettings, hostileString, mutations, Tally, type Mutation } from "./hostile.js";
+
+const VM_TOKEN = "v".repeat(40);
+/** A URL can carry only whole code points: a lone surrogate becomes U+FFFD, as UTF-8 would make it. */
+const wellFormed = (s: string) => Buffer.from(s, "utf8").toString("utf8");
+
+interface Answer {
+  status: number;
+  body: string;
+}
+
+/** 2xx or 4xx, never 5xx; a 400 names the field (its first segment) unless the body was replaced whole. */
+function judge(tally: Tally, what: string, a: Answer, m?: Mutation): void {
+  tally.tried += 1;
+  if (a.status >= 500) {
+    tally.failures += 1;
+    assert.fail(`${what}: ${a.status} ${a.body}`);
+  }
+  assert.ok(a.status < 500 && a.status >= 200, `${what}: ${a.status}`);
+  if (a.status === 400 && m && m.how !== "whole" && m.field !== "(root)") {
+    const head = /^[^.[]*/.exec(m.field)![0];
+    assert.ok(
+      a.body.includes(head) || a.body.includes("zz_"),
+      `${what}: the 400 names ${m.field}: ${a.body}`,
+    );
+  }
+}
+
+async function unchanged(tally: Tally, before: unknown, after: unknown, what: string): Promise<void> {
+  if (JSON.stringify(before) !== JSON.stringify(after)) {
+    tally.stateChanges += 1;
+    assert.fail(`${what}: refused, yet the state changed`);
+  }
+}
+
+const send = async (
+  app: FastifyInstance,
+  method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE",
+  url: string,
+  body: unknown,
+  token: string,
+): Promise<Answer> => {
+  const res = await app.inject({
+    method,
+    url,
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
+  });
+  return { status: res.statusCode, body: res.body };
+};
+
+describe("hostile requests", () => {
+  const dir = mkdtempSync(join(tmpdir(), "zonal-hostile-http-"));
+  const tallies: Tally[] = [];
+  const tally = (surface: string) => {
+    const t = new Tally(surface);
+    tallies.push(t);
+    return t;
+  };
+  after(() => {
+    for (const t of tallies) console.log(t.line());
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  describe("the VMs' heartbeats", () => {
+    const recorded: unknown[] = [];
+    const director = {
+      recordHeartbeat: async (token: string, beat: unknown) => {
+        if (token !== VM_TOKEN) throw new Unavailable("only the test's VM beats");
+        recorded.push(beat);
+        return "recorded";
+      },
+    } as unknown as Director;
+    const broker = (): ControlPlaneBroker => {
+      throw new Unavailable("no broker here");
+    };
+    const app = buildDirectorApi(
+      () => director,
+      "o".repeat(40),
+      () => ({}),
+      broker,
+    );
+    after(() => app.close());
+    const valid = {
+      vmId: "vm-1",
+      seq: 3,
+      sentAt: new Date(0).toISOString(),
+      agentStartedAt: new Date(0).toISOString(),
+      specVersion: "3",
+      instance: { deployment: "d", group: "g", index: 0, id: "i-1" },
+      jobsState: "running",
+      addresses: [{ address: "127.1.1.1", port: 5432, state: "bound" }],
+      jobs: [{ name: "web", state: "running", restarts: 0, healthy: true }],
+      disk: {
+        persistent: { id: "disk-1", usedBytes: 1, freeBytes: 2, totalBytes: 3 },
+        ephemeral: { usedBytes: 1, freeBytes: 2, totalBytes: 3 },
+      },
+      load: [0.1, 0.2, 0.3],
+    };
+
+    it("accepts a good heartbeat", async () => {
+      assert.equal((await send(app, "POST", "/v1/heartbeats", valid, VM_TOKEN)).status, 204);
+    });
+
+    it("refuses every broken one with a 400 naming the field, and records nothing", async () => {
+      const t = tally("POST /v1/heartbeats");
+      await fc.assert(
+        fc.asyncProperty(mutations(valid), async (m) => {
+          const n = recorded.length;
+          const a = await send(app, "POST", "/v1/heartbeats", m.value, VM_TOKEN);
+          judge(t, `heartbeat ${m.how} ${m.field}`, a, m);
+          if (a.status >= 400) await unchanged(t, n, recorded.length, "heartbeats");
+          // What is accepted is a heartbeat the health monitor can judge.
+          else
+            assert.ok(
+              heartbeatSchema.safeParse(recorded.at(-1)).success,
+              "an accepted heartbeat is well formed",
+            );
+        }),
+        fuzzSettings(),
+      );
+    });
+  });
+
+  describe("the lease store's API, as a VM of deployment d", () => {
+    let store: Store;
+    let leases: EmbeddedLeaseStore;
+    let app: FastifyInstance;
+    before(async () => {
+      mkdirSync(join(dir, "leases"));
+      store = await Store.open({ dataDir: join(dir, "leases") });
+      leases = new EmbeddedLeaseStore(store);
+      app = createApi({});
+      mountLeaseApi(
+        app,
+        () => leases,
+        async (token, key) => (token === VM_TOKEN && key.startsWith("d/") ? "agent" : undefined),
+      );
+      await leases.acquire("d/g/leader", "vm-1", 60_000, "{}");
+    });
+    after(async () => {
+      await app.close();
+      await store.close();
+    });
+    const state = async () => ({
+      leases: (await leases.list("")).map((l) => ({ ...l, expiresAt: 0 })),
+      counter: await store.settings.get("lease_token_counter"),
+    });
+
+    const bodies: Array<[string, Record<string, unknown>]> = [
+      ["/v1/leases/acquire", { key: "d/g/other", holder: "vm-1", ttlMs: 5000, value: "x" }],
+      ["/v1/leases/renew", { key: "d/g/leader", holder: "vm-1", token: 1 }],
+      ["/v1/leases/release", { key: "d/g/none", holder: "vm-1", token: 1 }],
+      ["/v1/leases/break", { key: "d/g/leader", holder: "vm-1" }],
+      ["/v1/leases/purge", { prefix: "d/" }],
+    ];
+    for (const [route, valid] of bodies) {
+      it(`POST ${route}: 2xx or 4xx naming the field; a refusal changes no lease`, async () => {
+        const t = tally(`POST ${route}`);
+        await fc.assert(
+          fc.asyncProperty(mutations(valid), async (m) => {
+            const before = await state();
+            const a = await send(app, "POST", route, m.value, VM_TOKEN);
+            judge(t, `${route} ${m.how} ${m.field}`, a, m);
+            if (a.status >= 400) await unchanged(t, before, await state(), route);
+            // What a good request did is undone, so every run starts from the same table.
+            if (a.status < 300) {
+              for (const l of await leases.list(""))
+                if (l.key !== "d/g/leader") await leases.break(l.key, l.holder);
+              await leases.acquire("d/g/leader", "vm-1", 60_000, "{}");
+            }
+          }),
+          fuzzSettings(),
+        );
+      });
+    }
+
+    it("GET read and list with hostile keys: 2xx or 4xx, nothing changes", async () => {
+      const t = tally("GET /v1/leases/read|list");
+      await fc.assert(
+        fc.asyncProperty(fc.constantFrom("read?key=", "list?prefix="), hostileString, async (route, key) => {
+          const before = await state();
+          const url = `/v1/leases/${route}${encodeURIComponent(wellFormed(key))}`;
+          const a = await send(app, "GET", url, undefined, VM_TOKEN);
+          judge(t, `${route}${JSON.stringify(key)}`, a);
+          await unchanged(t, before, await state(), route);
+        }),
+        fuzzSettings(),
+      );
+    });
+  });
+
+  describe("the local cloud's API", () => {
+    const config = parseCloudConfig({
+      address_base: 201,
+      zones: [{ name: "z1", hosts: [{ name: "h1", cpu: 2, ram_mb: 1024 }] }],
+    });
+    const service = new LocalCloudService({ config, dataDir: join(dir, "cloud") });
+    const token = "t".repeat(32);
+    const app = buildCloudApi(service, token);
+    after(() => app.close());
+    const state = async () => ({ vms: await service.listVms(), disks: await service.listDisks() });
+
+    it("ids in paths: never a 5xx, nothing changes", async () => {
+      const t = tally("local cloud paths");
+      const routes = [
+        ["GET", "/v1/vms/:id"],
+        ["DELETE", "/v1/vms/:id"],
+        ["POST", "/v1/vms/:id/reboot"],
+        ["POST", "/v1/vms/:id/power-off"],
+        ["GET", "/v1/vms/:id/agent"],
+        ["GET", "/v1/disks/:id"],
+        ["DELETE", "/v1/disks/:id"],
+        ["DELETE", "/v1/disks/:id/attachment"],
+        ["POST", "/v1/faults/vms/:id/crash"],
+        ["POST", "/v1/faults/vms/:id/freeze"],
+      ] as const;
+      await fc.assert(
+        fc.asyncProperty(fc.constantFrom(...routes), hostileString, async ([method, route], id) => {
+          const before = await state();
+          const url = route.replace(":id", encodeURIComponent(wellFormed(id)));
+          const a = await send(
+            app,
+            method,
+            url,
+            method === "GET" || method === "DELETE" ? undefined : {},
+            token,
+          );
+          judge(t, `${method} ${url.slice(0, 80)}`, a);
+          await unchanged(t, before, await state(), url);
+          // The cloud has no VM and no disk: nothing is found, whatever the id.
+          if (method === "GET")
+            assert.ok(a.status >= 400, `${url.slice(0, 80)}: ${a.status} ${a.body.slice(0, 200)}`);
+        }),
+        fuzzSettings(),
+      );
+    });
+
+    it("bodies: broken VM, disk and metadata requests are 400 naming the field, and create nothing", async () => {
+      const t = tally("local cloud bodies");
+      const bodies = [
+        ["POST", "/v1/vms", { zone: "z1", vmType: { cpu: 64, ramMb: 999_999 }, metadata: { a: "b" } }],
+        ["POST", "/v1/disks", { zone: "z1", sizeMb: 999_999_999, metadata: { a: "b" } }],
+        ["PATCH", "/v1/vms/vm-nobody/metadata", { a: "b" }],
+        ["PUT", "/v1/disks/disk-nobody/attachment", { vmId: "vm-nobody" }],
+      ] as const;
+      await fc.assert(
+        fc.asyncProperty(
+          fc
+            .constantFrom(...bodies)
+            .chain(([method, url, valid]) => mutations(valid).map((m) => [method, url, m] as const)),
+          async ([method, url, m]) => {
+            const before = await state();
+            const a = await send(app, method, url, m.value, token);
+            judge(t, `${method} ${url} ${m.how} ${m.field}`, a, m);
+            if (a.status >= 400) await unchanged(t, before, await state(), url);
+            // Anything a mutation made after all is removed again (none is expected: too big to fit).
+            for (const vm of (await state()).vms) await service.deleteVm(vm.id);
+            for (const d of (await state()).disks) await service.deleteDisk(d.id);
+          },
+        ),
+        fuzzSettings(),
+      );
+    });
+  });
+});

@@ -1,0 +1,112 @@
+/**
+ * Hostile input against every file zonal reads from an operator or a platform:
+ * manifests (every example), the director's cloud config, the local cloud's file,
+ * the broker config, and the agent's spec. Each is a good file with one thing
+ * broken, or anything at all: the parser either accepts it or throws InvalidInput
+ * naming where — never another error.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import fc from "fast-check";
+import { parse, stringify } from "yaml";
+import { parseSpec } from "../agent/spec.js";
+import { loadCatalog } from "../broker/catalog.js";
+import { repoPath } from "../cli/home.js";
+import { parseCloudConfig as parseLocalCloud } from "../cloud/local/config.js";
+import { parseCloudConfig } from "../director/cloud-config.js";
+import { parseManifest } from "../director/manifest.js";
+import { InvalidInput } from "../lib/errors.js";
+import { fuzzSettings, mutations, Tally, type Mutation } from "./hostile.js";
+
+const example = (name: string) => parse(readFileSync(repoPath("examples", name), "utf8")) as unknown;
+const cloudConfig = parseCloudConfig(example("cloud-config.yml"));
+
+/** The first segment of a field path: `instance_groups` of `instance_groups[0].jobs`. */
+const head = (field: string) => /^[^.[]*/.exec(field)![0];
+
+/**
+ * Runs `parse` on every mutation of `valid`: it returns, or throws InvalidInput whose
+ * message names the broken field (its first segment; an added field by its name).
+ */
+function check(tally: Tally, valid: unknown, parse: (value: unknown) => unknown): void {
+  fc.assert(
+    fc.property(mutations(valid), (m: Mutation) => {
+      tally.tried += 1;
+      try {
+        parse(m.value);
+      } catch (err) {
+        if (!(err instanceof InvalidInput)) {
+          tally.failures += 1;
+          throw err;
+        }
+        if (m.how === "whole") return;
+        const named =
+          m.how === "added"
+            ? err.message.includes("zz_") || err.message.includes(head(m.field))
+            : m.field === "" || err.message.includes(head(m.field));
+        assert.ok(named, `${m.how} ${m.field}: the message names it:\n${err.message}`);
+      }
+    }),
+    fuzzSettings(),
+  );
+}
+
+describe("hostile files", () => {
+  const dir = mkdtempSync(join(tmpdir(), "zonal-hostile-"));
+  const tallies: Tally[] = [];
+  const tally = (surface: string) => {
+    const t = new Tally(surface);
+    tallies.push(t);
+    return t;
+  };
+  after(() => {
+    for (const t of tallies) console.log(t.line());
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const manifests = readdirSync(repoPath("examples")).filter((f) => {
+    if (!f.endsWith(".yml")) return false;
+    const doc = example(f) as { instance_groups?: unknown };
+    return doc !== null && typeof doc === "object" && "instance_groups" in doc;
+  });
+
+  it("finds the example manifests", () => assert.ok(manifests.length >= 5, manifests.join(", ")));
+
+  for (const file of manifests) {
+    it(`manifest ${file}: accepted, or refused naming the field`, () =>
+      check(tally(`manifest ${file}`), example(file), (v) => parseManifest(v, cloudConfig)));
+  }
+
+  it("the director's cloud config", () =>
+    check(tally("cloud config"), example("cloud-config.yml"), (v) => parseCloudConfig(v)));
+
+  it("the local cloud's file", () =>
+    check(tally("local cloud file"), example("cloud.yml"), (v) => parseLocalCloud(v)));
+
+  it("the agent's spec", () =>
+    check(
+      tally("agent spec"),
+      {
+        version: "3",
+        instance: { deployment: "d", group: "web", index: 0, id: "i-1" },
+        persistent_disk: { id: "disk-1" },
+        jobs: [{ name: "web", type: "process", config: { command: "node -e 1" } }],
+      },
+      (v) => parseSpec(v),
+    ));
+
+  it("the broker config", () => {
+    const brokerDir = repoPath("examples");
+    const valid = example("broker.yml") as { plans: Array<{ template: string }> };
+    // Templates are read relative to the file: the copy points back at the examples.
+    for (const p of valid.plans) p.template = join(brokerDir, p.template);
+    const path = join(dir, "broker.yml");
+    check(tally("broker config"), valid, (v) => {
+      writeFileSync(path, stringify(v));
+      return loadCatalog(path);
+    });
+  });
+});

@@ -1,0 +1,139 @@
+/**
+ * Hostile input for property-based tests (fast-check): bodies that are a good one
+ * with one thing broken — a value replaced by any JSON, a field dropped, an unknown
+ * field added, anywhere in the tree — or any JSON at all, and strings that have
+ * broken parsers and lookups before (`__proto__`, `..`, NUL, newlines, very long).
+ *
+ * `npm test` runs every property with a fixed seed and a bounded count; `npm run
+ * test:hostile` runs them longer with a random seed (ZONAL_FUZZ_SEED,
+ * ZONAL_FUZZ_RUNS). Each suite prints its tally: inputs tried, 5xx (or crashes)
+ * seen, state changes after a refusal.
+ */
+import fc from "fast-check";
+import { fieldPath } from "../lib/validate.js";
+
+/** The seed and count every property runs with. */
+export function fuzzSettings(): { seed: number; numRuns: number } {
+  const seed = Number(process.env.ZONAL_FUZZ_SEED ?? 20261202);
+  const numRuns = Number(process.env.ZONAL_FUZZ_RUNS ?? 150);
+  return { seed, numRuns };
+}
+
+/** Strings that broke parsers, lookups and renderers somewhere once. */
+export const NASTY = [
+  "",
+  "__proto__",
+  "constructor",
+  "prototype",
+  "..",
+  "../../etc/passwd",
+  "a/b",
+  "%00",
+  "\u0000",
+  "line\nbreak",
+  "tab\there",
+  "quote\"'`",
+  "${x}",
+  "#",
+  " ",
+  "é😀",
+  "x".repeat(10_000),
+];
+
+export const hostileString: fc.Arbitrary<string> = fc.oneof(
+  fc.constantFrom(...NASTY),
+  fc.string({ maxLength: 40 }),
+  fc.string({ unit: "binary", maxLength: 40 }),
+);
+
+/** Any JSON value, hostile strings among its leaves. */
+export const hostileJson: fc.Arbitrary<unknown> = fc.oneof(
+  fc.jsonValue({ maxDepth: 3 }),
+  hostileString,
+  fc.constantFrom(null, true, 0, -1, 1e308, 2 ** 53 + 1, [], {}),
+);
+
+type Path = Array<string | number>;
+
+/** Every path into `value` (objects and arrays), the root excluded. */
+function pathsOf(value: unknown, at: Path = []): Path[] {
+  if (Array.isArray(value)) return value.flatMap((v, i) => [[...at, i], ...pathsOf(v, [...at, i])]);
+  if (value && typeof value === "object")
+    return Object.entries(value).flatMap(([k, v]) => [[...at, k], ...pathsOf(v, [...at, k])]);
+  return [];
+}
+
+function edit(
+  root: unknown,
+  path: Path,
+  change: (parent: Record<string | number, unknown>, key: string | number) => void,
+) {
+  const copy = structuredClone(root) as Record<string | number, unknown>;
+  let parent = copy;
+  for (const k of path.slice(0, -1)) parent = parent[k] as Record<string | number, unknown>;
+  change(parent, path.at(-1)!);
+  return copy;
+}
+
+export interface Mutation {
+  value: unknown;
+  /** What was broken, as a field path (`instance_groups[0].jobs`); "(root)" for a body replaced whole. */
+  field: string;
+  how: "replaced" | "dropped" | "added" | "whole";
+}
+
+/** `valid` with one thing broken somewhere, or replaced whole. */
+export function mutations(valid: unknown): fc.Arbitrary<Mutation> {
+  const paths = pathsOf(valid);
+  const whole = hostileJson.map((value): Mutation => ({ value, field: "(root)", how: "whole" }));
+  if (paths.length === 0) return whole;
+  const path = fc.constantFrom(...paths);
+  const at = (p: Path) => p.reduce<unknown>((o, k) => (o as Record<string | number, unknown>)[k], valid);
+  const isObject = (v: unknown) => !!v && typeof v === "object" && !Array.isArray(v);
+  const objects: Path[] = [...(isObject(valid) ? [[]] : []), ...paths.filter((p) => isObject(at(p)))];
+  const replaced = fc.tuple(path, hostileJson).map(([p, v]): Mutation => ({
+    value: edit(valid, p, (parent, k) => (parent[k] = v)),
+    field: fieldPath(p),
+    how: "replaced",
+  }));
+  const dropped = path.map((p): Mutation => ({
+    value: edit(valid, p, (parent, k) => {
+      if (Array.isArray(parent)) parent.splice(k as number, 1);
+      else delete parent[k];
+    }),
+    field: fieldPath(p),
+    how: "dropped",
+  }));
+  const arms: Array<fc.WeightedArbitrary<Mutation>> = [
+    { weight: 4, arbitrary: replaced },
+    { weight: 2, arbitrary: dropped },
+    { weight: 1, arbitrary: whole },
+  ];
+  if (objects.length > 0) {
+    const added = fc
+      .tuple(fc.constantFrom(...objects), hostileString, hostileJson)
+      .map(([p, key, v]): Mutation => {
+        const name = `zz_${key}`;
+        const value =
+          p.length === 0
+            ? { ...(valid as object), [name]: v }
+            : edit(valid, p, (parent, k) => ((parent[k] as Record<string, unknown>)[name] = v));
+        return { value, field: fieldPath(p) || "(root)", how: "added" };
+      });
+    arms.push({ weight: 1, arbitrary: added });
+  }
+  return fc.oneof(...arms);
+}
+
+/** Per surface: inputs tried, 5xx or crashes seen, state changes after a refusal. */
+export class Tally {
+  tried = 0;
+  failures = 0;
+  stateChanges = 0;
+
+  constructor(readonly surface: string) {}
+
+  line(): string {
+    return `# hostile ${this.surface}: ${this.tried} inputs, ${this.failures} 5xx or crashes, ${this.stateChanges} state changes after a refusal (seed ${fuzzSettings().seed})`;
+  }
+}
