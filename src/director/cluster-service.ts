@@ -7,7 +7,15 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { GiveUp, waitFor } from "../lib/sleep.js";
-import { Conflict, InvalidInput, NotFound, Unauthorized, Unavailable, errorMessage } from "../lib/errors.js";
+import {
+  Conflict,
+  InvalidInput,
+  NotFound,
+  TooManyRequests,
+  Unauthorized,
+  Unavailable,
+  errorMessage,
+} from "../lib/errors.js";
 import { tokensEqual } from "../lib/http-server.js";
 import type { InstanceRecord } from "../store/instances.js";
 import type { LeaseAccess } from "../ha/embedded/api.js";
@@ -23,10 +31,14 @@ import { failureCode } from "../lib/fetch.js";
  * that did beat before: its processes died), or it is silent — no heartbeat for
  * FENCE_SILENCE_MS (agents beat every HEARTBEAT_INTERVAL_MS) and no answer at all to
  * a direct call within FENCE_PROBE_MS. Any answer — a 401, a 5xx, a TLS error —
- * means the VM runs: no fencing.
+ * means the VM runs: no fencing. A VM that has not beaten since this control plane
+ * started (or since it was made: an agent still booting) is not silent either: there
+ * is no silence to measure, and its lease expires by itself.
  */
 export const FENCE_SILENCE_MS = 1000;
 export const FENCE_PROBE_MS = 400;
+/** A member may ask to fence at most this often (a hostile VM cannot make the control plane probe without end). */
+export const FENCE_REQUEST_INTERVAL_MS = 200;
 /** Network failures that are silence (nothing answered), as fetch reports them. */
 const SILENT = new Set([
   "TimeoutError",
@@ -107,6 +119,8 @@ function roleAccess(
 export class ClusterService {
   /** When a fencing request for each VM was last refused and recorded. */
   private readonly refusedAt = new Map<string, number>();
+  /** When each member (instance id) last asked to fence. */
+  private readonly askedAt = new Map<string, number>();
 
   constructor(
     private readonly ctx: DirectorContext,
@@ -114,11 +128,15 @@ export class ClusterService {
     private readonly heartbeats: HeartbeatBook,
   ) {}
 
-  /** Lease API access: the control plane's own token may do anything; a VM only its deployment's keys. */
+  /**
+   * Lease API access: the control plane's own token may do anything; a VM only the
+   * keys of its own group (`<deployment>/<group>/…`): an app deployed beside a
+   * cluster can neither read nor write that cluster's leases.
+   */
   async authorize(token: string, key: string): Promise<LeaseAccess | undefined> {
     if (tokensEqual(token, this.apiToken)) return "admin";
     const inst = await this.ctx.store.instances.byToken(token);
-    return inst && key.startsWith(`${inst.deployment}/`) ? "agent" : undefined;
+    return inst && key.startsWith(`${inst.deployment}/${inst.group}/`) ? "agent" : undefined;
   }
 
   private async caller(
@@ -160,7 +178,7 @@ export class ClusterService {
   private async silence(inst: InstanceRecord): Promise<string | undefined> {
     const now = Date.now();
     const beat = this.heartbeats.lastOf(inst.vmId);
-    const last = beat?.at ?? this.heartbeats.startedAt;
+    const last = beat?.at ?? now;
     let code: string;
     try {
       await agentOf(this.ctx, inst, FENCE_PROBE_MS).info();
@@ -170,7 +188,8 @@ export class ClusterService {
       if (!(err instanceof Unavailable) || !(err as { cause?: unknown }).cause || !SILENT.has(code))
         return undefined; // an answer of any kind: the VM runs
     }
-    if (code === "ECONNREFUSED" && beat) return `its agent, which did beat, refuses connections`;
+    if (!beat) return undefined; // never heard from: booting, or beat before this control plane started
+    if (code === "ECONNREFUSED") return `its agent, which did beat, refuses connections`;
     if (Date.now() - last < FENCE_SILENCE_MS) return undefined;
     return `no heartbeat for ${now - last} ms and its agent did not answer (${code})`;
   }
@@ -182,10 +201,20 @@ export class ClusterService {
    */
   async fence(token: string, key: string, vmId: string): Promise<{ fenced: boolean; broken: string[] }> {
     const { inst: caller, manifest } = await this.caller(token, key);
+    const now = Date.now();
+    if (now - (this.askedAt.get(caller.id) ?? 0) < FENCE_REQUEST_INTERVAL_MS)
+      throw new TooManyRequests(
+        `${caller.group}/${caller.index} asked to fence less than ${FENCE_REQUEST_INTERVAL_MS} ms ago`,
+      );
+    this.askedAt.set(caller.id, now);
     const suspect = (await this.ctx.store.instances.list(manifest.name)).find(
       (i) => i.vmId === vmId && i.group === caller.group,
     );
     if (!suspect) throw new NotFound(`${vmId} is not a member of ${key}`);
+    // Not under the instance's lock: it acts on the VM the member names only (powers it
+    // off, breaks the leases it holds), never on the instance's next VM, so a recovery
+    // or a deploy step working on the instance meanwhile is no danger — and waiting
+    // for one would hold the cluster's failover for a whole lease TTL.
     const silent = await this.silence(suspect);
     if (!silent) {
       const age = this.heartbeats.lastOf(vmId);

@@ -59,6 +59,12 @@ export class Unauthorized extends ZonalError {
   readonly status = 401;
 }
 
+/** The caller asks too often; it may ask again after a while. Nothing was changed. */
+export class TooManyRequests extends ZonalError {
+  readonly code = "too_many_requests";
+  readonly status = 429;
+}
+
 /** A transient failure (a peer is down, a timeout). Retrying later may succeed. */
 export class Unavailable extends ZonalError {
   readonly code: string = "unavailable";
