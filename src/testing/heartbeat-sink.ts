@@ -4,6 +4,24 @@ import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Heartbeat } from "../agent/heartbeat.js";
 
+/** A well-formed heartbeat of an idle VM (no instance, no job), for tests that post one. */
+export function idleHeartbeat(vmId: string): Heartbeat {
+  const now = new Date().toISOString();
+  return {
+    vmId,
+    seq: 1,
+    sentAt: now,
+    agentStartedAt: now,
+    specVersion: null,
+    instance: null,
+    jobsState: "none",
+    addresses: [],
+    jobs: [],
+    disk: { persistent: null, ephemeral: { usedBytes: 0, freeBytes: 0, totalBytes: 0 } },
+    load: [0, 0, 0],
+  };
+}
+
 export interface ReceivedHeartbeat {
   at: number;
   token: string | undefined;

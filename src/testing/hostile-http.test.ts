@@ -7,8 +7,7 @@
  * recorded, the lease table and its token counter, the VM and disk lists).
  */
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
@@ -25,7 +24,14 @@ import { EmbeddedLeaseStore } from "../ha/embedded/store.js";
 import { Unavailable } from "../lib/errors.js";
 import { createApi } from "../lib/http-server.js";
 import { Store } from "../store/store.js";
-import { fuzzSettings, hostileString, mutations, Tally, type Mutation } from "./hostile.js";
+import {
+  fuzzSettings,
+  hostileString,
+  hostileSuite,
+  mutations,
+  type Mutation,
+  type Tally,
+} from "./hostile.js";
 
 const VM_TOKEN = "v".repeat(40);
 /** A URL can carry only whole code points: a lone surrogate becomes U+FFFD, as UTF-8 would make it. */
@@ -77,17 +83,7 @@ const send = async (
 };
 
 describe("hostile requests", () => {
-  const dir = mkdtempSync(join(tmpdir(), "zonal-hostile-http-"));
-  const tallies: Tally[] = [];
-  const tally = (surface: string) => {
-    const t = new Tally(surface);
-    tallies.push(t);
-    return t;
-  };
-  after(() => {
-    for (const t of tallies) console.log(t.line());
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const { dir, tally } = hostileSuite("zonal-hostile-http-");
 
   describe("the VMs' heartbeats", () => {
     const recorded: unknown[] = [];

@@ -6,10 +6,9 @@
  * naming where — never another error.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import fc from "fast-check";
 import { parse, stringify } from "yaml";
 import { parseSpec } from "../agent/spec.js";
@@ -19,7 +18,7 @@ import { parseCloudConfig as parseLocalCloud } from "../cloud/local/config.js";
 import { parseCloudConfig } from "../director/cloud-config.js";
 import { parseManifest } from "../director/manifest.js";
 import { InvalidInput } from "../lib/errors.js";
-import { fuzzSettings, mutations, Tally, type Mutation } from "./hostile.js";
+import { fuzzSettings, hostileSuite, mutations, type Mutation, type Tally } from "./hostile.js";
 
 const example = (name: string) => parse(readFileSync(repoPath("examples", name), "utf8")) as unknown;
 const cloudConfig = parseCloudConfig(example("cloud-config.yml"));
@@ -55,17 +54,7 @@ function check(tally: Tally, valid: unknown, parse: (value: unknown) => unknown)
 }
 
 describe("hostile files", () => {
-  const dir = mkdtempSync(join(tmpdir(), "zonal-hostile-"));
-  const tallies: Tally[] = [];
-  const tally = (surface: string) => {
-    const t = new Tally(surface);
-    tallies.push(t);
-    return t;
-  };
-  after(() => {
-    for (const t of tallies) console.log(t.line());
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const { dir, tally } = hostileSuite("zonal-hostile-");
 
   const manifests = readdirSync(repoPath("examples")).filter((f) => {
     if (!f.endsWith(".yml")) return false;

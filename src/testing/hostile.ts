@@ -9,6 +9,10 @@
  * ZONAL_FUZZ_RUNS). Each suite prints its tally: inputs tried, 5xx (or crashes)
  * seen, state changes after a refusal.
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after } from "node:test";
 import fc from "fast-check";
 import { fieldPath } from "../lib/validate.js";
 
@@ -136,4 +140,23 @@ export class Tally {
   line(): string {
     return `# hostile ${this.surface}: ${this.tried} inputs, ${this.failures} 5xx or crashes, ${this.stateChanges} state changes after a refusal (seed ${fuzzSettings().seed})`;
   }
+}
+
+/**
+ * A suite's scratch directory and tallies: `tally(surface)` starts one; when the
+ * suite ends each prints its line and the directory is removed.
+ */
+export function hostileSuite(prefix: string): { dir: string; tally: (surface: string) => Tally } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const tallies: Tally[] = [];
+  after(() => {
+    for (const t of tallies) console.log(t.line());
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const tally = (surface: string) => {
+    const t = new Tally(surface);
+    tallies.push(t);
+    return t;
+  };
+  return { dir, tally };
 }

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
-import { HeartbeatSender, type Heartbeat } from "../../src/agent/heartbeat.js";
+import { HeartbeatSender } from "../../src/agent/heartbeat.js";
 import { SETTINGS_FILE } from "../../src/agent/settings.js";
 import { repoPath } from "../../src/cli/home.js";
 import { parseCloudConfig } from "../../src/cloud/local/config.js";
@@ -26,6 +26,7 @@ import { controlPlaneCall } from "../../src/jobs/cluster-member.js";
 import type { JobContext } from "../../src/jobs/job-type.js";
 import { waitFor } from "../../src/lib/sleep.js";
 import { claimAddressBlock } from "../../src/testing/addresses.js";
+import { idleHeartbeat } from "../../src/testing/heartbeat-sink.js";
 
 process.env.ZONAL_LOG_LEVEL ??= "warn"; // the in-process control planes' info lines
 const BIN = fileURLToPath(new URL("../../../bin/zonal.js", import.meta.url));
@@ -47,19 +48,7 @@ function controlPlane(dir: string, agentTls?: { listen: string; advertiseHost?: 
   });
 }
 
-const beat = (vmId: string): Heartbeat => ({
-  vmId,
-  seq: 1,
-  sentAt: new Date().toISOString(),
-  agentStartedAt: new Date().toISOString(),
-  specVersion: null,
-  instance: null,
-  jobsState: "none",
-  addresses: [],
-  jobs: [],
-  disk: { persistent: null, ephemeral: { usedBytes: 0, freeBytes: 0, totalBytes: 0 } },
-  load: [0, 0, 0],
-});
+const beat = idleHeartbeat;
 
 describe("control plane with agent TLS", () => {
   const dir = mkdtempSync(join(tmpdir(), "zonal-cp-tls-"));

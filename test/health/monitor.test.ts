@@ -14,6 +14,7 @@ import type { InstanceView } from "../../src/director/director.js";
 import { fetcherFor } from "../../src/lib/fetch.js";
 import { sleep, waitFor } from "../../src/lib/sleep.js";
 import type { TaskRecord } from "../../src/store/tasks.js";
+import { idleHeartbeat } from "../../src/testing/heartbeat-sink.js";
 import { ZonalHarness } from "../../src/testing/zonal-harness.js";
 
 const web = () =>
@@ -103,21 +104,12 @@ describe("health monitor", () => {
     const bad = await post({ vmId: hostile.vmId, jobs: "x" });
     assert.equal(bad.status, 400);
     assert.match(await bad.text(), /jobs: .*expected array/);
-    const wellFormed = (vmId: string) => ({
-      vmId,
-      seq: 1,
-      sentAt: new Date().toISOString(),
-      agentStartedAt: new Date().toISOString(),
-      specVersion: null,
-      instance: null,
-      jobsState: "none",
-      addresses: [],
-      jobs: [],
-      disk: { persistent: null, ephemeral: { usedBytes: 0, freeBytes: 0, totalBytes: 0 } },
-      load: [0, 0, 0],
-    });
-    assert.equal((await post(wellFormed("vm-nobody"))).status, 401, "a VM nobody owns is refused");
-    assert.equal((await post(wellFormed(hostile.vmId!))).status, 204, "its own well-formed heartbeat counts");
+    assert.equal((await post(idleHeartbeat("vm-nobody"))).status, 401, "a VM nobody owns is refused");
+    assert.equal(
+      (await post(idleHeartbeat(hostile.vmId!))).status,
+      204,
+      "its own well-formed heartbeat counts",
+    );
     await z.client.crashVm(victim.vmId!);
     const after = await recoveredFrom("victim", victim.vmId!, 60_000);
     assert.notEqual(after.vmId, victim.vmId);
