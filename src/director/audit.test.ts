@@ -4,8 +4,11 @@ import { Writable } from "node:stream";
 import { describe, it } from "node:test";
 import { pino } from "pino";
 import { Unavailable } from "../lib/errors.js";
+import { waitFor } from "../lib/sleep.js";
 import type { ControlPlaneBroker } from "../broker/control-plane.js";
+import type { FastifyRequest } from "fastify";
 import { buildDirectorApi } from "./api.js";
+import { directorAudit } from "./audit.js";
 import type { Director } from "./director.js";
 
 const TOKEN = "o".repeat(40);
@@ -43,12 +46,19 @@ function api() {
     pino({ level: "info" }, sink),
   );
   const audits = () => lines.filter((l) => l.audit).map((l) => l.audit as Record<string, unknown>);
-  return { app, audits, raw };
+  /** The audit lines once there are `n` (each is written by a hook after the answer). */
+  const audited = (n: number) =>
+    waitFor(() => (audits().length >= n ? audits() : undefined), {
+      timeoutMs: 2000,
+      intervalMs: 5,
+      what: `${n} audit lines`,
+    });
+  return { app, audits, audited, raw };
 }
 
 describe("audit log", () => {
   it("names the operator, the route and the status; keeps no token and no query string", async () => {
-    const { app, audits, raw } = api();
+    const { app, audited, raw } = api();
     const res = await app.inject({
       method: "GET",
       url: "/v1/deployments?password=hunter2",
@@ -62,7 +72,7 @@ describe("audit log", () => {
       headers: { authorization: `Bearer ${VM_TOKEN}` },
       payload: { key: "d/g", vmId: "vm-2" },
     });
-    const [first, second, third] = audits();
+    const [first, second, third] = await audited(3);
     assert.deepEqual(
       { who: first!.who, route: first!.route, path: first!.path, status: first!.status },
       { who: "operator", route: "/v1/deployments", path: "/v1/deployments", status: 500 },
@@ -78,7 +88,7 @@ describe("audit log", () => {
   });
 
   it("names a broker client by its user alone, with the platform's originating identity", async () => {
-    const { app, audits, raw } = api();
+    const { app, audited, raw } = api();
     const identity = Buffer.from(JSON.stringify({ user_id: "alice" })).toString("base64");
     const res = await app.inject({
       method: "GET",
@@ -90,7 +100,7 @@ describe("audit log", () => {
       },
     });
     assert.ok(res.statusCode >= 400, `the broker is not running here: ${res.statusCode}`);
-    const [line] = audits();
+    const [line] = await audited(1);
     assert.equal(line!.who, "broker client admin");
     assert.deepEqual(line!.originatingIdentity, { platform: "cloudfoundry", user_id: "alice" });
     assert.equal(line!.status, res.statusCode);
@@ -101,10 +111,27 @@ describe("audit log", () => {
   });
 
   it("leaves out keepalives that succeed, and keeps the ones that fail", async () => {
-    const { app, audits } = api();
+    const { app, audits, audited } = api();
     await app.inject({ method: "POST", url: "/v1/heartbeats", payload: {} });
-    assert.equal(audits().length, 1, "a refused heartbeat is a line");
-    assert.equal(audits()[0]!.status, 401);
+    const [line] = await audited(1);
+    assert.equal(line!.status, 401, "a refused heartbeat is a line");
+    assert.equal(audits().length, 1);
+    const quiet = directorAudit(TOKEN, () => ({}) as Director).quiet!;
+    const req = (url: string, body?: unknown) =>
+      ({ routeOptions: { url }, body }) as unknown as FastifyRequest;
+    assert.equal(quiet(req("/v1/heartbeats")), true);
+    assert.equal(quiet(req("/v1/leases/renew")), true);
+    assert.equal(
+      quiet(req("/v1/leases/acquire", { key: "d/g/members/m0" })),
+      true,
+      "a member's re-registration",
+    );
+    assert.equal(
+      quiet(req("/v1/leases/acquire", { key: "d/g/leader" })),
+      false,
+      "taking the leader lease is a line",
+    );
+    assert.equal(quiet(req("/v1/clusters/fence")), false);
     await app.close();
   });
 });

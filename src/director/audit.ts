@@ -3,8 +3,8 @@
  * VMs' listener and the broker, in the control plane's log (`"audit": {…}`): who
  * called (never a credential), the route and path (never a query string or body),
  * the status, the time taken, OSB's originating identity, and a 5xx's error.
- * Keepalives that succeed (heartbeats, lease renewals and reads, backend polls) are
- * left out: a VM sends several a second.
+ * Keepalives that succeed (heartbeats, lease renewals and reads, a member's
+ * re-registration, backend polls) are left out: a VM sends several a second.
  */
 import type { FastifyRequest } from "fastify";
 import { basicCredentials, originatingIdentity } from "../broker/api.js";
@@ -41,6 +41,10 @@ export function directorAudit(apiToken: string, director: () => Director): Audit
         return undefined; // the broker refused it: its line says 400
       }
     },
-    quiet: (req) => KEEPALIVES.has(req.routeOptions.url ?? ""),
+    quiet: (req) =>
+      KEEPALIVES.has(req.routeOptions.url ?? "") ||
+      // A cluster member re-registers (acquires its members/ key) every renewal.
+      (req.routeOptions.url === "/v1/leases/acquire" &&
+        String((req.body as { key?: unknown } | undefined)?.key ?? "").includes("/members/")),
   };
 }

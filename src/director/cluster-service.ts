@@ -172,26 +172,34 @@ export class ClusterService {
   }
 
   /**
-   * Why the control plane holds `inst`'s VM silent (no heartbeat for FENCE_SILENCE_MS
-   * and no answer to a direct call), or undefined when it does not.
+   * Whether the control plane holds `inst`'s VM silent (it beat before, has not for
+   * FENCE_SILENCE_MS, and a direct call gets no answer), and why (or why not).
    */
-  private async silence(inst: InstanceRecord): Promise<string | undefined> {
+  private async silence(inst: InstanceRecord): Promise<{ silent: boolean; why: string }> {
     const now = Date.now();
     const beat = this.heartbeats.lastOf(inst.vmId);
-    const last = beat?.at ?? now;
     let code: string;
     try {
       await agentOf(this.ctx, inst, FENCE_PROBE_MS).info();
-      return undefined;
+      return { silent: false, why: "its agent answers" };
     } catch (err) {
       code = failureCode((err as { cause?: unknown }).cause ?? err);
       if (!(err instanceof Unavailable) || !(err as { cause?: unknown }).cause || !SILENT.has(code))
-        return undefined; // an answer of any kind: the VM runs
+        return { silent: false, why: `its agent answered (${code})` }; // an answer of any kind: the VM runs
     }
-    if (!beat) return undefined; // never heard from: booting, or beat before this control plane started
-    if (code === "ECONNREFUSED") return `its agent, which did beat, refuses connections`;
-    if (Date.now() - last < FENCE_SILENCE_MS) return undefined;
-    return `no heartbeat for ${now - last} ms and its agent did not answer (${code})`;
+    if (!beat)
+      return {
+        silent: false,
+        why: "it has not beaten since this control plane started (booting, or the control plane restarted): its lease expires by itself",
+      };
+    if (code === "ECONNREFUSED")
+      return { silent: true, why: "its agent, which did beat, refuses connections" };
+    if (now - beat.at < FENCE_SILENCE_MS)
+      return { silent: false, why: `its last heartbeat came ${now - beat.at} ms ago` };
+    return {
+      silent: true,
+      why: `no heartbeat for ${now - beat.at} ms and its agent did not answer (${code})`,
+    };
   }
 
   /**
@@ -215,10 +223,8 @@ export class ClusterService {
     // off, breaks the leases it holds), never on the instance's next VM, so a recovery
     // or a deploy step working on the instance meanwhile is no danger — and waiting
     // for one would hold the cluster's failover for a whole lease TTL.
-    const silent = await this.silence(suspect);
+    const { silent, why } = await this.silence(suspect);
     if (!silent) {
-      const age = this.heartbeats.lastOf(vmId);
-      const why = `its agent answers (last heartbeat ${age ? Date.now() - age.at : "?"} ms ago)`;
       // Members ask again every few seconds while their leader stays cut off from them.
       if (Date.now() - (this.refusedAt.get(vmId) ?? 0) > 10_000) {
         this.refusedAt.set(vmId, Date.now());
@@ -227,7 +233,7 @@ export class ClusterService {
           `not fencing ${suspect.group}/${suspect.index} (${vmId}) for ${caller.group}/${caller.index}: ${why} (repeated requests within 10 s are not recorded)`,
         );
       }
-      throw new Conflict(`${vmId}: ${why}; not fencing a live VM`);
+      throw new Conflict(`${vmId}: ${why}; not fencing it`);
     }
     try {
       await this.ctx.cloud.powerOffVm(vmId);
@@ -237,7 +243,7 @@ export class ClusterService {
     const broken = await breakLeasesOf(this.ctx, manifest, vmId);
     await this.event(
       manifest.name,
-      `fenced ${suspect.group}/${suspect.index} (${vmId}) for ${caller.group}/${caller.index}: ${silent}; broke ${broken.join(", ") || "no leases"}`,
+      `fenced ${suspect.group}/${suspect.index} (${vmId}) for ${caller.group}/${caller.index}: ${why}; broke ${broken.join(", ") || "no leases"}`,
     );
     return { fenced: true, broken };
   }

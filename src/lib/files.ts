@@ -46,6 +46,8 @@ export function readJsonIfExists(path: string): unknown {
  * claims): `/run/zonal/<name>` for root, `~/.zonal/run/<name>` otherwise — never a
  * predictable path in a world-writable directory, where another user could plant
  * a symlink first. Made 0700; refused unless it is a real directory of this user.
+ * So each user has its own: a root and a non-root local cloud on one machine do not
+ * see each other's address claims (give them different address_base values).
  */
 export function privateRunDir(name: string): string {
   const uid = process.getuid?.() ?? 0;

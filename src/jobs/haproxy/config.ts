@@ -47,8 +47,9 @@ export const haproxyConfigSchema = z
                 path: z
                   .string()
                   .regex(
-                    /^\/[\x21-\x7e]{0,254}$/,
-                    "expected a path starting with / of at most 255 visible ASCII characters (no space, newline or control character; %-encode them)",
+                    // Visible ASCII but what ends a word of haproxy.cfg: " # ' \ (render.ts refuses them too).
+                    /^\/[\x21\x24-\x26\x28-\x5b\x5d-\x7e]{0,254}$/,
+                    "expected a path starting with / of at most 255 visible ASCII characters (no space, newline, control character, quote, # or \\; %-encode them)",
                   )
                   .optional(),
                 interval: durationMs({ min: 100 }).default(500),

@@ -73,7 +73,7 @@ describe("haproxy config", () => {
       () => parseWith(haproxyConfigSchema, hostile, "haproxy properties"),
       /backends\[0\]\.health_check\.path: expected a path starting with \/ of at most 255 visible ASCII/,
     );
-    for (const path of ["/a b", "/a\tb", "/\u0000", "/é"])
+    for (const path of ["/a b", "/a\tb", "/\u0000", "/é", "/a#b", '/a"b', "/a'b", "/a\\b"])
       assert.equal(
         haproxyConfigSchema.safeParse({
           ...hostile,
@@ -82,6 +82,28 @@ describe("haproxy config", () => {
         false,
         JSON.stringify(path),
       );
+  });
+
+  it("renders every health check path the schema accepts", () => {
+    for (let c = 0x21; c <= 0x7e; c++) {
+      const path = `/x${String.fromCharCode(c)}y`;
+      const parsed = haproxyConfigSchema.safeParse({
+        frontends: [{ name: "www", port: 8000, backend: "web" }],
+        backends: [{ name: "web", servers: [{ address: "127.0.0.1", port: 80 }], health_check: { path } }],
+      });
+      if (!parsed.success) continue;
+      assert.doesNotThrow(
+        () =>
+          renderHaproxyCfg({
+            config: parsed.data,
+            address: "127.1.1.9",
+            member: "m0",
+            servers: {},
+            statsSocket: "/run/s",
+          }),
+        path,
+      );
+    }
   });
 
   it("renders no value that is more than one word, whatever checked it before", () => {
