@@ -127,6 +127,18 @@ describe("clustered postgres on etcd leases: switchover, failover, roles", () =>
     assert.equal(v.twoWriters, false);
     const lease = await new EtcdLeaseStore(etcd.endpoints).read("pg/postgres/leader");
     assert.ok(lease && lease.token > old.token, "the new leader's token is larger");
+    // The crashed member is resurrected on a new VM (no address meanwhile): the next
+    // cases need the whole cluster back, its three members answering.
+    await waitFor(
+      async () => {
+        const c = await cluster();
+        return c.members.length === 3 &&
+          c.members.every((m) => m.address && (m.role === "primary" || m.role === "replica"))
+          ? true
+          : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 500, what: `the crashed member ${old.member} back as a replica` },
+    );
   });
 
   it("makes a role per binding through the primary, and drops it with its connections, keeping its data", async () => {
