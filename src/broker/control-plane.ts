@@ -8,7 +8,6 @@ import type { Logger } from "pino";
 import type { Director } from "../director/director.js";
 import type { BrokerCredentials } from "./api.js";
 import type { Catalog } from "./catalog.js";
-import { SecretBox } from "./secret-box.js";
 import { Broker } from "./service.js";
 
 const CREDENTIALS_KEY = "broker:credentials";
@@ -20,12 +19,11 @@ export interface ControlPlaneBroker {
 
 export async function startBroker(o: {
   catalog: Catalog;
-  dataDir: string;
   director: Director;
   log: Logger;
 }): Promise<ControlPlaneBroker> {
   const catalog = o.catalog;
-  const box = SecretBox.inDataDir(o.dataDir);
+  const box = o.director.ctx.store.box;
   const settings = o.director.ctx.store.settings;
   const sealed = await settings.get(CREDENTIALS_KEY);
   let credentials: BrokerCredentials;
@@ -34,7 +32,7 @@ export async function startBroker(o: {
       credentials = JSON.parse(box.open(sealed)) as BrokerCredentials;
     } catch {
       throw new Error(
-        `the broker's sealed credentials do not open with ${o.dataDir}/broker.key: restore that key file (a new one cannot read the stored secrets)`,
+        `the broker's sealed credentials do not open with ${box.keyPath}: restore that key file (a new one cannot read the stored secrets)`,
       );
     }
   } else {

@@ -28,7 +28,7 @@ import {
   type Repeat,
   type UpdateRequest,
 } from "./decide.js";
-import type { SecretBox } from "./secret-box.js";
+import type { SecretBox } from "../lib/secret-box.js";
 
 /** What a route answers: a status and a JSON body. */
 export interface Answer {

@@ -16,7 +16,8 @@
  *   GET  /v1/deployments/:name/cluster         POST /v1/deployments/:name/roles {group?} -> 201 role
  *   DELETE /v1/deployments/:name/roles/:username
  *   POST /v1/heartbeats (agents; their own VM token)
- *   POST /v1/clusters/vip {key, token}  POST /v1/clusters/fence {key, vmId}  (cluster members; their VM token)
+ *   POST /v1/clusters/vip {key, token}  POST /v1/clusters/fence {key, vmId}
+ *   POST /v1/clusters/initialized {key}  (cluster members; their VM token)
  *   /v1/leases/* (the embedded lease store; see src/ha/embedded/api.ts)
  *   With agent TLS, what VMs call (heartbeats, leases, clusters/*, lb/backends) is
  *   also served on its own HTTPS listener (buildVmApi), and VMs are given that one.
@@ -24,6 +25,7 @@
  *   /v2/* the Open Service Broker API (basic auth; see src/broker/api.ts)
  */
 import type { FastifyInstance } from "fastify";
+import { z } from "zod";
 import { heartbeatSchema } from "../agent/heartbeat.js";
 import { InvalidInput, Unauthorized } from "../lib/errors.js";
 import { bearerToken, createApi } from "../lib/http-server.js";
@@ -52,13 +54,15 @@ function idParam(value: string): number {
   return n;
 }
 
+/** The document under `field` of a request body (a manifest, a cloud config): it must be an object. */
 function bodyField(body: unknown, field: string): unknown {
-  if (!body || typeof body !== "object" || !(field in body)) {
-    throw new InvalidInput(`request body: expected a JSON object with "${field}"`, [
-      { field, problem: "missing" },
+  const value = body && typeof body === "object" ? (body as Record<string, unknown>)[field] : undefined;
+  if (!value || typeof value !== "object" || Array.isArray(value)) {
+    throw new InvalidInput(`request body: expected a JSON object with "${field}", itself an object`, [
+      { field, problem: "expected an object" },
     ]);
   }
-  return (body as Record<string, unknown>)[field];
+  return value;
 }
 
 /** `director()` returns the director, or throws Unavailable while it is still starting. */
@@ -72,14 +76,7 @@ export function buildDirectorApi(
   const app = createApi({
     token,
     ...(log ? { log, audit: directorAudit(token, director) } : {}),
-    open: [
-      "/v1/heartbeats",
-      "/v1/health",
-      "/v1/clusters/vip",
-      "/v1/clusters/fence",
-      "/v1/lb/backends",
-      ...LEASE_ROUTES,
-    ],
+    open: ["/v1/heartbeats", "/v1/health", "/v1/lb/backends", ...CLUSTER_ROUTES, ...LEASE_ROUTES],
     openPrefixes: ["/v2/"],
   });
   mountBrokerApi(
@@ -190,6 +187,12 @@ export function buildDirectorApi(
   return app;
 }
 
+const CLUSTER_ROUTES = ["/v1/clusters/vip", "/v1/clusters/fence", "/v1/clusters/initialized"];
+const clusterKey = z.string().min(1, "expected a cluster key (deployment/group)").max(256);
+const clusterKeySchema = z.object({ key: clusterKey }).strict();
+const vipSchema = z.object({ key: clusterKey, token: z.number().int().positive() }).strict();
+const fenceSchema = z.object({ key: clusterKey, vmId: z.string().min(1).max(256) }).strict();
+
 /**
  * What VMs call, each with its own VM token (these routes are open to the API
  * token): heartbeats, the embedded lease store, cluster members' VIP moves and
@@ -199,7 +202,7 @@ function mountVmApi(app: FastifyInstance, director: () => Director): void {
   mountLeaseApi(
     app,
     () => director().ctx.leases,
-    (t, key) => director().clusters.authorize(t, key),
+    (t, key, intent) => director().clusters.authorize(t, key, intent),
   );
   const vmToken = (authorization: string | undefined) => {
     const t = bearerToken(authorization);
@@ -207,16 +210,16 @@ function mountVmApi(app: FastifyInstance, director: () => Director): void {
     return t;
   };
   app.post("/v1/clusters/vip", async (req) => {
-    const b = (req.body ?? {}) as { key?: unknown; token?: unknown };
-    if (typeof b.key !== "string" || typeof b.token !== "number")
-      throw new InvalidInput("expected {key: string, token: number}");
+    const b = parseWith(vipSchema, req.body, "VIP request");
     return director().clusters.moveVip(vmToken(req.headers.authorization), b.key, b.token);
   });
   app.post("/v1/clusters/fence", async (req) => {
-    const b = (req.body ?? {}) as { key?: unknown; vmId?: unknown };
-    if (typeof b.key !== "string" || typeof b.vmId !== "string")
-      throw new InvalidInput("expected {key: string, vmId: string}");
+    const b = parseWith(fenceSchema, req.body, "fencing request");
     return director().clusters.fence(vmToken(req.headers.authorization), b.key, b.vmId);
+  });
+  app.post("/v1/clusters/initialized", async (req) => {
+    const b = parseWith(clusterKeySchema, req.body, "init marker request");
+    return director().clusters.markInitialized(vmToken(req.headers.authorization), b.key);
   });
   app.get("/v1/lb/backends", (req) => director().lbs.backends(vmToken(req.headers.authorization)));
   app.post("/v1/heartbeats", async (req, reply) => {

@@ -18,8 +18,15 @@ import {
 } from "../lib/errors.js";
 import { tokensEqual } from "../lib/http-server.js";
 import type { InstanceRecord } from "../store/instances.js";
-import type { LeaseAccess } from "../ha/embedded/api.js";
-import { breakLeasesOf, clusterVip, deploymentSecrets, leaseStoreOf, storedManifest } from "./clusters.js";
+import type { LeaseCaller, LeaseIntent } from "../ha/embedded/api.js";
+import {
+  CONTROL_PLANE_HOLDER,
+  breakLeasesOf,
+  clusterVip,
+  deploymentSecrets,
+  leaseStoreOf,
+  storedManifest,
+} from "./clusters.js";
 import { agentOf, type DirectorContext } from "./context.js";
 import type { HeartbeatBook } from "./heartbeats.js";
 import { failureCode } from "../lib/fetch.js";
@@ -39,6 +46,10 @@ export const FENCE_SILENCE_MS = 1000;
 export const FENCE_PROBE_MS = 400;
 /** A member may ask to fence at most this often (a hostile VM cannot make the control plane probe without end). */
 export const FENCE_REQUEST_INTERVAL_MS = 200;
+/** The longest TTL a VM may give a lease (the manifest's longest `leases.ttl`). */
+export const AGENT_LEASE_TTL_MAX_MS = 120_000;
+/** A cluster's init marker lasts a day past its leader's last refresh (once a minute). */
+const INITIALIZED_TTL_MS = 86_400_000;
 /** Network failures that are silence (nothing answered), as fetch reports them. */
 const SILENT = new Set([
   "TimeoutError",
@@ -129,14 +140,43 @@ export class ClusterService {
   ) {}
 
   /**
-   * Lease API access: the control plane's own token may do anything; a VM only the
-   * keys of its own group (`<deployment>/<group>/…`): an app deployed beside a
-   * cluster can neither read nor write that cluster's leases.
+   * Lease API access. The control plane's own token may do anything. A VM reads only
+   * its own group's keys (`<deployment>/<group>/…`: an app beside a cluster can
+   * neither read nor write that cluster's leases) and changes only the leader lease
+   * and its own member key, always as itself: the markers (`initialized`, `fenced/`,
+   * `switchover`) are the control plane's. What it publishes names only itself, and
+   * its TTL is at most AGENT_LEASE_TTL_MAX_MS.
    */
-  async authorize(token: string, key: string): Promise<LeaseAccess | undefined> {
-    if (tokensEqual(token, this.apiToken)) return "admin";
+  async authorize(token: string, key: string, intent: LeaseIntent): Promise<LeaseCaller | undefined> {
+    if (tokensEqual(token, this.apiToken)) return { access: "admin" };
     const inst = await this.ctx.store.instances.byToken(token);
-    return inst && key.startsWith(`${inst.deployment}/${inst.group}/`) ? "agent" : undefined;
+    if (!inst?.vmId) return undefined;
+    const group = `${inst.deployment}/${inst.group}/`;
+    if (!key.startsWith(group)) return undefined;
+    const member = `m${inst.index}`;
+    const rest = key.slice(group.length);
+    if (intent === "write" && rest !== "leader" && rest !== `members/${member}`) return undefined;
+    return {
+      access: "agent",
+      holder: inst.vmId,
+      maxTtlMs: AGENT_LEASE_TTL_MAX_MS,
+      identity: { vmId: inst.vmId, member, ...(inst.address ? { address: inst.address } : {}) },
+    };
+  }
+
+  /**
+   * Records that the caller's cluster was initialized (its first leader ran initdb):
+   * a marker the control plane holds, so no member of a cluster that has data ever
+   * bootstraps a new one. Only the leader lease's holder may set (and refresh) it.
+   */
+  async markInitialized(token: string, key: string): Promise<{ initialized: true }> {
+    const { inst, manifest } = await this.caller(token, key);
+    const store = leaseStoreOf(this.ctx, manifest);
+    const lease = await store.read(`${key}/leader`);
+    if (!lease || lease.holder !== inst.vmId)
+      throw new Conflict(`${inst.vmId} does not hold the leader lease of ${key}`);
+    await store.acquire(`${key}/initialized`, CONTROL_PLANE_HOLDER, INITIALIZED_TTL_MS, `m${inst.index}`);
+    return { initialized: true };
   }
 
   private async caller(

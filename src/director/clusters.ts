@@ -20,6 +20,9 @@ export interface SpecExtras {
   clusters: Record<string, Omit<ClusterSpec, "member">>;
 }
 
+/** Who holds the leases only the control plane writes (a cluster's markers). */
+export const CONTROL_PLANE_HOLDER = "control-plane";
+
 export const NO_EXTRAS: SpecExtras = { secrets: {}, clusters: {} };
 
 /** The manifest a deployment was last deployed with. Rejects NotFound for an unknown deployment. */
@@ -29,21 +32,21 @@ export async function storedManifest(ctx: DirectorContext, deployment: string): 
   return (d.manifest as { manifest: Manifest }).manifest;
 }
 
-/** The deployment's passwords, generated once and kept in the store. */
+/** The deployment's passwords, generated once and kept sealed in the store. */
 export async function deploymentSecrets(
   ctx: DirectorContext,
   deployment: string,
   create: boolean,
 ): Promise<Record<string, string>> {
   const key = `secrets:${deployment}`;
-  const text = await ctx.store.settings.get(key);
+  const text = await ctx.store.getSecret(key);
   if (text) return JSON.parse(text) as Record<string, string>;
   if (!create) return {};
   const secrets = {
     postgres_password: randomBytes(18).toString("base64url"),
     replication_password: randomBytes(18).toString("base64url"),
   };
-  await ctx.store.settings.set(key, JSON.stringify(secrets));
+  await ctx.store.setSecret(key, JSON.stringify(secrets));
   return secrets;
 }
 
@@ -142,7 +145,12 @@ export async function breakLeasesOf(
     // A leader's members may have promised it (failsafe) not to compete: the marker
     // tells them it was fenced, so the promise holds nobody back.
     if (l.key.endsWith("/leader"))
-      await store.acquire(fencedKey(l.key.slice(0, -"/leader".length), vmId), "control-plane", 60_000, vmId);
+      await store.acquire(
+        fencedKey(l.key.slice(0, -"/leader".length), vmId),
+        CONTROL_PLANE_HOLDER,
+        60_000,
+        vmId,
+      );
   }
   return broken;
 }

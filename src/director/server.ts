@@ -5,7 +5,9 @@
  *   api-token        the API's bearer token (0600); the CLI reads it
  *   endpoint.json    where it listens, with the token (0600)
  *   daemon.pid       one control plane per data dir
- *   broker.key       the key that seals the broker's secrets at rest (0600)
+ *   secrets.key      the key that seals secrets in the store (agent tokens, database
+ *                    and binding passwords; 0600), unless --secret-key-file or
+ *                    ZONAL_SECRET_KEY_FILE puts it elsewhere
  *   agent-ca/        with agent TLS: the CA that signs the director's and agents'
  *                    certificates (ca.key, ca.pem; see agent-ca.ts)
  */
@@ -21,6 +23,7 @@ import {
 } from "../lib/data-dir.js";
 import { errorMessage, Unavailable } from "../lib/errors.js";
 import { writeFileAtomic } from "../lib/files.js";
+import { SecretBox } from "../lib/secret-box.js";
 import { createLogger } from "../lib/log.js";
 import { DEFAULT_HEALTH, type HealthConfig } from "../health/config.js";
 import { Store } from "../store/store.js";
@@ -36,6 +39,8 @@ export interface ControlPlaneOptions {
   cloud: Cloud;
   cloudName: string;
   databaseUrl?: string;
+  /** The key that seals secrets at rest (default: ZONAL_SECRET_KEY_FILE, else `<dataDir>/secrets.key`). */
+  secretKeyFile?: string;
   /** The health monitor's settings (default DEFAULT_HEALTH); `false` turns it off. */
   health?: HealthConfig | false;
   /** The service broker's config file (catalog, plans and their templates). */
@@ -61,7 +66,8 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
   claimDataDir(dataDir, "control plane");
   const catalog = loadCatalog(o.brokerConfig); // a bad broker config stops the start, before anything runs
   const log = createLogger("director");
-  const store = await Store.open({ dataDir, ...(o.databaseUrl ? { databaseUrl: o.databaseUrl } : {}) });
+  const box = SecretBox.load({ dataDir, ...(o.secretKeyFile ? { keyFile: o.secretKeyFile } : {}) });
+  const store = await Store.open({ dataDir, box, ...(o.databaseUrl ? { databaseUrl: o.databaseUrl } : {}) });
   const token = readOrCreateToken(dataDir, "api-token");
   // The port must be known before the director starts (agents' heartbeat URL), so bind first.
   const ready: { director?: Director; broker?: ControlPlaneBroker; brokerError?: string } = {};
@@ -115,7 +121,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
   ready.director = director;
   // A broker that cannot start (its sealed secrets do not open with this data dir's key)
   // answers 503 with the reason; the director and the platform's running services go on.
-  ready.broker = await startBroker({ catalog, dataDir, director, log }).catch((err: unknown) => {
+  ready.broker = await startBroker({ catalog, director, log }).catch((err: unknown) => {
     ready.brokerError = errorMessage(err);
     log.error({ err: ready.brokerError }, "the service broker could not start");
     return undefined;

@@ -20,7 +20,10 @@
 export interface Lease {
   key: string;
   holder: string;
-  /** The fencing token of this grant. */
+  /**
+   * The fencing token of this grant; 0 when the store does not show it to this caller
+   * (the embedded store's API shows a VM the token of a lease it holds only).
+   */
   token: number;
   /** What the holder published with it (e.g. its address), opaque to the store. */
   value: string;

@@ -59,6 +59,12 @@ export class Unauthorized extends ZonalError {
   readonly status = 401;
 }
 
+/** The caller is known but may not do this (act for another VM, publish another's address). Nothing was changed. */
+export class Forbidden extends ZonalError {
+  readonly code = "forbidden";
+  readonly status = 403;
+}
+
 /** The caller asks too often; it may ask again after a while. Nothing was changed. */
 export class TooManyRequests extends ZonalError {
   readonly code = "too_many_requests";

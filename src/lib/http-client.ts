@@ -6,6 +6,7 @@
  */
 import {
   Conflict,
+  Forbidden,
   Internal,
   InvalidInput,
   NotFound,
@@ -95,8 +96,9 @@ export function genericError(status: number, body: ErrorBody): ZonalError {
     case 422:
       return new InvalidInput(body.message, body.problems ?? []);
     case 401:
-    case 403:
       return new Unauthorized(body.message);
+    case 403:
+      return new Forbidden(body.message);
     case 404:
       return new NotFound(body.message);
     case 409:

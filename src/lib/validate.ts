@@ -24,6 +24,11 @@ export function formatProblems(what: string, problems: FieldProblem[]): string {
   return `invalid ${what}:\n${lines.join("\n")}`;
 }
 
+/** One bad field, as an error: `field: problem`. */
+export function invalidField(field: string, problem: string): InvalidInput {
+  return new InvalidInput(`${field}: ${problem}`, [{ field, problem }]);
+}
+
 /** Parses `value` with `schema`; throws InvalidInput naming every bad field of `what`. */
 export function parseWith<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
   const result = schema.safeParse(value);

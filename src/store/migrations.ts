@@ -159,5 +159,16 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    "0005_agent_token_hash": {
+      // Tokens are sealed from now on; the store seals the plain ones it finds on open.
+      async up(db: AnyDb) {
+        await db.schema.alterTable("instances").addColumn("agent_token_hash", "text").execute();
+        await db.schema
+          .createIndex("instances_agent_token_hash")
+          .on("instances")
+          .column("agent_token_hash")
+          .execute();
+      },
+    },
   };
 }

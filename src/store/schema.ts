@@ -32,7 +32,10 @@ export interface InstancesTable {
   host: string | null;
   address: string | null;
   agent_port: number | null;
+  /** The VM's bearer token, sealed (src/lib/secret-box.ts). */
   agent_token: string | null;
+  /** Its SHA-256, to find the instance a VM's call comes from. */
+  agent_token_hash: string | null;
   /** The VM's resources (JSON) when it was created: a change means recreate. */
   vm_resources: string | null;
   disk_id: string | null;
@@ -55,6 +58,7 @@ export interface StandbysTable {
   host: string | null;
   address: string | null;
   agent_port: number | null;
+  /** Sealed, like an instance's. */
   agent_token: string | null;
   vm_resources: string | null;
   created_at: string;
@@ -127,7 +131,7 @@ export interface ServiceBindingsTable {
   /** JSON: the bind request's service_id, plan_id, parameters, app_guid (to tell repeats from conflicts). */
   request: string;
   username: string;
-  /** The role's password, sealed with the broker's key (src/broker/secret-box.ts). */
+  /** The role's password, sealed (src/lib/secret-box.ts). */
   password_sealed: string;
   created_at: string;
 }

@@ -1,7 +1,9 @@
 /** Warm standby VMs: one per zone of each `standby` group, ready to take an instance over. */
 import type { Kysely, Selectable } from "kysely";
 import type { Resources } from "../placement/types.js";
+import { SecretBox } from "../lib/secret-box.js";
 import type { Database, StandbysTable } from "./schema.js";
+import { openToken, sealToken } from "./sealed.js";
 
 export interface StandbyRecord {
   id: string;
@@ -21,7 +23,7 @@ export type StandbyPatch = Partial<
   Pick<StandbyRecord, "vmId" | "host" | "address" | "agentPort" | "agentToken" | "vmResources">
 >;
 
-function fromRow(r: Selectable<StandbysTable>): StandbyRecord {
+function fromRow(r: Selectable<StandbysTable>, box: SecretBox): StandbyRecord {
   return {
     id: r.id,
     deployment: r.deployment,
@@ -31,24 +33,29 @@ function fromRow(r: Selectable<StandbysTable>): StandbyRecord {
     host: r.host,
     address: r.address,
     agentPort: r.agent_port === null ? null : Number(r.agent_port),
-    agentToken: r.agent_token,
+    agentToken: openToken(box, r.agent_token),
     vmResources: r.vm_resources ? (JSON.parse(r.vm_resources) as Resources) : null,
     createdAt: r.created_at,
   };
 }
 
 export class Standbys {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly box: SecretBox,
+  ) {}
 
   async list(deployment?: string): Promise<StandbyRecord[]> {
     let q = this.db.selectFrom("standbys").selectAll();
     if (deployment !== undefined) q = q.where("deployment", "=", deployment);
-    return (await q.orderBy("group_name").orderBy("zone").orderBy("created_at").execute()).map(fromRow);
+    return (await q.orderBy("group_name").orderBy("zone").orderBy("created_at").execute()).map((r) =>
+      fromRow(r, this.box),
+    );
   }
 
   async get(id: string): Promise<StandbyRecord | undefined> {
     const row = await this.db.selectFrom("standbys").selectAll().where("id", "=", id).executeTakeFirst();
-    return row && fromRow(row);
+    return row && fromRow(row, this.box);
   }
 
   async insert(r: Pick<StandbyRecord, "id" | "deployment" | "group" | "zone">): Promise<StandbyRecord> {
@@ -87,7 +94,7 @@ export class Standbys {
     if (p.host !== undefined) c.host = p.host;
     if (p.address !== undefined) c.address = p.address;
     if (p.agentPort !== undefined) c.agent_port = p.agentPort;
-    if (p.agentToken !== undefined) c.agent_token = p.agentToken;
+    if (p.agentToken !== undefined) c.agent_token = sealToken(this.box, p.agentToken);
     if (p.vmResources !== undefined)
       c.vm_resources = p.vmResources === null ? null : JSON.stringify(p.vmResources);
     if (Object.keys(c).length > 0)
@@ -96,5 +103,13 @@ export class Standbys {
 
   async delete(id: string): Promise<void> {
     await this.db.deleteFrom("standbys").where("id", "=", id).execute();
+  }
+
+  /** Seals the tokens earlier versions stored in plain text; returns how many. */
+  async sealPlainTokens(): Promise<number> {
+    const rows = await this.db.selectFrom("standbys").select(["id", "agent_token"]).execute();
+    const plain = rows.filter((r) => r.agent_token !== null && !SecretBox.isSealed(r.agent_token));
+    for (const r of plain) await this.update(r.id, { agentToken: r.agent_token });
+    return plain.length;
   }
 }

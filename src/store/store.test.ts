@@ -1,6 +1,6 @@
 /** One suite, two databases: the store behaves the same on SQLite and on a real PostgreSQL 15. */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -90,6 +90,23 @@ function storeContract(
       assert.equal(await store.instances.get("i-0"), undefined);
     });
 
+    it("keeps agent tokens and secrets sealed, and finds an instance by its token", async () => {
+      const token = "agent-token-" + "k".repeat(24);
+      await store.instances.update("i-1", { agentToken: token });
+      assert.equal((await store.instances.byToken(token))?.id, "i-1");
+      assert.equal(await store.instances.byToken(token + "x"), undefined);
+      assert.equal((await store.instances.get("i-1"))?.agentToken, token);
+      const row = await store.db
+        .selectFrom("instances")
+        .selectAll()
+        .where("id", "=", "i-1")
+        .executeTakeFirst();
+      assert.ok(!JSON.stringify(row).includes(token), "the row holds no token in plain text");
+      await store.setSecret("secrets:web", '{"postgres_password":"pw-plain-123"}');
+      assert.equal(await store.getSecret("secrets:web"), '{"postgres_password":"pw-plain-123"}');
+      assert.ok(!(await store.settings.get("secrets:web"))!.includes("pw-plain-123"));
+    });
+
     it("records tasks with progress and ordered events", async () => {
       const t = await store.tasks.create({
         deployment: "web",
@@ -165,9 +182,87 @@ storeContract("SQLite", async () => {
 
 storeContract("PostgreSQL 15", async () => {
   const server = await new TestPostgres().start();
+  const keys = mkdtempSync(join(tmpdir(), "zonal-store-keys-")); // the secret key file only
   return {
-    store: await Store.open({ dataDir: "/nonexistent", databaseUrl: server.url }),
-    reopen: () => Store.open({ dataDir: "/nonexistent", databaseUrl: server.url }),
-    done: () => server.stop(),
+    store: await Store.open({ dataDir: keys, databaseUrl: server.url }),
+    reopen: () => Store.open({ dataDir: keys, databaseUrl: server.url }),
+    done: async () => {
+      await server.stop();
+      rmSync(keys, { recursive: true, force: true });
+    },
   };
+});
+
+describe("a copy of director.db alone", () => {
+  it("yields no agent token and no password; the data dir's key opens them, another key does not", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "zonal-store-copy-"));
+    const stolen = mkdtempSync(join(tmpdir(), "zonal-store-stolen-"));
+    try {
+      const token = "vm-token-" + "z".repeat(30);
+      const store = await Store.open({ dataDir: dir });
+      await store.instances.insert({
+        id: "i-0",
+        deployment: "pg",
+        group: "pg",
+        index: 0,
+        zone: "z1",
+        state: "running",
+        desired: "started",
+        vmId: "vm-0",
+        host: null,
+        address: null,
+        agentPort: 6868,
+        agentToken: token,
+        vmResources: null,
+        diskId: null,
+        diskSizeMb: null,
+        specHash: null,
+        vip: null,
+      });
+      await store.standbys.insert({ id: "s-0", deployment: "pg", group: "g", zone: "z1" });
+      await store.standbys.update("s-0", { agentToken: token + "-standby" });
+      await store.setSecret("secrets:pg", JSON.stringify({ postgres_password: "super-secret-pw" }));
+      await store.close(); // checkpointed: director.db is the whole database
+      copyFileSync(join(dir, "director.db"), join(stolen, "director.db"));
+      const bytes = readFileSync(join(stolen, "director.db")).toString("latin1");
+      for (const secret of [token, "super-secret-pw", "z".repeat(30)])
+        assert.ok(!bytes.includes(secret), `the file holds ${secret.slice(0, 12)}… in plain text`);
+      const copy = await Store.open({ dataDir: stolen }); // a new key: not the one that sealed them
+      await assert.rejects(copy.instances.get("i-0"), /cannot be opened/);
+      await assert.rejects(copy.getSecret("secrets:pg"), /cannot be opened/);
+      assert.equal(
+        await copy.instances.byToken(token),
+        undefined,
+        "without the key, the stored digest does not even confirm the token",
+      );
+      await copy.close();
+      const again = await Store.open({ dataDir: dir });
+      assert.equal((await again.instances.byToken(token))?.id, "i-0");
+      assert.equal((await again.standbys.get("s-0"))?.agentToken, token + "-standby");
+      await again.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(stolen, { recursive: true, force: true });
+    }
+  });
+
+  it("seals what an earlier version stored in plain text when it opens", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "zonal-store-legacy-"));
+    try {
+      const store = await Store.open({ dataDir: dir });
+      await store.standbys.insert({ id: "s-0", deployment: "d", group: "g", zone: "z1" });
+      await store.db.updateTable("standbys").set({ agent_token: "plain-old-token" }).execute();
+      await store.settings.set("secrets:d", '{"postgres_password":"old-plain"}');
+      await store.close();
+      const again = await Store.open({ dataDir: dir });
+      const raw = await again.db.selectFrom("standbys").select("agent_token").executeTakeFirst();
+      assert.ok(raw?.agent_token?.startsWith("v1:"), "sealed on open");
+      assert.equal((await again.standbys.get("s-0"))?.agentToken, "plain-old-token");
+      assert.equal(await again.getSecret("secrets:d"), '{"postgres_password":"old-plain"}');
+      assert.ok((await again.settings.get("secrets:d"))!.startsWith("v1:"), "sealed on first read");
+      await again.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

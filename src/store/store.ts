@@ -1,6 +1,7 @@
 /** The director's state store: one object with a repository per table. */
 import type { Kysely } from "kysely";
 import { BrokerRecords } from "./broker.js";
+import { SecretBox } from "../lib/secret-box.js";
 import { openDatabase, type OpenOptions } from "./db.js";
 import { Deployments } from "./deployments.js";
 import { Instances } from "./instances.js";
@@ -24,19 +25,43 @@ export class Store {
     readonly db: Kysely<Database>,
     readonly dialect: Dialect,
     readonly location: string,
+    /** Seals what the store keeps secret (agent tokens here; passwords for its users). */
+    readonly box: SecretBox,
   ) {
     this.settings = new Settings(db);
     this.deployments = new Deployments(db);
-    this.instances = new Instances(db);
+    this.instances = new Instances(db, box);
     this.tasks = new Tasks(db);
     this.locks = new Locks(db);
-    this.standbys = new Standbys(db);
+    this.standbys = new Standbys(db, box);
     this.broker = new BrokerRecords(db);
   }
 
-  static async open(opts: OpenOptions): Promise<Store> {
+  /**
+   * Opens the store with `box` (default: the key in the data dir), sealing any secret
+   * an earlier version kept in plain text.
+   */
+  static async open(opts: OpenOptions & { box?: SecretBox }): Promise<Store> {
+    const box = opts.box ?? SecretBox.inDataDir(opts.dataDir);
     const { db, dialect, location } = await openDatabase(opts);
-    return new Store(db, dialect, location);
+    const store = new Store(db, dialect, location, box);
+    await store.instances.sealPlainTokens();
+    await store.standbys.sealPlainTokens();
+    return store;
+  }
+
+  /** A secret kept in settings, sealed. */
+  async setSecret(key: string, plain: string): Promise<void> {
+    await this.settings.set(key, this.box.seal(plain));
+  }
+
+  /** A secret from settings (one an earlier version stored plain is sealed now). */
+  async getSecret(key: string): Promise<string | undefined> {
+    const stored = await this.settings.get(key);
+    if (stored === undefined) return undefined;
+    if (SecretBox.isSealed(stored)) return this.box.open(stored);
+    await this.setSecret(key, stored);
+    return stored;
   }
 
   async close(): Promise<void> {

@@ -28,59 +28,14 @@ import {
   fuzzSettings,
   hostileString,
   hostileSuite,
+  judge,
   mutations,
-  type Mutation,
-  type Tally,
+  send,
+  unchanged,
+  wellFormed,
 } from "./hostile.js";
 
 const VM_TOKEN = "v".repeat(40);
-/** A URL can carry only whole code points: a lone surrogate becomes U+FFFD, as UTF-8 would make it. */
-const wellFormed = (s: string) => Buffer.from(s, "utf8").toString("utf8");
-
-interface Answer {
-  status: number;
-  body: string;
-}
-
-/** 2xx or 4xx, never 5xx; a 400 names the field (its first segment) unless the body was replaced whole. */
-function judge(tally: Tally, what: string, a: Answer, m?: Mutation): void {
-  tally.tried += 1;
-  if (a.status >= 500) {
-    tally.failures += 1;
-    assert.fail(`${what}: ${a.status} ${a.body}`);
-  }
-  assert.ok(a.status < 500 && a.status >= 200, `${what}: ${a.status}`);
-  if (a.status === 400 && m && m.how !== "whole" && m.field !== "(root)") {
-    const head = /^[^.[]*/.exec(m.field)![0];
-    assert.ok(
-      a.body.includes(head) || a.body.includes("zz_"),
-      `${what}: the 400 names ${m.field}: ${a.body}`,
-    );
-  }
-}
-
-async function unchanged(tally: Tally, before: unknown, after: unknown, what: string): Promise<void> {
-  if (JSON.stringify(before) !== JSON.stringify(after)) {
-    tally.stateChanges += 1;
-    assert.fail(`${what}: refused, yet the state changed`);
-  }
-}
-
-const send = async (
-  app: FastifyInstance,
-  method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE",
-  url: string,
-  body: unknown,
-  token: string,
-): Promise<Answer> => {
-  const res = await app.inject({
-    method,
-    url,
-    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-    ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
-  });
-  return { status: res.statusCode, body: res.body };
-};
 
 describe("hostile requests", () => {
   const { dir, tally } = hostileSuite("zonal-hostile-http-");
@@ -145,6 +100,41 @@ describe("hostile requests", () => {
     });
   });
 
+  describe("cluster members' calls", () => {
+    const app = buildDirectorApi(
+      () =>
+        ({
+          clusters: {
+            moveVip: async () => ({ address: "127.1.1.1" }),
+            fence: async () => ({ fenced: false, broken: [] }),
+            markInitialized: async () => ({ initialized: true }),
+          },
+        }) as unknown as Director,
+      "o".repeat(40),
+      () => ({}),
+      () => {
+        throw new Unavailable("no broker here");
+      },
+    );
+    after(() => app.close());
+    it("VIP, fencing and init-marker bodies: 2xx or a 400 naming the field", async () => {
+      const t = tally("POST /v1/clusters/*");
+      const bodies = [
+        ["/v1/clusters/vip", { key: "d/pg", token: 3 }],
+        ["/v1/clusters/fence", { key: "d/pg", vmId: "vm-1" }],
+        ["/v1/clusters/initialized", { key: "d/pg" }],
+      ] as const;
+      await fc.assert(
+        fc.asyncProperty(
+          fc.constantFrom(...bodies).chain(([u, v]) => mutations(v).map((m) => [u, m] as const)),
+          async ([url, m]) =>
+            judge(t, `${url} ${m.how} ${m.field}`, await send(app, "POST", url, m.value, VM_TOKEN), m),
+        ),
+        fuzzSettings(),
+      );
+    });
+  });
+
   describe("the lease store's API, as a VM of deployment d", () => {
     let store: Store;
     let leases: EmbeddedLeaseStore;
@@ -157,7 +147,10 @@ describe("hostile requests", () => {
       mountLeaseApi(
         app,
         () => leases,
-        async (token, key) => (token === VM_TOKEN && key.startsWith("d/") ? "agent" : undefined),
+        async (token, key) =>
+          token === VM_TOKEN && key.startsWith("d/")
+            ? { access: "agent", holder: "vm-1", maxTtlMs: 120_000, identity: { vmId: "vm-1" } }
+            : undefined,
       );
       await leases.acquire("d/g/leader", "vm-1", 60_000, "{}");
     });

@@ -13,7 +13,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after } from "node:test";
+import assert from "node:assert/strict";
 import fc from "fast-check";
+import type { FastifyInstance } from "fastify";
 import { fieldPath } from "../lib/validate.js";
 
 /** The seed and count every property runs with. */
@@ -160,3 +162,53 @@ export function hostileSuite(prefix: string): { dir: string; tally: (surface: st
   };
   return { dir, tally };
 }
+
+/** A URL can carry only whole code points: a lone surrogate becomes U+FFFD, as UTF-8 would make it. */
+export const wellFormed = (s: string) => Buffer.from(s, "utf8").toString("utf8");
+
+export interface Answer {
+  status: number;
+  body: string;
+}
+
+/** 2xx or 4xx, never 5xx; a 400 names the field (its first segment) unless the body was replaced whole. */
+export function judge(tally: Tally, what: string, a: Answer, m?: Mutation): void {
+  tally.tried += 1;
+  if (a.status >= 500) {
+    tally.failures += 1;
+    assert.fail(`${what}: ${a.status} ${a.body}`);
+  }
+  assert.ok(a.status < 500 && a.status >= 200, `${what}: ${a.status}`);
+  if (a.status === 400 && m && m.how !== "whole" && m.field !== "(root)") {
+    const head = /^[^.[]*/.exec(m.field)![0];
+    assert.ok(
+      a.body.includes(head) || a.body.includes("zz_"),
+      `${what}: the 400 names ${m.field}: ${a.body}`,
+    );
+  }
+}
+
+export async function unchanged(tally: Tally, before: unknown, after: unknown, what: string): Promise<void> {
+  if (JSON.stringify(before) !== JSON.stringify(after)) {
+    tally.stateChanges += 1;
+    assert.fail(`${what}: refused, yet the state changed`);
+  }
+}
+
+/** One request in-process; `auth` is a bearer token, or the headers to send. */
+export const send = async (
+  app: FastifyInstance,
+  method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE",
+  url: string,
+  body: unknown,
+  auth: string | Record<string, string>,
+): Promise<Answer> => {
+  const headers = typeof auth === "string" ? { authorization: `Bearer ${auth}` } : auth;
+  const res = await app.inject({
+    method,
+    url,
+    headers: { ...headers, "content-type": "application/json" },
+    ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
+  });
+  return { status: res.statusCode, body: res.body };
+};

@@ -253,6 +253,10 @@ export function controlPlaneCommand(): Command {
       "--agent-advertise <host>",
       "the address VMs reach --agent-listen at (needed when it listens on 0.0.0.0)",
     )
+    .option(
+      "--secret-key-file <file>",
+      "the key that seals secrets in the store (0600; made if missing); also ZONAL_SECRET_KEY_FILE; default: <home>/director/secrets.key",
+    )
     .action(
       async (
         o: {
@@ -261,6 +265,7 @@ export function controlPlaneCommand(): Command {
           openstack?: string;
           agentListen?: string;
           agentAdvertise?: string;
+          secretKeyFile?: string;
         } & HealthFlags,
         cmd: Command,
       ) => {
@@ -277,6 +282,7 @@ export function controlPlaneCommand(): Command {
           health,
           brokerConfig: o.brokerConfig,
           ...(agentTls ? { agentTls } : {}),
+          ...(o.secretKeyFile ? { secretKeyFile: o.secretKeyFile } : {}),
           ...(process.env.DATABASE_URL ? { databaseUrl: process.env.DATABASE_URL } : {}),
         });
         print(

@@ -19,7 +19,7 @@ leaseContract("embedded (control plane over HTTP)", async () => {
   mountLeaseApi(
     app,
     () => leases,
-    async (token) => (token === "admin-token-0123456789" ? "admin" : undefined),
+    async (token) => (token === "admin-token-0123456789" ? { access: "admin" } : undefined),
   );
   await app.listen({ host: "127.0.0.1", port: 0 });
   const port = (app.server.address() as { port: number }).port;

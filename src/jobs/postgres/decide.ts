@@ -36,7 +36,7 @@ export interface Leader {
 export type LeaseView =
   | { state: "mine"; token: number }
   | { state: "lost" }
-  | { state: "other"; leader: Leader; token: number }
+  | { state: "other"; leader: Leader }
   | { state: "free" }
   | { state: "unreachable" };
 
@@ -187,7 +187,7 @@ export function decide(o: Observation): Verdict {
       if (isPrimary(o)) {
         return {
           decision: { do: "demote", leader },
-          sentence: `demoted self: ${leader.member} holds the leader lease (token ${o.lease.token})`,
+          sentence: `demoted self: ${leader.member} holds the leader lease`,
         };
       }
       const following = o.role?.role === "replica" ? o.role.leader : null;

@@ -17,6 +17,7 @@ import { errorMessage } from "../../lib/errors.js";
 import { sleep } from "../../lib/sleep.js";
 import {
   closeServer,
+  controlPlaneCall,
   controlPlanePost,
   HeldLease,
   LeaderWatch,
@@ -42,9 +43,6 @@ import { parseLsn, roleConf, syncStandbyNames, type RoleFile } from "./files.js"
 import { hasData, observe, ownByPostgres, PgConn, type PgState } from "./pg.js";
 
 const DOWN: PgState = { running: false, inRecovery: null, lsn: null, timeline: null, upstream: null };
-const INITIALIZED_TTL_MS = 86_400_000;
-/** The "initialized" marker belongs to the cluster, not to a VM: fencing a VM never breaks it. */
-const MARKER_HOLDER = "cluster";
 
 export interface MemberStatus {
   member: string;
@@ -476,7 +474,7 @@ export class PostgresManager implements JobController {
         this.held!.adopt(l.token);
         return this.held!.view(now);
       }
-      return { state: "other", leader: JSON.parse(l.value) as Leader, token: l.token };
+      return { state: "other", leader: JSON.parse(l.value) as Leader };
     } catch {
       return { state: "unreachable" };
     }
@@ -593,7 +591,6 @@ export class PostgresManager implements JobController {
   }
 
   private async act(d: Decision, obs: Observation): Promise<void> {
-    const store = this.store!;
     switch (d.do) {
       case "wait":
         await this.whileWaiting(obs);
@@ -603,12 +600,7 @@ export class PostgresManager implements JobController {
         return;
       case "bootstrap": {
         if (this.leaderToken === null && !(await this.takeLeaderLease())) return;
-        await store.acquire(
-          `${this.cluster.key}/initialized`,
-          MARKER_HOLDER,
-          INITIALIZED_TTL_MS,
-          this.cluster.member,
-        );
+        await this.markInitialized();
         this.initialized = true;
         if (this.role?.role !== "primary") {
           this.setRole({ role: "primary", bootstrap: true, syncNames: [] });
@@ -728,12 +720,7 @@ export class PostgresManager implements JobController {
     if (this.role?.role === "primary" && (this.role.bootstrap || this.initialized === false)) {
       await this.bootstrapSql();
       if (this.initialized !== true) {
-        await this.store!.acquire(
-          `${this.cluster.key}/initialized`,
-          MARKER_HOLDER,
-          INITIALIZED_TTL_MS,
-          this.cluster.member,
-        );
+        await this.markInitialized();
         this.initialized = true;
       }
       this.setRole({ role: "primary", bootstrap: false, syncNames: this.syncNames() });
@@ -767,9 +754,7 @@ export class PostgresManager implements JobController {
     }
     if (now - this.markerAt > 60_000) {
       this.markerAt = now;
-      await this.gate!.call((s) =>
-        s.acquire(`${this.cluster.key}/initialized`, MARKER_HOLDER, INITIALIZED_TTL_MS, this.cluster.member),
-      ).catch(() => undefined);
+      await this.gate!.call(() => this.markInitialized()).catch(() => undefined);
     }
     if (this.cluster.vip && !this.vipHeld && this.leaderToken !== null) {
       await this.controlPlane("/v1/clusters/vip", { key: this.cluster.key, token: this.leaderToken });
@@ -841,6 +826,14 @@ export class PostgresManager implements JobController {
     const db = await this.conn.query("SELECT 1 FROM pg_database WHERE datname = $1", [this.config.database]);
     if (db.length === 0) await this.conn.query(`CREATE DATABASE "${this.config.database}"`);
     this.say(`bootstrapped: role ${REPLICATION_USER} and database ${this.config.database} exist`);
+  }
+
+  /** Has the control plane keep the cluster's init marker (only its leader may; 1 s, like a store call). */
+  private markInitialized(): Promise<unknown> {
+    return controlPlaneCall(this.ctx, "POST", "/v1/clusters/initialized", {
+      body: { key: this.cluster.key },
+      timeoutMs: 1000,
+    });
   }
 
   private controlPlane(path: string, body: unknown): Promise<unknown> {

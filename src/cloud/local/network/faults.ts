@@ -14,7 +14,7 @@
  * - slow T: a share of the packets between T and anything outside it is lost, and
  *   (where the machine can) the rest are delayed.
  */
-import { InvalidInput } from "../../../lib/errors.js";
+import { invalidField } from "../../../lib/validate.js";
 import type { Endpoint, PacketRule } from "./rules.js";
 
 export type NetworkFaultSpec =
@@ -46,7 +46,7 @@ export const CONTROL_PLANE = "control-plane";
 /** Reads a target; an unknown one is refused naming `field` and what exists. */
 export function parseTarget(text: string, s: NetworkState, field: string): Target {
   const problem = (message: string): never => {
-    throw new InvalidInput(`${field}: ${message}`, [{ field, problem: message }]);
+    throw invalidField(field, message);
   };
   if (text === CONTROL_PLANE) {
     if (!s.controlPlane)

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -37,6 +37,29 @@ describe("secret box", () => {
       assert.equal(statSync(join(dir, KEY_FILE)).mode & 0o777, 0o600);
       assert.equal(Buffer.from(readFileSync(join(dir, KEY_FILE), "utf8").trim(), "base64").length, 32);
       assert.equal(SecretBox.inDataDir(dir).open(sealed), "kept");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("takes its key from a file of the operator's (kept elsewhere), refuses one others can read, and takes over broker.key", () => {
+    const dir = mkdtempSync(join(tmpdir(), "zonal-box-"));
+    try {
+      const elsewhere = join(dir, "mounted-secret.key");
+      writeFileSync(elsewhere, randomBytes(32).toString("base64"), { mode: 0o600 });
+      const sealed = SecretBox.load({ dataDir: dir, keyFile: elsewhere }).seal("x");
+      assert.equal(SecretBox.load({ dataDir: dir, keyFile: elsewhere }).open(sealed), "x");
+      assert.ok(!existsSync(join(dir, KEY_FILE)), "no key made in the data dir");
+      chmodSync(elsewhere, 0o644);
+      assert.throws(
+        () => SecretBox.load({ dataDir: dir, keyFile: elsewhere }),
+        /readable by others; chmod 600/,
+      );
+      const legacy = join(dir, "broker.key");
+      writeFileSync(legacy, randomBytes(32).toString("base64"), { mode: 0o600 });
+      const old = SecretBox.load({ dataDir: dir, keyFile: legacy }).seal("binding");
+      assert.equal(SecretBox.inDataDir(dir).open(old), "binding", "the data dir's old key is kept");
+      assert.ok(!existsSync(legacy));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
