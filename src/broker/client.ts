@@ -5,11 +5,12 @@
  */
 import { randomUUID } from "node:crypto";
 import { Unavailable } from "../lib/errors.js";
+import { fetcherFor, type FetchResponse } from "../lib/fetch.js";
 
 export interface OsbResponse<T = Record<string, unknown>> {
   status: number;
   body: T;
-  headers: Headers;
+  headers: FetchResponse["headers"];
 }
 
 export interface OsbEndpoint {
@@ -17,6 +18,8 @@ export interface OsbEndpoint {
   url: string;
   username: string;
   password: string;
+  /** The CA (PEM) to trust for an https URL no public CA vouches for (the control plane's own). */
+  ca?: string;
 }
 
 export class OsbClient {
@@ -45,9 +48,9 @@ export class OsbClient {
       ...(opts.body !== undefined ? { "content-type": "application/json" } : {}),
       ...opts.headers,
     };
-    let res: Response;
+    let res: FetchResponse;
     try {
-      res = await fetch(url, {
+      res = await fetcherFor(this.ep.url, this.ep.ca)(url, {
         method,
         headers,
         ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}),

@@ -71,11 +71,12 @@ export function buildDirectorApi(
   token: string,
   info: () => Record<string, unknown>,
   broker: () => ControlPlaneBroker,
-  log?: Logger,
+  o: { log?: Logger; https?: { cert: string; key: string } } = {},
 ): FastifyInstance {
   const app = createApi({
     token,
-    ...(log ? { log, audit: directorAudit(token, director) } : {}),
+    ...(o.log ? { log: o.log, audit: directorAudit(token, director) } : {}),
+    ...(o.https ? { https: o.https } : {}),
     open: ["/v1/heartbeats", "/v1/health", "/v1/lb/backends", ...CLUSTER_ROUTES, ...LEASE_ROUTES],
     openPrefixes: ["/v2/"],
   });

@@ -43,7 +43,7 @@ function api() {
     TOKEN,
     () => ({ cloud: "test" }),
     starting as () => ControlPlaneBroker,
-    pino({ level: "info" }, sink),
+    { log: pino({ level: "info" }, sink) },
   );
   const audits = () => lines.filter((l) => l.audit).map((l) => l.audit as Record<string, unknown>);
   /** The audit lines once there are `n` (each is written by a hook after the answer). */

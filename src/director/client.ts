@@ -19,8 +19,13 @@ export interface DeploymentSummary {
 export class DirectorClient {
   readonly http: JsonClient;
 
-  constructor(readonly endpoint: Pick<Endpoint, "url" | "token">) {
-    this.http = new JsonClient({ baseUrl: endpoint.url, token: endpoint.token, timeoutMs: 60_000 });
+  constructor(readonly endpoint: Pick<Endpoint, "url" | "token" | "ca">) {
+    this.http = new JsonClient({
+      baseUrl: endpoint.url,
+      token: endpoint.token,
+      timeoutMs: 60_000,
+      ...(endpoint.ca ? { ca: endpoint.ca } : {}),
+    });
   }
 
   static fromDataDir(dataDir: string): DirectorClient {

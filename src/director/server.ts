@@ -12,6 +12,7 @@
  *                    certificates (ca.key, ca.pem; see agent-ca.ts)
  */
 import { mkdirSync, rmSync } from "node:fs";
+import { isIP } from "node:net";
 import { join, resolve } from "node:path";
 import type { Cloud } from "../cloud/cloud.js";
 import {
@@ -21,7 +22,7 @@ import {
   readOrCreateToken,
   type Endpoint,
 } from "../lib/data-dir.js";
-import { errorMessage, Unavailable } from "../lib/errors.js";
+import { errorMessage, InvalidInput, Unavailable } from "../lib/errors.js";
 import { writeFileAtomic } from "../lib/files.js";
 import { SecretBox } from "../lib/secret-box.js";
 import { createLogger } from "../lib/log.js";
@@ -30,6 +31,7 @@ import { Store } from "../store/store.js";
 import { loadCatalog } from "../broker/catalog.js";
 import { startBroker, type ControlPlaneBroker } from "../broker/control-plane.js";
 import { startAgentListener, type AgentTlsOptions } from "./agent-listener.js";
+import { apiTlsMaterial, type ApiTlsOptions } from "./api-tls.js";
 import { buildDirectorApi } from "./api.js";
 import { Director } from "./director.js";
 
@@ -51,6 +53,11 @@ export interface ControlPlaneOptions {
    * control plane's agent CA. Unset: plain HTTP, heartbeats to the API's listener.
    */
   agentTls?: AgentTlsOptions;
+  /**
+   * HTTPS for the director API and the broker. Needs `agentTls`: VMs reach the
+   * control plane only over TLS then, trusting its CA.
+   */
+  apiTls?: ApiTlsOptions;
 }
 
 export interface RunningControlPlane {
@@ -60,11 +67,16 @@ export interface RunningControlPlane {
 }
 
 export async function startControlPlane(o: ControlPlaneOptions): Promise<RunningControlPlane> {
+  if (o.apiTls && !o.agentTls)
+    throw new InvalidInput(
+      "--tls-*: HTTPS for the API needs agent TLS too (--openstack): VMs would call the API without its CA",
+    );
   const { host, port } = parseListen(o.listen);
   const dataDir = resolve(o.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   claimDataDir(dataDir, "control plane");
   const catalog = loadCatalog(o.brokerConfig); // a bad broker config stops the start, before anything runs
+  const tls = o.apiTls ? await apiTlsMaterial(o.apiTls, dataDir, host) : undefined;
   const log = createLogger("director");
   const box = SecretBox.load({ dataDir, ...(o.secretKeyFile ? { keyFile: o.secretKeyFile } : {}) });
   const store = await Store.open({ dataDir, box, ...(o.databaseUrl ? { databaseUrl: o.databaseUrl } : {}) });
@@ -89,12 +101,12 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
       if (!ready.broker) throw new Unavailable("the service broker is still starting");
       return ready.broker;
     },
-    log,
+    { log, ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}) },
   );
   await app.listen({ host, port });
   const addr = app.server.address();
   const actualPort = typeof addr === "object" && addr ? addr.port : port;
-  const url = `http://${host}:${actualPort}`;
+  const url = `${tls ? "https" : "http"}://${isIP(host) === 6 ? `[${host}]` : host}:${actualPort}`;
   const agentListener = o.agentTls
     ? await startAgentListener({
         dataDir,
@@ -126,7 +138,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
     log.error({ err: ready.brokerError }, "the service broker could not start");
     return undefined;
   });
-  const endpoint: Endpoint = { url, token, pid: process.pid };
+  const endpoint: Endpoint = { url, token, pid: process.pid, ...(tls?.ca ? { ca: tls.ca } : {}) };
   writeFileAtomic(join(dataDir, ENDPOINT_FILE), JSON.stringify(endpoint) + "\n", 0o600);
   log.info(
     { url, heartbeatUrl: director.ctx.heartbeatUrl, store: store.location, directorId: director.id },

@@ -34,6 +34,8 @@ export interface Endpoint {
   url: string;
   token: string;
   pid: number;
+  /** The CA (PEM) to trust for an https `url` whose certificate no public CA vouches for. */
+  ca?: string;
 }
 
 export const ENDPOINT_FILE = "endpoint.json";

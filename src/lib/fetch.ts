@@ -22,6 +22,7 @@ export interface FetchResponse {
   statusText: string;
   text(): Promise<string>;
   body: { cancel(): Promise<void> } | null;
+  headers: { get(name: string): string | null };
 }
 
 export type Fetch = (url: URL | string, init: FetchInit) => Promise<FetchResponse>;

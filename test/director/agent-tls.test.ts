@@ -20,6 +20,9 @@ import { AGENT_CA_DIR } from "../../src/director/agent-listener.js";
 import { agentSettings } from "../../src/director/context.js";
 import { startControlPlane, type RunningControlPlane } from "../../src/director/server.js";
 import { standbyAgent } from "../../src/director/standby-pool.js";
+import { OsbClient, type OsbEndpoint } from "../../src/broker/client.js";
+import { apiTlsOptions } from "../../src/cli/commands/control-plane.js";
+import { DirectorClient } from "../../src/director/client.js";
 import { InvalidInput } from "../../src/lib/errors.js";
 import { fetcherFor } from "../../src/lib/fetch.js";
 import { controlPlaneCall } from "../../src/jobs/cluster-member.js";
@@ -221,5 +224,99 @@ describe("control plane without agent TLS", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("the director API and the broker over HTTPS", () => {
+  const dir = mkdtempSync(join(tmpdir(), "zonal-cp-api-tls-"));
+  let cp: RunningControlPlane;
+  before(async () => {
+    cp = await startControlPlane({
+      dataDir: join(dir, "director"),
+      listen: "127.0.0.1:0",
+      cloud: new LocalCloudService({ config: cloudConfig, dataDir: join(dir, "cloud") }),
+      cloudName: "local",
+      health: false,
+      brokerConfig: repoPath("examples", "broker.yml"),
+      agentTls: { listen: "127.0.0.1:0" },
+      apiTls: { fromCa: true },
+    });
+  });
+  after(async () => {
+    await cp?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("answers over HTTPS with a certificate from its CA, which the endpoint file names for the CLI", async () => {
+    const url = new URL(cp.endpoint.url);
+    assert.equal(url.protocol, "https:");
+    const caPem = readFileSync(join(dir, "director", AGENT_CA_DIR, "ca.pem"), "utf8");
+    assert.equal(cp.endpoint.ca, caPem);
+    const written = JSON.parse(readFileSync(join(dir, "director", "endpoint.json"), "utf8")) as {
+      ca?: string;
+    };
+    assert.equal(written.ca, caPem);
+    const client = DirectorClient.fromDataDir(join(dir, "director"));
+    assert.ok((await client.info()).directorId);
+  });
+
+  it("serves the broker on the same HTTPS listener", async () => {
+    const client = new DirectorClient(cp.endpoint);
+    const ep = await client.http.request<OsbEndpoint>("GET", "/v1/broker");
+    assert.match(ep.url, /^https:\/\/127\.0\.0\.1:\d+\/v2$/);
+    const osb = new OsbClient({ ...ep, ca: cp.endpoint.ca! });
+    const r = await osb.call<{ services: unknown[] }>("GET", "/catalog");
+    assert.equal(r.status, 200);
+    assert.equal(r.body.services.length, 1);
+  });
+
+  it("refuses plain HTTP and a client that does not trust its CA", async () => {
+    const plain = cp.endpoint.url.replace("https:", "http:");
+    await assert.rejects(
+      fetch(`${plain}/v1/info`, {
+        headers: { authorization: `Bearer ${cp.endpoint.token}` },
+        signal: AbortSignal.timeout(5000),
+      }),
+      "a plain-HTTP request gets no answer",
+    );
+    await assert.rejects(
+      fetch(`${cp.endpoint.url}/v1/info`, { signal: AbortSignal.timeout(5000) }),
+      /fetch failed/,
+      "an unknown CA is refused by the client",
+    );
+    await assert.rejects(new DirectorClient({ url: cp.endpoint.url, token: cp.endpoint.token }).info());
+  });
+
+  it("needs agent TLS beside it, and flags that make sense", async () => {
+    const other = mkdtempSync(join(tmpdir(), "zonal-cp-api-tls-alone-"));
+    try {
+      await assert.rejects(
+        startControlPlane({
+          dataDir: join(other, "director"),
+          listen: "127.0.0.1:0",
+          cloud: new LocalCloudService({ config: cloudConfig, dataDir: join(other, "cloud") }),
+          cloudName: "local",
+          health: false,
+          brokerConfig: repoPath("examples", "broker.yml"),
+          apiTls: { fromCa: true },
+        }),
+        /needs agent TLS too/,
+      );
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+    const os = { openstack: "os.yml" };
+    assert.throws(() => apiTlsOptions({ tlsFromCa: true }), /--tls-\*: only with --openstack/);
+    assert.throws(() => apiTlsOptions({ ...os, tlsCert: "c.pem" }), /--tls-key: expected with --tls-cert/);
+    assert.throws(() => apiTlsOptions({ ...os, tlsKey: "k.pem" }), /--tls-cert: expected/);
+    assert.throws(
+      () => apiTlsOptions({ ...os, tlsFromCa: true, tlsCert: "c.pem" }),
+      /--tls-from-ca: give it alone/,
+    );
+    assert.deepEqual(apiTlsOptions({ ...os, tlsCert: "c.pem", tlsKey: "k.pem" }), {
+      certFile: "c.pem",
+      keyFile: "k.pem",
+    });
+    assert.equal(apiTlsOptions(os), undefined);
   });
 });

@@ -13,6 +13,7 @@ import type { AgentTlsOptions } from "../../director/agent-listener.js";
 import { DirectorClient } from "../../director/client.js";
 import { startControlPlane } from "../../director/server.js";
 import { ENDPOINT_FILE, parseListen, type Endpoint } from "../../lib/data-dir.js";
+import type { ApiTlsOptions } from "../../director/api-tls.js";
 import { errorMessage, InvalidInput, NotFound, Unavailable } from "../../lib/errors.js";
 import { isAlive, signalPid } from "../../lib/proc.js";
 import { GiveUp, sleep, waitFor } from "../../lib/sleep.js";
@@ -254,6 +255,16 @@ export function controlPlaneCommand(): Command {
       "the address VMs reach --agent-listen at (needed when it listens on 0.0.0.0)",
     )
     .option(
+      "--tls-cert <file>",
+      "serve the director API and the broker over HTTPS with this certificate (PEM)",
+    )
+    .option("--tls-key <file>", "the key of --tls-cert (PEM)")
+    .option("--tls-ca <file>", "the CA that signed --tls-cert, for the CLI to trust (when no public CA did)")
+    .option(
+      "--tls-from-ca",
+      "serve HTTPS with a certificate from the control plane's own CA, for --listen's host",
+    )
+    .option(
       "--secret-key-file <file>",
       "the key that seals secrets in the store (0600; made if missing); also ZONAL_SECRET_KEY_FILE; default: <home>/director/secrets.key",
     )
@@ -266,12 +277,17 @@ export function controlPlaneCommand(): Command {
           agentListen?: string;
           agentAdvertise?: string;
           secretKeyFile?: string;
+          tlsCert?: string;
+          tlsKey?: string;
+          tlsCa?: string;
+          tlsFromCa?: boolean;
         } & HealthFlags,
         cmd: Command,
       ) => {
         const home = homeOf(cmd);
         const health = healthConfig(o);
         const agentTls = agentTlsOptions(o); // flags first: a bad one changes nothing
+        const apiTls = apiTlsOptions(o);
         const { cloud, cloudName } = o.openstack ? openStackCloud(o.openstack) : localCloud(home);
         if (cloud instanceof LocalCloudClient) await registerWithLocalCloud(cloud, o.listen);
         const cp = await startControlPlane({
@@ -282,6 +298,7 @@ export function controlPlaneCommand(): Command {
           health,
           brokerConfig: o.brokerConfig,
           ...(agentTls ? { agentTls } : {}),
+          ...(apiTls ? { apiTls } : {}),
           ...(o.secretKeyFile ? { secretKeyFile: o.secretKeyFile } : {}),
           ...(process.env.DATABASE_URL ? { databaseUrl: process.env.DATABASE_URL } : {}),
         });
@@ -343,6 +360,30 @@ function agentTlsOptions(o: {
       `--agent-advertise: expected the address VMs reach the control plane at (--agent-listen is ${listen})`,
     );
   return { listen, ...(o.agentAdvertise ? { advertiseHost: o.agentAdvertise } : {}) };
+}
+
+/** HTTPS for the API from the --tls-* flags; InvalidInput names the flag that is wrong. */
+export function apiTlsOptions(o: {
+  openstack?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  tlsFromCa?: boolean;
+}): ApiTlsOptions | undefined {
+  const any = o.tlsCert ?? o.tlsKey ?? o.tlsCa ?? o.tlsFromCa;
+  if (any === undefined) return undefined;
+  if (!o.openstack)
+    throw new InvalidInput(
+      "--tls-*: only with --openstack (on the local cloud every address is loopback, and its agents get no CA)",
+    );
+  if (o.tlsFromCa) {
+    if (o.tlsCert || o.tlsKey || o.tlsCa)
+      throw new InvalidInput("--tls-from-ca: give it alone, or --tls-cert and --tls-key instead");
+    return { fromCa: true };
+  }
+  if (!o.tlsCert) throw new InvalidInput("--tls-cert: expected with --tls-key or --tls-ca");
+  if (!o.tlsKey) throw new InvalidInput("--tls-key: expected with --tls-cert");
+  return { certFile: o.tlsCert, keyFile: o.tlsKey, ...(o.tlsCa ? { caFile: o.tlsCa } : {}) };
 }
 
 export function downCommand(): Command {

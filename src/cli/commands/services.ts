@@ -36,7 +36,8 @@ interface InstanceView {
 async function broker(cmd: Command) {
   const director = directorClient(cmd);
   const ep = await director.http.request<OsbEndpoint>("GET", "/v1/broker");
-  const osb = new OsbClient(ep);
+  const ca = director.endpoint.ca;
+  const osb = new OsbClient({ ...ep, ...(ca ? { ca } : {}) });
   const catalog = await expect(osb.call<{ services: Service[] }>("GET", "/catalog"), [200], "catalog");
   return { director, osb, catalog: catalog.body.services };
 }
