@@ -86,7 +86,8 @@ describe("director crash and restart (PostgreSQL store)", () => {
     const victim = z.json<InstanceView[]>("instances", "-d", "cache")[0]!;
     await z.stopControlPlane("SIGKILL");
     // As if the director died right after creating victim's VM, before recording it.
-    const store = await Store.open({ dataDir: "/nonexistent", databaseUrl: pg.url });
+    // The control plane's data dir holds the key its secrets are sealed with.
+    const store = await Store.open({ dataDir: join(z.home, "director"), databaseUrl: pg.url });
     await store.instances.update(victim.id, { vmId: null });
     await store.close();
     // And as if it had created a VM and a disk for an instance that never got recorded.
