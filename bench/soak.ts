@@ -33,7 +33,14 @@ import {
 } from "../src/testing/cluster-faults.js";
 import { CounterWriter, readWriteLog } from "../src/testing/counter.js";
 import { HttpChecker } from "../src/testing/http-checker.js";
-import { injectLbFault, pairOf, RoleSampler, waitPairWhole, type LbFault } from "../src/testing/lb-pair.js";
+import {
+  injectLbFault,
+  memberTokenOf,
+  pairOf,
+  RoleSampler,
+  waitPairWhole,
+  type LbFault,
+} from "../src/testing/lb-pair.js";
 import type { PgChecker } from "../src/testing/pg-checker.js";
 import { ZonalHarness } from "../src/testing/zonal-harness.js";
 
@@ -268,7 +275,10 @@ async function main(): Promise<void> {
     const pair = await waitPairWhole(z, { backends: 6 });
     web = new HttpChecker(`http://${pair.vip}:8000/`);
     web.start();
-    sampler = new RoleSampler(pair.nodes.map((n) => ({ member: n.member, address: n.address! })));
+    sampler = new RoleSampler(
+      pair.nodes.map((n) => ({ member: n.member, address: n.address! })),
+      memberTokenOf(z, pair.nodes[0]!.address!),
+    );
     const counterUrl = async () =>
       `http://${(await z.director.instances("counter")).find((i) => i.index === 0)!.vip}:8080`;
     counter = new CounterWriter(counterUrl).start();

@@ -95,6 +95,7 @@ export const specSchema = z
         renew_ms: z.number().int().min(100).max(60_000).default(1000),
         vip: z.string().nullable().default(null),
         control_plane_url: z.url(),
+        member_token: z.string().min(16, "expected the cluster's member token").max(256),
       })
       .strict()
       .nullable()

@@ -10,6 +10,7 @@ import type { ClusterSpec } from "../jobs/job-type.js";
 import { EtcdLeaseStore } from "../ha/etcd/store.js";
 import { fencedKey, type LeaseStore } from "../ha/lease-store.js";
 import { NotFound } from "../lib/errors.js";
+import { Mutex } from "../lib/mutex.js";
 import type { DirectorContext } from "./context.js";
 import { isClustered, type GroupManifest, type Manifest } from "./manifest.js";
 
@@ -50,6 +51,35 @@ export async function deploymentSecrets(
   return secrets;
 }
 
+/**
+ * Each cluster's member token (members show it to each other's status API), made
+ * once per clustered group and kept sealed with the deployment's other secrets.
+ */
+async function memberTokens(
+  ctx: DirectorContext,
+  deployment: string,
+  groups: string[],
+): Promise<Record<string, string>> {
+  return tokensMade.run(() => readOrMakeTokens(ctx, deployment, groups));
+}
+/** One maker at a time: two specs built at once must carry the same token. */
+const tokensMade = new Mutex();
+
+async function readOrMakeTokens(
+  ctx: DirectorContext,
+  deployment: string,
+  groups: string[],
+): Promise<Record<string, string>> {
+  const key = `member-tokens:${deployment}`;
+  const text = await ctx.store.getSecret(key);
+  const tokens = text ? (JSON.parse(text) as Record<string, string>) : {};
+  const missing = groups.filter((g) => !tokens[g]);
+  if (missing.length === 0) return tokens;
+  for (const g of missing) tokens[g] = randomBytes(24).toString("base64url");
+  await ctx.store.setSecret(key, JSON.stringify(tokens));
+  return tokens;
+}
+
 const vipMetadata = (ctx: DirectorContext, deployment: string, group: string) => ({
   director: ctx.directorId,
   deployment,
@@ -80,6 +110,14 @@ export async function specExtras(
   const needsSecrets = m.instance_groups.some((g) => g.jobs.some((j) => j.type === "postgres"));
   const secrets = needsSecrets ? await deploymentSecrets(ctx, m.name, o.allocate) : {};
   const clusters: SpecExtras["clusters"] = {};
+  const tokens =
+    clustered.length > 0
+      ? await memberTokens(
+          ctx,
+          m.name,
+          clustered.map((g) => g.name),
+        )
+      : {};
   for (const g of clustered) {
     clusters[g.name] = {
       key: `${m.name}/${g.name}`,
@@ -92,6 +130,7 @@ export async function specExtras(
       renew_ms: m.leases.renew,
       vip: await clusterVip(ctx, m.name, g, o.allocate),
       control_plane_url: ctx.controlPlaneUrl,
+      member_token: tokens[g.name]!,
     };
   }
   return { secrets, clusters };
@@ -115,6 +154,10 @@ export async function releaseDeploymentResources(
   if (await ctx.store.settings.get(`secrets:${m.name}`)) {
     await ctx.store.settings.delete(`secrets:${m.name}`);
     removed.push("its passwords");
+  }
+  if (await ctx.store.settings.get(`member-tokens:${m.name}`)) {
+    await ctx.store.settings.delete(`member-tokens:${m.name}`);
+    removed.push("its clusters' member tokens");
   }
   return removed;
 }

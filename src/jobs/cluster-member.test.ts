@@ -6,7 +6,16 @@ import { sleep, waitFor } from "../lib/sleep.js";
 import type { Lease, LeaseStore } from "../ha/lease-store.js";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { HeldLease, LeaderWatch, StoreGate, SUSPECT_AFTER_MS } from "./cluster-member.js";
+import { claimAddressBlock } from "../testing/addresses.js";
+import {
+  closeServer,
+  HeldLease,
+  LeaderWatch,
+  listenStatus,
+  probe,
+  StoreGate,
+  SUSPECT_AFTER_MS,
+} from "./cluster-member.js";
 
 /** A lease store whose renewals answer as told: granted, lost, or unreachable. */
 class ScriptedStore implements LeaseStore {
@@ -228,5 +237,29 @@ describe("StoreGate", () => {
       false,
       "a closed cycle alone does not ask for a renewal: the view already tried",
     );
+  });
+});
+
+describe("a member's status API", () => {
+  it("answers the cluster's members only; a refusal is still an answer to a liveness probe", async () => {
+    const block = claimAddressBlock();
+    const address = `127.${block.base}.7.7`;
+    const token = "m".repeat(32);
+    const server = await listenStatus(address, 0, token, (_req, res) => res.end('{"role":"replica"}'));
+    try {
+      const url = `http://${address}:${(server.address() as AddressInfo).port}/status`;
+      const get = (authorization?: string) =>
+        fetch(url, authorization ? { headers: { authorization } } : {}).then(async (r) => ({
+          status: r.status,
+          body: await r.text(),
+        }));
+      assert.equal((await get()).status, 401);
+      assert.equal((await get(`Bearer ${"x".repeat(32)}`)).status, 401);
+      assert.equal((await get(`Bearer ${token}`)).body, '{"role":"replica"}');
+      assert.equal(await probe(url), "answers", "a 401 is an answer: the VM runs");
+    } finally {
+      await closeServer(server);
+      block.release();
+    }
   });
 });

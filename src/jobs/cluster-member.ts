@@ -10,6 +10,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { EtcdLeaseStore } from "../ha/etcd/store.js";
 import { HttpLeaseStore } from "../ha/embedded/client.js";
 import { fetcherFor } from "../lib/fetch.js";
+import { bearerToken, tokensEqual } from "../lib/http-server.js";
 import type { LeaseStore } from "../ha/lease-store.js";
 import type { ClusterSpec, JobContext } from "./job-type.js";
 import {
@@ -65,13 +66,33 @@ export function controlPlanePost(ctx: JobContext, path: string, body: unknown): 
   return controlPlaneCall(ctx, "POST", path, { body });
 }
 
-/** Starts a status server on the VM's address. */
+/** How a member calls another's status API: with the cluster's member token. */
+export function memberHeaders(ctx: JobContext): Record<string, string> {
+  return { authorization: `Bearer ${ctx.cluster!.member_token}` };
+}
+
+/**
+ * Starts a member's status server on the VM's address. It answers the cluster's
+ * members only (their member token; 401 otherwise — still an answer, so a peer's
+ * liveness probe needs no token).
+ */
 export async function listenStatus(
   address: string,
   port: number,
+  memberToken: string,
   handle: (req: IncomingMessage, res: ServerResponse) => void,
 ): Promise<Server> {
-  const server = createServer(handle);
+  const server = createServer((req, res) => {
+    const token = bearerToken(req.headers.authorization);
+    if (!token || !tokensEqual(token, memberToken)) {
+      res.statusCode = 401;
+      res.setHeader("content-type", "application/json");
+      return void res.end(
+        JSON.stringify({ error: "unauthorized", message: "a cluster member's token is needed" }),
+      );
+    }
+    handle(req, res);
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, address, () => resolve());

@@ -49,6 +49,11 @@ export interface ClusterSpec {
   /** The cluster's virtual address (follows the leader), when it has one. */
   vip: string | null;
   control_plane_url: string;
+  /**
+   * The members' shared bearer token for each other's status API (status, failsafe):
+   * the control plane gives it to this cluster's members only.
+   */
+  member_token: string;
 }
 
 export interface AgentServices {

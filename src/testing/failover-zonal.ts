@@ -82,11 +82,11 @@ export class ZonalSystem implements FailoverSystem {
     return m?.address ? { name: m.member, address: m.address } : undefined;
   }
 
-  /** Asks the replica's member status API which upstream its WAL receiver streams from. */
+  /** Whether the replica's WAL receiver streams from the leader, as the control plane's cluster view says. */
   async streamsFrom(replica: Member, leader: Member): Promise<boolean> {
     try {
-      const r = await fetch(`http://${replica.address}:8008/status`, { signal: AbortSignal.timeout(1000) });
-      return ((await r.json()) as { upstream: string | null }).upstream === leader.address;
+      const c = await clusterOf(this.z);
+      return c.members.find((m) => m.member === replica.name)?.streamsFrom === leader.name;
     } catch {
       return false;
     }

@@ -3,6 +3,8 @@
  * wait for the pair to be whole again. Shared by test/cluster/lb.test.ts and
  * bench/lb-failover.ts.
  */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import type { LbView } from "../director/lb-service.js";
 import { sleep, waitFor } from "../lib/sleep.js";
 import type { ZonalHarness } from "./zonal-harness.js";
@@ -12,6 +14,19 @@ export const LB_FAULTS: LbFault[] = ["crash", "kill-processes", "freeze", "fail-
 
 export async function pairOf(z: ZonalHarness, deployment = "lb"): Promise<LbView> {
   return (await z.director.http.request<LbView[]>("GET", `/v1/deployments/${deployment}/lb`))[0]!;
+}
+
+/**
+ * A cluster's member token, as the agent at `address` keeps it in its spec: the test
+ * reads the local VM's disk (root could), since the control plane never hands it out.
+ */
+export function memberTokenOf(z: ZonalHarness, address: string): string {
+  const vm = Object.values(z.state().vms).find((v) => v.address === address);
+  if (!vm) throw new Error(`no VM has address ${address}`);
+  const path = join(z.dataDir, "vms", vm.id, "ephemeral", "agent", "spec.json");
+  const spec = JSON.parse(readFileSync(path, "utf8")) as { cluster?: { member_token?: string } | null };
+  if (!spec.cluster?.member_token) throw new Error(`${path}: no cluster member token`);
+  return spec.cluster.member_token;
 }
 
 /** Injects a fault at the active node's VM; returns what undoes it (restores the host). */
@@ -80,13 +95,22 @@ export class RoleSampler {
   private running = true;
   private readonly loop: Promise<void>;
 
-  constructor(nodes: Array<{ member: string; address: string }>, statusPort = 8404, intervalMs = 100) {
+  constructor(
+    nodes: Array<{ member: string; address: string }>,
+    /** The pair's member token (memberTokenOf): the status API answers members only. */
+    memberToken: string,
+    statusPort = 8404,
+    intervalMs = 100,
+  ) {
     this.loop = (async () => {
       while (this.running) {
         const at = Date.now();
         const roles = await Promise.all(
           nodes.map((n) =>
-            fetch(`http://${n.address}:${statusPort}/status`, { signal: AbortSignal.timeout(300) })
+            fetch(`http://${n.address}:${statusPort}/status`, {
+              headers: { authorization: `Bearer ${memberToken}` },
+              signal: AbortSignal.timeout(300),
+            })
               .then(async (r) => ((await r.json()) as { role?: string }).role)
               .catch(() => undefined),
           ),

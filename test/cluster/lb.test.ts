@@ -19,6 +19,7 @@ import {
   injectLbFault,
   LB_FAULTS,
   pairOf,
+  memberTokenOf,
   RoleSampler,
   waitPairWhole,
   type LbFault,
@@ -146,7 +147,10 @@ describe("load-balancer pair under faults", () => {
     it(`partition: ${c.name}: one node serves at a time, the pair whole after the heal`, async () => {
       const p = await waitPairWhole(z, { backends: 6 });
       const vm = Object.values(z.state().vms).find((v) => v.id === p.holder!.vmId)!;
-      const sampler = new RoleSampler(p.nodes.map((n) => ({ member: n.member, address: n.address! })));
+      const sampler = new RoleSampler(
+        p.nodes.map((n) => ({ member: n.member, address: n.address! })),
+        memberTokenOf(z, p.nodes[0]!.address!),
+      );
       const t0 = Date.now();
       await c.cut(vm);
       await sleep(c.holdMs);

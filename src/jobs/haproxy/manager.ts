@@ -24,6 +24,7 @@ import {
   HeldLease,
   leaseStoreFor,
   listenStatus,
+  memberHeaders,
   LeaderWatch,
 } from "../cluster-member.js";
 import type { JobContext, JobController, JobHandle } from "../job-type.js";
@@ -46,6 +47,9 @@ interface Peer {
   address: string;
   statusPort: number;
 }
+
+/** A single node's status API has no members to answer: no token opens it. */
+const NOBODY = "";
 
 export interface BackendState {
   backend: string;
@@ -151,8 +155,11 @@ export class LbManager implements JobController {
   async start(): Promise<void> {
     if (this.loop) return;
     this.stopping = false;
-    this.server = await listenStatus(this.ctx.address, this.config.status_port, (req, res) =>
-      this.serveStatus(req.url ?? "/", res),
+    this.server = await listenStatus(
+      this.ctx.address,
+      this.config.status_port,
+      this.ctx.cluster?.member_token ?? NOBODY,
+      (req, res) => this.serveStatus(req.url ?? "/", res),
     );
     this.loop = this.run();
   }
@@ -340,6 +347,7 @@ export class LbManager implements JobController {
     for (const p of this.peers) {
       try {
         const r = await fetch(`http://${p.address}:${p.statusPort}/failsafe?holder=${this.member}`, {
+          headers: memberHeaders(this.ctx),
           signal: AbortSignal.timeout(1000),
         });
         if (((await r.json()) as { confirm?: boolean }).confirm === true) return true;

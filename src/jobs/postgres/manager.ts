@@ -23,6 +23,7 @@ import {
   LeaderWatch,
   leaseStoreFor,
   listenStatus,
+  memberHeaders,
   PROBE_TIMEOUT_MS,
   StoreGate,
 } from "../cluster-member.js";
@@ -156,8 +157,11 @@ export class PostgresManager implements JobController {
     if (!this.store) {
       this.setRole({ role: "primary", bootstrap: !hasData(this.paths), syncNames: [] });
     } else {
-      this.server = await listenStatus(this.ctx.address, this.config.status_port, (req, res) =>
-        this.serveStatus(req.url ?? "/", res),
+      this.server = await listenStatus(
+        this.ctx.address,
+        this.config.status_port,
+        this.cluster.member_token,
+        (req, res) => this.serveStatus(req.url ?? "/", res),
       );
     }
     this.loop = this.run();
@@ -524,6 +528,7 @@ export class PostgresManager implements JobController {
         if (this.leaderWatch.suspects(this.statusUrl(r.address))) return { member, reachable: false };
         try {
           const res = await fetch(`http://${r.address}:${r.statusPort}/status`, {
+            headers: memberHeaders(this.ctx),
             signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
           });
           const s = (await res.json()) as MemberStatus;
@@ -545,7 +550,10 @@ export class PostgresManager implements JobController {
   /** A leader's timeline, as its status API says (null when it does not answer). */
   private async timelineOf(l: Leader): Promise<number | null> {
     try {
-      const res = await fetch(this.statusUrl(l.address), { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+      const res = await fetch(this.statusUrl(l.address), {
+        headers: memberHeaders(this.ctx),
+        signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
+      });
       return ((await res.json()) as MemberStatus).timeline;
     } catch {
       return null;
@@ -554,7 +562,10 @@ export class PostgresManager implements JobController {
 
   private async runsAsPrimary(l: Leader): Promise<boolean> {
     try {
-      const res = await fetch(this.statusUrl(l.address), { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+      const res = await fetch(this.statusUrl(l.address), {
+        headers: memberHeaders(this.ctx),
+        signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
+      });
       return ((await res.json()) as MemberStatus).role === "primary";
     } catch {
       return false;
@@ -577,7 +588,7 @@ export class PostgresManager implements JobController {
           try {
             const res = await fetch(
               `http://${r.address}:${r.statusPort}/failsafe?leader=${this.cluster.member}`,
-              { signal: AbortSignal.timeout(500) },
+              { headers: memberHeaders(this.ctx), signal: AbortSignal.timeout(500) },
             );
             return ((await res.json()) as { confirm?: boolean }).confirm === true;
           } catch {
