@@ -48,12 +48,28 @@ async function main(): Promise<void> {
           { timeoutMs: 300_000, intervalMs: 250, what: `${id} to be provisioned` },
         );
         if (state.state !== "succeeded") throw new Error(`${id}: ${String(state.description)}`);
-        const bound = await osb.call<{ credentials: { uri: string } }>(
-          "PUT",
-          `/service_instances/${id}/service_bindings/${id}-b`,
-          { body: { service_id: catalog.service.id, plan_id: plan.id } },
-        );
-        const client = new pg.Client({ connectionString: bound.body.credentials.uri });
+        const bound = await osb.call<{
+          credentials: {
+            host: string;
+            port: number;
+            username: string;
+            password: string;
+            database: string;
+            ca_cert: string;
+          };
+        }>("PUT", `/service_instances/${id}/service_bindings/${id}-b`, {
+          body: { service_id: catalog.service.id, plan_id: plan.id },
+        });
+        const c = bound.body.credentials;
+        // As the binding says: TLS, the certificate checked against its CA and the host (verify-full).
+        const client = new pg.Client({
+          host: c.host,
+          port: c.port,
+          user: c.username,
+          password: c.password,
+          database: c.database,
+          ssl: { ca: c.ca_cert },
+        });
         await client.connect();
         await client.query("SELECT 1");
         await client.end();

@@ -226,6 +226,7 @@ async function deployAll(z: ZonalHarness): Promise<{ checker: PgChecker; role: D
         port: role.port,
         user: role.username,
         password: role.password,
+        ssl: { ca: role.ca_cert },
         database: role.database,
       };
     });

@@ -20,7 +20,7 @@ import { buildAgentApi } from "./api.js";
 import { currentLoad, DiskMeter, HeartbeatSender, type Heartbeat } from "./heartbeat.js";
 import type { JobStatus } from "./job-runner.js";
 import { tailFile } from "./logs.js";
-import { loadSettings, type AgentSettingsFile } from "./settings.js";
+import { settingsFor, type AgentSettingsFile } from "./settings.js";
 import { parseSpec, type Spec } from "./spec.js";
 import { Supervisor } from "./supervisor.js";
 import { NotFound } from "../lib/errors.js";
@@ -71,6 +71,7 @@ export class Agent {
       services: {
         token: settings.token,
         ...(settings.tls ? { ca: settings.tls.ca } : {}),
+        ...(settings.heartbeat ? { controlPlaneUrl: new URL(settings.heartbeat.url).origin } : {}),
         setAddresses: (specs) => this.addresses.set(specs),
       },
     });
@@ -222,8 +223,9 @@ export class Agent {
 
 /** `zonal agent --vm-dir DIR`: runs until SIGTERM. */
 export async function runAgent(vmDir: string): Promise<void> {
-  const settings = loadSettings(vmDir);
-  const log = createLogger("agent").child({ vm: settings.vmId });
+  const bootLog = createLogger("agent");
+  const settings = await settingsFor(vmDir, (line) => bootLog.info(line));
+  const log = bootLog.child({ vm: settings.vmId });
   const agent = new Agent(settings, log);
   await agent.restore();
   const app = buildAgentApi(agent);

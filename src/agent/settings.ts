@@ -10,6 +10,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
 import { parseWith } from "../lib/validate.js";
+import { bootstrapSchema, pickUp, writeSettings } from "./bootstrap.js";
 
 export const settingsSchema = z
   .object({
@@ -54,7 +55,30 @@ export type AgentSettingsFile = z.output<typeof settingsSchema>;
 
 export const SETTINGS_FILE = "settings.json";
 
+/** Settings as a cloud may inject them: a one-time bootstrap code instead of the token and TLS key. */
+const injectedSchema = z.looseObject({ bootstrap: bootstrapSchema });
+
 export function loadSettings(vmDir: string): AgentSettingsFile {
   const path = join(vmDir, SETTINGS_FILE);
   return parseWith(settingsSchema, JSON.parse(readFileSync(path, "utf8")), path);
+}
+
+/**
+ * The agent's settings; when the cloud injected a one-time bootstrap code, it is
+ * traded first for the token and certificate, which replace it in the file.
+ */
+export async function settingsFor(vmDir: string, log: (line: string) => void): Promise<AgentSettingsFile> {
+  const path = join(vmDir, SETTINGS_FILE);
+  const raw = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
+  if (!("bootstrap" in raw)) return parseWith(settingsSchema, raw, path);
+  const { bootstrap, ...rest } = parseWith(injectedSchema, raw, path);
+  const got = await pickUp(bootstrap, log);
+  const settings = parseWith(
+    settingsSchema,
+    { ...rest, token: got.token, ...(got.tls ? { tls: { ca: bootstrap.ca, ...got.tls } } : {}) },
+    path,
+  );
+  writeSettings(path, settings);
+  log("bootstrap: traded the one-time code for this agent's token and certificate");
+  return settings;
 }

@@ -5,20 +5,22 @@
  */
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { AgentCa } from "../director/agent-ca.js";
-import { InvalidInput, Unavailable } from "../lib/errors.js";
+import { InvalidInput, NotFound, Unavailable } from "../lib/errors.js";
+import { createApi } from "../lib/http-server.js";
 import { JsonClient } from "../lib/http-client.js";
 import { waitFor } from "../lib/sleep.js";
 import { claimAddressBlock } from "../testing/addresses.js";
 import { HeartbeatSink } from "../testing/heartbeat-sink.js";
 import { AgentClient } from "./client.js";
 import { HeartbeatSender, type Heartbeat } from "./heartbeat.js";
-import { loadSettings, SETTINGS_FILE } from "./settings.js";
+import { pickUp } from "./bootstrap.js";
+import { loadSettings, SETTINGS_FILE, settingsFor } from "./settings.js";
 
 const BIN = fileURLToPath(new URL("../../../bin/zonal.js", import.meta.url));
 
@@ -185,6 +187,58 @@ describe("TLS settings and senders", () => {
       writeFileSync(join(dir, SETTINGS_FILE), JSON.stringify(settings));
       assert.equal(loadSettings(dir).tls?.ca, pem);
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("an agent's first contact with a one-time bootstrap code", () => {
+  it("trades the code over TLS for its token and certificate, writes them, and forgets the code", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "zonal-agent-bootstrap-"));
+    const ca = await AgentCa.openOrCreate(join(dir, "ca"));
+    const served = await ca.issue({ commonName: "zonal director", ips: ["127.0.0.1"] });
+    const own = await ca.issuerForAgents().issue("10.0.0.5");
+    const code = "c".repeat(64);
+    let pickups = 0;
+    const app = createApi({ https: { cert: served.certPem, key: served.keyPem } });
+    app.post("/v1/bootstrap", async (req) => {
+      if ((req.body as { code?: string }).code !== code || pickups++ > 0)
+        throw new NotFound("no such bootstrap code");
+      return { token: "agent-token-".padEnd(40, "z"), tls: { cert: own.certPem, key: own.keyPem } };
+    });
+    await app.listen({ host: "127.0.0.1", port: 0 });
+    const url = `https://127.0.0.1:${(app.server.address() as { port: number }).port}/v1/bootstrap`;
+    try {
+      const injected = {
+        vmId: "vm-1",
+        address: "10.0.0.5",
+        agentPort: 6868,
+        bootstrap: { url, code, ca: ca.caPem },
+        heartbeat: { url: "https://127.0.0.1:1/v1/heartbeats" },
+        disksDir: "/d",
+        ephemeralDir: "/e",
+      };
+      writeFileSync(join(dir, SETTINGS_FILE), JSON.stringify(injected), { mode: 0o600 });
+      const lines: string[] = [];
+      const settings = await settingsFor(dir, (l) => lines.push(l));
+      assert.equal(settings.token, "agent-token-".padEnd(40, "z"));
+      assert.equal(settings.tls?.ca, ca.caPem);
+      assert.equal(settings.tls?.cert, own.certPem);
+      const file = readFileSync(join(dir, SETTINGS_FILE), "utf8");
+      assert.ok(!file.includes(code), "the code is gone from the settings file");
+      assert.equal(statSync(join(dir, SETTINGS_FILE)).mode & 0o777, 0o600);
+      assert.deepEqual(loadSettings(dir), settings, "the next start reads the secrets it keeps");
+      // The code left in the metadata is worth nothing now.
+      writeFileSync(join(dir, SETTINGS_FILE), JSON.stringify(injected), { mode: 0o600 });
+      await assert.rejects(
+        settingsFor(dir, () => {}),
+        /refused the one-time code: HTTP 404/,
+      );
+      // And it trusts only the CA it was given.
+      const stranger = await AgentCa.openOrCreate(join(dir, "stranger"));
+      await assert.rejects(pickUp({ url, code, ca: stranger.caPem }, () => {}, 1));
+    } finally {
+      await app.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

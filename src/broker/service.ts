@@ -55,7 +55,8 @@ export const roleOf = (bindingId: string) => `u_${hash12(`binding:${bindingId}`)
 
 /** The binding's credentials object (OSB `credentials`). */
 export function credentials(r: DatabaseRole): Record<string, unknown> {
-  const q = `user=${encodeURIComponent(r.username)}&password=${encodeURIComponent(r.password)}`;
+  // pgJDBC checks the server's certificate against the CA a file names; the app writes ca_cert there.
+  const q = `user=${encodeURIComponent(r.username)}&password=${encodeURIComponent(r.password)}&ssl=true&sslmode=verify-full`;
   return {
     uri: r.uri,
     jdbcUrl: `jdbc:postgresql://${r.host}:${r.port}/${encodeURIComponent(r.database)}?${q}`,
@@ -66,6 +67,8 @@ export function credentials(r: DatabaseRole): Record<string, unknown> {
     password: r.password,
     hosts: r.hosts,
     multihost_uri: r.multiHostUri,
+    sslmode: r.sslmode,
+    ca_cert: r.ca_cert,
   };
 }
 

@@ -82,6 +82,23 @@ export interface AgentSettings {
    * certificate and key. Drivers whose VMs live on loopback may ignore it.
    */
   tls?: AgentTlsIssuer;
+  /**
+   * For clouds whose VMs can read their injected settings for life (OpenStack's
+   * metadata service): the driver deposits the agent's token and certificate here and
+   * injects only a one-time code (see src/agent/bootstrap.ts).
+   */
+  bootstrap?: AgentBootstrapper;
+}
+
+/** What an agent must keep to itself: its bearer token, and its TLS certificate and key. */
+export interface AgentSecrets {
+  token: string;
+  tls?: { cert: string; key: string };
+}
+
+export interface AgentBootstrapper {
+  /** Keeps `secrets` for one pickup; the code to inject, and where the agent trades it. */
+  deposit(secrets: AgentSecrets): Promise<{ url: string; code: string }>;
 }
 
 export interface AgentTlsIssuer {

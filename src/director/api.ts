@@ -188,7 +188,13 @@ export function buildDirectorApi(
   return app;
 }
 
-const CLUSTER_ROUTES = ["/v1/clusters/vip", "/v1/clusters/fence", "/v1/clusters/initialized"];
+const CLUSTER_ROUTES = [
+  "/v1/clusters/vip",
+  "/v1/clusters/fence",
+  "/v1/clusters/initialized",
+  "/v1/certificates",
+  "/v1/bootstrap",
+];
 const clusterKey = z.string().min(1, "expected a cluster key (deployment/group)").max(256);
 const clusterKeySchema = z.object({ key: clusterKey }).strict();
 const vipSchema = z.object({ key: clusterKey, token: z.number().int().positive() }).strict();
@@ -217,6 +223,19 @@ function mountVmApi(app: FastifyInstance, director: () => Director): void {
   app.post("/v1/clusters/fence", async (req) => {
     const b = parseWith(fenceSchema, req.body, "fencing request");
     return director().clusters.fence(vmToken(req.headers.authorization), b.key, b.vmId);
+  });
+  // A new VM trades the one-time code from its injected settings for its token and certificate.
+  app.post("/v1/bootstrap", async (req) => {
+    const b = parseWith(
+      z.object({ code: z.string().regex(/^[0-9a-f]{64}$/, "expected 64 hex digits") }).strict(),
+      req.body,
+      "bootstrap request",
+    );
+    return director().bootstraps.pickUp(b.code);
+  });
+  app.post("/v1/certificates", async (req) => {
+    parseWith(z.object({}).strict(), req.body ?? {}, "certificate request");
+    return director().clusters.serviceCertificate(vmToken(req.headers.authorization));
   });
   app.post("/v1/clusters/initialized", async (req) => {
     const b = parseWith(clusterKeySchema, req.body, "init marker request");

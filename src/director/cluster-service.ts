@@ -5,6 +5,7 @@
  * cluster's status, and database roles for bindings, made through the primary.
  */
 import { randomBytes } from "node:crypto";
+import { isIP } from "node:net";
 import pg from "pg";
 import { GiveUp, waitFor } from "../lib/sleep.js";
 import {
@@ -27,7 +28,7 @@ import {
   leaseStoreOf,
   storedManifest,
 } from "./clusters.js";
-import { agentOf, type DirectorContext } from "./context.js";
+import { agentOf, type DirectorContext, type ServiceCa } from "./context.js";
 import type { HeartbeatBook } from "./heartbeats.js";
 import { failureCode } from "../lib/fetch.js";
 
@@ -97,6 +98,10 @@ export interface DatabaseRole {
   uri: string;
   /** Every member, and target_session_attrs=read-write: libpq-style clients find the primary without the VIP. */
   multiHostUri: string;
+  /** Always "verify-full": the server's certificate is checked against ca_cert and the host. */
+  sslmode: "verify-full";
+  /** The control plane's CA (PEM) that signed every member's certificate. */
+  ca_cert: string;
 }
 
 const lsnBytes = (lsn: string | null): bigint | null => {
@@ -109,7 +114,7 @@ const lsnBytes = (lsn: string | null): bigint | null => {
 const ROLE_NAME = /^u_[0-9a-f]{12}$/;
 
 function roleAccess(
-  p: { host: string; hosts: string[]; port: number; database: string },
+  p: { host: string; hosts: string[]; port: number; database: string; ca: string },
   username: string,
   password: string,
 ): DatabaseRole {
@@ -122,16 +127,23 @@ function roleAccess(
     host: p.host,
     port: p.port,
     hosts: p.hosts,
-    uri: `postgres://${auth}@${p.host}:${p.port}/${db}`,
-    multiHostUri: `postgres://${auth}@${p.hosts.map((h) => `${h}:${p.port}`).join(",")}/${db}?target_session_attrs=read-write`,
+    uri: `postgres://${auth}@${p.host}:${p.port}/${db}?sslmode=verify-full`,
+    multiHostUri: `postgres://${auth}@${p.hosts.map((h) => `${h}:${p.port}`).join(",")}/${db}?target_session_attrs=read-write&sslmode=verify-full`,
+    sslmode: "verify-full",
+    ca_cert: p.ca,
   };
 }
+
+/** At most one certificate per instance this often (each is an openssl run on the control plane). */
+export const CERTIFICATE_INTERVAL_MS = 2000;
 
 export class ClusterService {
   /** When a fencing request for each VM was last refused and recorded. */
   private readonly refusedAt = new Map<string, number>();
   /** When each member (instance id) last asked to fence. */
   private readonly askedAt = new Map<string, number>();
+  /** When each instance last got a certificate. */
+  private readonly certifiedAt = new Map<string, number>();
 
   constructor(
     private readonly ctx: DirectorContext,
@@ -421,11 +433,48 @@ export class ClusterService {
       port: props.port ?? 5432,
       database: props.database ?? "app",
       password: secrets.postgres_password ?? "",
+      ca: (await this.serviceCa()).caPem,
     };
   }
 
+  private async serviceCa(): Promise<ServiceCa> {
+    if (!this.ctx.serviceCa) throw new Unavailable("this control plane has no CA for data services");
+    return this.ctx.serviceCa();
+  }
+
+  /**
+   * A TLS certificate for the calling VM's data service, from the control plane's
+   * CA, naming only what that VM is reached by: its address, its instance's VIP and
+   * its cluster's VIP. A VM gets no certificate for anything else.
+   */
+  async serviceCertificate(
+    token: string,
+  ): Promise<{ cert: string; key: string; ca: string; names: string[] }> {
+    const inst = await this.ctx.store.instances.byToken(token);
+    if (!inst?.vmId) throw new Unauthorized("a certificate is only for an instance's VM (its bearer token)");
+    if (!inst.address) throw new Conflict(`${inst.group}/${inst.index} has no address yet`);
+    const now = Date.now();
+    if (now - (this.certifiedAt.get(inst.id) ?? 0) < CERTIFICATE_INTERVAL_MS)
+      throw new TooManyRequests(
+        `${inst.group}/${inst.index} got a certificate less than ${CERTIFICATE_INTERVAL_MS} ms ago`,
+      );
+    this.certifiedAt.set(inst.id, now);
+    const manifest = await storedManifest(this.ctx, inst.deployment);
+    const group = manifest.instance_groups.find((g) => g.name === inst.group);
+    const vip =
+      group && isClustered(group) ? await clusterVip(this.ctx, inst.deployment, group, false) : null;
+    const names = [...new Set([inst.address, inst.vip, vip].filter((n): n is string => n !== null))];
+    const ca = await this.serviceCa();
+    const issued = await ca.issue({
+      commonName: inst.address,
+      ips: names.filter((n) => isIP(n) !== 0),
+      dnsNames: names.filter((n) => isIP(n) === 0),
+    });
+    return { cert: issued.certPem, key: issued.keyPem, ca: ca.caPem, names };
+  }
+
   private async sql<T>(
-    p: { host: string; port: number; password: string },
+    p: { host: string; port: number; password: string; ca: string },
     database: string,
     run: (c: pg.Client) => Promise<T>,
   ): Promise<T> {
@@ -439,6 +488,7 @@ export class ClusterService {
           user: "postgres",
           password: p.password,
           database,
+          ssl: { ca: p.ca },
           connectionTimeoutMillis: 3000,
           query_timeout: 30_000,
         });

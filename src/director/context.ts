@@ -1,6 +1,6 @@
 /** What the director's parts share: the store, the cloud, who this director is. */
 import { AgentClient } from "../agent/client.js";
-import type { AgentSettings, AgentTlsIssuer, Cloud } from "../cloud/cloud.js";
+import type { AgentBootstrapper, AgentSettings, AgentTlsIssuer, Cloud } from "../cloud/cloud.js";
 import { Conflict } from "../lib/errors.js";
 import type { Logger } from "../lib/log.js";
 import type { InstanceRecord } from "../store/instances.js";
@@ -27,6 +27,23 @@ export interface DirectorContext {
    * signs, and the director trusts only its CA when it calls them. Unset: plain HTTP.
    */
   agentTls?: AgentTlsIssuer;
+  /**
+   * The control plane's CA for data services' certificates (PostgreSQL serves TLS
+   * with one; bindings carry its certificate). Made on first use.
+   */
+  serviceCa?: () => Promise<ServiceCa>;
+  /** With agent TLS: where cloud drivers deposit agents' secrets for a one-time pickup. */
+  agentBootstrap?: AgentBootstrapper;
+}
+
+/** What a CA does for data services: issue a certificate for names, and show its own. */
+export interface ServiceCa {
+  caPem: string;
+  issue(req: {
+    commonName: string;
+    ips?: string[];
+    dnsNames?: string[];
+  }): Promise<{ certPem: string; keyPem: string }>;
 }
 
 /** Metadata every VM and disk of an instance carries. */
@@ -53,6 +70,7 @@ export function agentSettings(ctx: DirectorContext, token: string): AgentSetting
     token,
     heartbeat: { url: ctx.heartbeatUrl, intervalMs: HEARTBEAT_INTERVAL_MS },
     ...(ctx.agentTls ? { tls: ctx.agentTls } : {}),
+    ...(ctx.agentBootstrap ? { bootstrap: ctx.agentBootstrap } : {}),
   };
 }
 

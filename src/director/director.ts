@@ -16,7 +16,8 @@ import { checkZonesExist, parseCloudConfig, type CloudConfig } from "./cloud-con
 import { LbService } from "./lb-service.js";
 import { ClusterService } from "./cluster-service.js";
 import { specExtras } from "./clusters.js";
-import { agentOf, type DirectorContext } from "./context.js";
+import { BootstrapBook } from "./agent-bootstrap.js";
+import { agentOf, type DirectorContext, type ServiceCa } from "./context.js";
 import { makeHandlers, summarize, type DeployPayload } from "./handlers.js";
 import type { HealthConfig } from "../health/config.js";
 import { HealthMonitor } from "../health/monitor.js";
@@ -67,6 +68,7 @@ export class Director {
   readonly heartbeats: HeartbeatBook;
   readonly clusters: ClusterService;
   readonly lbs: LbService;
+
   private readonly runner: TaskRunner;
   monitor: HealthMonitor | undefined;
 
@@ -74,6 +76,8 @@ export class Director {
     readonly ctx: DirectorContext,
     readonly owner: string,
     apiToken: string,
+    /** Agents' one-time bootstrap deposits (with agent TLS). */
+    readonly bootstraps: BootstrapBook,
   ) {
     this.heartbeats = new HeartbeatBook(ctx.store);
     this.clusters = new ClusterService(ctx, apiToken, this.heartbeats);
@@ -95,6 +99,8 @@ export class Director {
     health?: HealthConfig;
     /** The control plane's API token (full access to leases). */
     apiToken?: string;
+    /** The CA data services' certificates come from (see DirectorContext.serviceCa). */
+    serviceCa?: () => Promise<ServiceCa>;
   }): Promise<Director> {
     let directorId = await o.store.settings.get("director_id");
     if (!directorId) {
@@ -111,11 +117,20 @@ export class Director {
       leases: new EmbeddedLeaseStore(o.store),
       controlPlaneUrl: o.controlPlaneUrl ?? new URL(o.heartbeatUrl).origin,
       ...(o.agentTls ? { agentTls: o.agentTls } : {}),
+      ...(o.serviceCa ? { serviceCa: o.serviceCa } : {}),
     };
+    // VMs off loopback (agent TLS) get a one-time code in their injected settings, not their secrets.
+    const bootstraps = new BootstrapBook(o.store);
+    if (o.agentTls) ctx.agentBootstrap = bootstraps.bootstrapper(`${ctx.controlPlaneUrl}/v1/bootstrap`);
     const renewed = await ctx.leases.renewAllAfterRestart();
     if (renewed > 0)
       o.log.info({ leases: renewed }, "gave every lease one TTL to be renewed after the restart");
-    const director = new Director(ctx, `${directorId}/pid-${process.pid}`, o.apiToken ?? randomUUID());
+    const director = new Director(
+      ctx,
+      `${directorId}/pid-${process.pid}`,
+      o.apiToken ?? randomUUID(),
+      bootstraps,
+    );
     const locked = new Set(
       (await o.store.tasks.list({ states: ["running", "queued"], limit: 1000 })).map((t) => t.deployment),
     );

@@ -143,6 +143,7 @@ async function runLockedStep(
       links: resolveLinks(o.manifest, group, known),
       ...(o.extras ? { extras: o.extras } : {}),
     });
+    if (group.strategy === "standby") inst = await ops.allocateVip(inst);
     await ops.applyAndStart(inst, spec);
     if (group.strategy === "standby") {
       inst = await ops.ensureVip(inst, group.ports);

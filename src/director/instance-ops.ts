@@ -148,22 +148,29 @@ export class InstanceOps {
   }
 
   /**
-   * Gives the instance its virtual address (allocated once, recorded right after),
-   * moves it to the instance's VM, and has the agent serve `ports` on it. Resolves
-   * once the agent has bound it, which it can only do when no other VM serves it.
+   * The instance's virtual address, allocated once and recorded right after (before
+   * its jobs start, so a service's certificate can name it).
+   */
+  async allocateVip(inst: InstanceRecord): Promise<InstanceRecord> {
+    if (inst.vip) return inst;
+    const vip = (
+      await this.ctx.cloud.allocateAddress({
+        zone: inst.zone,
+        metadata: { ...instanceMetadata(this.ctx, inst), role: "vip" },
+      })
+    ).address;
+    await this.store.instances.update(inst.id, { vip });
+    return { ...inst, vip };
+  }
+
+  /**
+   * Gives the instance its virtual address (allocateVip), moves it to the instance's
+   * VM, and has the agent serve `ports` on it. Resolves once the agent has bound it,
+   * which it can only do when no other VM serves it.
    */
   async ensureVip(inst: InstanceRecord, ports: number[], timeoutMs = 15_000): Promise<InstanceRecord> {
     if (!inst.vmId) throw new StepFailed(`${inst.group}/${inst.index} has no VM for its virtual address`);
-    let vip = inst.vip;
-    if (!vip) {
-      vip = (
-        await this.ctx.cloud.allocateAddress({
-          zone: inst.zone,
-          metadata: { ...instanceMetadata(this.ctx, inst), role: "vip" },
-        })
-      ).address;
-      await this.store.instances.update(inst.id, { vip });
-    }
+    const vip = (await this.allocateVip(inst)).vip!;
     await this.ctx.cloud.assignAddress(vip, inst.vmId);
     const agent = agentOf(this.ctx, inst, 5000);
     await agent.setAddresses([{ address: vip, ports }]);

@@ -30,7 +30,9 @@ import { DEFAULT_HEALTH, type HealthConfig } from "../health/config.js";
 import { Store } from "../store/store.js";
 import { loadCatalog } from "../broker/catalog.js";
 import { startBroker, type ControlPlaneBroker } from "../broker/control-plane.js";
-import { startAgentListener, type AgentTlsOptions } from "./agent-listener.js";
+import { AgentCa } from "./agent-ca.js";
+import { AGENT_CA_DIR, startAgentListener, type AgentTlsOptions } from "./agent-listener.js";
+import { memoUntilFailure } from "../lib/memo.js";
 import { apiTlsMaterial, type ApiTlsOptions } from "./api-tls.js";
 import { buildDirectorApi } from "./api.js";
 import { Director } from "./director.js";
@@ -128,6 +130,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
     ...(agentListener ? { agentTls: agentListener.issuer } : {}),
     log,
     apiToken: token,
+    serviceCa: memoUntilFailure(() => AgentCa.openOrCreate(join(dataDir, AGENT_CA_DIR))),
     ...(health ? { health } : {}),
   });
   ready.director = director;

@@ -46,7 +46,9 @@ export async function controlPlaneCall(
   path: string,
   o: { body?: unknown; timeoutMs?: number } = {},
 ): Promise<unknown> {
-  const url = `${ctx.cluster!.control_plane_url}${path}`;
+  const base = ctx.cluster?.control_plane_url ?? ctx.services.controlPlaneUrl;
+  if (!base) throw new Error(`${path}: this VM knows no control plane (its agent sends no heartbeats)`);
+  const url = `${base}${path}`;
   const res = await fetcherFor(url, ctx.services.ca)(url, {
     method,
     headers: {

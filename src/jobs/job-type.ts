@@ -61,6 +61,8 @@ export interface AgentServices {
   token: string;
   /** The control plane's CA (PEM) when VMs reach it over TLS (off loopback). */
   ca?: string;
+  /** Where the control plane takes what VMs call (the heartbeat URL's origin), when the VM beats to one. */
+  controlPlaneUrl?: string;
   /** Serve exactly these virtual addresses from this VM (bind retried until free). */
   setAddresses(specs: Array<{ address: string; ports: number[] }>): void;
 }

@@ -21,6 +21,7 @@ export async function deployPgCluster(z: ZonalHarness): Promise<{ role: Database
     port: role.port,
     user: role.username,
     password: role.password,
+    ssl: { ca: role.ca_cert },
     database: role.database,
   });
   await checker.setup();
@@ -148,6 +149,7 @@ export function primaryTarget(c: ClusterView, role: DatabaseRole): CheckerTarget
     port: role.port,
     user: role.username,
     password: role.password,
+    ssl: { ca: role.ca_cert },
     database: role.database,
   };
 }

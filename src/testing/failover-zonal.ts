@@ -61,6 +61,8 @@ export class ZonalSystem implements FailoverSystem {
       user: this.role.username,
       password: this.role.password,
       database: this.role.database,
+      // The bench's clients connect from an address of their own: TLS, as a binding says.
+      ssl: { ca: this.role.ca_cert },
     };
   }
 

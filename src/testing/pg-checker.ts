@@ -22,6 +22,8 @@ export interface CheckerTarget {
   user: string;
   password: string;
   database: string;
+  /** TLS, as zonal's bindings require from another address: the server checked against this CA. */
+  ssl?: { ca: string };
 }
 
 /** A client that finds its server itself (a multi-host client) and hands back a connection. */

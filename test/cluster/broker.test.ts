@@ -8,6 +8,9 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { ClusterView } from "../../src/director/cluster-service.js";
 import { waitFor } from "../../src/lib/sleep.js";
@@ -16,11 +19,14 @@ import { ZonalHarness } from "../../src/testing/zonal-harness.js";
 const PSQL = "/usr/lib/postgresql/15/bin/psql";
 
 /** Runs SQL through psql with a connection URI; returns stdout, or throws with psql's error. */
+/** The CA bindings name, as a file for psql (PGSSLROOTCERT): their URIs say sslmode=verify-full. */
+let caFile: string | undefined;
+
 function psql(uri: string, sql: string): string {
   const r = spawnSync(PSQL, [uri, "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-c", sql], {
     encoding: "utf8",
     timeout: 15_000,
-    env: { ...process.env, PGCONNECT_TIMEOUT: "3" },
+    env: { ...process.env, PGCONNECT_TIMEOUT: "3", ...(caFile ? { PGSSLROOTCERT: caFile } : {}) },
   });
   if (r.status !== 0) throw new Error(`psql: ${(r.stderr || r.error?.message || "").trim()}`);
   return r.stdout.trim();
@@ -28,6 +34,7 @@ function psql(uri: string, sql: string): string {
 
 interface Credentials {
   uri: string;
+  ca_cert: string;
   multihost_uri: string;
   host: string;
   username: string;
@@ -46,8 +53,20 @@ describe("the broker end to end", () => {
   const deploymentOf = (name: string) =>
     z.json<ServiceView[]>("services", "--json").find((s) => s.id === name)!.deployment;
 
+  const caDir = mkdtempSync(join(tmpdir(), "zonal-broker-ca-"));
   before(() => z.up());
-  after(() => z.teardown());
+  after(async () => {
+    await z.teardown();
+    rmSync(caDir, { recursive: true, force: true });
+  });
+  /** `zonal bind …`: its credentials, and their CA written for psql. */
+  const bind = (...args: string[]): Credentials => {
+    const creds = z.json<Credentials>("bind", ...args);
+    assert.ok(creds.ca_cert.startsWith("-----BEGIN CERTIFICATE-----"), "bindings carry the CA's certificate");
+    caFile = join(caDir, "ca.crt");
+    writeFileSync(caFile, creds.ca_cert);
+    return creds;
+  };
 
   it("a cluster instance: bind, psql, primary killed, the same uri works again with every row; unbind; deprovision leaves nothing", async () => {
     const t0 = Date.now();
@@ -62,7 +81,7 @@ describe("the broker end to end", () => {
     assert.equal(created.state, "succeeded");
     console.log(`# cluster instance usable after ${Date.now() - t0} ms`);
     const deployment = deploymentOf("orders");
-    const creds = z.json<Credentials>("bind", "orders", "app1", "--json");
+    const creds = bind("orders", "app1", "--json");
     assert.match(creds.uri, /^postgres:\/\//);
     psql(creds.uri, "CREATE TABLE rows (n int PRIMARY KEY)");
     const acked: number[] = [];
@@ -138,7 +157,7 @@ describe("the broker end to end", () => {
     );
     assert.equal(end.lastOperation.state, "succeeded");
     const deployment = end.deployment;
-    const creds = z.json<Credentials>("bind", "restarted", "--json");
+    const creds = bind("restarted", "--json");
     assert.equal(psql(creds.uri, "SELECT 1"), "1");
     // Deprovision, with the control plane killed again in its middle.
     const del = z.json<{ status: number }>("delete-service", "restarted", "--json");
@@ -164,7 +183,7 @@ describe("the broker end to end", () => {
       "--json",
     );
     assert.equal(created.state, "succeeded");
-    const before = z.json<Credentials>("bind", "grow", "b1", "--json");
+    const before = bind("grow", "b1", "--json");
     psql(before.uri, "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('from the single node')");
     const t0 = Date.now();
     const updated = z.json<{ state: string; description?: string }>(
@@ -194,7 +213,7 @@ describe("the broker end to end", () => {
       },
       { timeoutMs: 60_000, intervalMs: 500, what: "a leader and two replicas" },
     );
-    const after = z.json<Credentials>("bind", "grow", "b2", "--json");
+    const after = bind("grow", "b2", "--json");
     // The new binding connects through the cluster's VIP; the old binding's role (which
     // owns the table) finds the primary through its multi-host uri.
     assert.ok(after.uri.includes(`@${view.vip}:`), `${after.uri} uses the VIP ${view.vip}`);

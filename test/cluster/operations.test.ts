@@ -4,7 +4,10 @@
  * etcd lease, and database roles for bindings made and dropped through the primary.
  */
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { Socket } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
@@ -16,6 +19,19 @@ import { waitFor } from "../../src/lib/sleep.js";
 import { TestEtcd } from "../../src/testing/etcd.js";
 import { PgChecker } from "../../src/testing/pg-checker.js";
 import { ZonalHarness } from "../../src/testing/zonal-harness.js";
+
+/** A socket that connects from `localAddress` (pg opens it with connect(port, host)). */
+function socketFrom(localAddress: string): Socket {
+  const socket = new Socket();
+  const connect = socket.connect.bind(socket) as (o: {
+    port: number;
+    host: string;
+    localAddress: string;
+  }) => Socket;
+  (socket as unknown as { connect: (port: number, host: string) => Socket }).connect = (port, host) =>
+    connect({ port, host, localAddress });
+  return socket;
+}
 
 describe("clustered postgres on etcd leases: switchover, failover, roles", () => {
   const etcd = new TestEtcd(3);
@@ -52,7 +68,14 @@ describe("clustered postgres on etcd leases: switchover, failover, roles", () =>
   it("switches over under write load without losing or splitting writes", async () => {
     const r = await role();
     const checker = new PgChecker(
-      { host: r.host, port: r.port, user: r.username, password: r.password, database: r.database },
+      {
+        host: r.host,
+        port: r.port,
+        user: r.username,
+        password: r.password,
+        database: r.database,
+        ssl: { ca: r.ca_cert },
+      },
       "switch",
     );
     await checker.setup();
@@ -97,7 +120,14 @@ describe("clustered postgres on etcd leases: switchover, failover, roles", () =>
   it("fails over a crashed primary through the etcd lease in seconds", async () => {
     const r = await role();
     const checker = new PgChecker(
-      { host: r.host, port: r.port, user: r.username, password: r.password, database: r.database },
+      {
+        host: r.host,
+        port: r.port,
+        user: r.username,
+        password: r.password,
+        database: r.database,
+        ssl: { ca: r.ca_cert },
+      },
       "crash",
     );
     await checker.setup();
@@ -145,10 +175,13 @@ describe("clustered postgres on etcd leases: switchover, failover, roles", () =>
     const r = await role();
     assert.match(r.username, /^u_[0-9a-f]{12}$/);
     assert.equal(r.hosts.length, 3, "every member's address, for multi-host URIs");
-    assert.equal(r.uri, `postgres://${r.username}:${encodeURIComponent(r.password)}@${r.host}:5432/app`);
+    assert.equal(
+      r.uri,
+      `postgres://${r.username}:${encodeURIComponent(r.password)}@${r.host}:5432/app?sslmode=verify-full`,
+    );
     assert.match(
       r.multiHostUri,
-      /^postgres:\/\/u_\w+:[^@]+@127\.\d+\.\d+\.\d+:5432,127\.\d+\.\d+\.\d+:5432,127\.\d+\.\d+\.\d+:5432\/app\?target_session_attrs=read-write$/,
+      /^postgres:\/\/u_\w+:[^@]+@127\.\d+\.\d+\.\d+:5432,127\.\d+\.\d+\.\d+:5432,127\.\d+\.\d+\.\d+:5432\/app\?target_session_attrs=read-write&sslmode=verify-full$/,
     );
     const app = new pg.Client({
       host: r.host,
@@ -156,6 +189,7 @@ describe("clustered postgres on etcd leases: switchover, failover, roles", () =>
       user: r.username,
       password: r.password,
       database: r.database,
+      ssl: { ca: r.ca_cert },
     });
     await app.connect();
     await app.query("CREATE TABLE notes (id int PRIMARY KEY, body text)");
@@ -172,6 +206,7 @@ describe("clustered postgres on etcd leases: switchover, failover, roles", () =>
           user: r.username,
           password: r.password,
           database: r.database,
+          ssl: { ca: r.ca_cert },
         });
         await again.connect();
       })(),
@@ -184,11 +219,60 @@ describe("clustered postgres on etcd leases: switchover, failover, roles", () =>
       user: other.username,
       password: other.password,
       database: other.database,
+      ssl: { ca: other.ca_cert },
     });
     await c.connect();
     const rows = await c.query("SELECT tableowner FROM pg_tables WHERE tablename = 'notes'");
     assert.equal(rows.rows[0]?.tableowner, "postgres", "the dropped role's objects were reassigned");
     await c.end();
     await z.director.http.request("DELETE", `/v1/deployments/pg/roles/${r.username}`); // idempotent
+  });
+
+  it("serves TLS with the control plane's CA: psql verify-full connects; plain text from another address is refused", async () => {
+    const r = await role();
+    assert.equal(r.sslmode, "verify-full");
+    const dir = mkdtempSync(join(tmpdir(), "zonal-pg-ca-"));
+    try {
+      const caFile = join(dir, "ca.crt");
+      writeFileSync(caFile, r.ca_cert);
+      const psql = (env: Record<string, string>) =>
+        spawnSync(
+          "/usr/lib/postgresql/15/bin/psql",
+          [r.uri, "-X", "-q", "-t", "-A", "-c", "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"],
+          { encoding: "utf8", timeout: 15_000, env: { ...process.env, PGCONNECT_TIMEOUT: "3", ...env } },
+        );
+      const ok = psql({ PGSSLROOTCERT: caFile });
+      assert.equal(ok.status, 0, ok.stderr);
+      assert.equal(ok.stdout.trim(), "t", "the session is encrypted");
+      console.log(`# psql ${r.uri.replace(/:[^:@]+@/, ":***@")} (sslmode=verify-full): connected over TLS`);
+      const wrongCa = psql({ PGSSLROOTCERT: "/etc/ssl/certs/ca-certificates.crt" });
+      assert.notEqual(wrongCa.status, 0, "a CA that did not sign the member's certificate is refused");
+      // From another address (as another VM would connect): without TLS, no pg_hba line lets it in.
+      const from = `127.${z.addressBase}.250.250`;
+      const client = (ssl: pg.ClientConfig["ssl"]) =>
+        new pg.Client({
+          host: r.host,
+          port: r.port,
+          user: r.username,
+          password: r.password,
+          database: r.database,
+          connectionTimeoutMillis: 3000,
+          ssl,
+          stream: () => socketFrom(from),
+        });
+      const plain = client(false);
+      await assert.rejects(plain.connect(), /no pg_hba\.conf entry .* no encryption/);
+      await plain.end().catch(() => undefined);
+      console.log(`# a plain-text connection from ${from} was refused: no pg_hba.conf entry, no encryption`);
+      const tls = client({ ca: r.ca_cert });
+      await tls.connect();
+      assert.equal(
+        (await tls.query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")).rows[0]?.ssl,
+        true,
+      );
+      await tls.end();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -39,6 +39,7 @@ describe("clustered postgres under network partitions", () => {
       port: role.port,
       user: role.username,
       password: role.password,
+      ssl: { ca: role.ca_cert },
       database: role.database,
     };
   };

@@ -22,6 +22,7 @@ import { fileURLToPath } from "node:url";
 import { parse, stringify } from "yaml";
 import { OpenStackSession } from "../../src/cloud/openstack/session.js";
 import type { InstanceView } from "../../src/director/director.js";
+import { fetcherFor } from "../../src/lib/fetch.js";
 import { isAlive, readStat, signalGroup } from "../../src/lib/proc.js";
 import { waitFor } from "../../src/lib/sleep.js";
 import { testOpenStack } from "./env.js";
@@ -37,6 +38,7 @@ interface ServerView {
   metadata: Record<string, string>;
   "OS-EXT-AZ:availability_zone": string;
   "OS-EXT-SRV-ATTR:host": string;
+  "OS-EXT-SRV-ATTR:user_data"?: string | null;
 }
 
 describe("the director on OpenStack", () => {
@@ -164,6 +166,25 @@ describe("the director on OpenStack", () => {
     const settings = hypervisor.settingsOf(instances[0]!.vmId!)!;
     assert.match(String((settings.heartbeat as { url: string }).url), /^https:\/\//);
     assert.ok((settings.tls as { cert: string }).cert.includes("BEGIN CERTIFICATE"));
+    // What the metadata service keeps showing holds a used one-time code, not the token or key.
+    const userData = Buffer.from(
+      real.find((x) => x.id === instances[0]!.vmId)!["OS-EXT-SRV-ATTR:user_data"] ?? "",
+      "base64",
+    ).toString("utf8");
+    assert.match(userData, /"bootstrap"/);
+    assert.ok(!userData.includes(String(settings.token)), "the user data holds no agent token");
+    assert.ok(!userData.includes("PRIVATE KEY"), "the user data holds no private key");
+    assert.equal(settings.bootstrap, undefined, "the agent forgot its code");
+    const code = /"code": "([0-9a-f]{64})"/.exec(userData)![1]!;
+    const pickup = `${new URL(String((settings.heartbeat as { url: string }).url)).origin}/v1/bootstrap`;
+    const reused = await fetcherFor(pickup, (settings.tls as { ca: string }).ca)(pickup, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ code }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    assert.equal(reused.status, 404, "the code picks up nothing a second time");
+    console.log("the agents' user data carries only a used one-time code: a second pickup gets 404");
     await assert.rejects(
       fetch(`http://${instances[0]!.address}:6868/v1/info`),
       "the agent speaks no plain HTTP",

@@ -264,7 +264,7 @@ export function serviceCommands(): Command[] {
       if (o.json) return printJson(r.body.credentials);
       const c = r.body.credentials;
       print(
-        `binding ${binding} of ${name}: ${String(c.username)} on ${String(c.host)}:${String(c.port)}/${String(c.database)} (password and uri with --json)`,
+        `binding ${binding} of ${name}: ${String(c.username)} on ${String(c.host)}:${String(c.port)}/${String(c.database)} over TLS (sslmode=verify-full; password, uri and ca_cert with --json)`,
       );
     });
 

@@ -129,6 +129,29 @@ describe("agent user data", () => {
     assert.deepEqual(doc.runcmd.at(-1), ["systemctl", "enable", "--now", "zonal-agent.service"]);
   });
 
+  it("with a bootstrapper, carries a one-time code and the CA, never the token or the key", () => {
+    const text = agentUserData({
+      address: "10.0.0.5",
+      agentPort: 6868,
+      token: "t".repeat(32),
+      bootstrap: { url: "https://10.0.0.1:25556/v1/bootstrap", code: "c".repeat(64) },
+      heartbeat: { url: "https://10.0.0.1:25556/v1/heartbeats" },
+      tls: { ca: "CA PEM", cert: "CERT PEM", key: "KEY PEM" },
+    });
+    assert.ok(!text.includes("t".repeat(32)) && !text.includes("KEY PEM") && !text.includes("CERT PEM"));
+    const doc = parse(text) as { write_files: Array<{ path: string; content: string }> };
+    const settings = JSON.parse(
+      doc.write_files.find((f) => f.path.endsWith("settings.json"))!.content,
+    ) as Record<string, unknown>;
+    assert.deepEqual(settings.bootstrap, {
+      url: "https://10.0.0.1:25556/v1/bootstrap",
+      code: "c".repeat(64),
+      ca: "CA PEM",
+    });
+    assert.equal(settings.token, undefined);
+    assert.equal(settings.tls, undefined);
+  });
+
   it("refuses settings that cloud-init would render as Jinja", () => {
     assert.throws(
       () => agentUserData({ address: "10.0.0.5", agentPort: 1, token: "x", env: { A: "{{ evil }}" } }),

@@ -155,7 +155,14 @@ export class OpenStackCloud implements Cloud {
         const token = req.agent?.token ?? randomBytes(24).toString("hex");
         const tls = req.agent?.tls;
         const issued = tls ? await tls.issue(address) : undefined;
+        // The user data stays readable from the metadata service: with a bootstrapper it
+        // carries a one-time code, and the token and key are picked up once.
+        const deposited =
+          req.agent?.bootstrap && issued
+            ? await req.agent.bootstrap.deposit({ token, tls: { cert: issued.certPem, key: issued.keyPem } })
+            : undefined;
         const userData = agentUserData({
+          ...(deposited ? { bootstrap: deposited } : {}),
           address,
           agentPort: this.settings.agent_port,
           token,

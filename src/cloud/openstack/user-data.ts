@@ -3,8 +3,11 @@
  * `#cloud-config`, rendered by cloud-init's Jinja support so the agent learns its
  * VM id (the server's UUID, `v1.instance_id`) without a second call.
  *
- * It writes the agent's settings (address, port, token, heartbeat URL, TLS CA,
- * certificate and key) to /var/lib/zonal/settings.json (0600) and a systemd unit,
+ * It writes the agent's settings (address, port, heartbeat URL, and either the
+ * token, TLS CA, certificate and key, or — with `bootstrap` — only the CA and a
+ * one-time code the agent trades for them at first boot, so nothing the metadata
+ * service keeps showing is worth anything) to /var/lib/zonal/settings.json (0600)
+ * and a systemd unit,
  * optionally fetches zonal from a tarball, and starts the agent. Image
  * requirements are in README.md (cloud-init, systemd, Node.js >= 20.19, zonal in
  * /opt/zonal unless a tarball is given).
@@ -21,7 +24,10 @@ export const INSTANCE_ID = "{{ v1.instance_id }}";
 export interface AgentBootstrap {
   address: string;
   agentPort: number;
+  /** The agent's token; with `bootstrap`, left out of the settings (the agent picks it up). */
   token: string;
+  /** A one-time code and where to trade it for the token and certificate (tls.ca is kept). */
+  bootstrap?: { url: string; code: string };
   heartbeat?: { url: string; intervalMs?: number };
   env?: Record<string, string>;
   tls?: { ca: string; cert: string; key: string };
@@ -31,11 +37,15 @@ export interface AgentBootstrap {
 
 /** The agent's settings file as it will read it (src/agent/settings.ts). */
 export function agentSettings(b: AgentBootstrap): Record<string, unknown> {
+  const secrets =
+    b.bootstrap && b.tls
+      ? { bootstrap: { ...b.bootstrap, ca: b.tls.ca } }
+      : { token: b.token, ...(b.tls ? { tls: b.tls } : {}) };
   return {
     vmId: INSTANCE_ID,
     address: b.address,
     agentPort: b.agentPort,
-    token: b.token,
+    ...secrets,
     ...(b.heartbeat
       ? { heartbeat: { url: b.heartbeat.url, intervalMs: b.heartbeat.intervalMs ?? 1000 } }
       : {}),
@@ -43,7 +53,6 @@ export function agentSettings(b: AgentBootstrap): Record<string, unknown> {
     disks: "block",
     ephemeralDir: `${AGENT_DIR}/data`,
     env: b.env ?? {},
-    ...(b.tls ? { tls: b.tls } : {}),
   };
 }
 

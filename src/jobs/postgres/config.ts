@@ -53,6 +53,8 @@ export interface PgPaths {
   roleFile: string;
   socketDir: string;
   pwFile: string;
+  /** The member's certificate, key and the control plane's CA (tls.ts). */
+  tlsDir: string;
 }
 
 export function pgPaths(ctx: JobContext): PgPaths {
@@ -66,8 +68,24 @@ export function pgPaths(ctx: JobContext): PgPaths {
     roleFile: join(ctx.jobDir, "role.json"),
     socketDir: join(ctx.jobDir, "run"),
     pwFile: join(ctx.jobDir, "pwfile"),
+    tlsDir: join(ctx.jobDir, "tls"),
   };
 }
+
+export interface TlsFiles {
+  cert: string;
+  key: string;
+  /** The control plane's CA: what replication and the manager verify members with. */
+  ca: string;
+  names: string;
+}
+
+export const tlsFiles = (paths: Pick<PgPaths, "tlsDir">): TlsFiles => ({
+  cert: join(paths.tlsDir, "server.crt"),
+  key: join(paths.tlsDir, "server.key"),
+  ca: join(paths.tlsDir, "ca.crt"),
+  names: join(paths.tlsDir, "names.json"),
+});
 
 export interface PgSecrets {
   postgres: string;

@@ -1,6 +1,6 @@
 /** The files postgres runs with, rendered from the config and the member's role. Pure. */
 import type { PgPaths, PostgresConfig } from "./config.js";
-import { REPLICATION_USER } from "./config.js";
+import { REPLICATION_USER, tlsFiles } from "./config.js";
 
 /** What the cluster manager decided this member is; the job's `prepare` acts on it. */
 export type RoleFile =
@@ -43,11 +43,16 @@ export function postgresqlConf(o: {
   paths: PgPaths;
   member: string;
 }): string {
+  const tls = tlsFiles(o.paths);
   const settings: Record<string, string | number | boolean> = {
     listen_addresses: o.address,
     port: o.config.port,
     unix_socket_directories: o.paths.socketDir,
     hba_file: o.paths.hba,
+    ssl: true,
+    ssl_cert_file: tls.cert,
+    ssl_key_file: tls.key,
+    ssl_min_protocol_version: "TLSv1.2",
     ...SHARED_PARAMETERS,
     cluster_name: o.member,
     "zonal.member": o.member,
@@ -58,12 +63,20 @@ export function postgresqlConf(o: {
   return `# written by zonal; changes are overwritten\n${lines.join("\n")}\ninclude_if_exists = ${q(o.paths.roleConf)}\n`;
 }
 
+/**
+ * Who may connect how: the postgres user over the socket; from the machine itself
+ * (127.0.0.1) with a password; from any other address (another VM — on the local
+ * cloud, another 127.x address) only over TLS with a password. A plain-text
+ * connection from off the machine matches no line and is refused.
+ */
 export function pgHbaConf(): string {
   return [
     "# written by zonal",
-    "local   all          postgres                  peer",
-    `host    replication  ${REPLICATION_USER}  127.0.0.0/8  scram-sha-256`,
-    "host    all          all          127.0.0.0/8  scram-sha-256",
+    "local    all          postgres                  peer",
+    `host     replication  ${REPLICATION_USER}  127.0.0.1/32  scram-sha-256`,
+    "host     all          all          127.0.0.1/32  scram-sha-256",
+    `hostssl  replication  ${REPLICATION_USER}  0.0.0.0/0     scram-sha-256`,
+    "hostssl  all          all          0.0.0.0/0     scram-sha-256",
     "",
   ].join("\n");
 }
@@ -73,14 +86,18 @@ export function syncStandbyNames(names: string[]): string {
   return names.length === 0 ? "" : `ANY 1 (${names.map((n) => `"${n}"`).join(", ")})`;
 }
 
-export function roleConf(role: RoleFile, o: { member: string; replicationPassword: string }): string {
+export function roleConf(
+  role: RoleFile,
+  o: { member: string; replicationPassword: string; caFile: string },
+): string {
   if (role.role === "primary") {
     return `synchronous_standby_names = ${q(role.bootstrap ? "" : syncStandbyNames(role.syncNames))}\n`;
   }
   if (!role.leader) return "# a replica without a leader yet: read-only, waiting\n";
   const conninfo =
     `host=${role.leader.address} port=${role.leader.port} user=${REPLICATION_USER} ` +
-    `password=${o.replicationPassword} application_name=${o.member}`;
+    `password=${o.replicationPassword} application_name=${o.member} ` +
+    `sslmode=verify-full sslrootcert=${o.caFile}`;
   return [
     `primary_conninfo = ${q(conninfo)}`,
     `primary_slot_name = ${q(o.member)}`,

@@ -29,7 +29,14 @@ import {
 } from "../cluster-member.js";
 import { type LeaseStore } from "../../ha/lease-store.js";
 import type { JobContext, JobController, JobHandle } from "../job-type.js";
-import { pgPaths, pgSecrets, REPLICATION_USER, type PgPaths, type PostgresConfig } from "./config.js";
+import {
+  pgPaths,
+  pgSecrets,
+  REPLICATION_USER,
+  tlsFiles,
+  type PgPaths,
+  type PostgresConfig,
+} from "./config.js";
 import {
   decide,
   STUCK_REPLICA_MS,
@@ -121,7 +128,7 @@ export class PostgresManager implements JobController {
     private readonly handle: JobHandle,
   ) {
     this.paths = pgPaths(ctx);
-    this.conn = new PgConn(ctx.address, config.port, pgSecrets(ctx).postgres);
+    this.conn = new PgConn(ctx.address, config.port, pgSecrets(ctx).postgres, tlsFiles(pgPaths(ctx)).ca);
     const c = ctx.cluster;
     if (config.cluster && !c)
       throw new Error("a clustered postgres job needs the spec's cluster section (the director fills it in)");
@@ -264,6 +271,7 @@ export class PostgresManager implements JobController {
       roleConf(role, {
         member: this.ctx.cluster?.member ?? "single",
         replicationPassword: pgSecrets(this.ctx).replication,
+        caFile: tlsFiles(this.paths).ca,
       }),
       {
         mode: 0o600,

@@ -4,12 +4,21 @@
  * over TCP to the member's own address as the superuser.
  */
 import { spawn } from "node:child_process";
-import { chmodSync, chownSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname } from "node:path";
 import pg from "pg";
 import { lookupUser } from "../../agent/users.js";
 import { parseLsn } from "./files.js";
-import { PG_BIN, PG_USER, REPLICATION_USER, type PgPaths, type PgSecrets } from "./config.js";
+import { PG_BIN, PG_USER, REPLICATION_USER, tlsFiles, type PgPaths, type PgSecrets } from "./config.js";
 
 export interface ToolResult {
   code: number | null;
@@ -110,7 +119,7 @@ export async function basebackup(
       "-c",
       "fast",
     ],
-    { PGPASSWORD: secrets.replication, PGCONNECT_TIMEOUT: "5" },
+    { PGPASSWORD: secrets.replication, PGCONNECT_TIMEOUT: "5", ...verifyFull(paths) },
   );
   if (r.code !== 0) {
     rmSync(clone, { recursive: true, force: true });
@@ -137,9 +146,12 @@ export async function rewind(
       paths.data,
       `--source-server=host=${leader.address} port=${leader.port} user=${PG_USER} dbname=postgres connect_timeout=2`,
     ],
-    { PGPASSWORD: secrets.postgres },
+    { PGPASSWORD: secrets.postgres, ...verifyFull(paths) },
   );
 }
+
+/** libpq's environment for a member-to-member connection: TLS, the peer's certificate checked against the CA and its address. */
+const verifyFull = (paths: PgPaths) => ({ PGSSLMODE: "verify-full", PGSSLROOTCERT: tlsFiles(paths).ca });
 
 /** A superuser SQL connection to one member; reconnects after a failure. */
 export class PgConn {
@@ -149,6 +161,8 @@ export class PgConn {
     private readonly host: string,
     private readonly port: number,
     private readonly password: string,
+    /** The CA the member's certificate is checked against (TLS with the address verified). */
+    private readonly caFile: string,
   ) {}
 
   async query<T extends pg.QueryResultRow = pg.QueryResultRow>(
@@ -162,6 +176,7 @@ export class PgConn {
         user: PG_USER,
         password: this.password,
         database: "postgres",
+        ssl: { ca: readFileSync(this.caFile, "utf8") },
         connectionTimeoutMillis: 2000,
         query_timeout: 10_000,
         statement_timeout: 10_000,

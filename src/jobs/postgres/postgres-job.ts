@@ -10,9 +10,18 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { defineJobType } from "../job-type.js";
-import { pgPaths, pgSecrets, PG_BIN, PG_USER, postgresConfigSchema, type PostgresConfig } from "./config.js";
+import {
+  pgPaths,
+  pgSecrets,
+  tlsFiles,
+  PG_BIN,
+  PG_USER,
+  postgresConfigSchema,
+  type PostgresConfig,
+} from "./config.js";
 import { pgHbaConf, postgresqlConf } from "./files.js";
 import { managerOf, PostgresManager } from "./manager.js";
+import { ensureCertificate } from "./tls.js";
 import { basebackup, couldNotConnect, hasData, initdb, ownByPostgres, PgConn, rewind } from "./pg.js";
 
 export const postgresJob = defineJobType<PostgresConfig>({
@@ -35,6 +44,7 @@ export const postgresJob = defineJobType<PostgresConfig>({
       postgresqlConf({ address: ctx.address, config, paths, member: ctx.cluster?.member ?? "single" }),
     );
     writeFileSync(paths.hba, pgHbaConf());
+    await ensureCertificate(ctx, paths);
     const manager = managerOf(ctx.jobDir);
     if (!manager) throw new Error("no cluster manager for this job");
     const role = await manager.awaitRole();
@@ -96,7 +106,7 @@ export const postgresJob = defineJobType<PostgresConfig>({
   },
 
   healthCheck(ctx, config) {
-    const conn = new PgConn(ctx.address, config.port, pgSecrets(ctx).postgres);
+    const conn = new PgConn(ctx.address, config.port, pgSecrets(ctx).postgres, tlsFiles(pgPaths(ctx)).ca);
     return {
       kind: "probe",
       describe: `SELECT 1 on ${ctx.address}:${config.port}`,

@@ -16,6 +16,7 @@ import { JobRunner } from "../../agent/job-runner.js";
 import { parseSpec } from "../../agent/spec.js";
 import { waitFor } from "../../lib/sleep.js";
 import { claimAddressBlock } from "../../testing/addresses.js";
+import { serveCertificates } from "../../testing/service-ca.js";
 import { jobType } from "../registry.js";
 
 const PASSWORD = "pw-stop-test";
@@ -25,6 +26,7 @@ describe("stopping postgres while a commit waits for a synchronous standby", () 
   const block = claimAddressBlock();
   const address = `127.${block.base}.7.7`;
   let runner: JobRunner;
+  let certificates: Awaited<ReturnType<typeof serveCertificates>> | undefined;
 
   const client = async (): Promise<pg.Client> => {
     const c = new pg.Client({ host: address, port: 5432, user: "postgres", password: PASSWORD });
@@ -38,6 +40,7 @@ describe("stopping postgres while a commit waits for a synchronous standby", () 
       jobs: [{ name: "db", type: "postgres", config: { database: "app" }, start_timeout_ms: 60_000 }],
     }).jobs[0]!;
     chmodSync(dir, 0o755); // postgres (the system user) must reach its data directory
+    certificates = await serveCertificates(join(dir, "ca"), address);
     mkdirSync(join(dir, "disk"), { recursive: true });
     runner = new JobRunner({
       job: spec,
@@ -51,7 +54,7 @@ describe("stopping postgres while a commit waits for a synchronous standby", () 
         links: {},
         cluster: null,
         secrets: { postgres_password: PASSWORD, replication_password: "r" },
-        services: { token: "t", setAddresses: () => undefined },
+        services: { token: "t", controlPlaneUrl: certificates.url, setAddresses: () => undefined },
         log: () => {},
       },
       logPath: join(dir, "db.log"),
@@ -74,6 +77,7 @@ describe("stopping postgres while a commit waits for a synchronous standby", () 
 
   after(async () => {
     await runner?.stop();
+    await certificates?.close();
     rmSync(dir, { recursive: true, force: true });
     block.release();
   });

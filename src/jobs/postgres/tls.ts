@@ -1,0 +1,45 @@
+/**
+ * The member's TLS certificate: issued by the control plane's CA for the names its
+ * clients use (the VM's address; the cluster's VIP or the instance's), kept in the
+ * job's `tls/` directory (the key 0600, owned by postgres). It is asked for only when
+ * missing or when a name this member needs is not on it (a new address, a VIP added):
+ * a member whose control plane is away keeps serving with the one it has.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { z } from "zod";
+import { parseWith } from "../../lib/validate.js";
+import { controlPlaneCall } from "../cluster-member.js";
+import type { JobContext } from "../job-type.js";
+import { tlsFiles, type PgPaths, type TlsFiles } from "./config.js";
+import { ownByPostgres } from "./pg.js";
+
+const pem = z.string().min(1).max(20_000);
+const issuedSchema = z.object({ cert: pem, key: pem, ca: pem, names: z.array(z.string()).min(1) }).strict();
+
+/** The names this member must be reachable by: its address, and its cluster's VIP. */
+const needed = (ctx: JobContext): string[] => [ctx.address, ...(ctx.cluster?.vip ? [ctx.cluster.vip] : [])];
+
+/** Makes sure the job's certificate is there and names what it must; rejects when it cannot get one. */
+export async function ensureCertificate(ctx: JobContext, paths: Pick<PgPaths, "tlsDir">): Promise<TlsFiles> {
+  const f = tlsFiles(paths);
+  const have = existsSync(f.names) ? (JSON.parse(readFileSync(f.names, "utf8")) as string[]) : [];
+  if (existsSync(f.cert) && needed(ctx).every((n) => have.includes(n))) return f;
+  const issued = parseWith(
+    issuedSchema,
+    await controlPlaneCall(ctx, "POST", "/v1/certificates", { body: {}, timeoutMs: 10_000 }),
+    "certificate from the control plane",
+  );
+  mkdirSync(paths.tlsDir, { recursive: true });
+  ownByPostgres(paths.tlsDir, 0o700);
+  for (const [path, text, mode] of [
+    [f.key, issued.key, 0o600],
+    [f.cert, issued.cert, 0o644],
+    [f.ca, issued.ca, 0o644],
+    [f.names, JSON.stringify(issued.names), 0o644],
+  ] as const) {
+    writeFileSync(path, text, { mode });
+    ownByPostgres(path, mode);
+  }
+  ctx.log(`TLS certificate from the control plane's CA for ${issued.names.join(", ")}`);
+  return f;
+}
