@@ -27,6 +27,7 @@ import {
   deployPgCluster,
   injectFault,
   primaryTarget,
+  roleTarget,
   timeline,
   waitWhole,
   type ClusterFault,
@@ -221,14 +222,7 @@ async function deployAll(z: ZonalHarness): Promise<{ checker: PgChecker; role: D
   for (const m of (await clusterOf(z)).members)
     checker.addDirect(m.member, async () => {
       const now = (await clusterOf(z)).members.find((x) => x.member === m.member)!;
-      return {
-        host: now.address!,
-        port: role.port,
-        user: role.username,
-        password: role.password,
-        ssl: { ca: role.ca_cert },
-        database: role.database,
-      };
+      return roleTarget(role, now.address!);
     });
   for (const file of ["web.yml", "lb.yml"]) {
     const r = z.zonal("deploy", repoPath("examples", file));

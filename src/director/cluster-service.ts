@@ -271,33 +271,49 @@ export class ClusterService {
       (i) => i.vmId === vmId && i.group === caller.group,
     );
     if (!suspect) throw new NotFound(`${vmId} is not a member of ${key}`);
-    // Not under the instance's lock: it acts on the VM the member names only (powers it
-    // off, breaks the leases it holds), never on the instance's next VM, so a recovery
-    // or a deploy step working on the instance meanwhile is no danger — and waiting
-    // for one would hold the cluster's failover for a whole lease TTL.
-    const { silent, why } = await this.silence(suspect);
-    if (!silent) {
-      // Members ask again every few seconds while their leader stays cut off from them.
-      if (Date.now() - (this.refusedAt.get(vmId) ?? 0) > 10_000) {
-        this.refusedAt.set(vmId, Date.now());
-        await this.event(
-          manifest.name,
-          `not fencing ${suspect.group}/${suspect.index} (${vmId}) for ${caller.group}/${caller.index}: ${why} (repeated requests within 10 s are not recorded)`,
-        );
-      }
-      throw new Conflict(`${vmId}: ${why}; not fencing it`);
+    // Under the instance's lock, without waiting for it: a deploy step or a recovery
+    // working on the instance now is refused (the member asks again; the lease expires
+    // by itself meanwhile), so a fence never races what they do to its VM.
+    const release = this.ctx.instanceLocks.tryLock(suspect.id);
+    if (!release) {
+      await this.refused(manifest.name, suspect, caller, "a deploy step or a recovery is working on it");
+      throw new Conflict(`${vmId}: ${suspect.group}/${suspect.index} is being worked on; not fencing it now`);
     }
     try {
-      await this.ctx.cloud.powerOffVm(vmId);
-    } catch (err) {
-      if (!(err instanceof NotFound)) throw err;
+      const { silent, why } = await this.silence(suspect);
+      if (!silent) {
+        await this.refused(manifest.name, suspect, caller, why);
+        throw new Conflict(`${vmId}: ${why}; not fencing it`);
+      }
+      try {
+        await this.ctx.cloud.powerOffVm(vmId);
+      } catch (err) {
+        if (!(err instanceof NotFound)) throw err;
+      }
+      const broken = await breakLeasesOf(this.ctx, manifest, vmId);
+      await this.event(
+        manifest.name,
+        `fenced ${suspect.group}/${suspect.index} (${vmId}) for ${caller.group}/${caller.index}: ${why}; broke ${broken.join(", ") || "no leases"}`,
+      );
+      return { fenced: true, broken };
+    } finally {
+      release();
     }
-    const broken = await breakLeasesOf(this.ctx, manifest, vmId);
+  }
+
+  /** A refused fencing request, as an event (members ask again every few seconds: one per VM in 10 s). */
+  private async refused(
+    deployment: string,
+    suspect: InstanceRecord,
+    caller: InstanceRecord,
+    why: string,
+  ): Promise<void> {
+    if (Date.now() - (this.refusedAt.get(suspect.vmId!) ?? 0) <= 10_000) return;
+    this.refusedAt.set(suspect.vmId!, Date.now());
     await this.event(
-      manifest.name,
-      `fenced ${suspect.group}/${suspect.index} (${vmId}) for ${caller.group}/${caller.index}: ${why}; broke ${broken.join(", ") || "no leases"}`,
+      deployment,
+      `not fencing ${suspect.group}/${suspect.index} (${suspect.vmId}) for ${caller.group}/${caller.index}: ${why} (repeated requests within 10 s are not recorded)`,
     );
-    return { fenced: true, broken };
   }
 
   async status(deployment: string): Promise<ClusterView[]> {

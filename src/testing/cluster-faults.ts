@@ -16,14 +16,7 @@ import type { ZonalHarness } from "./zonal-harness.js";
  */
 export async function deployPgCluster(z: ZonalHarness): Promise<{ role: DatabaseRole; checker: PgChecker }> {
   const role = await deployPgRole(z, repoPath("examples", "postgres-cluster.yml"));
-  const checker = new PgChecker({
-    host: role.host,
-    port: role.port,
-    user: role.username,
-    password: role.password,
-    ssl: { ca: role.ca_cert },
-    database: role.database,
-  });
+  const checker = new PgChecker(roleTarget(role));
   await checker.setup();
   checker.start();
   return { role, checker };
@@ -144,12 +137,17 @@ export async function timeline(z: ZonalHarness, t0: number, deployment = "pg"): 
 /** The cluster's primary as a client reaches it directly (to read back from it), with a binding's role. */
 export function primaryTarget(c: ClusterView, role: DatabaseRole): CheckerTarget {
   const primary = c.members.find((m) => m.member === c.leader!.member)!;
+  return roleTarget(role, primary.address!);
+}
+
+/** How a client connects as a binding's role (at `host`, default the role's): over TLS with its CA. */
+export function roleTarget(role: DatabaseRole, host = role.host): CheckerTarget {
   return {
-    host: primary.address!,
+    host,
     port: role.port,
     user: role.username,
     password: role.password,
-    ssl: { ca: role.ca_cert },
     database: role.database,
+    ssl: { ca: role.ca_cert },
   };
 }

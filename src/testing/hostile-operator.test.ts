@@ -25,16 +25,7 @@ import { Unavailable } from "../lib/errors.js";
 import { silentLogger } from "../lib/log.js";
 import { Store } from "../store/store.js";
 import { claimAddressBlock } from "./addresses.js";
-import {
-  fuzzSettings,
-  hostileString,
-  hostileSuite,
-  judge,
-  mutations,
-  send,
-  unchanged,
-  wellFormed,
-} from "./hostile.js";
+import { fuzzBodies, fuzzPaths, hostileSuite, mutations, send } from "./hostile.js";
 
 const OPERATOR = "o".repeat(40);
 const isObject = (v: unknown) => !!v && typeof v === "object" && !Array.isArray(v);
@@ -149,20 +140,10 @@ describe("hostile requests from operators and platforms", () => {
       ["POST", "/v1/deployments/pg/switchover", mutations({ to: "m1" })],
       ["POST", "/v1/deployments/pg/roles", mutations({ group: "postgres" })],
     ] as const;
-    await fc.assert(
-      fc.asyncProperty(
-        fc.constantFrom(...bodies).chain(([m, u, arb]) => arb.map((x) => [m, u, x] as const)),
-        async ([method, url, m]) => {
-          const before = await state();
-          const a = await send(app, method, url, m.value, OPERATOR);
-          judge(t, `${method} ${url} ${m.how} ${m.field}`, a, m);
-          if (a.status >= 400) await unchanged(t, before, await state(), url);
-          // A cloud config that was good enough to take is put back, so the manifests still fit.
-          else if (url === "/v1/cloud-config") await setCloudConfig();
-        },
-      ),
-      fuzzSettings(),
-    );
+    // A cloud config that was good enough to take is put back, so the manifests still fit.
+    await fuzzBodies({ app, tally: t, auth: OPERATOR, state }, bodies, async (url, a) => {
+      if (url === "/v1/cloud-config" && a.status < 300) await setCloudConfig();
+    });
   });
 
   it("director API paths and query strings", async () => {
@@ -184,16 +165,7 @@ describe("hostile requests from operators and platforms", () => {
       ["GET", "/v1/instances?deployment=:x"],
       ["GET", "/v1/health/status?deployment=:x"],
     ] as const;
-    await fc.assert(
-      fc.asyncProperty(fc.constantFrom(...routes), hostileString, async ([method, route], x) => {
-        const before = await state();
-        const url = route.replace(":x", encodeURIComponent(wellFormed(x)));
-        const a = await send(app, method, url, method === "POST" ? {} : undefined, OPERATOR);
-        judge(t, `${method} ${url.slice(0, 80)}`, a);
-        if (a.status >= 400) await unchanged(t, before, await state(), url.slice(0, 80));
-      }),
-      fuzzSettings(),
-    );
+    await fuzzPaths({ app, tally: t, auth: OPERATOR, state }, routes);
   });
 
   it("OSB: provision, update, bind bodies and hostile ids", async () => {
@@ -229,17 +201,10 @@ describe("hostile requests from operators and platforms", () => {
         { service_id: service.id, plan_id: plan, bind_resource: { app_guid: "app-1" } },
       ],
     ] as const;
-    await fc.assert(
-      fc.asyncProperty(
-        fc.constantFrom(...requests).chain(([m, u, v]) => mutations(v).map((x) => [m, u, x] as const)),
-        async ([method, url, m]) => {
-          const before = await state();
-          const a = await send(app, method, url, m.value, osb);
-          judge(t, `${method} ${url} ${m.how} ${m.field}`, a, m);
-          if (a.status >= 400) await unchanged(t, before, await state(), url);
-        },
-      ),
-      fuzzSettings(),
+    const surface = { app, tally: t, auth: osb, state };
+    await fuzzBodies(
+      surface,
+      requests.map(([m, u, v]) => [m, u, mutations(v)] as const),
     );
     const paths = [
       ["GET", "/v2/service_instances/:x"],
@@ -249,16 +214,7 @@ describe("hostile requests from operators and platforms", () => {
       ["DELETE", `/v2/service_instances/i-1/service_bindings/:x?service_id=${service.id}&plan_id=${plan}`],
       ["PUT", "/v2/service_instances/:x?accepts_incomplete=:x"],
     ] as const;
-    await fc.assert(
-      fc.asyncProperty(fc.constantFrom(...paths), hostileString, async ([method, route], x) => {
-        const before = await state();
-        const url = route.replaceAll(":x", encodeURIComponent(wellFormed(x)));
-        const a = await send(app, method, url, method === "PUT" ? provision : undefined, osb);
-        judge(t, `${method} ${url.slice(0, 80)}`, a);
-        if (a.status >= 400) await unchanged(t, before, await state(), url.slice(0, 80));
-      }),
-      fuzzSettings(),
-    );
+    await fuzzPaths(surface, paths, (m) => (m === "PUT" ? provision : undefined));
   });
 
   describe("the agent API on a VM", () => {
@@ -308,18 +264,12 @@ describe("hostile requests from operators and platforms", () => {
         ["PUT", "/v1/spec", spec],
         ["PUT", "/v1/addresses", { addresses: [{ address: `127.${block.base}.9.10`, ports: [8080] }] }],
       ] as const;
-      await fc.assert(
-        fc.asyncProperty(
-          fc.constantFrom(...bodies).chain(([m, u, v]) => mutations(v).map((x) => [m, u, x] as const)),
-          async ([method, url, m]) => {
-            const before = JSON.stringify(agent.spec() ?? null);
-            const a = await send(agentApp, method, url, m.value, token);
-            judge(t, `${method} ${url} ${m.how} ${m.field}`, a, m);
-            if (a.status >= 400) await unchanged(t, before, JSON.stringify(agent.spec() ?? null), url);
-            if (url === "/v1/addresses" && a.status < 300) agent.setAddresses({ addresses: [] });
-          },
-        ),
-        fuzzSettings(),
+      await fuzzBodies(
+        { app: agentApp, tally: t, auth: token, state: () => agent.spec() ?? null },
+        bodies.map(([m, u, v]) => [m, u, mutations(v)] as const),
+        (url, a) => {
+          if (url === "/v1/addresses" && a.status < 300) agent.setAddresses({ addresses: [] });
+        },
       );
     });
 
@@ -331,16 +281,7 @@ describe("hostile requests from operators and platforms", () => {
         ["GET", "/v1/jobs/web/logs?lines=:x"],
         ["POST", "/v1/jobs/:x/restart"],
       ] as const;
-      await fc.assert(
-        fc.asyncProperty(fc.constantFrom(...routes), hostileString, async ([method, route], x) => {
-          const before = JSON.stringify(agent.spec() ?? null);
-          const url = route.replace(":x", encodeURIComponent(wellFormed(x)));
-          const a = await send(agentApp, method, url, method === "POST" ? {} : undefined, token);
-          judge(t, `${method} ${url.slice(0, 80)}`, a);
-          await unchanged(t, before, JSON.stringify(agent.spec() ?? null), url.slice(0, 80));
-        }),
-        fuzzSettings(),
-      );
+      await fuzzPaths({ app: agentApp, tally: t, auth: token, state: () => agent.spec() ?? null }, routes);
     });
   });
 });

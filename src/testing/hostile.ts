@@ -212,3 +212,61 @@ export const send = async (
   });
   return { status: res.statusCode, body: res.body };
 };
+
+export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+
+/** One HTTP surface under test: its app, its tally, how callers authenticate, and the state a refusal must not change. */
+export interface Surface {
+  app: FastifyInstance;
+  tally: Tally;
+  auth: string | Record<string, string>;
+  state: () => Promise<unknown> | unknown;
+}
+
+/**
+ * Each request with its body broken one way at a time (`bodies`: a mutation per
+ * draw): a 2xx or a 4xx naming the field, and a refusal changes nothing. `after`
+ * runs after each answer (to undo what an accepted one did).
+ */
+export async function fuzzBodies(
+  s: Surface,
+  requests: ReadonlyArray<readonly [Method, string, fc.Arbitrary<Mutation>]>,
+  after?: (url: string, a: Answer) => Promise<void> | void,
+): Promise<void> {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.constantFrom(...requests).chain(([m, u, arb]) => arb.map((x) => [m, u, x] as const)),
+      async ([method, url, m]) => {
+        const before = JSON.stringify(await s.state());
+        const a = await send(s.app, method, url, m.value, s.auth);
+        judge(s.tally, `${method} ${url} ${m.how} ${m.field}`, a, m);
+        if (a.status >= 400) await unchanged(s.tally, before, JSON.stringify(await s.state()), url);
+        await after?.(url, a);
+      },
+    ),
+    fuzzSettings(),
+  );
+}
+
+/**
+ * Each route with a hostile string in place of every `:x` (path segments and query
+ * strings alike): never a 5xx, and a refusal changes nothing. `body` gives the
+ * body a method sends.
+ */
+export async function fuzzPaths(
+  s: Surface,
+  routes: ReadonlyArray<readonly [Method, string]>,
+  body: (method: Method) => unknown = (m) => (m === "POST" ? {} : undefined),
+): Promise<void> {
+  await fc.assert(
+    fc.asyncProperty(fc.constantFrom(...routes), hostileString, async ([method, route], x) => {
+      const before = JSON.stringify(await s.state());
+      const url = route.replaceAll(":x", encodeURIComponent(wellFormed(x)));
+      const a = await send(s.app, method, url, body(method), s.auth);
+      judge(s.tally, `${method} ${url.slice(0, 80)}`, a);
+      if (a.status >= 400)
+        await unchanged(s.tally, before, JSON.stringify(await s.state()), url.slice(0, 80));
+    }),
+    fuzzSettings(),
+  );
+}

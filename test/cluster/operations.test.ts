@@ -17,6 +17,7 @@ import type { ClusterView, DatabaseRole } from "../../src/director/cluster-servi
 import { EtcdLeaseStore } from "../../src/ha/etcd/store.js";
 import { waitFor } from "../../src/lib/sleep.js";
 import { TestEtcd } from "../../src/testing/etcd.js";
+import { roleTarget } from "../../src/testing/cluster-faults.js";
 import { PgChecker } from "../../src/testing/pg-checker.js";
 import { ZonalHarness } from "../../src/testing/zonal-harness.js";
 
@@ -67,17 +68,7 @@ describe("clustered postgres on etcd leases: switchover, failover, roles", () =>
 
   it("switches over under write load without losing or splitting writes", async () => {
     const r = await role();
-    const checker = new PgChecker(
-      {
-        host: r.host,
-        port: r.port,
-        user: r.username,
-        password: r.password,
-        database: r.database,
-        ssl: { ca: r.ca_cert },
-      },
-      "switch",
-    );
+    const checker = new PgChecker(roleTarget(r), "switch");
     await checker.setup();
     checker.start();
     await waitFor(() => (checker.acked.length > 30 ? true : undefined), {
@@ -119,17 +110,7 @@ describe("clustered postgres on etcd leases: switchover, failover, roles", () =>
 
   it("fails over a crashed primary through the etcd lease in seconds", async () => {
     const r = await role();
-    const checker = new PgChecker(
-      {
-        host: r.host,
-        port: r.port,
-        user: r.username,
-        password: r.password,
-        database: r.database,
-        ssl: { ca: r.ca_cert },
-      },
-      "crash",
-    );
+    const checker = new PgChecker(roleTarget(r), "crash");
     await checker.setup();
     checker.start();
     await waitFor(() => (checker.acked.length > 30 ? true : undefined), {
@@ -183,14 +164,7 @@ describe("clustered postgres on etcd leases: switchover, failover, roles", () =>
       r.multiHostUri,
       /^postgres:\/\/u_\w+:[^@]+@127\.\d+\.\d+\.\d+:5432,127\.\d+\.\d+\.\d+:5432,127\.\d+\.\d+\.\d+:5432\/app\?target_session_attrs=read-write&sslmode=verify-full$/,
     );
-    const app = new pg.Client({
-      host: r.host,
-      port: r.port,
-      user: r.username,
-      password: r.password,
-      database: r.database,
-      ssl: { ca: r.ca_cert },
-    });
+    const app = new pg.Client(roleTarget(r));
     await app.connect();
     await app.query("CREATE TABLE notes (id int PRIMARY KEY, body text)");
     await app.query("INSERT INTO notes VALUES (1, 'kept after unbind')");
@@ -200,27 +174,13 @@ describe("clustered postgres on etcd leases: switchover, failover, roles", () =>
     await app.end().catch(() => undefined);
     await assert.rejects(
       (async () => {
-        const again = new pg.Client({
-          host: r.host,
-          port: r.port,
-          user: r.username,
-          password: r.password,
-          database: r.database,
-          ssl: { ca: r.ca_cert },
-        });
+        const again = new pg.Client(roleTarget(r));
         await again.connect();
       })(),
       /password authentication failed|does not exist/,
     );
     const other = await role();
-    const c = new pg.Client({
-      host: other.host,
-      port: other.port,
-      user: other.username,
-      password: other.password,
-      database: other.database,
-      ssl: { ca: other.ca_cert },
-    });
+    const c = new pg.Client(roleTarget(other));
     await c.connect();
     const rows = await c.query("SELECT tableowner FROM pg_tables WHERE tablename = 'notes'");
     assert.equal(rows.rows[0]?.tableowner, "postgres", "the dropped role's objects were reassigned");
@@ -251,11 +211,7 @@ describe("clustered postgres on etcd leases: switchover, failover, roles", () =>
       const from = `127.${z.addressBase}.250.250`;
       const client = (ssl: pg.ClientConfig["ssl"]) =>
         new pg.Client({
-          host: r.host,
-          port: r.port,
-          user: r.username,
-          password: r.password,
-          database: r.database,
+          ...roleTarget(r),
           connectionTimeoutMillis: 3000,
           ssl,
           stream: () => socketFrom(from),

@@ -18,6 +18,7 @@ import {
   clusterOf,
   deployPgCluster,
   primaryTarget,
+  roleTarget,
   timeline,
   waitWhole,
 } from "../../src/testing/cluster-faults.js";
@@ -34,14 +35,7 @@ describe("clustered postgres under network partitions", () => {
   const memberTarget = (member: string) => async () => {
     const m = (await clusterOf(z)).members.find((x) => x.member === member);
     if (!m?.address) throw new Error(`${member} has no address now`);
-    return {
-      host: m.address,
-      port: role.port,
-      user: role.username,
-      password: role.password,
-      ssl: { ca: role.ca_cert },
-      database: role.database,
-    };
+    return roleTarget(role, m.address);
   };
 
   before(async () => {

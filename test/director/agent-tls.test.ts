@@ -22,6 +22,7 @@ import { startControlPlane, type RunningControlPlane } from "../../src/director/
 import { standbyAgent } from "../../src/director/standby-pool.js";
 import { OsbClient, type OsbEndpoint } from "../../src/broker/client.js";
 import { apiTlsOptions } from "../../src/cli/commands/control-plane.js";
+import type { ApiTlsOptions } from "../../src/director/api-tls.js";
 import { DirectorClient } from "../../src/director/client.js";
 import { InvalidInput } from "../../src/lib/errors.js";
 import { fetcherFor } from "../../src/lib/fetch.js";
@@ -39,7 +40,11 @@ const cloudConfig = parseCloudConfig({
   zones: [{ name: "z1", hosts: [{ name: "h1", cpu: 2, ram_mb: 1024 }] }],
 });
 
-function controlPlane(dir: string, agentTls?: { listen: string; advertiseHost?: string }) {
+function controlPlane(
+  dir: string,
+  agentTls?: { listen: string; advertiseHost?: string },
+  apiTls?: ApiTlsOptions,
+) {
   return startControlPlane({
     dataDir: join(dir, "director"),
     listen: "127.0.0.1:0",
@@ -48,6 +53,7 @@ function controlPlane(dir: string, agentTls?: { listen: string; advertiseHost?: 
     health: false,
     brokerConfig: repoPath("examples", "broker.yml"),
     ...(agentTls ? { agentTls } : {}),
+    ...(apiTls ? { apiTls } : {}),
   });
 }
 
@@ -231,16 +237,7 @@ describe("the director API and the broker over HTTPS", () => {
   const dir = mkdtempSync(join(tmpdir(), "zonal-cp-api-tls-"));
   let cp: RunningControlPlane;
   before(async () => {
-    cp = await startControlPlane({
-      dataDir: join(dir, "director"),
-      listen: "127.0.0.1:0",
-      cloud: new LocalCloudService({ config: cloudConfig, dataDir: join(dir, "cloud") }),
-      cloudName: "local",
-      health: false,
-      brokerConfig: repoPath("examples", "broker.yml"),
-      agentTls: { listen: "127.0.0.1:0" },
-      apiTls: { fromCa: true },
-    });
+    cp = await controlPlane(dir, { listen: "127.0.0.1:0" }, { fromCa: true });
   });
   after(async () => {
     await cp?.close();
@@ -290,18 +287,7 @@ describe("the director API and the broker over HTTPS", () => {
   it("needs agent TLS beside it, and flags that make sense", async () => {
     const other = mkdtempSync(join(tmpdir(), "zonal-cp-api-tls-alone-"));
     try {
-      await assert.rejects(
-        startControlPlane({
-          dataDir: join(other, "director"),
-          listen: "127.0.0.1:0",
-          cloud: new LocalCloudService({ config: cloudConfig, dataDir: join(other, "cloud") }),
-          cloudName: "local",
-          health: false,
-          brokerConfig: repoPath("examples", "broker.yml"),
-          apiTls: { fromCa: true },
-        }),
-        /needs agent TLS too/,
-      );
+      await assert.rejects(controlPlane(other, undefined, { fromCa: true }), /needs agent TLS too/);
     } finally {
       rmSync(other, { recursive: true, force: true });
     }
