@@ -36,7 +36,7 @@ export type PickedUp = z.output<typeof pickedUpSchema>;
 
 /**
  * Trades the code for the agent's secrets, retrying while the control plane cannot
- * be reached (it may be restarting). Rejects when the control plane refuses the code
+ * be reached or answers 5xx or 429 (it may be restarting). Rejects when the control plane refuses the code
  * (used, expired or unknown): this VM cannot be trusted, and is left to be replaced.
  */
 export async function pickUp(b: Bootstrap, log: (line: string) => void, attempts = 150): Promise<PickedUp> {
@@ -56,6 +56,12 @@ export async function pickUp(b: Bootstrap, log: (line: string) => void, attempts
       continue;
     }
     const text = await res.text();
+    // Starting, overloaded, or asking for patience: the code is still good, ask again.
+    if ((res.status >= 500 || res.status === 429) && attempt < attempts) {
+      log(`bootstrap: the control plane answered HTTP ${res.status}; retrying`);
+      await sleep(2000);
+      continue;
+    }
     if (!res.ok)
       throw new Error(
         `bootstrap: the control plane refused the one-time code: HTTP ${res.status} ${text.slice(0, 200)}`,

@@ -200,8 +200,10 @@ describe("an agent's first contact with a one-time bootstrap code", () => {
     const own = await ca.issuerForAgents().issue("10.0.0.5");
     const code = "c".repeat(64);
     let pickups = 0;
+    let calls = 0;
     const app = createApi({ https: { cert: served.certPem, key: served.keyPem } });
     app.post("/v1/bootstrap", async (req) => {
+      if (calls++ === 0) throw new Unavailable("the director is still starting"); // 503: asked again
       if ((req.body as { code?: string }).code !== code || pickups++ > 0)
         throw new NotFound("no such bootstrap code");
       return { token: "agent-token-".padEnd(40, "z"), tls: { cert: own.certPem, key: own.keyPem } };
@@ -222,6 +224,10 @@ describe("an agent's first contact with a one-time bootstrap code", () => {
       const lines: string[] = [];
       const settings = await settingsFor(dir, (l) => lines.push(l));
       assert.equal(settings.token, "agent-token-".padEnd(40, "z"));
+      assert.ok(
+        lines.some((l) => /answered HTTP 503; retrying/.test(l)),
+        lines.join("\n"),
+      );
       assert.equal(settings.tls?.ca, ca.caPem);
       assert.equal(settings.tls?.cert, own.certPem);
       const file = readFileSync(join(dir, SETTINGS_FILE), "utf8");

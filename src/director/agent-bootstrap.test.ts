@@ -29,6 +29,14 @@ describe("agent bootstrap codes", () => {
       const late = await book.deposit({ token: "t".repeat(32) });
       now += BOOTSTRAP_TTL_MS + 1;
       await assert.rejects(book.pickUp(late), /expired/);
+      const forgotten = await book.deposit({ token: "f".repeat(32) });
+      now += BOOTSTRAP_TTL_MS + 1;
+      await book.deposit({ token: "n".repeat(32) }); // sweeps what ran out
+      const kept = (await store.db.selectFrom("settings").select("key").execute()).filter((r) =>
+        r.key.startsWith("bootstrap:"),
+      );
+      assert.equal(kept.length, 1, "an expired deposit nobody picked up is dropped");
+      await assert.rejects(book.pickUp(forgotten), /expired/);
       await assert.rejects(book.pickUp("0".repeat(64)), /never given/);
     } finally {
       await store.close();

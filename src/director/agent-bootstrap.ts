@@ -30,12 +30,25 @@ export class BootstrapBook {
   }
 
   async deposit(secrets: AgentSecrets): Promise<string> {
+    await this.sweep();
     const code = randomBytes(32).toString("hex");
     await this.store.setSecret(
       PREFIX + this.store.box.digest(code),
       JSON.stringify({ secrets, expiresAt: this.clock() + BOOTSTRAP_TTL_MS }),
     );
     return code;
+  }
+
+  /** Drops deposits whose time ran out (their VM never came to pick them up). */
+  private async sweep(): Promise<void> {
+    const keys = (await this.store.db.selectFrom("settings").select("key").execute())
+      .map((r) => r.key)
+      .filter((k) => k.startsWith(PREFIX));
+    for (const key of keys) {
+      const text = await this.store.getSecret(key).catch(() => undefined);
+      const kept = text ? (JSON.parse(text) as { expiresAt: number }) : undefined;
+      if (!kept || kept.expiresAt <= this.clock()) await this.store.settings.delete(key);
+    }
   }
 
   /** The secrets for `code`, once: NotFound for a code never given, already used or expired. */

@@ -51,6 +51,8 @@ export const FENCE_REQUEST_INTERVAL_MS = 200;
 export const AGENT_LEASE_TTL_MAX_MS = 120_000;
 /** A cluster's init marker lasts a day past its leader's last refresh (once a minute). */
 const INITIALIZED_TTL_MS = 86_400_000;
+/** Who held init markers before the control plane kept them. */
+const LEGACY_MARKER_HOLDER = "cluster";
 /** Network failures that are silence (nothing answered), as fetch reports them. */
 const SILENT = new Set([
   "TimeoutError",
@@ -162,7 +164,8 @@ export class ClusterService {
   async authorize(token: string, key: string, intent: LeaseIntent): Promise<LeaseCaller | undefined> {
     if (tokensEqual(token, this.apiToken)) return { access: "admin" };
     const inst = await this.ctx.store.instances.byToken(token);
-    if (!inst?.vmId) return undefined;
+    // A VM not yet given an address publishes nothing: its identity could not be checked.
+    if (!inst?.vmId || !inst.address) return undefined;
     const group = `${inst.deployment}/${inst.group}/`;
     if (!key.startsWith(group)) return undefined;
     const member = `m${inst.index}`;
@@ -172,7 +175,7 @@ export class ClusterService {
       access: "agent",
       holder: inst.vmId,
       maxTtlMs: AGENT_LEASE_TTL_MAX_MS,
-      identity: { vmId: inst.vmId, member, ...(inst.address ? { address: inst.address } : {}) },
+      identity: { vmId: inst.vmId, member, address: inst.address },
     };
   }
 
@@ -187,7 +190,12 @@ export class ClusterService {
     const lease = await store.read(`${key}/leader`);
     if (!lease || lease.holder !== inst.vmId)
       throw new Conflict(`${inst.vmId} does not hold the leader lease of ${key}`);
-    await store.acquire(`${key}/initialized`, CONTROL_PLANE_HOLDER, INITIALIZED_TTL_MS, `m${inst.index}`);
+    const marker = `${key}/initialized`;
+    // A marker an earlier version left (held by "cluster") is taken over, so it is refreshed.
+    if ((await store.read(marker))?.holder === LEGACY_MARKER_HOLDER)
+      await store.break(marker, LEGACY_MARKER_HOLDER);
+    if (!(await store.acquire(marker, CONTROL_PLANE_HOLDER, INITIALIZED_TTL_MS, `m${inst.index}`)))
+      throw new Conflict(`the init marker of ${key} is held by someone else`);
     return { initialized: true };
   }
 
@@ -210,7 +218,8 @@ export class ClusterService {
     const lease = await leaseStoreOf(this.ctx, manifest).read(`${key}/leader`);
     if (!lease || lease.holder !== inst.vmId || lease.token !== leaseToken) {
       throw new Conflict(
-        `${inst.vmId} does not hold the leader lease of ${key} with token ${leaseToken} (holder ${lease?.holder ?? "none"}, token ${lease?.token ?? "-"})`,
+        // The holder's token stays the holder's: a refusal never shows it.
+        `${inst.vmId} does not hold the leader lease of ${key} with token ${leaseToken} (holder ${lease?.holder ?? "none"})`,
       );
     }
     const vip = await clusterVip(this.ctx, manifest.name, group, false);

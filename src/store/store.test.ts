@@ -258,8 +258,11 @@ describe("a copy of director.db alone", () => {
       const raw = await again.db.selectFrom("standbys").select("agent_token").executeTakeFirst();
       assert.ok(raw?.agent_token?.startsWith("v1:"), "sealed on open");
       assert.equal((await again.standbys.get("s-0"))?.agentToken, "plain-old-token");
+      assert.ok(
+        (await again.settings.get("secrets:d"))!.startsWith("v1:"),
+        "sealed on open, before any read",
+      );
       assert.equal(await again.getSecret("secrets:d"), '{"postgres_password":"old-plain"}');
-      assert.ok((await again.settings.get("secrets:d"))!.startsWith("v1:"), "sealed on first read");
       await again.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });

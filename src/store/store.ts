@@ -12,6 +12,9 @@ import { Settings } from "./settings.js";
 import { Standbys } from "./standbys.js";
 import { Tasks } from "./tasks.js";
 
+/** Settings keys whose values earlier versions stored in plain text. */
+const LEGACY_PLAIN_SECRETS = "secrets:";
+
 export class Store {
   readonly settings: Settings;
   readonly deployments: Deployments;
@@ -47,7 +50,16 @@ export class Store {
     const store = new Store(db, dialect, location, box);
     await store.instances.sealPlainTokens();
     await store.standbys.sealPlainTokens();
+    await store.sealPlainSecrets();
     return store;
+  }
+
+  /** Seals the settings earlier versions kept in plain text (the deployments' passwords, `secrets:*`). */
+  private async sealPlainSecrets(): Promise<void> {
+    const rows = await this.db.selectFrom("settings").selectAll().execute();
+    for (const r of rows)
+      if (r.key.startsWith(LEGACY_PLAIN_SECRETS) && !SecretBox.isSealed(r.value))
+        await this.setSecret(r.key, r.value);
   }
 
   /** A secret kept in settings, sealed. */

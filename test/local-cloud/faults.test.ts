@@ -187,8 +187,10 @@ describe("local cloud faults", () => {
     });
     const pids = pidsOfVm(harness, vm.id);
 
-    await cloud.failHost("z2/h1", { powerOffAfterMs: 1500 });
+    // Taken before the call: the cloud starts the power-off delay inside it, so a slow
+    // call (a loaded machine) cannot make the power off look early.
     const failedAt = Date.now();
+    await cloud.failHost("z2/h1", { powerOffAfterMs: 1500 });
     assert.equal((await cloud.getVm(vm.id))?.state, "unknown");
     assert.ok(
       pids.every((p) => readStat(p)?.state === "T"),
@@ -211,7 +213,7 @@ describe("local cloud faults", () => {
       timeoutMs: 5000,
       what: "the failed host's VMs to lose power",
     });
-    assert.ok(Date.now() - failedAt >= 1400, "they lose power after the configured delay, not before");
+    assert.ok(Date.now() - failedAt >= 1500, "they lose power after the configured delay, not before");
 
     await cloud.restoreHost("z2/h1");
     assert.equal((await cloud.getVm(vm.id))?.state, "stopped", "restored VMs come back powered off");

@@ -61,6 +61,8 @@ export const AGENT_UNIT = [
   "Description=zonal agent",
   "After=network-online.target",
   "Wants=network-online.target",
+  // Restarted however often it fails (a control plane still starting at first boot).
+  "StartLimitIntervalSec=0",
   "",
   "[Service]",
   `ExecStart=/usr/bin/env node ${ZONAL_DIR}/bin/zonal.js agent --vm-dir ${AGENT_DIR}`,

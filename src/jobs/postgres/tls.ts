@@ -5,7 +5,8 @@
  * missing or when a name this member needs is not on it (a new address, a VIP added):
  * a member whose control plane is away keeps serving with the one it has.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { writeFileAtomic } from "../../lib/files.js";
 import { z } from "zod";
 import { parseWith } from "../../lib/validate.js";
 import { controlPlaneCall } from "../cluster-member.js";
@@ -16,13 +17,23 @@ import { ownByPostgres } from "./pg.js";
 const pem = z.string().min(1).max(20_000);
 const issuedSchema = z.object({ cert: pem, key: pem, ca: pem, names: z.array(z.string()).min(1) }).strict();
 
+/** The names the certificate on disk is for; none when there is no readable record (then it is asked for again). */
+function namesOn(path: string): string[] {
+  try {
+    const names = JSON.parse(readFileSync(path, "utf8")) as unknown;
+    return Array.isArray(names) ? names.filter((n): n is string => typeof n === "string") : [];
+  } catch {
+    return [];
+  }
+}
+
 /** The names this member must be reachable by: its address, and its cluster's VIP. */
 const needed = (ctx: JobContext): string[] => [ctx.address, ...(ctx.cluster?.vip ? [ctx.cluster.vip] : [])];
 
 /** Makes sure the job's certificate is there and names what it must; rejects when it cannot get one. */
 export async function ensureCertificate(ctx: JobContext, paths: Pick<PgPaths, "tlsDir">): Promise<TlsFiles> {
   const f = tlsFiles(paths);
-  const have = existsSync(f.names) ? (JSON.parse(readFileSync(f.names, "utf8")) as string[]) : [];
+  const have = namesOn(f.names);
   if (existsSync(f.cert) && needed(ctx).every((n) => have.includes(n))) return f;
   const issued = parseWith(
     issuedSchema,
@@ -37,7 +48,7 @@ export async function ensureCertificate(ctx: JobContext, paths: Pick<PgPaths, "t
     [f.ca, issued.ca, 0o644],
     [f.names, JSON.stringify(issued.names), 0o644],
   ] as const) {
-    writeFileSync(path, text, { mode });
+    writeFileAtomic(path, text, mode); // a crash leaves the old file or the new one, never half
     ownByPostgres(path, mode);
   }
   ctx.log(`TLS certificate from the control plane's CA for ${issued.names.join(", ")}`);
