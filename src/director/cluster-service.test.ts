@@ -21,7 +21,6 @@ import type { DirectorContext } from "./context.js";
 import type { HeartbeatBook } from "./heartbeats.js";
 import { parseCloudConfig } from "./cloud-config.js";
 import { silentLogger } from "../lib/log.js";
-import { InstanceLocks } from "./instance-locks.js";
 import { parseManifest } from "./manifest.js";
 import { buildSpec } from "./spec-builder.js";
 
@@ -63,8 +62,6 @@ const instances: Record<string, object> = {
 
 describe("lease access, as VMs call the lease API", () => {
   const dir = mkdtempSync(join(tmpdir(), "zonal-lease-access-"));
-  const locks = new InstanceLocks();
-  const events: string[] = [];
   let store: Store;
   let leases: EmbeddedLeaseStore;
   let clusters: ClusterService;
@@ -74,10 +71,8 @@ describe("lease access, as VMs call the lease API", () => {
     leases = new EmbeddedLeaseStore(store);
     const ctx = {
       leases,
-      instanceLocks: locks,
       log: silentLogger,
       store: {
-        tasks: { addEvent: async (e: { message: string }) => void events.push(e.message) },
         instances: {
           byToken: async (t: string) => instances[t],
           list: async () => Object.values(instances),
@@ -204,20 +199,6 @@ describe("lease access, as VMs call the lease API", () => {
     const marker = (await leases.read("d/pg/initialized"))!;
     assert.equal(marker.holder, "control-plane", "no VM holds it: fencing a VM never breaks it");
     assert.equal(marker.value, "m0");
-  });
-
-  it("fences only under the instance's lock: while a recovery works on it, a request is refused, and that is an event", async () => {
-    const release = locks.tryLock("i-pg0")!;
-    try {
-      await assert.rejects(clusters.fence(PG1, "d/pg", "vm-pg0"), /being worked on; not fencing it now/);
-      assert.match(
-        events.at(-1)!,
-        /not fencing pg\/0 \(vm-pg0\) for pg\/1: a deploy step or a recovery is working on it/,
-      );
-      assert.ok(locks.isLocked("i-pg0"), "the recovery's lock is untouched");
-    } finally {
-      release();
-    }
   });
 
   it("gives the control plane's token every key", async () => {

@@ -280,34 +280,28 @@ export class ClusterService {
       (i) => i.vmId === vmId && i.group === caller.group,
     );
     if (!suspect) throw new NotFound(`${vmId} is not a member of ${key}`);
-    // Under the instance's lock, without waiting for it: a deploy step or a recovery
-    // working on the instance now is refused (the member asks again; the lease expires
-    // by itself meanwhile), so a fence never races what they do to its VM.
-    const release = this.ctx.instanceLocks.tryLock(suspect.id);
-    if (!release) {
-      await this.refused(manifest.name, suspect, caller, "a deploy step or a recovery is working on it");
-      throw new Conflict(`${vmId}: ${suspect.group}/${suspect.index} is being worked on; not fencing it now`);
+    // Not under the instance's lock, on purpose: it acts only on the VM the member
+    // names (powers it off, breaks the leases that VM holds), never on the instance's
+    // next VM, so a deploy step or a recovery working on the instance meanwhile is no
+    // danger — and a request refused or held while the health monitor recovers the
+    // same instance delayed failovers by a second and more in our runs (an etcd-lease
+    // crash failover took 3.9 s instead of 2.2 s when the two met).
+    const { silent, why } = await this.silence(suspect);
+    if (!silent) {
+      await this.refused(manifest.name, suspect, caller, why);
+      throw new Conflict(`${vmId}: ${why}; not fencing it`);
     }
     try {
-      const { silent, why } = await this.silence(suspect);
-      if (!silent) {
-        await this.refused(manifest.name, suspect, caller, why);
-        throw new Conflict(`${vmId}: ${why}; not fencing it`);
-      }
-      try {
-        await this.ctx.cloud.powerOffVm(vmId);
-      } catch (err) {
-        if (!(err instanceof NotFound)) throw err;
-      }
-      const broken = await breakLeasesOf(this.ctx, manifest, vmId);
-      await this.event(
-        manifest.name,
-        `fenced ${suspect.group}/${suspect.index} (${vmId}) for ${caller.group}/${caller.index}: ${why}; broke ${broken.join(", ") || "no leases"}`,
-      );
-      return { fenced: true, broken };
-    } finally {
-      release();
+      await this.ctx.cloud.powerOffVm(vmId);
+    } catch (err) {
+      if (!(err instanceof NotFound)) throw err;
     }
+    const broken = await breakLeasesOf(this.ctx, manifest, vmId);
+    await this.event(
+      manifest.name,
+      `fenced ${suspect.group}/${suspect.index} (${vmId}) for ${caller.group}/${caller.index}: ${why}; broke ${broken.join(", ") || "no leases"}`,
+    );
+    return { fenced: true, broken };
   }
 
   /** A refused fencing request, as an event (members ask again every few seconds: one per VM in 10 s). */
