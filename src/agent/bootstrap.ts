@@ -9,7 +9,6 @@
  */
 import { z } from "zod";
 import { errorMessage } from "../lib/errors.js";
-import { writeFileAtomic } from "../lib/files.js";
 import { fetcherFor } from "../lib/fetch.js";
 import { sleep } from "../lib/sleep.js";
 import { parseWith } from "../lib/validate.js";
@@ -68,9 +67,4 @@ export async function pickUp(b: Bootstrap, log: (line: string) => void, attempts
       );
     return parseWith(pickedUpSchema, JSON.parse(text), "bootstrap answer");
   }
-}
-
-/** Writes settings with the picked-up secrets in place of the code (0600, atomically). */
-export function writeSettings(path: string, settings: Record<string, unknown>): void {
-  writeFileAtomic(path, JSON.stringify(settings, null, 2) + "\n", 0o600);
 }

@@ -10,7 +10,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
 import { parseWith } from "../lib/validate.js";
-import { bootstrapSchema, pickUp, writeSettings } from "./bootstrap.js";
+import { writeFileAtomic } from "../lib/files.js";
+import { bootstrapSchema, pickUp } from "./bootstrap.js";
 
 export const settingsSchema = z
   .object({
@@ -78,7 +79,7 @@ export async function settingsFor(vmDir: string, log: (line: string) => void): P
     { ...rest, token: got.token, ...(got.tls ? { tls: { ca: bootstrap.ca, ...got.tls } } : {}) },
     path,
   );
-  writeSettings(path, settings);
+  writeFileAtomic(path, JSON.stringify(settings, null, 2) + "\n", 0o600); // the code is gone from it
   log("bootstrap: traded the one-time code for this agent's token and certificate");
   return settings;
 }

@@ -67,13 +67,10 @@ export class Store {
     await this.settings.set(key, this.box.seal(plain));
   }
 
-  /** A secret from settings (one an earlier version stored plain is sealed now). */
+  /** A secret from settings (what earlier versions kept plain was sealed when the store opened). */
   async getSecret(key: string): Promise<string | undefined> {
     const stored = await this.settings.get(key);
-    if (stored === undefined) return undefined;
-    if (SecretBox.isSealed(stored)) return this.box.open(stored);
-    await this.setSecret(key, stored);
-    return stored;
+    return stored === undefined ? undefined : this.box.open(stored);
   }
 
   async close(): Promise<void> {

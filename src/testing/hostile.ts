@@ -164,7 +164,7 @@ export function hostileSuite(prefix: string): { dir: string; tally: (surface: st
 }
 
 /** A URL can carry only whole code points: a lone surrogate becomes U+FFFD, as UTF-8 would make it. */
-export const wellFormed = (s: string) => Buffer.from(s, "utf8").toString("utf8");
+const wellFormed = (s: string) => Buffer.from(s, "utf8").toString("utf8");
 
 export interface Answer {
   status: number;
@@ -172,7 +172,7 @@ export interface Answer {
 }
 
 /** 2xx or 4xx, never 5xx; a 400 names the field (its first segment) unless the body was replaced whole. */
-export function judge(tally: Tally, what: string, a: Answer, m?: Mutation): void {
+function judge(tally: Tally, what: string, a: Answer, m?: Mutation): void {
   tally.tried += 1;
   if (a.status >= 500) {
     tally.failures += 1;
@@ -188,7 +188,7 @@ export function judge(tally: Tally, what: string, a: Answer, m?: Mutation): void
   }
 }
 
-export async function unchanged(tally: Tally, before: unknown, after: unknown, what: string): Promise<void> {
+async function unchanged(tally: Tally, before: unknown, after: unknown, what: string): Promise<void> {
   if (JSON.stringify(before) !== JSON.stringify(after)) {
     tally.stateChanges += 1;
     assert.fail(`${what}: refused, yet the state changed`);
@@ -251,12 +251,13 @@ export async function fuzzBodies(
 /**
  * Each route with a hostile string in place of every `:x` (path segments and query
  * strings alike): never a 5xx, and a refusal changes nothing. `body` gives the
- * body a method sends.
+ * body a method sends; `after` sees each answer (to check more of it).
  */
 export async function fuzzPaths(
   s: Surface,
   routes: ReadonlyArray<readonly [Method, string]>,
   body: (method: Method) => unknown = (m) => (m === "POST" ? {} : undefined),
+  after?: (method: Method, url: string, a: Answer) => void,
 ): Promise<void> {
   await fc.assert(
     fc.asyncProperty(fc.constantFrom(...routes), hostileString, async ([method, route], x) => {
@@ -266,6 +267,7 @@ export async function fuzzPaths(
       judge(s.tally, `${method} ${url.slice(0, 80)}`, a);
       if (a.status >= 400)
         await unchanged(s.tally, before, JSON.stringify(await s.state()), url.slice(0, 80));
+      after?.(method, url, a);
     }),
     fuzzSettings(),
   );
