@@ -21,7 +21,7 @@ import { join } from "node:path";
 import { parse, stringify } from "yaml";
 import { repoPath } from "../src/cli/home.js";
 import { sleep, waitFor } from "../src/lib/sleep.js";
-import type { DatabaseRole } from "../src/director/cluster-service.js";
+import type { PgCredentials } from "../src/jobs/postgres/service.js";
 import {
   clusterOf,
   deployPgCluster,
@@ -217,7 +217,7 @@ const FAULT_MIX: SoakFault[] = [
   standbyFault("isolate"),
 ];
 
-async function deployAll(z: ZonalHarness): Promise<{ checker: PgChecker; role: DatabaseRole }> {
+async function deployAll(z: ZonalHarness): Promise<{ checker: PgChecker; role: PgCredentials }> {
   const { checker, role } = await deployPgCluster(z);
   for (const m of (await clusterOf(z)).members)
     checker.addDirect(m.member, async () => {
@@ -260,7 +260,7 @@ async function main(): Promise<void> {
   const z = new ZonalHarness();
   const runs: Run[] = [];
   let checker: PgChecker | undefined;
-  let role: DatabaseRole | undefined;
+  let role: PgCredentials | undefined;
   let web: HttpChecker | undefined;
   let sampler: RoleSampler | undefined;
   let counter: CounterWriter | undefined;

@@ -23,7 +23,7 @@ import { z } from "zod";
 import { ZonalError, errorMessage } from "../lib/errors.js";
 import { noteFailure, tokensEqual } from "../lib/http-server.js";
 import { formatProblems, problemsOf } from "../lib/validate.js";
-import { catalogBody, bindParameters, provisionParameters, updateParameters } from "./catalog.js";
+import { catalogBody, bindParameters, updateParameters } from "./catalog.js";
 import type { Answer, Broker } from "./service.js";
 
 export const MIN_MINOR_VERSION = 12;
@@ -146,8 +146,9 @@ export function mountBrokerApi(
         const body = parse(provisionBody, req.body, "provision request");
         if (body.service_id !== b().catalog.service.id)
           throw bad(`service_id: no service "${body.service_id}" in the catalog`);
-        if (!b().plan(body.plan_id)) throw bad(`plan_id: no plan "${body.plan_id}" in the catalog`);
-        parse(provisionParameters, body.parameters, "parameters");
+        const plan = b().plan(body.plan_id);
+        if (!plan) throw bad(`plan_id: no plan "${body.plan_id}" in the catalog`);
+        parse(plan.provision, body.parameters, "parameters");
         const version = b().catalog.maintenanceInfo?.version;
         if (body.maintenance_info && body.maintenance_info.version !== version)
           return send(reply, {

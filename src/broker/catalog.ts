@@ -10,6 +10,8 @@ import { z } from "zod";
 import { parse } from "yaml";
 import { InvalidInput } from "../lib/errors.js";
 import { parseWith } from "../lib/validate.js";
+import type { DataService } from "../jobs/data-service.js";
+import { serviceOf } from "../jobs/services.js";
 
 const id = z.string().regex(/^[A-Za-z0-9._~-]{1,64}$/, "expected an id of letters, digits, . _ ~ -");
 const planName = z.string().regex(/^[a-z0-9][a-z0-9.-]{0,62}$/, "expected a CLI-friendly name");
@@ -54,6 +56,8 @@ export type PlanConfig = BrokerConfig["plans"][number];
 export interface Plan extends PlanConfig {
   /** The parsed template (a manifest document whose name the broker replaces). */
   manifest: Record<string, unknown>;
+  /** Provision parameters: what the template's data service takes (none when it takes none). */
+  provision: z.ZodType<Record<string, unknown>>;
 }
 
 export interface Catalog {
@@ -62,15 +66,7 @@ export interface Catalog {
   plans: Plan[];
 }
 
-/** Parameters of provision (and, for `database`, nothing else: a database is not renamed). */
-export const provisionParameters = z
-  .object({
-    database: z
-      .string()
-      .regex(/^[a-z][a-z0-9_]{0,62}$/, "expected a database name of lowercase letters, digits and _")
-      .optional(),
-  })
-  .strict();
+/** Parameters of update and bind: none (what provision takes, e.g. a database name, is not changed later). */
 export const updateParameters = z.object({}).strict();
 export const bindParameters = z.object({}).strict();
 
@@ -100,10 +96,37 @@ export function loadCatalog(file: string): Catalog {
     }
     if (manifest !== undefined && (typeof manifest !== "object" || manifest === null))
       problems.push(`plans[${i}].template: ${path} is not a manifest`);
-    return { ...p, manifest: (manifest ?? {}) as Record<string, unknown> };
+    const template = (manifest ?? {}) as Record<string, unknown>;
+    const services = bindableServices(template);
+    if (manifest !== undefined && services.length !== 1)
+      problems.push(
+        `plans[${i}].template: ${path}: expected one group whose service has bindings, found ${services.length}`,
+      );
+    return {
+      ...p,
+      manifest: template,
+      provision: services[0]?.parameters?.provision ?? z.object({}).strict(),
+    };
   });
   if (problems.length > 0) throw new InvalidInput(`broker config ${file}:\n  ${problems.join("\n  ")}`);
   return { service: cfg.service, maintenanceInfo: cfg.maintenance_info, plans };
+}
+
+/** The data services of a template's groups that have bindings (what the broker binds to). */
+function bindableServices(template: Record<string, unknown>): DataService[] {
+  const groups = Array.isArray(template.instance_groups) ? (template.instance_groups as unknown[]) : [];
+  const out: DataService[] = [];
+  for (const g of groups) {
+    const jobs = (g as { jobs?: unknown }).jobs;
+    if (!Array.isArray(jobs)) continue;
+    const found = serviceOf({
+      jobs: jobs.filter(
+        (j): j is { name: string; type: string } => typeof (j as { type?: unknown }).type === "string",
+      ),
+    });
+    if (found?.service.bindings) out.push(found.service);
+  }
+  return out;
 }
 
 const jsonSchema = (s: z.ZodType) => z.toJSONSchema(s, { target: "draft-4" });
@@ -121,7 +144,7 @@ export function catalogBody(c: Catalog): { services: unknown[] } {
         instances_retrievable: true,
         bindings_retrievable: true,
         plan_updateable: c.plans.some((p) => p.updatable_to.length > 0),
-        metadata: { displayName: "PostgreSQL 15 (zonal)" },
+        metadata: { displayName: `${c.service.name} (zonal)` },
         plans: c.plans.map((p) => ({
           id: p.id,
           name: p.name,
@@ -134,7 +157,7 @@ export function catalogBody(c: Catalog): { services: unknown[] } {
           metadata: { updatable_to: p.updatable_to },
           schemas: {
             service_instance: {
-              create: { parameters: jsonSchema(provisionParameters) },
+              create: { parameters: jsonSchema(p.provision) },
               update: { parameters: jsonSchema(updateParameters) },
             },
             service_binding: { create: { parameters: jsonSchema(bindParameters) } },

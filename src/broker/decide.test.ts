@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { z } from "zod";
 import type { OperationRecord, ServiceBindingRecord, ServiceInstanceRecord } from "../store/broker.js";
 import type { Catalog } from "./catalog.js";
 import { decideBind, decideDeprovision, decideProvision, decideUpdate } from "./decide.js";
@@ -36,6 +37,7 @@ const plan = (id: string, name: string, updatable_to: string[]) => ({
   updatable_to,
   maximum_polling_duration: 60,
   manifest: {},
+  provision: z.object({ database: z.string().optional() }).strict(),
 });
 const catalog: Catalog = {
   service: { id: "svc", name: "postgresql", description: "pg", tags: [] },

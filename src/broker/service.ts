@@ -3,7 +3,8 @@
  * made from its plan's template; provision, update and deprovision are director
  * tasks, and an operation's state is read from its task (both are in the store, so a
  * control-plane restart mid-operation loses nothing: the task resumes, the operation
- * follows it). Bindings are database roles made through the primary.
+ * follows it). Bindings are users of the instance's data service, made by its
+ * plug-in through the writer; their credentials are the plug-in's, opaque here.
  *
  * Mutations of one service instance run one at a time (a lock per instance): two
  * requests for the same resource never interleave, and a slow or broken instance
@@ -14,7 +15,7 @@ import type { Logger } from "pino";
 import { errorMessage, NotFound } from "../lib/errors.js";
 import { Mutex } from "../lib/mutex.js";
 import type { Director } from "../director/director.js";
-import type { DatabaseRole } from "../director/cluster-service.js";
+import { serviceOf } from "../jobs/services.js";
 import type { OperationRecord, ServiceInstanceRecord } from "../store/broker.js";
 import type { Catalog, Plan } from "./catalog.js";
 import {
@@ -50,27 +51,8 @@ function answerOf(d: Refusal | Repeat): Answer {
 const hash12 = (s: string) => createHash("sha256").update(s).digest("hex").slice(0, 12);
 /** The deployment of a service instance: stable, so a repeat finds it. */
 export const deploymentOf = (instanceId: string) => `svc-${hash12(instanceId)}`;
-/** The database role of a binding: stable, so a repeat after a crash converges on it. */
+/** The user of a binding: stable, so a repeat after a crash converges on it. */
 export const roleOf = (bindingId: string) => `u_${hash12(`binding:${bindingId}`)}`;
-
-/** The binding's credentials object (OSB `credentials`). */
-export function credentials(r: DatabaseRole): Record<string, unknown> {
-  // pgJDBC checks the server's certificate against the CA a file names; the app writes ca_cert there.
-  const q = `user=${encodeURIComponent(r.username)}&password=${encodeURIComponent(r.password)}&ssl=true&sslmode=verify-full`;
-  return {
-    uri: r.uri,
-    jdbcUrl: `jdbc:postgresql://${r.host}:${r.port}/${encodeURIComponent(r.database)}?${q}`,
-    host: r.host,
-    port: r.port,
-    database: r.database,
-    username: r.username,
-    password: r.password,
-    hosts: r.hosts,
-    multihost_uri: r.multiHostUri,
-    sslmode: r.sslmode,
-    ca_cert: r.ca_cert,
-  };
-}
 
 export class Broker {
   /** One lock per service instance: requests for one instance never interleave; others do not wait. */
@@ -269,16 +251,16 @@ export class Broker {
       if (d.do === "refuse") return refusal(d);
       const instance = existing!.instance;
       if (d.do === "done") {
-        const role = await this.director.clusters.access(
+        const credentials = await this.director.clusters.credentials(
           instance.deployment,
           binding!.username,
           this.box.open(binding!.passwordSealed),
         );
-        return { status: 200, body: { credentials: credentials(role) } };
+        return { status: 200, body: { credentials } };
       }
       const username = roleOf(bindingId);
       const password = randomBytes(18).toString("base64url");
-      const role = await this.director.clusters.createRole(instance.deployment, undefined, {
+      const made = await this.director.clusters.createBinding(instance.deployment, undefined, {
         username,
         password,
       });
@@ -290,7 +272,7 @@ export class Broker {
         passwordSealed: this.box.seal(password),
       });
       this.log.info({ instance: instanceId, binding: bindingId, username }, "bound");
-      return { status: 201, body: { credentials: credentials(role) } };
+      return { status: 201, body: { credentials: made.credentials } };
     });
   }
 
@@ -299,14 +281,14 @@ export class Broker {
     const instance = await this.records.instance(instanceId);
     if (!binding || !instance || binding.instanceId !== instanceId)
       return { status: 404, body: { description: "no such service binding" } };
-    const role = await this.director.clusters.access(
+    const credentials = await this.director.clusters.credentials(
       instance.deployment,
       binding.username,
       this.box.open(binding.passwordSealed),
     );
     return {
       status: 200,
-      body: { credentials: credentials(role), parameters: binding.request.parameters ?? {} },
+      body: { credentials, parameters: binding.request.parameters ?? {} },
     };
   }
 
@@ -318,9 +300,9 @@ export class Broker {
         return { status: 410, body: { description: "no such service binding" } };
       // The binding is forgotten only once its role is gone: a failure here is retried by the platform.
       try {
-        await this.director.clusters.dropRole(instance.deployment, binding.username);
+        await this.director.clusters.dropBinding(instance.deployment, binding.username);
       } catch (err) {
-        // The deployment is gone (deleted by hand): so is the role. Anything else is retried by the platform.
+        // The deployment is gone (deleted by hand): so is the user. Anything else is retried by the platform.
         if (!(err instanceof NotFound)) throw err;
       }
       await this.records.deleteBinding(bindingId);
@@ -409,17 +391,17 @@ export class Broker {
   }
 }
 
-/** The plan's template as this instance's manifest: its name, and its database parameter. */
+/** The plan's template as this instance's manifest: its name, and the parameters its service takes. */
 export function manifestFor(plan: Plan, deployment: string, parameters: Record<string, unknown>) {
   const m = structuredClone(plan.manifest) as { name?: string; instance_groups?: unknown[] };
   m.name = deployment;
   for (const g of (m.instance_groups ?? []) as Array<{
-    jobs?: Array<{ type?: string; properties?: Record<string, unknown> }>;
+    jobs?: Array<{ name: string; type: string; properties?: Record<string, unknown> }>;
   }>) {
-    for (const j of g.jobs ?? []) {
-      if (j.type === "postgres" && typeof parameters.database === "string")
-        j.properties = { ...(j.properties ?? {}), database: parameters.database };
-    }
+    const service = serviceOf({ jobs: g.jobs ?? [] })?.service;
+    if (!service?.parameters) continue;
+    for (const j of g.jobs ?? [])
+      if (j.type === service.type) j.properties = service.parameters.apply(j.properties ?? {}, parameters);
   }
   return m;
 }

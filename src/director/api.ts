@@ -13,8 +13,11 @@
  *   GET  /v1/health[?deployment=NAME]          PUT /v1/health/override {deployment?, on}
  *   GET  /v1/deployments/:name/lb              POST /v1/deployments/:name/lb/switchover {to?}
  *   GET  /v1/lb/backends (load-balancer nodes; their VM token)
- *   GET  /v1/deployments/:name/cluster         POST /v1/deployments/:name/roles {group?} -> 201 role
- *   DELETE /v1/deployments/:name/roles/:username
+ *   GET  /v1/deployments/:name/cluster (every clustered group: leader, VIP, members)
+ *   POST /v1/deployments/:name/clusters/:group/switchover {to?}
+ *   POST /v1/deployments/:name/switchover {to?, group?} (the only clustered group when none is named)
+ *   POST /v1/deployments/:name/bindings {group?} -> 201 {group, username, credentials}
+ *   DELETE /v1/deployments/:name/bindings/:username[?group=G]
  *   POST /v1/heartbeats (agents; their own VM token)
  *   POST /v1/clusters/vip {key, token}  POST /v1/clusters/fence {key, vmId}
  *   POST /v1/clusters/initialized {key}  (cluster members; their VM token)
@@ -101,21 +104,29 @@ export function buildDirectorApi(
     director().clusters.status(req.params.name),
   );
   app.post<{ Params: { name: string } }>("/v1/deployments/:name/switchover", async (req) => {
-    const to = (req.body as { to?: unknown } | undefined)?.to;
-    if (to !== undefined && (typeof to !== "string" || !/^m\d+$/.test(to)))
-      throw new InvalidInput('to: expected a member name such as "m1"');
-    return director().clusters.switchover(req.params.name, to);
+    const b = parseWith(
+      switchoverSchema.extend({ group: groupName.optional() }),
+      req.body ?? {},
+      "switchover",
+    );
+    return director().clusters.switchover(req.params.name, b);
   });
-  app.post<{ Params: { name: string } }>("/v1/deployments/:name/roles", async (req, reply) => {
-    const group = (req.body as { group?: unknown } | undefined)?.group;
-    if (group !== undefined && typeof group !== "string")
-      throw new InvalidInput("group: expected a group name");
-    return reply.status(201).send(await director().clusters.createRole(req.params.name, group));
+  app.post<{ Params: { name: string; group: string } }>(
+    "/v1/deployments/:name/clusters/:group/switchover",
+    async (req) => {
+      const b = parseWith(switchoverSchema, req.body ?? {}, "switchover");
+      return director().clusters.switchover(req.params.name, { ...b, group: req.params.group });
+    },
+  );
+  app.post<{ Params: { name: string } }>("/v1/deployments/:name/bindings", async (req, reply) => {
+    const b = parseWith(z.object({ group: groupName.optional() }).strict(), req.body ?? {}, "binding");
+    return reply.status(201).send(await director().clusters.createBinding(req.params.name, b.group));
   });
-  app.delete<{ Params: { name: string; username: string } }>(
-    "/v1/deployments/:name/roles/:username",
+  app.delete<{ Params: { name: string; username: string }; Querystring: { group?: string } }>(
+    "/v1/deployments/:name/bindings/:username",
     async (req, reply) => {
-      await director().clusters.dropRole(req.params.name, req.params.username);
+      const q = parseWith(z.object({ group: groupName.optional() }).strict(), req.query, "query");
+      await director().clusters.dropBinding(req.params.name, req.params.username, q.group);
       return reply.status(204).send();
     },
   );
@@ -197,6 +208,15 @@ const CLUSTER_ROUTES = [
 ];
 const clusterKey = z.string().min(1, "expected a cluster key (deployment/group)").max(256);
 const clusterKeySchema = z.object({ key: clusterKey }).strict();
+const groupName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, "expected a group name");
+const switchoverSchema = z
+  .object({
+    to: z
+      .string()
+      .regex(/^m\d+$/, 'expected a member name such as "m1"')
+      .optional(),
+  })
+  .strict();
 const vipSchema = z.object({ key: clusterKey, token: z.number().int().positive() }).strict();
 const fenceSchema = z.object({ key: clusterKey, vmId: z.string().min(1).max(256) }).strict();
 

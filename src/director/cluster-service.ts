@@ -2,12 +2,13 @@
  * The control plane's side of clusters: who may use which leases, moving a
  * cluster's VIP to the lease holder (checking its fencing token first), fencing a
  * leader on a member's request (only when its agent does not answer), the
- * cluster's status, and database roles for bindings, made through the primary.
+ * cluster's status, switchovers, and bindings (users of the group's data service,
+ * made through its writer by the service's plug-in).
  */
 import { randomBytes } from "node:crypto";
 import { isIP } from "node:net";
-import pg from "pg";
-import { GiveUp, waitFor } from "../lib/sleep.js";
+import type { ServiceEndpoint } from "../jobs/data-service.js";
+import { serviceOf } from "../jobs/services.js";
 import {
   Conflict,
   InvalidInput,
@@ -15,7 +16,6 @@ import {
   TooManyRequests,
   Unauthorized,
   Unavailable,
-  errorMessage,
 } from "../lib/errors.js";
 import { tokensEqual } from "../lib/http-server.js";
 import type { InstanceRecord } from "../store/instances.js";
@@ -73,8 +73,10 @@ export interface MemberView {
   address: string | null;
   role: string;
   timeline: number | null;
-  lsn: string | null;
-  lagBytes: number | null;
+  /** Its position in the service's log (an LSN, a seqno). */
+  position: string | null;
+  /** How far behind the leader, in the service's unit (bytes of WAL, transactions). */
+  lag: number | null;
   /** The member a replica streams WAL from now (its address if it is no member); null when it does not stream. */
   streamsFrom: string | null;
   decision: string | null;
@@ -87,54 +89,15 @@ export interface ClusterView {
   members: MemberView[];
 }
 
-export interface DatabaseRole {
+/** A binding made through the director's API: the group, and the service's credentials. */
+export interface BindingView {
+  group: string;
   username: string;
-  password: string;
-  database: string;
-  /** The address clients should use (the cluster's VIP, or the single instance's address). */
-  host: string;
-  port: number;
-  /** Every member's address, for clients that find the primary themselves (multi-host URIs). */
-  hosts: string[];
-  /** postgres://user:password@VIP:port/database */
-  uri: string;
-  /** Every member, and target_session_attrs=read-write: libpq-style clients find the primary without the VIP. */
-  multiHostUri: string;
-  /** Always "verify-full": the server's certificate is checked against ca_cert and the host. */
-  sslmode: "verify-full";
-  /** The control plane's CA (PEM) that signed every member's certificate. */
-  ca_cert: string;
+  credentials: Record<string, unknown>;
 }
 
-const lsnBytes = (lsn: string | null): bigint | null => {
-  if (!lsn) return null;
-  const [hi, lo] = lsn.split("/");
-  return (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`);
-};
-
-/** Roles zonal makes: u_ and 12 hex digits (so dropping one can never hit another role). */
-const ROLE_NAME = /^u_[0-9a-f]{12}$/;
-
-function roleAccess(
-  p: { host: string; hosts: string[]; port: number; database: string; ca: string },
-  username: string,
-  password: string,
-): DatabaseRole {
-  const auth = `${username}:${encodeURIComponent(password)}`;
-  const db = encodeURIComponent(p.database);
-  return {
-    username,
-    password,
-    database: p.database,
-    host: p.host,
-    port: p.port,
-    hosts: p.hosts,
-    uri: `postgres://${auth}@${p.host}:${p.port}/${db}?sslmode=verify-full`,
-    multiHostUri: `postgres://${auth}@${p.hosts.map((h) => `${h}:${p.port}`).join(",")}/${db}?target_session_attrs=read-write&sslmode=verify-full`,
-    sslmode: "verify-full",
-    ca_cert: p.ca,
-  };
-}
+/** Binding user names zonal makes: u_ and 12 hex digits. */
+export const newUsername = () => `u_${randomBytes(6).toString("hex")}`;
 
 /** At most one certificate per instance this often (each is an openssl run on the control plane). */
 export const CERTIFICATE_INTERVAL_MS = 2000;
@@ -319,55 +282,50 @@ export class ClusterService {
     );
   }
 
+  /** Each clustered group's leader, VIP and members (their state as the group's service reads it). */
   async status(deployment: string): Promise<ClusterView[]> {
     const manifest = await storedManifest(this.ctx, deployment);
     const instances = await this.ctx.store.instances.list(deployment);
     const out: ClusterView[] = [];
-    const pg = (g: GroupManifest) => isClustered(g) && g.jobs.some((j) => j.type === "postgres");
-    for (const g of manifest.instance_groups.filter(pg)) {
+    for (const g of manifest.instance_groups) {
+      const found = isClustered(g) ? serviceOf(g) : undefined;
+      const readMember = found?.service.member;
+      if (!found || !readMember) continue;
+      const { service, job } = found;
       const key = `${deployment}/${g.name}`;
       const lease = await leaseStoreOf(this.ctx, manifest)
         .read(`${key}/leader`)
         .catch(() => undefined);
       const leaderMember = lease ? (JSON.parse(lease.value) as { member: string }).member : null;
-      const job = g.jobs.find((j) => j.type === "postgres")!.name;
       const members = await Promise.all(
         instances
           .filter((i) => i.group === g.name)
           .map(async (i): Promise<MemberView> => {
-            let c: {
-              role?: string;
-              timeline?: number | null;
-              lsn?: string | null;
-              upstream?: string | null;
-              decision?: string;
-            } = {};
-            try {
-              c = ((await agentOf(this.ctx, i, 2000).jobStatus(job)).controller ?? {}) as typeof c;
-            } catch {
-              c = { role: "unreachable" };
-            }
+            const state = await agentOf(this.ctx, i, 2000)
+              .jobStatus(job.name)
+              .then(
+                (s) => readMember(s.controller ?? {}),
+                () => ({ ...readMember({}), role: "unreachable" }),
+              );
             return {
               member: `m${i.index}`,
               key: `${i.group}/${i.index}`,
               zone: i.zone,
               address: i.address,
-              role: c.role ?? "unknown",
-              timeline: c.timeline ?? null,
-              lsn: c.lsn ?? null,
-              lagBytes: null,
-              streamsFrom: c.upstream ?? null,
-              decision: c.decision ?? null,
+              role: state.role,
+              timeline: state.timeline,
+              position: state.position,
+              lag: null,
+              streamsFrom: state.upstream,
+              decision: state.decision,
             };
           }),
       );
-      const top = members.find((m) => m.member === leaderMember);
-      const topLsn = lsnBytes(top?.lsn ?? null);
+      const top = members.find((m) => m.member === leaderMember)?.position ?? null;
       for (const m of members) {
         const upstream = members.find((x) => x.address !== null && x.address === m.streamsFrom);
         if (upstream) m.streamsFrom = upstream.member;
-        const mine = lsnBytes(m.lsn);
-        if (topLsn !== null && mine !== null) m.lagBytes = Number(topLsn > mine ? topLsn - mine : 0n);
+        if (top !== null && m.position !== null) m.lag = service.lag?.(top, m.position) ?? null;
       }
       out.push({
         group: g.name,
@@ -381,22 +339,31 @@ export class ClusterService {
   }
 
   /**
-   * Planned switchover: the leader stops writes and hands its lease to `to` (default:
-   * the replica with the least lag). Resolves once `to` leads.
+   * Planned switchover of `group` (default: the deployment's only clustered group):
+   * the leader stops writes and hands its lease to `to` (default: the replica with
+   * the least lag). Resolves once `to` leads.
    */
   async switchover(
     deployment: string,
-    to?: string,
+    o: { group?: string; to?: string } = {},
     timeoutMs = 60_000,
-  ): Promise<{ from: string; to: string; tookMs: number }> {
+  ): Promise<{ group: string; from: string; to: string; tookMs: number }> {
     const manifest = await storedManifest(this.ctx, deployment);
-    const [cluster] = await this.status(deployment);
-    if (!cluster) throw new InvalidInput(`deployment ${deployment} has no clustered group`);
+    const clusters = await this.status(deployment);
+    if (clusters.length === 0) throw new InvalidInput(`deployment ${deployment} has no clustered group`);
+    if (!o.group && clusters.length > 1)
+      throw new InvalidInput(
+        `group: deployment ${deployment} has several clustered groups (${clusters.map((c) => c.group).join(", ")}); name one`,
+      );
+    const cluster = o.group ? clusters.find((c) => c.group === o.group) : clusters[0];
+    if (!cluster)
+      throw new NotFound(
+        `deployment ${deployment} has no clustered group ${o.group} (it has ${clusters.map((c) => c.group).join(", ")})`,
+      );
     if (!cluster.leader)
       throw new Conflict(`cluster ${deployment}/${cluster.group} has no leader to switch over from`);
     const replicas = cluster.members.filter((m) => m.role === "replica");
-    const target =
-      to ?? [...replicas].sort((a, b) => (a.lagBytes ?? Infinity) - (b.lagBytes ?? Infinity))[0]?.member;
+    const target = o.to ?? [...replicas].sort((a, b) => (a.lag ?? Infinity) - (b.lag ?? Infinity))[0]?.member;
     if (!target) throw new Conflict("no running replica to switch over to");
     if (target === cluster.leader.member) throw new InvalidInput(`to: ${target} already leads`);
     if (!replicas.some((m) => m.member === target)) {
@@ -421,21 +388,34 @@ export class ClusterService {
       await store.release(key, "operator", lease.token).catch(() => undefined);
     }
     const tookMs = Date.now() - t0;
-    await this.event(deployment, `switchover from ${cluster.leader.member} to ${target} in ${tookMs} ms`);
-    return { from: cluster.leader.member, to: target, tookMs };
+    await this.event(
+      deployment,
+      `switchover of ${cluster.group} from ${cluster.leader.member} to ${target} in ${tookMs} ms`,
+    );
+    return { group: cluster.group, from: cluster.leader.member, to: target, tookMs };
   }
 
-  /** Where the deployment's primary takes connections: the cluster VIP, or the single instance. */
-  private async primary(deployment: string, groupName?: string) {
+  /**
+   * The group with bindings (`groupName`, or the deployment's only one), its
+   * service, and where its writer takes connections: the cluster VIP, a standby
+   * group's VIP, or the single instance.
+   */
+  private async endpoint(deployment: string, groupName?: string) {
     const manifest = await storedManifest(this.ctx, deployment);
-    const g = manifest.instance_groups.find((x) =>
-      groupName ? x.name === groupName : x.jobs.some((j) => j.type === "postgres"),
-    );
+    const bindable = manifest.instance_groups.filter((g) => serviceOf(g)?.service.bindings);
+    const g = groupName ? manifest.instance_groups.find((x) => x.name === groupName) : bindable[0];
     if (!g)
-      throw new NotFound(`deployment ${deployment} has no postgres group${groupName ? ` ${groupName}` : ""}`);
-    const job = g.jobs.find((j) => j.type === "postgres");
-    if (!job) throw new InvalidInput(`group ${g.name} runs no postgres job`);
-    const props = job.properties as { port?: number; database?: string };
+      throw new NotFound(
+        groupName
+          ? `deployment ${deployment} has no group ${groupName}`
+          : `deployment ${deployment} has no group whose service has bindings`,
+      );
+    const found = serviceOf(g);
+    if (!found?.service.bindings) throw new InvalidInput(`group: ${g.name} runs no service with bindings`);
+    if (!groupName && bindable.length > 1)
+      throw new InvalidInput(
+        `group: deployment ${deployment} has several groups with bindings (${bindable.map((x) => x.name).join(", ")}); name one`,
+      );
     const instances = (await this.ctx.store.instances.list(deployment)).filter(
       (i) => i.group === g.name && i.address,
     );
@@ -444,16 +424,17 @@ export class ClusterService {
     const host = isClustered(g)
       ? await clusterVip(this.ctx, deployment, g, false)
       : (instances[0]?.vip ?? hosts[0] ?? null);
-    if (!host) throw new Conflict(`deployment ${deployment} has no address for its primary yet`);
-    const secrets = await deploymentSecrets(this.ctx, deployment, false);
-    return {
+    if (!host) throw new Conflict(`deployment ${deployment} has no address for ${g.name}'s writer yet`);
+    const at: ServiceEndpoint = {
+      deployment,
+      group: g.name,
       host,
       hosts,
-      port: props.port ?? 5432,
-      database: props.database ?? "app",
-      password: secrets.postgres_password ?? "",
+      properties: found.job.properties,
+      secrets: await deploymentSecrets(this.ctx, deployment),
       ca: (await this.serviceCa()).caPem,
     };
+    return { at, bindings: found.service.bindings };
   }
 
   private async serviceCa(): Promise<ServiceCa> {
@@ -492,107 +473,41 @@ export class ClusterService {
     return { cert: issued.certPem, key: issued.keyPem, ca: ca.caPem, names };
   }
 
-  private async sql<T>(
-    p: { host: string; port: number; password: string; ca: string },
-    database: string,
-    run: (c: pg.Client) => Promise<T>,
-  ): Promise<T> {
-    // The primary's address may be moving (a failover, a VIP being bound): connecting is
-    // retried for a few seconds; a refusal that lasts is the error.
-    const client = await waitFor(
-      async () => {
-        const c = new pg.Client({
-          host: p.host,
-          port: p.port,
-          user: "postgres",
-          password: p.password,
-          database,
-          ssl: { ca: p.ca },
-          connectionTimeoutMillis: 3000,
-          query_timeout: 30_000,
-        });
-        try {
-          await c.connect();
-          return c;
-        } catch (err) {
-          await c.end().catch(() => undefined);
-          if (
-            !/ECONNREFUSED|EHOSTUNREACH|timeout|starting up|shutting down|recovery/i.test(errorMessage(err))
-          )
-            throw new GiveUp(errorMessage(err));
-          throw err; // retried; the last one is named if it lasts
-        }
-      },
-      { timeoutMs: 10_000, intervalMs: 300, what: `postgres at ${p.host}:${p.port}` },
-    );
-    try {
-      return await run(client);
-    } finally {
-      await client.end().catch(() => undefined);
-    }
-  }
-
   /**
-   * A login role with its own password and rights on the database, made through the
-   * primary. With `as`, that name and password (a broker binding's, derived from its
-   * id): made if missing, its password set if present, so a repeat after a crash
-   * converges.
+   * A binding of the group's service (`group`, or the deployment's only one), made
+   * through its writer. With `as`, that name and password (a broker binding's,
+   * derived from its id): made if missing, its password set if present, so a repeat
+   * after a crash converges.
    */
-  async createRole(
+  async createBinding(
     deployment: string,
     group?: string,
     as?: { username: string; password: string },
-  ): Promise<DatabaseRole> {
-    const p = await this.primary(deployment, group);
-    const username = as?.username ?? `u_${randomBytes(6).toString("hex")}`;
+  ): Promise<BindingView> {
+    const { at, bindings } = await this.endpoint(deployment, group);
+    const username = as?.username ?? newUsername();
     const password = as?.password ?? randomBytes(18).toString("base64url");
-    if (!ROLE_NAME.test(username)) throw new InvalidInput(`username: expected u_ and 12 hex digits`);
-    if (!/^[A-Za-z0-9_-]+$/.test(password)) throw new InvalidInput("password: expected base64url characters");
-    try {
-      await this.sql(p, "postgres", async (c) => {
-        const exists = await c.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [username]);
-        await c.query(
-          `${exists.rowCount === 0 ? "CREATE" : "ALTER"} ROLE ${username} LOGIN PASSWORD '${password}'`,
-        );
-        await c.query(`GRANT CONNECT, CREATE, TEMPORARY ON DATABASE "${p.database}" TO ${username}`);
-      });
-      await this.sql(p, p.database, async (c) => {
-        await c.query(`GRANT USAGE, CREATE ON SCHEMA public TO ${username}`);
-      });
-    } catch (err) {
-      throw new Conflict(`could not create a role in ${deployment}: ${errorMessage(err)}`);
-    }
-    await this.event(deployment, `database role ${username} created`);
-    return roleAccess(p, username, password);
+    await bindings.create(at, username, password);
+    await this.event(deployment, `binding ${username} of ${at.group} created`);
+    return { group: at.group, username, credentials: bindings.credentials(at, username, password) };
   }
 
-  /** Where and how a role connects (no SQL: for a binding fetched again). */
-  async access(
+  /** A binding's credentials as of now (the writer's address may have moved); no change to the service. */
+  async credentials(
     deployment: string,
     username: string,
     password: string,
     group?: string,
-  ): Promise<DatabaseRole> {
-    return roleAccess(await this.primary(deployment, group), username, password);
+  ): Promise<Record<string, unknown>> {
+    const { at, bindings } = await this.endpoint(deployment, group);
+    return bindings.credentials(at, username, password);
   }
 
-  /** Drops a role: its objects go to postgres, its connections are ended. Idempotent. */
-  async dropRole(deployment: string, username: string, group?: string): Promise<void> {
-    if (!ROLE_NAME.test(username))
-      throw new InvalidInput(`username: expected a role made by zonal (u_…), got "${username}"`);
-    const p = await this.primary(deployment, group);
-    await this.sql(p, "postgres", async (c) => {
-      const exists = await c.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [username]);
-      if (exists.rowCount === 0) return;
-      await c.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", [username]);
-      await this.sql(p, p.database, async (d) => {
-        await d.query(`REASSIGN OWNED BY ${username} TO postgres`);
-        await d.query(`DROP OWNED BY ${username}`);
-      });
-      await c.query(`DROP OWNED BY ${username}`);
-      await c.query(`DROP ROLE ${username}`);
-    });
-    await this.event(deployment, `database role ${username} dropped`);
+  /** Removes a binding's user, its connections and what it owns. Idempotent. */
+  async dropBinding(deployment: string, username: string, group?: string): Promise<void> {
+    const { at, bindings } = await this.endpoint(deployment, group);
+    await bindings.drop(at, username);
+    await this.event(deployment, `binding ${username} of ${at.group} dropped`);
   }
 
   private async event(deployment: string, message: string): Promise<void> {

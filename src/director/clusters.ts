@@ -1,6 +1,6 @@
 /**
- * What clustered groups (e.g. postgres with `cluster: true`) get from the director:
- * the deployment's secrets, a virtual address per cluster that follows the leader,
+ * What clustered groups get from the director: the passwords their data services
+ * need (made once per deployment), a virtual address per cluster that follows the leader,
  * the lease store the members elect a leader in, and the spec's cluster section.
  * The director also breaks a fenced VM's leases, so a cluster fails over at once
  * instead of waiting out the TTL.
@@ -13,6 +13,7 @@ import { NotFound } from "../lib/errors.js";
 import { Mutex } from "../lib/mutex.js";
 import type { DirectorContext } from "./context.js";
 import { isClustered, type GroupManifest, type Manifest } from "./manifest.js";
+import { secretNamesOf } from "../jobs/services.js";
 
 /** What every spec of a deployment carries besides its group's jobs. */
 export interface SpecExtras {
@@ -33,23 +34,31 @@ export async function storedManifest(ctx: DirectorContext, deployment: string): 
   return (d.manifest as { manifest: Manifest }).manifest;
 }
 
-/** The deployment's passwords, generated once and kept sealed in the store. */
+/**
+ * The deployment's passwords, kept sealed in the store. With `make`, the manifest's
+ * services' secrets that do not exist yet are generated (once: a deployment keeps
+ * its passwords) and stored first.
+ */
 export async function deploymentSecrets(
   ctx: DirectorContext,
   deployment: string,
-  create: boolean,
+  make?: Manifest,
 ): Promise<Record<string, string>> {
-  const key = `secrets:${deployment}`;
-  const text = await ctx.store.getSecret(key);
-  if (text) return JSON.parse(text) as Record<string, string>;
-  if (!create) return {};
-  const secrets = {
-    postgres_password: randomBytes(18).toString("base64url"),
-    replication_password: randomBytes(18).toString("base64url"),
-  };
-  await ctx.store.setSecret(key, JSON.stringify(secrets));
-  return secrets;
+  return secretsMade.run(async () => {
+    const key = `secrets:${deployment}`;
+    const text = await ctx.store.getSecret(key);
+    const secrets = text ? (JSON.parse(text) as Record<string, string>) : {};
+    const missing = make
+      ? make.instance_groups.flatMap((g) => secretNamesOf(g)).filter((n) => secrets[n] === undefined)
+      : [];
+    if (missing.length === 0) return secrets;
+    for (const n of missing) secrets[n] = randomBytes(18).toString("base64url");
+    await ctx.store.setSecret(key, JSON.stringify(secrets));
+    return secrets;
+  });
 }
+/** One maker at a time: two specs built at once must carry the same passwords. */
+const secretsMade = new Mutex();
 
 /**
  * Each cluster's member token (members show it to each other's status API), made
@@ -107,8 +116,7 @@ export async function specExtras(
   o: { allocate: boolean },
 ): Promise<SpecExtras> {
   const clustered = m.instance_groups.filter(isClustered);
-  const needsSecrets = m.instance_groups.some((g) => g.jobs.some((j) => j.type === "postgres"));
-  const secrets = needsSecrets ? await deploymentSecrets(ctx, m.name, o.allocate) : {};
+  const secrets = await deploymentSecrets(ctx, m.name, o.allocate ? m : undefined);
   const clusters: SpecExtras["clusters"] = {};
   const tokens =
     clustered.length > 0

@@ -1,18 +1,25 @@
 /**
- * The control plane's side of load-balancer pairs (groups running the `haproxy`
- * job): the backends each node should serve (its group's links, resolved against
+ * The control plane's side of load-balancer pairs (groups whose data service is a
+ * load balancer): the backends each node should serve (its group's links, resolved against
  * the instances the director knows now, so a scaled or recovered backend group
  * reaches every node within a second, with no deploy), the pair's status for
  * `zonal lb`, and an operator's switchover (the only way the VIP goes back).
  */
 import { Conflict, InvalidInput, Unauthorized } from "../lib/errors.js";
-import type { LbNodeStatus } from "../jobs/haproxy/manager.js";
+import type { LbNodeStatus } from "../jobs/data-service.js";
+import { serviceOf } from "../jobs/services.js";
 import { clusterVip, leaseStoreOf, storedManifest } from "./clusters.js";
 import { agentOf, type DirectorContext } from "./context.js";
 import type { GroupManifest } from "./manifest.js";
 import { resolveLinks } from "./spec-builder.js";
 
-const isLb = (g: GroupManifest) => g.jobs.some((j) => j.type === "haproxy");
+/** The group's load-balancer service and its job, when it runs one. */
+function balancerOf(g: GroupManifest) {
+  const found = serviceOf(g);
+  const lb = found?.service.loadBalancer;
+  return found && lb ? { lb, job: found.job } : undefined;
+}
+const isLb = (g: GroupManifest) => balancerOf(g) !== undefined;
 
 export interface LbView {
   group: string;
@@ -39,10 +46,10 @@ export class LbService {
     if (!inst) throw new Unauthorized("unknown VM token");
     const manifest = await storedManifest(this.ctx, inst.deployment);
     const group = manifest.instance_groups.find((g) => g.name === inst.group);
-    if (!group || !isLb(group)) throw new InvalidInput(`${inst.group} runs no haproxy job`);
+    const balancer = group && balancerOf(group);
+    if (!balancer) throw new InvalidInput(`${inst.group} runs no load balancer`);
     const known = await this.ctx.store.instances.list();
-    const job = group.jobs.find((j) => j.type === "haproxy")!;
-    const statusPort = (job.properties as { status_port?: number }).status_port ?? 8404;
+    const statusPort = balancer.lb.statusPort(balancer.job.properties);
     return {
       links: resolveLinks(manifest, group, known),
       peers: known
@@ -59,7 +66,7 @@ export class LbService {
       const lease = await leaseStoreOf(this.ctx, manifest)
         .read(`${deployment}/${g.name}/leader`)
         .catch(() => undefined);
-      const job = g.jobs.find((j) => j.type === "haproxy")!.name;
+      const job = balancerOf(g)!.job.name;
       const nodes = await Promise.all(
         instances
           .filter((i) => i.group === g.name)

@@ -8,6 +8,7 @@ import type { Link } from "../agent/spec.js";
 import type { ClusterSpec } from "../jobs/job-type.js";
 import type { InstanceRecord } from "../store/instances.js";
 import { NO_EXTRAS, type SpecExtras } from "./clusters.js";
+import { secretNamesOf } from "../jobs/services.js";
 import type { GroupManifest, Manifest } from "./manifest.js";
 
 export interface AgentSpec {
@@ -85,8 +86,12 @@ export function buildSpec(o: {
     })),
     links: o.links,
     cluster: cluster ? { ...cluster, member: `m${o.instance.index}` } : null,
-    // Only groups that run postgres get the deployment's database passwords.
-    secrets: o.group.jobs.some((j) => j.type === "postgres") ? extras.secrets : {},
+    // A group gets only the passwords its own services need.
+    secrets: Object.fromEntries(
+      secretNamesOf(o.group).flatMap((k) =>
+        extras.secrets[k] === undefined ? [] : [[k, extras.secrets[k]]],
+      ),
+    ),
   };
   return { version: specHash(body), ...body };
 }

@@ -5,7 +5,8 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { repoPath } from "../cli/home.js";
-import type { ClusterView, DatabaseRole } from "../director/cluster-service.js";
+import type { BindingView, ClusterView } from "../director/cluster-service.js";
+import type { PgCredentials } from "../jobs/postgres/service.js";
 import { sleep, waitFor } from "../lib/sleep.js";
 import { PgChecker, type CheckerTarget } from "./pg-checker.js";
 import type { ZonalHarness } from "./zonal-harness.js";
@@ -14,7 +15,7 @@ import type { ZonalHarness } from "./zonal-harness.js";
  * Deploys examples/postgres-cluster.yml (as `pg`), makes a database role, and starts a
  * checker writing numbered rows through the role's host (the cluster's VIP).
  */
-export async function deployPgCluster(z: ZonalHarness): Promise<{ role: DatabaseRole; checker: PgChecker }> {
+export async function deployPgCluster(z: ZonalHarness): Promise<{ role: PgCredentials; checker: PgChecker }> {
   const role = await deployPgRole(z, repoPath("examples", "postgres-cluster.yml"));
   const checker = new PgChecker(roleTarget(role));
   await checker.setup();
@@ -23,10 +24,20 @@ export async function deployPgCluster(z: ZonalHarness): Promise<{ role: Database
 }
 
 /** Deploys a postgres cluster manifest named `pg` and makes a database role on it. */
-export async function deployPgRole(z: ZonalHarness, manifest: string): Promise<DatabaseRole> {
+export async function deployPgRole(z: ZonalHarness, manifest: string): Promise<PgCredentials> {
   const r = z.zonal("deploy", manifest);
   if (r.code !== 0) throw new Error(`deploy of the postgres cluster failed: ${r.err}${r.out}`);
-  return z.director.http.request<DatabaseRole>("POST", "/v1/deployments/pg/roles", { body: {} });
+  return bindingOf(z, "pg");
+}
+
+/** A binding of the deployment's PostgreSQL group, made through the director's API: its credentials. */
+export async function bindingOf(z: ZonalHarness, deployment: string): Promise<PgCredentials> {
+  const b = await z.director.http.request<BindingView>(
+    "POST",
+    `/v1/deployments/${encodeURIComponent(deployment)}/bindings`,
+    { body: {} },
+  );
+  return b.credentials as PgCredentials;
 }
 
 export type ClusterFault =
@@ -96,10 +107,7 @@ export function waitWhole(z: ZonalHarness, notLeader?: string, timeoutMs = 120_0
         c.members.filter((m) => m.role === "primary").length === 1 &&
         c.members.filter(
           (m) =>
-            m.role === "replica" &&
-            m.streamsFrom === c.leader?.member &&
-            m.lagBytes !== null &&
-            m.lagBytes < 1_048_576,
+            m.role === "replica" && m.streamsFrom === c.leader?.member && m.lag !== null && m.lag < 1_048_576,
         ).length === 2;
       return ok ? c : undefined;
     },
@@ -135,13 +143,13 @@ export async function timeline(z: ZonalHarness, t0: number, deployment = "pg"): 
 }
 
 /** The cluster's primary as a client reaches it directly (to read back from it), with a binding's role. */
-export function primaryTarget(c: ClusterView, role: DatabaseRole): CheckerTarget {
+export function primaryTarget(c: ClusterView, role: PgCredentials): CheckerTarget {
   const primary = c.members.find((m) => m.member === c.leader!.member)!;
   return roleTarget(role, primary.address!);
 }
 
 /** How a client connects as a binding's role (at `host`, default the role's): over TLS with its CA. */
-export function roleTarget(role: DatabaseRole, host = role.host): CheckerTarget {
+export function roleTarget(role: PgCredentials, host = role.host): CheckerTarget {
   return {
     host,
     port: role.port,

@@ -10,7 +10,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
 import { repoPath } from "../cli/home.js";
-import type { DatabaseRole } from "../director/cluster-service.js";
+import type { PgCredentials } from "../jobs/postgres/service.js";
 import { clusterOf, deployPgRole, timeline } from "./cluster-faults.js";
 import type { FailoverSystem, Fault, Member } from "./failover-system.js";
 import type { CheckerTarget } from "./pg-checker.js";
@@ -28,7 +28,7 @@ export class ZonalSystem implements FailoverSystem {
   private constructor(
     readonly label: string,
     private readonly z: ZonalHarness,
-    private readonly role: DatabaseRole,
+    private readonly role: PgCredentials,
     m: ClusterManifest,
   ) {
     const g = m.instance_groups[0]!;

@@ -138,7 +138,8 @@ describe("hostile requests from operators and platforms", () => {
       ["PUT", "/v1/health/override", mutations({ deployment: "pg", on: true })],
       ["POST", "/v1/deployments/pg/recreate", mutations({ target: "postgres/0" })],
       ["POST", "/v1/deployments/pg/switchover", mutations({ to: "m1" })],
-      ["POST", "/v1/deployments/pg/roles", mutations({ group: "postgres" })],
+      ["POST", "/v1/deployments/pg/clusters/postgres/switchover", mutations({ to: "m1" })],
+      ["POST", "/v1/deployments/pg/bindings", mutations({ group: "postgres" })],
     ] as const;
     // A cloud config that was good enough to take is put back, so the manifests still fit.
     await fuzzBodies({ app, tally: t, auth: OPERATOR, state }, bodies, async (url, a) => {
@@ -154,7 +155,8 @@ describe("hostile requests from operators and platforms", () => {
       ["POST", "/v1/deployments/:x/stop"],
       ["GET", "/v1/deployments/:x/cluster"],
       ["GET", "/v1/deployments/:x/lb"],
-      ["DELETE", "/v1/deployments/pg/roles/:x"],
+      ["DELETE", "/v1/deployments/pg/bindings/:x"],
+      ["DELETE", "/v1/deployments/pg/bindings/u_000000000000?group=:x"],
       ["GET", "/v1/deployments/pg/logs?instance=:x&lines=3"],
       ["GET", "/v1/deployments/pg/logs?instance=postgres/0&lines=:x"],
       ["GET", "/v1/tasks/:x"],

@@ -1,7 +1,7 @@
 /**
  * A cluster whose leases live in etcd (three members, Debian's etcd-server):
  * planned switchover under write load, a crashed primary failing over through the
- * etcd lease, and database roles for bindings made and dropped through the primary.
+ * etcd lease, and bindings (database roles) made and dropped through the primary.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -13,11 +13,11 @@ import { after, before, describe, it } from "node:test";
 import pg from "pg";
 import { parse, stringify } from "yaml";
 import { repoPath } from "../../src/cli/home.js";
-import type { ClusterView, DatabaseRole } from "../../src/director/cluster-service.js";
+import type { ClusterView } from "../../src/director/cluster-service.js";
 import { EtcdLeaseStore } from "../../src/ha/etcd/store.js";
 import { waitFor } from "../../src/lib/sleep.js";
 import { TestEtcd } from "../../src/testing/etcd.js";
-import { roleTarget } from "../../src/testing/cluster-faults.js";
+import { bindingOf, roleTarget } from "../../src/testing/cluster-faults.js";
 import { PgChecker } from "../../src/testing/pg-checker.js";
 import { ZonalHarness } from "../../src/testing/zonal-harness.js";
 
@@ -39,7 +39,7 @@ describe("clustered postgres on etcd leases: switchover, failover, roles", () =>
   const z = new ZonalHarness();
   const cluster = async () =>
     (await z.director.http.request<ClusterView[]>("GET", "/v1/deployments/pg/cluster"))[0]!;
-  const role = () => z.director.http.request<DatabaseRole>("POST", "/v1/deployments/pg/roles", { body: {} });
+  const role = () => bindingOf(z, "pg");
 
   before(async () => {
     await etcd.start();
@@ -161,7 +161,7 @@ describe("clustered postgres on etcd leases: switchover, failover, roles", () =>
       `postgres://${r.username}:${encodeURIComponent(r.password)}@${r.host}:5432/app?sslmode=verify-full`,
     );
     assert.match(
-      r.multiHostUri,
+      r.multihost_uri,
       /^postgres:\/\/u_\w+:[^@]+@127\.\d+\.\d+\.\d+:5432,127\.\d+\.\d+\.\d+:5432,127\.\d+\.\d+\.\d+:5432\/app\?target_session_attrs=read-write&sslmode=verify-full$/,
     );
     const app = new pg.Client(roleTarget(r));
@@ -169,7 +169,7 @@ describe("clustered postgres on etcd leases: switchover, failover, roles", () =>
     await app.query("CREATE TABLE notes (id int PRIMARY KEY, body text)");
     await app.query("INSERT INTO notes VALUES (1, 'kept after unbind')");
     const ended = new Promise<void>((resolve) => app.on("error", () => resolve()));
-    await z.director.http.request("DELETE", `/v1/deployments/pg/roles/${r.username}`);
+    await z.director.http.request("DELETE", `/v1/deployments/pg/bindings/${r.username}`);
     await ended; // its connection was terminated
     await app.end().catch(() => undefined);
     await assert.rejects(
@@ -185,7 +185,7 @@ describe("clustered postgres on etcd leases: switchover, failover, roles", () =>
     const rows = await c.query("SELECT tableowner FROM pg_tables WHERE tablename = 'notes'");
     assert.equal(rows.rows[0]?.tableowner, "postgres", "the dropped role's objects were reassigned");
     await c.end();
-    await z.director.http.request("DELETE", `/v1/deployments/pg/roles/${r.username}`); // idempotent
+    await z.director.http.request("DELETE", `/v1/deployments/pg/bindings/${r.username}`); // idempotent
   });
 
   it("serves TLS with the control plane's CA: psql verify-full connects; plain text from another address is refused", async () => {

@@ -12,7 +12,8 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import type { ClusterView, DatabaseRole } from "../../src/director/cluster-service.js";
+import type { ClusterView } from "../../src/director/cluster-service.js";
+import type { PgCredentials } from "../../src/jobs/postgres/service.js";
 import { sleep, waitFor } from "../../src/lib/sleep.js";
 import {
   clusterOf,
@@ -30,7 +31,7 @@ const TTL_MS = 5000; // examples/postgres-cluster.yml
 describe("clustered postgres under network partitions", () => {
   const z = new ZonalHarness();
   let checker: PgChecker;
-  let role: DatabaseRole;
+  let role: PgCredentials;
 
   const memberTarget = (member: string) => async () => {
     const m = (await clusterOf(z)).members.find((x) => x.member === member);

@@ -1,6 +1,9 @@
-/** `zonal cluster | switchover | db-role`: clustered PostgreSQL; `zonal lb | lb-switchover`: load-balancer pairs. */
+/**
+ * `zonal cluster | switchover | binding`: clustered data services and their bindings,
+ * whatever the service; `zonal lb | lb-switchover`: load-balancer pairs.
+ */
 import { Command } from "commander";
-import type { ClusterView, DatabaseRole } from "../../director/cluster-service.js";
+import type { BindingView, ClusterView } from "../../director/cluster-service.js";
 import type { LbView } from "../../director/lb-service.js";
 import { directorClient } from "../context.js";
 import { print, printJson, table } from "../output.js";
@@ -8,7 +11,7 @@ import { print, printJson, table } from "../output.js";
 export function clusterCommands(): Command[] {
   const cluster = new Command("cluster")
     .description(
-      "a deployment's clusters: leader, lease token, VIP, and each member's role, timeline, LSN and lag",
+      "a deployment's clusters: leader, lease token, VIP, and each member's role, timeline, log position (LSN, seqno) and lag",
     )
     .requiredOption("-d, --deployment <name>", "the deployment")
     .option("--json", "print JSON")
@@ -33,8 +36,8 @@ export function clusterCommands(): Command[] {
               "ROLE",
               "STREAMS_FROM",
               "TIMELINE",
-              "LSN",
-              "LAG_BYTES",
+              "POSITION",
+              "LAG",
               "DECISION",
             ],
             v.members.map((m) => [
@@ -45,8 +48,8 @@ export function clusterCommands(): Command[] {
               m.role,
               m.streamsFrom ?? undefined,
               m.timeline ?? undefined,
-              m.lsn ?? undefined,
-              m.lagBytes ?? undefined,
+              m.position ?? undefined,
+              m.lag ?? undefined,
               m.decision ?? undefined,
             ]),
           ),
@@ -59,45 +62,58 @@ export function clusterCommands(): Command[] {
       "planned switchover: the leader stops writes and hands over to a replica (default: the least lagging)",
     )
     .requiredOption("-d, --deployment <name>", "the deployment")
+    .option("-g, --group <name>", "the clustered group (needed when the deployment has several)")
     .option("--to <member>", "the member to lead next, e.g. m1")
     .option("--json", "print JSON")
-    .action(async (o: { deployment: string; to?: string; json?: boolean }, cmd: Command) => {
-      const r = await directorClient(cmd).http.request<{ from: string; to: string; tookMs: number }>(
-        "POST",
-        `/v1/deployments/${encodeURIComponent(o.deployment)}/switchover`,
-        { body: o.to ? { to: o.to } : {}, timeoutMs: 120_000 },
-      );
+    .action(async (o: { deployment: string; group?: string; to?: string; json?: boolean }, cmd: Command) => {
+      const r = await directorClient(cmd).http.request<{
+        group: string;
+        from: string;
+        to: string;
+        tookMs: number;
+      }>("POST", `/v1/deployments/${encodeURIComponent(o.deployment)}/switchover`, {
+        body: { ...(o.to ? { to: o.to } : {}), ...(o.group ? { group: o.group } : {}) },
+        timeoutMs: 120_000,
+      });
       if (o.json) return printJson(r);
-      print(`switched over from ${r.from} to ${r.to} in ${r.tookMs} ms`);
+      print(`${r.group}: switched over from ${r.from} to ${r.to} in ${r.tookMs} ms`);
     });
 
-  const role = new Command("db-role").description(
-    "database roles for applications (what the broker makes for each binding)",
-  );
+  const role = new Command("binding")
+    .alias("db-role")
+    .description(
+      "users of a deployment's data service for applications (what the broker makes for each binding)",
+    );
   role
     .command("create")
     .requiredOption("-d, --deployment <name>", "the deployment")
-    .option("--json", "print JSON (includes the password)")
-    .description("create a login role with its own password and rights on the deployment's database")
-    .action(async (o: { deployment: string; json?: boolean }, cmd: Command) => {
-      const r = await directorClient(cmd).http.request<DatabaseRole>(
+    .option("-g, --group <name>", "the group (needed when several run a service with bindings)")
+    .option("--json", "print JSON (includes the password and the credentials)")
+    .description("create a user with its own password and rights on the service's database")
+    .action(async (o: { deployment: string; group?: string; json?: boolean }, cmd: Command) => {
+      const r = await directorClient(cmd).http.request<BindingView>(
         "POST",
-        `/v1/deployments/${encodeURIComponent(o.deployment)}/roles`,
-        { body: {} },
+        `/v1/deployments/${encodeURIComponent(o.deployment)}/bindings`,
+        { body: o.group ? { group: o.group } : {} },
       );
       if (o.json) return printJson(r);
-      print(`role ${r.username} on ${r.host}:${r.port}/${r.database} (password shown with --json only)`);
+      const c = r.credentials;
+      print(
+        `user ${r.username} of ${r.group} on ${String(c.host)}:${String(c.port)}${c.database ? `/${String(c.database)}` : ""} (password and credentials with --json only)`,
+      );
     });
   role
     .command("drop <username>")
     .requiredOption("-d, --deployment <name>", "the deployment")
-    .description("drop a role: its objects go to postgres, its connections end")
-    .action(async (username: string, o: { deployment: string }, cmd: Command) => {
+    .option("-g, --group <name>", "the group (needed when several run a service with bindings)")
+    .description("drop a user: what it owns is handed over, its connections end")
+    .action(async (username: string, o: { deployment: string; group?: string }, cmd: Command) => {
+      const q = o.group ? `?group=${encodeURIComponent(o.group)}` : "";
       await directorClient(cmd).http.request(
         "DELETE",
-        `/v1/deployments/${encodeURIComponent(o.deployment)}/roles/${encodeURIComponent(username)}`,
+        `/v1/deployments/${encodeURIComponent(o.deployment)}/bindings/${encodeURIComponent(username)}${q}`,
       );
-      print(`role ${username} dropped`);
+      print(`user ${username} dropped`);
     });
   return [cluster, switchover, role];
 }

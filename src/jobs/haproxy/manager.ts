@@ -15,6 +15,7 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { errorMessage } from "../../lib/errors.js";
+import type { BackendState, LbNodeStatus } from "../data-service.js";
 import { sleep } from "../../lib/sleep.js";
 import { type LeaseStore } from "../../ha/lease-store.js";
 import {
@@ -51,21 +52,7 @@ interface Peer {
 /** A single node's status API has no members to answer: no token opens it. */
 const NOBODY = "";
 
-export interface BackendState {
-  backend: string;
-  server: string;
-  status: string;
-}
-
-export interface LbNodeStatus {
-  member: string;
-  role: "active" | "standby" | "single";
-  holder: string | null;
-  leaseToken: number | null;
-  configVersion: string | null;
-  backends: BackendState[];
-  decision: string;
-}
+export type { BackendState, LbNodeStatus } from "../data-service.js";
 
 const managers = new Map<string, LbManager>();
 export const lbManagerOf = (jobDir: string) => managers.get(jobDir);
