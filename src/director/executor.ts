@@ -14,6 +14,7 @@ import type { Manifest } from "./manifest.js";
 import type { Step } from "./planner.js";
 import { buildSpec, resolveLinks } from "./spec-builder.js";
 import type { Batch } from "./update-policy.js";
+import { strategyOf } from "../strategies/registry.js";
 
 export class DeployFailed extends Error {}
 
@@ -143,9 +144,10 @@ async function runLockedStep(
       links: resolveLinks(o.manifest, group, known),
       ...(o.extras ? { extras: o.extras } : {}),
     });
-    if (group.strategy === "standby") inst = await ops.allocateVip(inst);
+    const instanceVip = strategyOf(group).instanceVip;
+    if (instanceVip) inst = await ops.allocateVip(inst);
     await ops.applyAndStart(inst, spec);
-    if (group.strategy === "standby") {
+    if (instanceVip) {
       inst = await ops.ensureVip(inst, group.ports);
       await say(`serves virtual address ${inst.vip}`);
     } else {

@@ -32,6 +32,7 @@ import { durationMs } from "../lib/duration.js";
 import { InvalidInput, type FieldProblem } from "../lib/errors.js";
 import { formatProblems, parseWith, problemsOf } from "../lib/validate.js";
 import type { CloudConfig } from "./cloud-config.js";
+import { DEFAULT_STRATEGY, STRATEGY_NAMES, strategyOf } from "../strategies/registry.js";
 
 const name = z
   .string()
@@ -60,7 +61,7 @@ const groupSchema = z
     persistent_disk_type: name.optional(),
     persistent_disk: z.number().int("expected an integer").positive("expected a size in MiB").optional(),
     networks: z.array(name).optional(),
-    strategy: z.enum(["resurrect", "standby", "none"]).default("resurrect"),
+    strategy: z.enum(STRATEGY_NAMES).default(DEFAULT_STRATEGY),
     /** Stateless groups only: when their zone is down, rebuild them in a healthy zone. */
     relocate: z.boolean().default(false),
     /** Ports the jobs serve; a `standby` group's virtual address forwards them. */
@@ -151,9 +152,7 @@ export function checkReferences(m: Manifest, cc: CloudConfig): FieldProblem[] {
     if (g.relocate && hasDisk) {
       add(`${at}.relocate`, "only groups without a persistent disk can relocate: a disk cannot change zones");
     }
-    if (g.strategy === "standby" && g.ports.length === 0) {
-      add(`${at}.ports`, "a standby group needs the ports its jobs serve, for its virtual addresses");
-    }
+    for (const p of strategyOf(g).check(g)) add(`${at}.${p.field}`, p.problem);
     if (g.persistent_disk_type !== undefined && !diskTypes.has(g.persistent_disk_type)) {
       add(
         `${at}.persistent_disk_type`,

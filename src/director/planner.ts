@@ -18,6 +18,7 @@ import type { CloudConfig } from "./cloud-config.js";
 import { diskSizeMb, type GroupManifest, type Manifest } from "./manifest.js";
 import type { SpecExtras } from "./clusters.js";
 import { buildSpec, resolveLinks } from "./spec-builder.js";
+import { strategyOf } from "../strategies/registry.js";
 
 export type StepAction = "create" | "recreate" | "update" | "delete";
 
@@ -188,9 +189,9 @@ export function plan(input: PlanInput): Plan {
         reasons.push(`jobs are ${obs.agent.jobsState}`);
       } else if (inst.state !== "running" && inst.state !== "stopped") {
         reasons.push(`instance is ${inst.state}`);
-      } else if (group.strategy === "standby" && inst.vip === null) {
-        reasons.push("needs a virtual address (strategy standby)");
-      } else if (group.strategy !== "standby" && inst.vip !== null) {
+      } else if (strategyOf(group).instanceVip && inst.vip === null) {
+        reasons.push(`needs a virtual address (strategy ${group.strategy})`);
+      } else if (!strategyOf(group).instanceVip && inst.vip !== null) {
         reasons.push(`releases its virtual address ${inst.vip} (strategy ${group.strategy})`);
       }
       if (reasons.length > 0)

@@ -16,6 +16,7 @@ import type { TaskReporter } from "./events.js";
 import type { Manifest } from "./manifest.js";
 import { placementHosts } from "./observe.js";
 import { resourcesOf } from "./planner.js";
+import { strategyOf } from "../strategies/registry.js";
 
 export function standbyAgent(
   ctx: DirectorContext,
@@ -58,7 +59,7 @@ export async function syncStandbys(
   const pool = await ctx.store.standbys.list(manifest.name);
   const wanted = new Set<string>();
   for (const g of manifest.instance_groups) {
-    if (g.strategy !== "standby" || g.instances === 0) continue;
+    if (!strategyOf(g).warmStandbys || g.instances === 0) continue;
     for (const zone of g.zones) wanted.add(`${g.name}/${zone}`);
   }
   for (const s of pool) {

@@ -11,6 +11,7 @@ const inst = (key: string, zone: string, health: Health, o: Partial<GuardInstanc
   zone,
   health,
   strategy: "resurrect",
+  recovers: true,
   relocate: false,
   ...o,
 });
@@ -147,7 +148,10 @@ describe("meltdown guard", () => {
   it("leaves strategy none alone", () => {
     const d = guard(
       {
-        instances: [inst("x/0", "z1", "unresponsive", { strategy: "none" }), inst("x/1", "z2", "healthy")],
+        instances: [
+          inst("x/0", "z1", "unresponsive", { strategy: "none", recovers: false }),
+          inst("x/1", "z2", "healthy"),
+        ],
         failedZones: [],
         zoneVictims: new Set(),
         recentMeltdown: none,

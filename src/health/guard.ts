@@ -23,7 +23,10 @@ export interface GuardInstance {
   deployment: string;
   zone: string;
   health: Health;
-  strategy: "resurrect" | "standby" | "none";
+  /** Its group's strategy, by name (for the sentences). */
+  strategy: string;
+  /** Whether that strategy rebuilds a failed instance (false: left as it is). */
+  recovers: boolean;
   relocate: boolean;
 }
 
@@ -66,8 +69,12 @@ export function guard(input: GuardInput, cfg: HealthConfig): GuardDecision {
   const overridden = (d: string) => input.overrides.all || input.overrides.deployments.includes(d);
   const actions = down.map((i) => {
     const base = { id: i.id, key: i.key, deployment: i.deployment };
-    if (i.strategy === "none")
-      return { ...base, action: "leave" as const, sentence: `${i.key}: strategy none; left as it is` };
+    if (!i.recovers)
+      return {
+        ...base,
+        action: "leave" as const,
+        sentence: `${i.key}: strategy ${i.strategy} does not recover; left as it is`,
+      };
     if (downZones.includes(i.zone)) {
       return i.relocate
         ? {

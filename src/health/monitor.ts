@@ -17,6 +17,7 @@ import { guard, type GuardDecision } from "./guard.js";
 import type { RecoverPayload } from "./recover.js";
 import { isDown, judge, type Verdict } from "./verdict.js";
 import { findZombies } from "./zombies.js";
+import { strategyOf } from "../strategies/registry.js";
 
 export type SubmitTask = (t: {
   deployment: string;
@@ -235,7 +236,8 @@ export class HealthMonitor {
               health: this.active.has(i.id)
                 ? "not-judged"
                 : (this.verdicts.get(i.id)?.health ?? "not-judged"),
-              strategy: g?.strategy ?? "none",
+              strategy: g?.strategy ?? "(group gone)",
+              recovers: g ? strategyOf(g).recovers : false,
               relocate: g?.relocate ?? false,
             };
           }),

@@ -24,6 +24,7 @@ import { resourcesOf } from "../director/planner.js";
 import { buildSpec, resolveLinks } from "../director/spec-builder.js";
 import { standbyReady, syncStandbys } from "../director/standby-pool.js";
 import { breakLeasesOf, specExtras } from "../director/clusters.js";
+import { strategyOf } from "../strategies/registry.js";
 
 export interface RecoverPayload {
   instanceId: string;
@@ -69,12 +70,12 @@ export function recoverHandler(ctx: DirectorContext) {
       const r: Recovery = { ctx, ops, report, manifest, cc, group, payload, say };
       if (task.startedAt === null || inst.state !== "recovering") await say(`detected: ${payload.reason}`);
       if (inst.state !== "recovering") inst = await ops.setState(inst, "recovering");
-      let how = "resurrect";
+      const { warmStandbys } = strategyOf(group);
+      let how = "a new VM";
       try {
         await fence(r);
-        const standby =
-          group.strategy === "standby" && !payload.relocate ? await claimStandby(r, inst) : undefined;
-        how = standby ? "standby" : "resurrect";
+        const standby = warmStandbys && !payload.relocate ? await claimStandby(r, inst) : undefined;
+        how = standby ? "its zone's warm standby" : "a new VM";
         inst = standby ?? (await resurrect(r, inst));
         if (inst.diskId) {
           await ops.attachDisk(inst);
@@ -88,8 +89,7 @@ export function recoverHandler(ctx: DirectorContext) {
         if (now && now.state !== "failed") await ops.setState(now, "failed").catch(() => undefined);
         throw err;
       }
-      if (group.strategy === "standby")
-        await syncStandbys(ctx, manifest, cc, report, { group: group.name, zone: inst.zone });
+      if (warmStandbys) await syncStandbys(ctx, manifest, cc, report, { group: group.name, zone: inst.zone });
       return `${key} recovered on ${inst.vmId} by ${how} in ${Date.now() - payload.detectedAt} ms`;
     } finally {
       release();
@@ -220,7 +220,7 @@ async function startAndCheck(r: Recovery, inst: InstanceRecord): Promise<Instanc
   });
   await r.ops.applyAndStart(inst, spec);
   await r.say(inst.desired === "stopped" ? "spec applied (jobs stay stopped)" : "jobs started");
-  if (r.group.strategy === "standby") {
+  if (strategyOf(r.group).instanceVip) {
     inst = await r.ops.ensureVip(inst, r.group.ports);
     await r.say(`virtual address ${inst.vip} moved to ${inst.vmId}`);
   }

@@ -6,37 +6,9 @@
  * services and may name them.
  */
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
-import { join, relative, sep } from "node:path";
 import { describe, it } from "node:test";
-import ts from "typescript";
-import { repoPath } from "../cli/home.js";
+import { parse, projectSources, stringsIn } from "../testing/source-scan.js";
 import { dataService, serviceTypes } from "./services.js";
-
-/** Every string a file's code holds (string and template literals), with its line. */
-function stringsIn(text: string): Array<{ value: string; line: number }> {
-  const out: Array<{ value: string; line: number }> = [];
-  const file = ts.createSourceFile("x.ts", text, ts.ScriptTarget.ES2022, true);
-  const visit = (n: ts.Node) => {
-    if (ts.isStringLiteralLike(n) || ts.isTemplateHead(n) || ts.isTemplateMiddle(n) || ts.isTemplateTail(n)) {
-      if (!ts.isImportDeclaration(n.parent) && !ts.isExportDeclaration(n.parent))
-        out.push({ value: n.text, line: file.getLineAndCharacterOfPosition(n.getStart()).line + 1 });
-    }
-    n.forEachChild(visit);
-  };
-  visit(file);
-  return out;
-}
-
-function sources(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory()
-      ? sources(join(dir, e.name))
-      : e.name.endsWith(".ts") && !e.name.endsWith(".test.ts")
-        ? [join(dir, e.name)]
-        : [],
-  );
-}
 
 /** Where a file may name a service anyway, and why. */
 const EXEMPT: Record<string, string> = {
@@ -56,12 +28,10 @@ describe("the data-service seam", () => {
 
   it("names no service outside its own folder", () => {
     const names = [...serviceTypes(), ...RESERVED];
-    const src = repoPath("src");
     const found: string[] = [];
-    for (const file of sources(src)) {
-      const rel = relative(repoPath(), file).split(sep).join("/");
+    for (const { rel, file } of projectSources()) {
       if (rel.startsWith("src/testing/") || rel === "src/jobs/services.ts") continue;
-      for (const { value, line } of stringsIn(readFileSync(file, "utf8"))) {
+      for (const { value, line } of stringsIn(file)) {
         for (const name of names) {
           if (rel.startsWith(`src/jobs/${name}/`) || EXEMPT[rel] === name) continue;
           if (new RegExp(`(^|[^a-z_])${name}([^a-z_]|$)`).test(value))
@@ -73,7 +43,7 @@ describe("the data-service seam", () => {
   });
 
   it("finds names in code but not in comments (the check itself can fail)", () => {
-    const hits = stringsIn('// postgres\nconst a = "postgres";\nconst b = `x ${a} haproxy`;\n');
+    const hits = stringsIn(parse('// postgres\nconst a = "postgres";\nconst b = `x ${a} haproxy`;\n'));
     assert.deepEqual(
       hits.map((h) => [h.value, h.line]),
       [
