@@ -114,7 +114,7 @@ export class JobRunner {
       try {
         mkdirSync(this.o.ctx.jobDir, { recursive: true });
         await this.controller?.start();
-        await this.o.type.prepare?.(this.o.ctx, this.o.job.config);
+        await this.o.type.prepare?.(this.o.ctx, this.o.job.config, this.controller);
         await this.runHook("pre_start");
       } catch (err) {
         this.enter("failed", `could not start: ${errorMessage(err)}`);
@@ -139,7 +139,7 @@ export class JobRunner {
       this.healthy = false;
       this.enter("stopped");
       try {
-        await this.o.type.prepare?.(this.o.ctx, this.o.job.config);
+        await this.o.type.prepare?.(this.o.ctx, this.o.job.config, this.controller);
       } catch (err) {
         // Like a process that failed to start: tried again with backoff (prepare may
         // need a peer that is away for now, e.g. a leader to clone from).
@@ -293,7 +293,7 @@ export class JobRunner {
     return this.ops.run(async () => {
       if (gen !== this.generation || this.state !== "backoff") return;
       try {
-        await this.o.type.prepare?.(this.o.ctx, this.o.job.config);
+        await this.o.type.prepare?.(this.o.ctx, this.o.job.config, this.controller);
       } catch (err) {
         if (gen === this.generation && this.state === "backoff")
           this.backoff(gen, `could not prepare: ${errorMessage(err)}`);

@@ -9,10 +9,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { EtcdLeaseStore } from "../ha/etcd/store.js";
 import { HttpLeaseStore } from "../ha/embedded/client.js";
+import { errorMessage } from "../lib/errors.js";
 import { fetcherFor } from "../lib/fetch.js";
 import { bearerToken, tokensEqual } from "../lib/http-server.js";
 import type { LeaseStore } from "../ha/lease-store.js";
 import type { ClusterSpec, JobContext } from "./job-type.js";
+import { FailsafePromise } from "./failsafe-promise.js";
 import {
   PROBE_EVERY_MS,
   PROBE_TIMEOUT_MS,
@@ -325,5 +327,95 @@ export class HeldLease {
       this.lastRenewOk = false;
       return { state: "unreachable" };
     }
+  }
+}
+
+/** How a fencing request ended: fenced, refused (the control plane's reason), or not sent (asked too lately). */
+export type FenceOutcome = { fenced: true } | { fenced: false; why: string };
+
+/**
+ * What every clustered controller holds as a member of its cluster — the one
+ * skeleton each controller uses, handed its job's context (no global lookup): the
+ * lease store, the leader lease with its deadline watchdog (`onDeadline` runs the
+ * moment it passes without a renewal), the failsafe promises it gave, the cluster's
+ * VIP on this VM (served only after the control plane moved it here for the lease's
+ * holder and token; dropped at once), and requests to fence a silent leader.
+ */
+export class ClusterMember {
+  readonly store: LeaseStore;
+  readonly held: HeldLease;
+  /** Failsafe confirmations given, and the guard around taking the lease. */
+  readonly promise = new FailsafePromise();
+  private vipServed = false;
+  private fenceAt = 0;
+
+  constructor(
+    private readonly ctx: JobContext,
+    onDeadline: () => void,
+  ) {
+    const c = ctx.cluster;
+    if (!c) throw new Error("a cluster member needs the spec's cluster section (the director fills it in)");
+    this.store = leaseStoreFor(ctx);
+    this.held = new HeldLease(this.store, `${c.key}/leader`, ctx.vmId, c, onDeadline);
+  }
+
+  get spec(): ClusterSpec {
+    return this.ctx.cluster!;
+  }
+
+  get leaderKey(): string {
+    return `${this.spec.key}/leader`;
+  }
+
+  /** The leader lease's fencing token while this member holds it. */
+  get token(): number | null {
+    return this.held.token;
+  }
+
+  /** Whether this VM serves the cluster's VIP now. */
+  get servesVip(): boolean {
+    return this.vipServed;
+  }
+
+  /**
+   * Serves the cluster's VIP on `ports` once the control plane moved it to this VM
+   * (it checks that this VM holds the leader lease with this token). Returns the VIP
+   * when it starts serving it now; null when it already did, holds no lease, or the
+   * cluster has none. Rejects with the control plane's refusal.
+   */
+  async serveVip(ports: number[]): Promise<string | null> {
+    const vip = this.spec.vip;
+    if (!vip || this.vipServed || this.token === null) return null;
+    await controlPlanePost(this.ctx, "/v1/clusters/vip", { key: this.spec.key, token: this.token });
+    this.ctx.services.setAddresses([{ address: vip, ports }]);
+    this.vipServed = true;
+    return vip;
+  }
+
+  /** Stops serving the VIP at once (idempotent). True when it served it. */
+  dropVip(): boolean {
+    if (!this.vipServed) return false;
+    this.ctx.services.setAddresses([]);
+    this.vipServed = false;
+    return true;
+  }
+
+  /**
+   * Asks the control plane to fence the leader on `vmId` (it agrees only when that VM
+   * is silent to it too), at most once per `minIntervalMs`.
+   */
+  async requestFence(vmId: string, minIntervalMs = 0): Promise<FenceOutcome> {
+    if (Date.now() - this.fenceAt < minIntervalMs)
+      return { fenced: false, why: `asked less than ${minIntervalMs} ms ago` };
+    this.fenceAt = Date.now();
+    return controlPlanePost(this.ctx, "/v1/clusters/fence", { key: this.spec.key, vmId }).then(
+      (): FenceOutcome => ({ fenced: true }),
+      (err: unknown): FenceOutcome => ({ fenced: false, why: errorMessage(err) }),
+    );
+  }
+
+  /** Voids a failsafe promise to `leader` if the control plane fenced it since. True when it did. */
+  voidPromiseIfFenced(leader: { member: string; vmId: string }): Promise<boolean> {
+    return this.promise.voidIfFenced(this.store, this.spec.key, leader);
   }
 }

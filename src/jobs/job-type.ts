@@ -123,7 +123,8 @@ export type HealthCheck =
   /** Any check; resolves when healthy, rejects with the reason when not. */
   | { kind: "probe"; describe: string; run(): Promise<void> };
 
-export interface JobType<C> {
+/** A job type; `K` is its controller's class, which `prepare` is handed (no global lookup). */
+export interface JobType<C, K extends JobController = JobController> {
   readonly type: string;
   readonly description: string;
   /** Validates the job's `config`; errors name the field. */
@@ -134,8 +135,12 @@ export interface JobType<C> {
   clustered?(config: C): boolean;
   /** Group sizes a cluster of this type may have (default: 1, or 3 and more: a majority survives one loss). */
   readonly clusterSizes?: number[];
-  /** Writes whatever the process needs (config files). Runs before every start; idempotent. */
-  prepare?(ctx: JobContext, config: C): Promise<void>;
+  /**
+   * Writes whatever the process needs (config files). Runs before every start;
+   * idempotent. `controller` is the one `controller` made for this job (undefined
+   * when the type has none).
+   */
+  prepare?(ctx: JobContext, config: C, controller: K | undefined): Promise<void>;
   /** The process to supervise. */
   process(ctx: JobContext, config: C): ProcessSpec;
   /** How to tell the job serves; undefined means "its process is alive". */
@@ -143,12 +148,12 @@ export interface JobType<C> {
   /** Type-specific draining before a stop (the spec's drain hook runs after it). */
   drain?(ctx: JobContext, config: C): Promise<void>;
   /** A controller beside the process (e.g. the postgres cluster manager). */
-  controller?(ctx: JobContext, config: C, handle: JobHandle): JobController | undefined;
+  controller?(ctx: JobContext, config: C, handle: JobHandle): K | undefined;
 }
 
 /** A job type with its config type erased, as the registry holds it. */
 export type AnyJobType = JobType<unknown>;
 
-export function defineJobType<C>(type: JobType<C>): AnyJobType {
+export function defineJobType<C, K extends JobController = JobController>(type: JobType<C, K>): AnyJobType {
   return type as unknown as AnyJobType;
 }

@@ -9,9 +9,9 @@
 import { writeFileSync } from "node:fs";
 import { defineJobType } from "../job-type.js";
 import { haproxyConfigSchema, type HaproxyConfig } from "./config.js";
-import { HAPROXY, haproxyPaths, lbManagerOf, LbManager } from "./manager.js";
+import { HAPROXY, haproxyPaths, LbManager } from "./manager.js";
 
-export const haproxyJob = defineJobType<HaproxyConfig>({
+export const haproxyJob = defineJobType<HaproxyConfig, LbManager>({
   type: "haproxy",
   description: "HAProxy 2.6 in front of linked groups; two instances make an active/standby pair with a VIP",
   configSchema: haproxyConfigSchema,
@@ -20,8 +20,7 @@ export const haproxyJob = defineJobType<HaproxyConfig>({
 
   controller: (ctx, config, handle) => new LbManager(ctx, config, handle),
 
-  async prepare(ctx) {
-    const manager = lbManagerOf(ctx.jobDir);
+  async prepare(ctx, _config, manager) {
     if (!manager) throw new Error("no controller for this haproxy job");
     const { text, version } = manager.render();
     writeFileSync(haproxyPaths(ctx).cfg, text);

@@ -7,7 +7,6 @@
  * reloads HAProxy (through its master socket: no connection dropped) when the
  * rendered config changes. The decisions are decide.ts's.
  */
-import { FailsafePromise } from "../failsafe-promise.js";
 import { execFile } from "node:child_process";
 import { renameSync, writeFileSync } from "node:fs";
 import type { Server as HttpServer } from "node:http";
@@ -20,10 +19,9 @@ import { sleep } from "../../lib/sleep.js";
 import { type LeaseStore } from "../../ha/lease-store.js";
 import {
   closeServer,
+  ClusterMember,
   controlPlaneCall,
-  controlPlanePost,
-  HeldLease,
-  leaseStoreFor,
+  type HeldLease,
   listenStatus,
   memberHeaders,
   LeaderWatch,
@@ -54,9 +52,6 @@ const NOBODY = "";
 
 export type { BackendState, LbNodeStatus } from "../data-service.js";
 
-const managers = new Map<string, LbManager>();
-export const lbManagerOf = (jobDir: string) => managers.get(jobDir);
-
 /** Sends one command to an HAProxy unix socket and returns its answer. */
 export function haproxySocket(path: string, command: string, timeoutMs = 2000): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -77,12 +72,11 @@ export function haproxySocket(path: string, command: string, timeoutMs = 2000): 
 }
 
 export class LbManager implements JobController {
-  private readonly store: LeaseStore | undefined;
+  /** The pair's member skeleton (lease, failsafe, VIP, fencing); none for a single node. */
+  private readonly cm: ClusterMember | undefined;
   private loop: Promise<void> | undefined;
   private stopping = false;
   private server: HttpServer | undefined;
-  private held: HeldLease | undefined;
-  private vipHeld = false;
   private holder: { member: string; address: string; vmId: string } | null = null;
   private sentence = "starting";
   private links: Links;
@@ -93,8 +87,6 @@ export class LbManager implements JobController {
   private readonly holderWatch = new LeaderWatch();
   /** The next cycle follows at once (the active was just fenced). */
   private hurry = false;
-  /** Failsafe confirmations given, and the guard around taking the lease. */
-  private readonly promise = new FailsafePromise();
   /** The version of the config HAProxy runs (set at prepare and at each reload). */
   runningVersion: string | null = null;
 
@@ -104,16 +96,20 @@ export class LbManager implements JobController {
     private readonly handle: JobHandle,
   ) {
     this.links = ctx.links;
-    const c = ctx.cluster;
-    if (c) {
-      this.store = leaseStoreFor(ctx);
-      this.held = new HeldLease(this.store, `${c.key}/leader`, ctx.vmId, c, () => {
+    if (ctx.cluster) {
+      this.cm = new ClusterMember(ctx, () => {
         // The deadline passed without a renewal: the other node may take over now.
         this.say("the lease deadline passed without a renewal (watchdog): dropped the VIP");
         this.dropVip();
       });
     }
-    managers.set(ctx.jobDir, this);
+  }
+
+  private get store(): LeaseStore | undefined {
+    return this.cm?.store;
+  }
+  private get held(): HeldLease | undefined {
+    return this.cm?.held;
   }
 
   private get token(): number | null {
@@ -171,7 +167,7 @@ export class LbManager implements JobController {
     }
     return {
       member: this.member,
-      role: !this.ctx.cluster ? "single" : this.token !== null && this.vipHeld ? "active" : "standby",
+      role: !this.ctx.cluster ? "single" : this.token !== null && this.cm?.servesVip ? "active" : "standby",
       holder: this.token !== null ? this.member : (this.holder?.member ?? null),
       leaseToken: this.token,
       configVersion: this.runningVersion,
@@ -194,7 +190,7 @@ export class LbManager implements JobController {
       const holder = u.searchParams.get("holder");
       const confirm =
         holder !== null &&
-        this.promise.confirm(
+        this.cm!.promise.confirm(
           holder,
           this.ctx.cluster!.ttl_ms,
           this.token === null && this.holder?.member === holder,
@@ -288,7 +284,7 @@ export class LbManager implements JobController {
     const lease = await this.leaseView(now);
     // A promise to an active the control plane fenced since holds nobody back.
     const holder = this.holder;
-    if (lease.state === "free" && holder && (await this.promise.voidIfFenced(this.store!, this.key, holder)))
+    if (lease.state === "free" && holder && (await this.cm!.voidPromiseIfFenced(holder)))
       this.say(`${holder.member}, whose failsafe this node confirmed, was fenced: the promise is void`);
     const running = this.handle.processRunning();
     this.haproxyDownSince = running ? null : (this.haproxyDownSince ?? now);
@@ -307,7 +303,7 @@ export class LbManager implements JobController {
       holderRefuses: holderCheck.result === "refused",
       holderUnansweredMs: holderCheck.unansweredMs,
       peerConfirms: lease.state === "unreachable" && this.token !== null ? await this.peerConfirms() : false,
-      promised: this.promise.to() !== null,
+      promised: this.cm!.promise.to() !== null,
       // A store that did not answer the lease is not asked again this cycle.
       switchoverTo:
         lease.state === "unreachable"
@@ -353,7 +349,7 @@ export class LbManager implements JobController {
         return;
       case "acquire": {
         // A failsafe confirmation given since the decision is a promise not to take it.
-        const took = await this.promise.take(async () => {
+        const took = await this.cm!.promise.take(async () => {
           const sentAt = Date.now();
           const l = await store.acquire(
             key,
@@ -378,33 +374,23 @@ export class LbManager implements JobController {
         this.dropVip();
         await this.held!.release();
         return;
-      case "fence":
-        await this.controlPlane("/v1/clusters/fence", { key: this.key, vmId: this.holder!.vmId }).then(
-          () => (this.hurry = true), // its lease is broken: take it at once
-          (err: unknown) => this.say(`fencing not done: ${errorMessage(err)}`),
-        );
+      case "fence": {
+        const fence = await this.cm!.requestFence(this.holder!.vmId);
+        if (fence.fenced)
+          this.hurry = true; // its lease is broken: take it at once
+        else this.say(`fencing not done: ${fence.why}`);
         return;
+      }
     }
   }
 
   private async serveVip(): Promise<void> {
-    const vip = this.ctx.cluster!.vip;
-    if (!vip || this.vipHeld || this.token === null) return;
-    await this.controlPlane("/v1/clusters/vip", { key: this.key, token: this.token });
-    this.ctx.services.setAddresses([{ address: vip, ports: this.config.frontends.map((f) => f.port) }]);
-    this.vipHeld = true;
-    this.ctx.log(`lb pair: serving the VIP ${vip}`);
+    const vip = await this.cm!.serveVip(this.config.frontends.map((f) => f.port));
+    if (vip) this.ctx.log(`lb pair: serving the VIP ${vip}`);
   }
 
   private dropVip(): void {
-    if (!this.vipHeld) return;
-    this.ctx.services.setAddresses([]);
-    this.vipHeld = false;
-    this.ctx.log("lb pair: dropped the VIP");
-  }
-
-  private controlPlane(path: string, body: unknown): Promise<unknown> {
-    return controlPlanePost(this.ctx, path, body);
+    if (this.cm?.dropVip()) this.ctx.log("lb pair: dropped the VIP");
   }
 }
 

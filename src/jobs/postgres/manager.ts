@@ -10,18 +10,16 @@
  * (`pg_promote`) and following a new leader (a reload). A single, unclustered
  * postgres uses the same manager without a lease store: always primary.
  */
-import { FailsafePromise } from "../failsafe-promise.js";
 import { writeFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { errorMessage } from "../../lib/errors.js";
 import { sleep } from "../../lib/sleep.js";
 import {
   closeServer,
+  ClusterMember,
   controlPlaneCall,
-  controlPlanePost,
-  HeldLease,
+  type HeldLease,
   LeaderWatch,
-  leaseStoreFor,
   listenStatus,
   memberHeaders,
   PROBE_TIMEOUT_MS,
@@ -74,23 +72,15 @@ interface RegisteredMember {
   statusPort: number;
 }
 
-const managers = new Map<string, PostgresManager>();
-
-/** The manager of the job whose directory is `jobDir` (prepare finds its role there). */
-export function managerOf(jobDir: string): PostgresManager | undefined {
-  return managers.get(jobDir);
-}
-
 export class PostgresManager implements JobController {
   private readonly paths: PgPaths;
   private readonly conn: PgConn;
-  private readonly store: LeaseStore | undefined;
   private loop: Promise<void> | undefined;
   private stopping = false;
   private role: RoleFile | null = null;
   private roleWaiters: Array<() => void> = [];
-  /** The leader lease, while this member holds it. */
-  private held: HeldLease | undefined;
+  /** The member skeleton (lease store, leader lease, failsafe, VIP, fencing); none for a single postgres. */
+  private readonly cm: ClusterMember | undefined;
   /** The cycle's other calls to the store: none after one failed, and the lease renews at once next. */
   private gate: StoreGate | undefined;
   private lastLeader: string | null = null;
@@ -100,9 +90,7 @@ export class PostgresManager implements JobController {
   private initialized: boolean | null = null;
   private memberAt = 0;
   private markerAt = 0;
-  private fenceAt = 0;
   private pgDownSince: number | null = null;
-  private vipHeld = false;
   private slotsAt = 0;
   private staleSlotsAt = 0;
   private pg: PgState = DOWN;
@@ -116,8 +104,6 @@ export class PostgresManager implements JobController {
   private readonly leaderWatch = new LeaderWatch();
   /** Between asking postgres to promote and knowing it did (the watchdog counts it as primary). */
   private promoting = false;
-  /** Failsafe confirmations given, and the guard around taking the lease. */
-  private readonly promise = new FailsafePromise();
   private sentence = "starting";
   private since = new Date();
   private server: Server | undefined;
@@ -133,13 +119,17 @@ export class PostgresManager implements JobController {
     if (config.cluster && !c)
       throw new Error("a clustered postgres job needs the spec's cluster section (the director fills it in)");
     if (config.cluster && c) {
-      this.store = leaseStoreFor(ctx);
-      this.held = new HeldLease(this.store, `${c.key}/leader`, ctx.vmId, c, () => this.deadlinePassed());
-      this.gate = new StoreGate(this.store);
+      this.cm = new ClusterMember(ctx, () => this.deadlinePassed());
+      this.gate = new StoreGate(this.cm.store);
     }
-    managers.set(ctx.jobDir, this);
   }
 
+  private get store(): LeaseStore | undefined {
+    return this.cm?.store;
+  }
+  private get held(): HeldLease | undefined {
+    return this.cm?.held;
+  }
   private get cluster() {
     return this.ctx.cluster!;
   }
@@ -180,8 +170,7 @@ export class PostgresManager implements JobController {
     this.loop = undefined;
     this.leaderWatch.stop();
     if (await this.held?.release()) this.say("released the leader lease: the job is stopping");
-    this.ctx.services.setAddresses([]);
-    this.vipHeld = false;
+    this.cm?.dropVip();
     this.conn.reset();
     await closeServer(this.server);
     this.server = undefined;
@@ -219,14 +208,14 @@ export class PostgresManager implements JobController {
       leaseToken: this.leaderToken,
       decision: this.sentence,
       since: this.since.toISOString(),
-      promisedTo: this.promise.to(),
+      promisedTo: this.cm?.promise.to() ?? null,
     };
   }
 
   /** A promise to a leader the control plane has fenced since holds nobody back. */
   private async voidPromiseIfFenced(): Promise<void> {
     const leader = this.lastLeaderAt;
-    if (leader && (await this.promise.voidIfFenced(this.store!, this.cluster.key, leader)))
+    if (leader && (await this.cm!.voidPromiseIfFenced(leader)))
       this.say(`${leader.member}, whose failsafe this member confirmed, was fenced: the promise is void`);
   }
 
@@ -242,7 +231,7 @@ export class PostgresManager implements JobController {
       const s = this.status();
       const confirm =
         leader !== null &&
-        this.promise.confirm(
+        this.cm!.promise.confirm(
           leader,
           this.cluster.ttl_ms,
           s.role === "replica" &&
@@ -404,7 +393,7 @@ export class PostgresManager implements JobController {
       peers,
       lastLeader: this.lastLeader,
       failsafeConfirms,
-      promisedTo: this.promise.to(now),
+      promisedTo: this.cm!.promise.to(now),
       leaderRefused: leaderCheck.result === "refused",
       leaderUnansweredMs: leaderCheck.unansweredMs,
       switchoverTo: storeUp
@@ -435,8 +424,7 @@ export class PostgresManager implements JobController {
   private deadlinePassed(): void {
     if ((this.role?.role !== "primary" && !this.promoting) || this.stopping) return;
     this.say("demoted self: the lease deadline passed without a renewal (watchdog)");
-    this.ctx.services.setAddresses([]);
-    this.vipHeld = false;
+    this.cm?.dropVip();
     this.setRole({ role: "replica", leader: null, rewind: true });
     void this.restart("the leader lease's deadline passed without a renewal", { abort: true });
   }
@@ -449,8 +437,7 @@ export class PostgresManager implements JobController {
    * once (it rewinds onto the new leader anyway).
    */
   private async stepDown(role: RoleFile, why: string, clean = false): Promise<void> {
-    this.ctx.services.setAddresses([]);
-    this.vipHeld = false;
+    this.cm?.dropVip();
     this.setRole(role);
     await this.restart(why, { abort: !clean });
     await this.held?.release();
@@ -634,7 +621,7 @@ export class PostgresManager implements JobController {
         return;
       case "acquire": {
         // A failsafe confirmation given since the decision is a promise not to compete.
-        if (await this.promise.take(() => this.takeLeaderLease())) this.hurry = true;
+        if (await this.cm!.promise.take(() => this.takeLeaderLease())) this.hurry = true;
         return;
       }
       case "promote":
@@ -658,7 +645,7 @@ export class PostgresManager implements JobController {
         this.setRole({ role: "primary", bootstrap: false, syncNames: this.syncNames() });
         await this.conn.query("SELECT pg_reload_conf()");
         this.pg = await observe(this.conn); // a primary now: lead at once (the VIP), not next cycle
-        this.vipHeld = false;
+        this.cm!.dropVip(); // moved to this VM again below, for the new token
         this.slotsAt = 0; // the replicas' slots, at once: they stream (and acknowledge commits) only through them
         await this.lead();
         return;
@@ -693,15 +680,14 @@ export class PostgresManager implements JobController {
         this.lastLeader = d.to;
         await this.stepDown({ role: "replica", leader: null, rewind: false }, `switchover to ${d.to}`, true);
         return;
-      case "fence":
-        if (Date.now() - this.fenceAt < 2000) return;
-        this.fenceAt = Date.now();
-        await this.controlPlane("/v1/clusters/fence", { key: this.cluster.key, vmId: d.leader.vmId }).then(
-          () => (this.hurry = true), // its lease is broken: elect at once
-          (err: unknown) =>
-            this.ctx.log(`cluster manager: fencing ${d.leader.member} refused: ${errorMessage(err)}`),
-        );
+      case "fence": {
+        const fence = await this.cm!.requestFence(d.leader.vmId, 2000);
+        if (fence.fenced)
+          this.hurry = true; // its lease is broken: elect at once
+        else if (!fence.why.startsWith("asked less than"))
+          this.ctx.log(`cluster manager: fencing ${d.leader.member} refused: ${fence.why}`);
         return;
+      }
     }
   }
 
@@ -775,12 +761,8 @@ export class PostgresManager implements JobController {
       this.markerAt = now;
       await this.gate!.call(() => this.markInitialized()).catch(() => undefined);
     }
-    if (this.cluster.vip && !this.vipHeld && this.leaderToken !== null) {
-      await this.controlPlane("/v1/clusters/vip", { key: this.cluster.key, token: this.leaderToken });
-      this.ctx.services.setAddresses([{ address: this.cluster.vip, ports: [this.config.port] }]);
-      this.vipHeld = true;
-      this.ctx.log(`cluster manager: serving the cluster address ${this.cluster.vip}`);
-    }
+    const vip = await this.cm!.serveVip([this.config.port]);
+    if (vip) this.ctx.log(`cluster manager: serving the cluster address ${vip}`);
   }
 
   /** A physical replication slot for every other member (idempotent). */
@@ -853,9 +835,5 @@ export class PostgresManager implements JobController {
       body: { key: this.cluster.key },
       timeoutMs: 1000,
     });
-  }
-
-  private controlPlane(path: string, body: unknown): Promise<unknown> {
-    return controlPlanePost(this.ctx, path, body);
   }
 }

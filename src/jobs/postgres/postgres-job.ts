@@ -20,11 +20,11 @@ import {
   type PostgresConfig,
 } from "./config.js";
 import { pgHbaConf, postgresqlConf } from "./files.js";
-import { managerOf, PostgresManager } from "./manager.js";
+import { PostgresManager } from "./manager.js";
 import { ensureCertificate } from "./tls.js";
 import { basebackup, couldNotConnect, hasData, initdb, ownByPostgres, PgConn, rewind } from "./pg.js";
 
-export const postgresJob = defineJobType<PostgresConfig>({
+export const postgresJob = defineJobType<PostgresConfig, PostgresManager>({
   type: "postgres",
   description: "PostgreSQL 15: a single primary, or a member of a synchronous replicated cluster",
   configSchema: postgresConfigSchema,
@@ -33,7 +33,7 @@ export const postgresJob = defineJobType<PostgresConfig>({
 
   controller: (ctx, config, handle) => new PostgresManager(ctx, config, handle),
 
-  async prepare(ctx, config) {
+  async prepare(ctx, config, manager) {
     const paths = pgPaths(ctx);
     const secrets = pgSecrets(ctx);
     mkdirSync(paths.socketDir, { recursive: true });
@@ -45,7 +45,6 @@ export const postgresJob = defineJobType<PostgresConfig>({
     );
     writeFileSync(paths.hba, pgHbaConf());
     await ensureCertificate(ctx, paths);
-    const manager = managerOf(ctx.jobDir);
     if (!manager) throw new Error("no cluster manager for this job");
     const role = await manager.awaitRole();
     const standbySignal = join(paths.data, "standby.signal");
