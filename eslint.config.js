@@ -15,4 +15,6 @@ export default tseslint.config(
       eqeqeq: ["error", "smart"],
     },
   },
+  // dependency-cruiser reads its config as CommonJS.
+  { files: ["**/*.cjs"], languageOptions: { sourceType: "commonjs", globals: { module: "writable" } } },
 );

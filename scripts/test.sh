@@ -8,6 +8,8 @@ bash scripts/setup.sh
 echo "test: lint"
 npx eslint .
 npx prettier --check . >/dev/null || { npx prettier --list-different .; exit 1; }
+echo "test: folder dependencies (.dependency-cruiser.cjs: no cycles, layers kept)"
+npx depcruise src --config .dependency-cruiser.cjs
 echo "test: node --test"
 start=$(date +%s)
 # Everything but the clustered PostgreSQL tier, two files at a time.

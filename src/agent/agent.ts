@@ -10,17 +10,16 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { errorMessage } from "../lib/errors.js";
 import { writeFileAtomic } from "../lib/files.js";
-import { createLogger, type Logger } from "../lib/log.js";
+import type { Logger } from "../lib/log.js";
 import { Mutex } from "../lib/mutex.js";
 import { sleep } from "../lib/sleep.js";
 import { z } from "zod";
 import { parseWith } from "../lib/validate.js";
 import { AddressForwarder, type AddressStatus } from "./addresses.js";
-import { buildAgentApi } from "./api.js";
-import { currentLoad, DiskMeter, HeartbeatSender, type Heartbeat } from "./heartbeat.js";
+import { currentLoad, DiskMeter, type Heartbeat } from "./heartbeat.js";
 import type { JobStatus } from "./job-runner.js";
 import { tailFile } from "./logs.js";
-import { settingsFor, type AgentSettingsFile } from "./settings.js";
+import type { AgentSettingsFile } from "./settings.js";
 import { parseSpec, type Spec } from "./spec.js";
 import { Supervisor } from "./supervisor.js";
 import { NotFound } from "../lib/errors.js";
@@ -219,54 +218,4 @@ export class Agent {
     this.addresses.close();
     await this.ops.run(() => this.supervisor.stopAll({ drain: false }));
   }
-}
-
-/** `zonal agent --vm-dir DIR`: runs until SIGTERM. */
-export async function runAgent(vmDir: string): Promise<void> {
-  const bootLog = createLogger("agent");
-  const settings = await settingsFor(vmDir, (line) => bootLog.info(line));
-  const log = bootLog.child({ vm: settings.vmId });
-  const agent = new Agent(settings, log);
-  await agent.restore();
-  const app = buildAgentApi(agent);
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await app.listen({ host: settings.address, port: settings.agentPort });
-      break;
-    } catch (err) {
-      if (attempt >= 50) throw err;
-      log.warn({ err: errorMessage(err) }, "agent API cannot listen yet; retrying");
-      await sleep(200);
-    }
-  }
-  log.info(
-    { address: settings.address, port: settings.agentPort, tls: settings.tls !== undefined },
-    "agent listening",
-  );
-  let heartbeat: HeartbeatSender | undefined;
-  if (settings.heartbeat) {
-    let lastError = "";
-    heartbeat = new HeartbeatSender({
-      url: settings.heartbeat.url,
-      token: settings.token,
-      intervalMs: settings.heartbeat.intervalMs,
-      ...(settings.tls ? { ca: settings.tls.ca } : {}),
-      build: (seq) => agent.heartbeat(seq),
-      onError: (err) => {
-        const msg = errorMessage(err);
-        if (msg !== lastError) log.warn({ err: msg }, "heartbeat not delivered");
-        lastError = msg;
-      },
-    });
-    heartbeat.start();
-  }
-  const shutdown = async (signal: string) => {
-    log.info({ signal }, "agent stopping its jobs");
-    heartbeat?.stop();
-    await agent.shutdown();
-    await app.close();
-    process.exit(0);
-  };
-  process.once("SIGTERM", () => void shutdown("SIGTERM"));
-  process.once("SIGINT", () => void shutdown("SIGINT"));
 }

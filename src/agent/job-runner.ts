@@ -18,7 +18,7 @@ import { describeCheck, runCheck } from "./health-check.js";
 import { backoffDelayMs, checkTransition, type JobState } from "./job-state.js";
 import { appendAgentLine, openLogForAppend } from "./logs.js";
 import type { HookName, JobSpec } from "./spec.js";
-import { lookupUser } from "./users.js";
+import { lookupUser } from "../lib/users.js";
 
 export interface JobStatus {
   name: string;

@@ -4,7 +4,7 @@
  */
 import type { DirectorClient } from "../director/client.js";
 import { sleep } from "../lib/sleep.js";
-import type { EventRecord, TaskRecord } from "../store/tasks.js";
+import type { EventRecord, TaskRecord } from "../wire/tasks.js";
 
 export function progressBar(done: number, total: number, width = 30): string {
   const filled = total === 0 ? 0 : Math.round((done / total) * width);

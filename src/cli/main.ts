@@ -1,6 +1,6 @@
 /** The `zonal` command. */
 import { Command } from "commander";
-import { runAgent } from "../agent/agent.js";
+import { runAgent } from "../agent/main.js";
 import { cloudCommand } from "./commands/cloud.js";
 import { clusterCommands, lbCommands } from "./commands/cluster.js";
 import { serviceCommands } from "./commands/services.js";

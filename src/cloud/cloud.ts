@@ -10,9 +10,9 @@
  * - Errors other than the ones listed are bugs.
  */
 import { Conflict, InvalidInput, NotFound, Unavailable } from "../lib/errors.js";
+import type { Attributes } from "../placement/types.js";
 
-export type AttributeValue = string | number | boolean;
-export type Attributes = Record<string, AttributeValue>;
+export type { AttributeValue, Attributes } from "../placement/types.js";
 export type Metadata = Record<string, string>;
 
 export type HostState = "up" | "failed";

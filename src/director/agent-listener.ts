@@ -9,6 +9,7 @@ import { isIP } from "node:net";
 import { join } from "node:path";
 import type { AgentTlsIssuer } from "../cloud/cloud.js";
 import { parseListen } from "../lib/data-dir.js";
+import type { AuditOptions } from "../lib/http-server.js";
 import { InvalidInput } from "../lib/errors.js";
 import type { Logger } from "../lib/log.js";
 import { AgentCa } from "./agent-ca.js";
@@ -45,8 +46,8 @@ export async function startAgentListener(o: {
   dataDir: string;
   tls: AgentTlsOptions;
   director: () => Director;
-  /** Where its requests' audit lines go, and the operator's token (to name the operator). */
-  audit?: { log: Logger; apiToken: string };
+  /** Where its requests' audit lines go, and how they name the caller. */
+  audit?: { log: Logger; options: AuditOptions };
 }): Promise<AgentListener> {
   const { host, port } = parseListen(o.tls.listen, "--agent-listen");
   const advertised = o.tls.advertiseHost ?? host;

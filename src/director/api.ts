@@ -30,14 +30,12 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { heartbeatSchema } from "../agent/heartbeat.js";
+import type { AuditOptions } from "../lib/http-server.js";
 import { InvalidInput, Unauthorized } from "../lib/errors.js";
 import { bearerToken, createApi } from "../lib/http-server.js";
 import type { Logger } from "../lib/log.js";
 import { parseWith } from "../lib/validate.js";
-import { directorAudit } from "./audit.js";
 import { LEASE_ROUTES, mountLeaseApi } from "../ha/embedded/api.js";
-import { mountBrokerApi } from "../broker/api.js";
-import type { ControlPlaneBroker } from "../broker/control-plane.js";
 import type { Director } from "./director.js";
 
 type Q = { Querystring: Record<string, string | undefined> };
@@ -73,23 +71,15 @@ export function buildDirectorApi(
   director: () => Director,
   token: string,
   info: () => Record<string, unknown>,
-  broker: () => ControlPlaneBroker,
-  o: { log?: Logger; https?: { cert: string; key: string } } = {},
+  o: { log?: Logger; audit?: AuditOptions; https?: { cert: string; key: string } } = {},
 ): FastifyInstance {
   const app = createApi({
     token,
-    ...(o.log ? { log: o.log, audit: directorAudit(token, director) } : {}),
+    ...(o.log ? { log: o.log, ...(o.audit ? { audit: o.audit } : {}) } : {}),
     ...(o.https ? { https: o.https } : {}),
     open: ["/v1/heartbeats", "/v1/health", "/v1/lb/backends", ...CLUSTER_ROUTES, ...LEASE_ROUTES],
     openPrefixes: ["/v2/"],
   });
-  mountBrokerApi(
-    app,
-    () => broker().broker,
-    () => broker().credentials,
-  );
-  app.get("/v1/broker", (req) => ({ url: `${req.protocol}://${req.host}/v2`, ...broker().credentials }));
-  app.get("/v1/broker/instances", () => broker().broker.list());
   mountVmApi(app, director);
   app.get<{ Params: { name: string } }>("/v1/deployments/:name/lb", (req) =>
     director().lbs.status(req.params.name),
@@ -280,11 +270,11 @@ function mountVmApi(app: FastifyInstance, director: () => Director): void {
 export function buildVmApi(
   director: () => Director,
   https: { cert: string; key: string },
-  audit?: { log: Logger; apiToken: string },
+  audit?: { log: Logger; options: AuditOptions },
 ): FastifyInstance {
   const app = createApi({
     https,
-    ...(audit ? { log: audit.log, audit: directorAudit(audit.apiToken, director) } : {}),
+    ...(audit ? { log: audit.log, audit: audit.options } : {}),
   });
   mountVmApi(app, director);
   return app;

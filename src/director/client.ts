@@ -4,8 +4,8 @@ import { join } from "node:path";
 import { ENDPOINT_FILE, type Endpoint } from "../lib/data-dir.js";
 import { Unavailable } from "../lib/errors.js";
 import { JsonClient } from "../lib/http-client.js";
-import type { EventRecord, TaskRecord } from "../store/tasks.js";
-import type { CloudConfig } from "./cloud-config.js";
+import type { EventRecord, TaskRecord } from "../wire/tasks.js";
+import type { CloudConfig } from "../manifest/cloud-config.js";
 import type { InstanceView } from "./director.js";
 
 export interface DeploymentSummary {

@@ -19,9 +19,9 @@ import { Store } from "../store/store.js";
 import { AGENT_LEASE_TTL_MAX_MS, ClusterService } from "./cluster-service.js";
 import type { DirectorContext } from "./context.js";
 import type { HeartbeatBook } from "./heartbeats.js";
-import { parseCloudConfig } from "./cloud-config.js";
+import { parseCloudConfig } from "../manifest/cloud-config.js";
 import { silentLogger } from "../lib/log.js";
-import { parseManifest } from "./manifest.js";
+import { parseManifest } from "../manifest/manifest.js";
 import { buildSpec } from "./spec-builder.js";
 
 const ADMIN = "a".repeat(40);

@@ -64,7 +64,7 @@ const SILENT = new Set([
   "UND_ERR_SOCKET",
   "UND_ERR_CONNECT_TIMEOUT",
 ]);
-import { isClustered, type GroupManifest, type Manifest } from "./manifest.js";
+import { isClustered, type GroupManifest, type Manifest } from "../manifest/manifest.js";
 
 export interface MemberView {
   member: string;

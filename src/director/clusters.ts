@@ -12,7 +12,7 @@ import { fencedKey, type LeaseStore } from "../ha/lease-store.js";
 import { NotFound } from "../lib/errors.js";
 import { Mutex } from "../lib/mutex.js";
 import type { DirectorContext } from "./context.js";
-import { isClustered, type GroupManifest, type Manifest } from "./manifest.js";
+import { isClustered, type GroupManifest, type Manifest } from "../manifest/manifest.js";
 import { secretNamesOf } from "../jobs/services.js";
 
 /** What every spec of a deployment carries besides its group's jobs. */

@@ -12,7 +12,7 @@ import type { Logger } from "../lib/log.js";
 import type { InstanceRecord } from "../store/instances.js";
 import type { Store } from "../store/store.js";
 import type { EventRecord, TaskKind, TaskRecord } from "../store/tasks.js";
-import { checkZonesExist, parseCloudConfig, type CloudConfig } from "./cloud-config.js";
+import { checkZonesExist, parseCloudConfig, type CloudConfig } from "../manifest/cloud-config.js";
 import { LbService } from "./lb-service.js";
 import { ClusterService } from "./cluster-service.js";
 import { specExtras } from "./clusters.js";
@@ -24,7 +24,7 @@ import { HealthMonitor } from "../health/monitor.js";
 import { HeartbeatBook } from "./heartbeats.js";
 import { EmbeddedLeaseStore } from "../ha/embedded/store.js";
 import { InstanceLocks } from "./instance-locks.js";
-import { parseManifest } from "./manifest.js";
+import { parseManifest } from "../manifest/manifest.js";
 import { planDeployment } from "./observe.js";
 import { reconcile } from "./reconcile.js";
 import { TaskRunner } from "./task-runner.js";
@@ -153,7 +153,7 @@ export class Director {
     if (resumed.length > 0) o.log.warn({ tasks: resumed }, "resumed unfinished tasks");
     if (o.health) {
       director.monitor = new HealthMonitor(
-        ctx,
+        { ...ctx, agentInfo: (inst, timeoutMs) => agentOf(ctx, inst, timeoutMs).info() },
         director.heartbeats,
         (t) => director.runner.submit(t),
         o.health,

@@ -10,7 +10,7 @@ import type { DirectorContext } from "./context.js";
 import type { TaskReporter } from "./events.js";
 import { InstanceOps, StepFailed } from "./instance-ops.js";
 import type { SpecExtras } from "./clusters.js";
-import type { Manifest } from "./manifest.js";
+import type { Manifest } from "../manifest/manifest.js";
 import type { Step } from "./planner.js";
 import { buildSpec, resolveLinks } from "./spec-builder.js";
 import type { Batch } from "./update-policy.js";

@@ -2,16 +2,16 @@
  * What each kind of task does. Deploy, delete and recreate go through the planner
  * and the executor; stop and start act on the agents in batches of max_in_flight.
  */
-import { recoverHandler } from "../health/recover.js";
+import { recoverHandler } from "./recover.js";
 import { errorMessage } from "../lib/errors.js";
 import type { InstanceRecord } from "../store/instances.js";
 import type { TaskKind } from "../store/tasks.js";
-import type { CloudConfig } from "./cloud-config.js";
+import type { CloudConfig } from "../manifest/cloud-config.js";
 import { agentOf, type DirectorContext } from "./context.js";
 import type { TaskReporter } from "./events.js";
 import { DeployFailed, execute } from "./executor.js";
 import { describeJobs, InstanceOps } from "./instance-ops.js";
-import { DEFAULT_LEASES, maxInFlightOf, type Manifest } from "./manifest.js";
+import { DEFAULT_LEASES, maxInFlightOf, type Manifest } from "../manifest/manifest.js";
 import { planDeployment } from "./observe.js";
 import type { Plan, Step } from "./planner.js";
 import { releaseDeploymentResources, specExtras } from "./clusters.js";

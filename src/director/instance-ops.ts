@@ -11,7 +11,7 @@ import { sleep, waitFor } from "../lib/sleep.js";
 import type { Resources } from "../placement/types.js";
 import type { InstanceRecord } from "../store/instances.js";
 import { agentOf, agentSettings, instanceMetadata, type DirectorContext } from "./context.js";
-import { checkInstanceTransition, type InstanceState } from "./instance-state.js";
+import { checkInstanceTransition, type InstanceState } from "../store/instance-state.js";
 import type { AgentSpec } from "./spec-builder.js";
 
 export class StepFailed extends Error {}

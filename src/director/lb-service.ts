@@ -10,7 +10,7 @@ import type { LbNodeStatus } from "../jobs/data-service.js";
 import { serviceOf } from "../jobs/services.js";
 import { clusterVip, leaseStoreOf, storedManifest } from "./clusters.js";
 import { agentOf, type DirectorContext } from "./context.js";
-import type { GroupManifest } from "./manifest.js";
+import type { GroupManifest } from "../manifest/manifest.js";
 import { resolveLinks } from "./spec-builder.js";
 
 /** The group's load-balancer service and its job, when it runs one. */

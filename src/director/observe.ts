@@ -3,10 +3,10 @@ import { randomUUID } from "node:crypto";
 import type { VmState } from "../cloud/cloud.js";
 import type { PlacementHost } from "../placement/types.js";
 import type { InstanceRecord } from "../store/instances.js";
-import type { CloudConfig } from "./cloud-config.js";
+import type { CloudConfig } from "../manifest/cloud-config.js";
 import type { SpecExtras } from "./clusters.js";
 import { agentOf, type DirectorContext } from "./context.js";
-import type { Manifest } from "./manifest.js";
+import type { Manifest } from "../manifest/manifest.js";
 import { plan, type Observed, type Plan } from "./planner.js";
 
 export async function placementHosts(ctx: DirectorContext): Promise<PlacementHost[]> {

@@ -5,8 +5,8 @@ import { parse } from "yaml";
 import { repoPath } from "../cli/home.js";
 import type { PlacementHost } from "../placement/types.js";
 import type { InstanceRecord } from "../store/instances.js";
-import { parseCloudConfig } from "./cloud-config.js";
-import { parseManifest, type Manifest } from "./manifest.js";
+import { parseCloudConfig } from "../manifest/cloud-config.js";
+import { parseManifest, type Manifest } from "../manifest/manifest.js";
 import { plan, type Observed, type PlanInput } from "./planner.js";
 import { buildSpec } from "./spec-builder.js";
 

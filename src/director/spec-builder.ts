@@ -9,7 +9,7 @@ import type { ClusterSpec } from "../jobs/job-type.js";
 import type { InstanceRecord } from "../store/instances.js";
 import { NO_EXTRAS, type SpecExtras } from "./clusters.js";
 import { secretNamesOf } from "../jobs/services.js";
-import type { GroupManifest, Manifest } from "./manifest.js";
+import type { GroupManifest, Manifest } from "../manifest/manifest.js";
 
 export interface AgentSpec {
   version: string;

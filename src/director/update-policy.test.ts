@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { DEFAULT_LEASES, type Manifest } from "./manifest.js";
+import { DEFAULT_LEASES, type Manifest } from "../manifest/manifest.js";
 import type { Step } from "./planner.js";
 import { batchesFor } from "./update-policy.js";
 

@@ -6,7 +6,7 @@
  * the rest in batches of at most `max_in_flight`, one zone at a time when
  * `serial_zones` is on. A failed canary stops the deploy before any batch runs.
  */
-import { maxInFlightOf, type Manifest } from "./manifest.js";
+import { maxInFlightOf, type Manifest } from "../manifest/manifest.js";
 import type { Step } from "./planner.js";
 
 export type BatchKind = "delete" | "canary" | "batch";

@@ -6,18 +6,41 @@
  * after a failed one. Every change of verdict or decision is a sentence that
  * becomes an event. It also deletes zombies (zombies.ts).
  */
-import { agentOf, type DirectorContext } from "../director/context.js";
-import type { HeartbeatBook } from "../director/heartbeats.js";
-import type { GroupManifest, Manifest } from "../director/manifest.js";
+import type { Logger } from "pino";
+import type { Cloud } from "../cloud/cloud.js";
+import type { Heartbeat } from "../agent/heartbeat.js";
+import type { GroupManifest, Manifest } from "../manifest/manifest.js";
 import { errorMessage } from "../lib/errors.js";
 import type { InstanceRecord } from "../store/instances.js";
 import type { TaskRecord } from "../store/tasks.js";
 import type { HealthConfig } from "./config.js";
 import { guard, type GuardDecision } from "./guard.js";
-import type { RecoverPayload } from "./recover.js";
+import type { RecoverPayload } from "./recover-request.js";
+import type { Store } from "../store/store.js";
 import { isDown, judge, type Verdict } from "./verdict.js";
 import { findZombies } from "./zombies.js";
 import { strategyOf } from "../strategies/registry.js";
+
+/** What the monitor reads and acts through (the composition root hands it the director's). */
+export interface MonitorContext {
+  store: Store;
+  cloud: Cloud;
+  log: Logger;
+  /** This control plane's id (its VMs carry it: zombies are looked for among them). */
+  directorId: string;
+  /** Instances a deploy step or a recovery works on now (not judged meanwhile). */
+  instanceLocks: { isLocked(instanceId: string): boolean };
+  /** Calls the instance's agent (GET /v1/info); rejects when it does not answer in time. */
+  agentInfo(inst: InstanceRecord, timeoutMs: number): Promise<unknown>;
+}
+
+/** The heartbeats agents sent, newest per VM (the director's HeartbeatBook). */
+export interface HeartbeatSource {
+  lastOf(vmId: string | null): { at: number; beat: Heartbeat } | undefined;
+  forget(vmId: string): void;
+  /** Called with a VM nobody owns that sent a heartbeat (a zombie suspect). */
+  onUnknownVm: (vmId: string) => void;
+}
 
 export type SubmitTask = (t: {
   deployment: string;
@@ -102,8 +125,8 @@ export class HealthMonitor {
   private ticking = false;
 
   constructor(
-    private readonly ctx: DirectorContext,
-    private readonly heartbeats: HeartbeatBook,
+    private readonly ctx: MonitorContext,
+    private readonly heartbeats: HeartbeatSource,
     private readonly submit: SubmitTask,
     readonly cfg: HealthConfig,
   ) {
@@ -395,8 +418,8 @@ export class HealthMonitor {
     if (p.inFlight || now - p.lastAt < this.cfg.probeIntervalMs) return;
     p.inFlight = true;
     p.lastAt = now;
-    agentOf(this.ctx, inst, 1500)
-      .info()
+    this.ctx
+      .agentInfo(inst, 1500)
       .then(() => (p.failures = 0))
       .catch(() => {
         // "Sends heartbeats but does not answer": a failure counts only while its

@@ -4,7 +4,7 @@
  * failed host just stops sending heartbeats. Two more cases a heartbeat alone
  * misses: jobs that keep failing, and an agent that beats but no longer answers.
  */
-import type { InstanceState } from "../director/instance-state.js";
+import type { InstanceState } from "../store/instance-state.js";
 import type { HealthConfig } from "./config.js";
 
 export type Health = "healthy" | "unresponsive" | "failing" | "unreachable" | "not-judged";

@@ -8,6 +8,14 @@
  */
 import { readFileSync, readdirSync } from "node:fs";
 
+/** A process by its PID and its start time (a recycled PID is not it). */
+export interface ProcRef {
+  /** Its PID (for a VM: its agent, leader of the VM's process group). */
+  pid: number;
+  /** Its start time in clock ticks since boot (tells a recycled PID apart). */
+  startTime: number;
+}
+
 export interface ProcStat {
   pid: number;
   /** R running, S sleeping, D disk sleep, T stopped, t traced, Z zombie, X dead. */

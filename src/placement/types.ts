@@ -1,5 +1,7 @@
 /** The vocabulary of placement: hosts as placement sees them, and what is asked of them. */
-import type { Attributes } from "../cloud/cloud.js";
+/** A host's or a VM type's attributes (a cloud reports them; placement matches on them). */
+export type AttributeValue = string | number | boolean;
+export type Attributes = Record<string, AttributeValue>;
 
 export interface PlacementHost {
   /** `zone/name`. */

@@ -1,6 +1,6 @@
 /** Instances: one row per member of an instance group, with its VM and disk. */
 import type { Kysely, Selectable } from "kysely";
-import type { InstanceState } from "../director/instance-state.js";
+import type { InstanceState } from "./instance-state.js";
 import type { Resources } from "../placement/types.js";
 import { SecretBox } from "../lib/secret-box.js";
 import type { Database, InstancesTable } from "./schema.js";

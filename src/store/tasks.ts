@@ -2,35 +2,9 @@
 import type { Kysely, Selectable } from "kysely";
 import type { Database, EventsTable, TasksTable } from "./schema.js";
 
-export type TaskKind = "deploy" | "delete" | "recreate" | "stop" | "start" | "recover";
-export type TaskState = "queued" | "running" | "done" | "failed";
-export type EventLevel = "info" | "warn" | "error";
+import type { EventLevel, EventRecord, TaskKind, TaskRecord, TaskState } from "../wire/tasks.js";
 
-export interface TaskRecord {
-  id: number;
-  deployment: string | null;
-  kind: TaskKind;
-  state: TaskState;
-  description: string;
-  payload: unknown;
-  progress: { done: number; total: number };
-  result: string | null;
-  owner: string | null;
-  createdAt: string;
-  startedAt: string | null;
-  endedAt: string | null;
-}
-
-export interface EventRecord {
-  id: number;
-  taskId: number | null;
-  deployment: string | null;
-  instance: string | null;
-  at: string;
-  level: EventLevel;
-  stage: string;
-  message: string;
-}
+export type { EventLevel, EventRecord, TaskKind, TaskRecord, TaskState } from "../wire/tasks.js";
 
 function taskFromRow(r: Selectable<TasksTable>): TaskRecord {
   return {

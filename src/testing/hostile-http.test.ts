@@ -16,7 +16,7 @@ import { heartbeatSchema } from "../agent/heartbeat.js";
 import { buildCloudApi } from "../cloud/local/api.js";
 import { parseCloudConfig } from "../cloud/local/config.js";
 import { LocalCloudService } from "../cloud/local/service.js";
-import { buildDirectorApi } from "../director/api.js";
+import { buildControlPlaneApi } from "../control-plane/api.js";
 import type { Director } from "../director/director.js";
 import { mountLeaseApi } from "../ha/embedded/api.js";
 import { EmbeddedLeaseStore } from "../ha/embedded/store.js";
@@ -42,7 +42,7 @@ describe("hostile requests", () => {
     const broker = (): ControlPlaneBroker => {
       throw new Unavailable("no broker here");
     };
-    const app = buildDirectorApi(
+    const app = buildControlPlaneApi(
       () => director,
       "o".repeat(40),
       () => ({}),
@@ -88,7 +88,7 @@ describe("hostile requests", () => {
   });
 
   describe("cluster members' calls", () => {
-    const app = buildDirectorApi(
+    const app = buildControlPlaneApi(
       () =>
         ({
           clusters: {

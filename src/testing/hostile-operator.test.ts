@@ -19,7 +19,7 @@ import { loadCatalog } from "../broker/catalog.js";
 import { startBroker, type ControlPlaneBroker } from "../broker/control-plane.js";
 import { repoPath } from "../cli/home.js";
 import type { Cloud, Zone } from "../cloud/cloud.js";
-import { buildDirectorApi } from "../director/api.js";
+import { buildControlPlaneApi } from "../control-plane/api.js";
 import { Director } from "../director/director.js";
 import { Unavailable } from "../lib/errors.js";
 import { silentLogger } from "../lib/log.js";
@@ -85,7 +85,7 @@ describe("hostile requests from operators and platforms", () => {
       director,
       log: silentLogger,
     });
-    app = buildDirectorApi(
+    app = buildControlPlaneApi(
       () => director,
       OPERATOR,
       () => ({}),

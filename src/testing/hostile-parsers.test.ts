@@ -15,8 +15,8 @@ import { parseSpec } from "../agent/spec.js";
 import { loadCatalog } from "../broker/catalog.js";
 import { repoPath } from "../cli/home.js";
 import { parseCloudConfig as parseLocalCloud } from "../cloud/local/config.js";
-import { parseCloudConfig } from "../director/cloud-config.js";
-import { parseManifest } from "../director/manifest.js";
+import { parseCloudConfig } from "../manifest/cloud-config.js";
+import { parseManifest } from "../manifest/manifest.js";
 import { InvalidInput } from "../lib/errors.js";
 import { fuzzSettings, hostileSuite, mutations, type Mutation, type Tally } from "./hostile.js";
 

@@ -25,7 +25,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { stringify } from "yaml";
-import { lookupUser } from "../agent/users.js";
+import { lookupUser } from "../lib/users.js";
 import { SHARED_PARAMETERS } from "../jobs/postgres/files.js";
 import { waitFor } from "../lib/sleep.js";
 import { queryOnce } from "./failover-system.js";

@@ -8,7 +8,7 @@ import { appendFileSync, chownSync, closeSync, mkdtempSync, openSync, readFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
-import { lookupUser } from "../agent/users.js";
+import { lookupUser } from "../lib/users.js";
 import { readStat, signalGroup } from "../lib/proc.js";
 import { waitFor } from "../lib/sleep.js";
 import { claimAddressBlock, type AddressBlock } from "./addresses.js";

@@ -18,7 +18,7 @@ import { parseCloudConfig } from "../../src/cloud/local/config.js";
 import { LocalCloudService } from "../../src/cloud/local/service.js";
 import { AGENT_CA_DIR } from "../../src/director/agent-listener.js";
 import { agentSettings } from "../../src/director/context.js";
-import { startControlPlane, type RunningControlPlane } from "../../src/director/server.js";
+import { startControlPlane, type RunningControlPlane } from "../../src/control-plane/server.js";
 import { standbyAgent } from "../../src/director/standby-pool.js";
 import { OsbClient, type OsbEndpoint } from "../../src/broker/client.js";
 import { apiTlsOptions } from "../../src/cli/commands/control-plane.js";

@@ -11,7 +11,7 @@ import { loadOpenStackConfig } from "../../cloud/openstack/config.js";
 import { OpenStackCloud } from "../../cloud/openstack/driver.js";
 import type { AgentTlsOptions } from "../../director/agent-listener.js";
 import { DirectorClient } from "../../director/client.js";
-import { startControlPlane } from "../../director/server.js";
+import { startControlPlane } from "../../control-plane/server.js";
 import { ENDPOINT_FILE, parseListen, type Endpoint } from "../../lib/data-dir.js";
 import type { ApiTlsOptions } from "../../director/api-tls.js";
 import { errorMessage, InvalidInput, NotFound, Unavailable } from "../../lib/errors.js";

@@ -2,7 +2,7 @@
 import { Command } from "commander";
 import { stringify } from "yaml";
 import type { DirectorClient } from "../../director/client.js";
-import type { TaskRecord } from "../../store/tasks.js";
+import type { TaskRecord } from "../../wire/tasks.js";
 import { directorClient } from "../context.js";
 import { followTask } from "../follow.js";
 import { print, printJson, table } from "../output.js";

@@ -7,13 +7,9 @@ import { writeFileAtomic, readJsonIfExists } from "../../lib/files.js";
 import type { Metadata, VmState, VmType } from "../cloud.js";
 import type { NetworkFault } from "./network/faults.js";
 import type { DelayQueue } from "./network/delay.js";
+import type { ProcRef } from "../../lib/proc.js";
 
-export interface ProcRef {
-  /** PID of the VM's agent, leader of the VM's process group. */
-  pid: number;
-  /** Its start time in clock ticks since boot (tells a recycled PID apart). */
-  startTime: number;
-}
+export type { ProcRef } from "../../lib/proc.js";
 
 export interface VmRecord {
   id: string;

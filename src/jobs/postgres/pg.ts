@@ -16,7 +16,7 @@ import {
 } from "node:fs";
 import { dirname } from "node:path";
 import pg from "pg";
-import { lookupUser } from "../../agent/users.js";
+import { lookupUser } from "../../lib/users.js";
 import { parseLsn } from "./files.js";
 import { PG_BIN, PG_USER, REPLICATION_USER, tlsFiles, type PgPaths, type PgSecrets } from "./config.js";
 

@@ -10,7 +10,7 @@ import { closeSync, openSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Unavailable } from "../../../lib/errors.js";
 import { isAlive, readStat, signalPid } from "../../../lib/proc.js";
-import type { ProcRef } from "../state.js";
+import type { ProcRef } from "../../../lib/proc.js";
 
 const IPTABLES = "/usr/sbin/iptables-nft";
 /** Beside this file in the repository (Python: Node.js cannot open a netlink socket). */

@@ -9,7 +9,7 @@
 import type { FastifyRequest } from "fastify";
 import { basicCredentials, originatingIdentity } from "../broker/api.js";
 import { bearerToken, tokensEqual, type AuditOptions } from "../lib/http-server.js";
-import type { Director } from "./director.js";
+import type { Director } from "../director/director.js";
 
 const KEEPALIVES = new Set([
   "/v1/heartbeats",
@@ -19,7 +19,7 @@ const KEEPALIVES = new Set([
   "/v1/lb/backends",
 ]);
 
-export function directorAudit(apiToken: string, director: () => Director): AuditOptions {
+export function controlPlaneAudit(apiToken: string, director: () => Director): AuditOptions {
   return {
     who: async (req: FastifyRequest) => {
       if (req.url.startsWith("/v2/")) {

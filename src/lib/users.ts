@@ -1,6 +1,6 @@
 /** Looks up a system user (uid, gid, home) in /etc/passwd, for jobs that run as one. */
 import { readFileSync } from "node:fs";
-import { InvalidInput } from "../lib/errors.js";
+import { InvalidInput } from "./errors.js";
 
 export interface SystemUser {
   name: string;

@@ -30,12 +30,13 @@ import { DEFAULT_HEALTH, type HealthConfig } from "../health/config.js";
 import { Store } from "../store/store.js";
 import { loadCatalog } from "../broker/catalog.js";
 import { startBroker, type ControlPlaneBroker } from "../broker/control-plane.js";
-import { AgentCa } from "./agent-ca.js";
-import { AGENT_CA_DIR, startAgentListener, type AgentTlsOptions } from "./agent-listener.js";
+import { buildControlPlaneApi } from "./api.js";
+import { controlPlaneAudit } from "./audit.js";
+import { AgentCa } from "../director/agent-ca.js";
+import { AGENT_CA_DIR, startAgentListener, type AgentTlsOptions } from "../director/agent-listener.js";
 import { memoUntilFailure } from "../lib/memo.js";
-import { apiTlsMaterial, type ApiTlsOptions } from "./api-tls.js";
-import { buildDirectorApi } from "./api.js";
-import { Director } from "./director.js";
+import { apiTlsMaterial, type ApiTlsOptions } from "../director/api-tls.js";
+import { Director } from "../director/director.js";
 
 export interface ControlPlaneOptions {
   dataDir: string;
@@ -90,7 +91,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
     if (!ready.director) throw new Unavailable("the director is still starting");
     return ready.director;
   };
-  const app = buildDirectorApi(
+  const app = buildControlPlaneApi(
     directorNow,
     token,
     () => ({
@@ -114,7 +115,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
         dataDir,
         tls: o.agentTls,
         director: directorNow,
-        audit: { log, apiToken: token },
+        audit: { log, options: controlPlaneAudit(token, directorNow) },
       }).catch(async (err: unknown) => {
         await app.close();
         await store.close();

@@ -1,5 +1,6 @@
 /**
- * Recovery tasks (kind `recover`): one instance, rebuilt by its group's strategy.
+ * Recovery tasks (kind `recover`, which the health monitor submits with a
+ * RecoverPayload): one instance, rebuilt by its group's strategy.
  * Every step is idempotent and reads the instance again first, so a recovery
  * resumed after a director crash carries on where it stopped. The timeline —
  * detected, fenced, disk moved, started, healthy — is written as events, each with
@@ -9,33 +10,23 @@
  * taken from it — its disk, its address, its role. A recovery holds the instance's
  * lock, never the deployment's: a running deploy does not starve it.
  */
+import type { RecoverPayload } from "../health/recover-request.js";
 import { NotFound, errorMessage } from "../lib/errors.js";
 import { waitFor } from "../lib/sleep.js";
 import { place } from "../placement/place.js";
 import type { InstanceRecord } from "../store/instances.js";
 import type { TaskRecord } from "../store/tasks.js";
-import type { CloudConfig } from "../director/cloud-config.js";
-import { agentOf, type DirectorContext } from "../director/context.js";
-import type { TaskReporter } from "../director/events.js";
-import { InstanceOps, StepFailed } from "../director/instance-ops.js";
-import type { GroupManifest, Manifest } from "../director/manifest.js";
-import { placementHosts } from "../director/observe.js";
-import { resourcesOf } from "../director/planner.js";
-import { buildSpec, resolveLinks } from "../director/spec-builder.js";
-import { standbyReady, syncStandbys } from "../director/standby-pool.js";
-import { breakLeasesOf, specExtras } from "../director/clusters.js";
+import type { CloudConfig } from "../manifest/cloud-config.js";
+import { agentOf, type DirectorContext } from "./context.js";
+import type { TaskReporter } from "./events.js";
+import { InstanceOps, StepFailed } from "./instance-ops.js";
+import type { GroupManifest, Manifest } from "../manifest/manifest.js";
+import { placementHosts } from "./observe.js";
+import { resourcesOf } from "./planner.js";
+import { buildSpec, resolveLinks } from "./spec-builder.js";
+import { standbyReady, syncStandbys } from "./standby-pool.js";
+import { breakLeasesOf, specExtras } from "./clusters.js";
 import { strategyOf } from "../strategies/registry.js";
-
-export interface RecoverPayload {
-  instanceId: string;
-  /** The VM that failed (fenced before anything is taken from it); null when the instance had none. */
-  failedVmId: string | null;
-  /** Why the monitor decided to recover it. */
-  reason: string;
-  /** Rebuild in another (healthy) zone: its own is down and the group may relocate. */
-  relocate: boolean;
-  detectedAt: number;
-}
 
 interface Recovery {
   ctx: DirectorContext;

@@ -7,9 +7,9 @@ import { Unavailable } from "../lib/errors.js";
 import { waitFor } from "../lib/sleep.js";
 import type { ControlPlaneBroker } from "../broker/control-plane.js";
 import type { FastifyRequest } from "fastify";
-import { buildDirectorApi } from "./api.js";
-import { directorAudit } from "./audit.js";
-import type { Director } from "./director.js";
+import { buildControlPlaneApi } from "./api.js";
+import { controlPlaneAudit } from "./audit.js";
+import type { Director } from "../director/director.js";
 
 const TOKEN = "o".repeat(40);
 const VM_TOKEN = "v".repeat(40);
@@ -38,7 +38,7 @@ function api() {
       },
     },
   } as unknown as Director;
-  const app = buildDirectorApi(
+  const app = buildControlPlaneApi(
     () => director,
     TOKEN,
     () => ({ cloud: "test" }),
@@ -116,7 +116,7 @@ describe("audit log", () => {
     const [line] = await audited(1);
     assert.equal(line!.status, 401, "a refused heartbeat is a line");
     assert.equal(audits().length, 1);
-    const quiet = directorAudit(TOKEN, () => ({}) as Director).quiet!;
+    const quiet = controlPlaneAudit(TOKEN, () => ({}) as Director).quiet!;
     const req = (url: string, body?: unknown) =>
       ({ routeOptions: { url }, body }) as unknown as FastifyRequest;
     assert.equal(quiet(req("/v1/heartbeats")), true);
