@@ -25,7 +25,7 @@ import {
 import { errorMessage, InvalidInput, Unavailable } from "../lib/errors.js";
 import { writeFileAtomic } from "../lib/files.js";
 import { SecretBox } from "../lib/secret-box.js";
-import { createLogger } from "../lib/log.js";
+import { createLogger, type Logger } from "../lib/log.js";
 import { DEFAULT_HEALTH, type HealthConfig } from "../health/config.js";
 import { Store } from "../store/store.js";
 import { loadCatalog } from "../broker/catalog.js";
@@ -50,6 +50,8 @@ export interface ControlPlaneOptions {
   health?: HealthConfig | false;
   /** The service broker's config file (catalog, plans and their templates). */
   brokerConfig: string;
+  /** Where its log lines go (default: JSON lines on stdout, level ZONAL_LOG_LEVEL or info). */
+  log?: Logger;
   /**
    * TLS between the director and agents (VMs off loopback): heartbeats arrive over
    * HTTPS on this second listener, agents serve HTTPS, and both sides trust only the
@@ -80,7 +82,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
   claimDataDir(dataDir, "control plane");
   const catalog = loadCatalog(o.brokerConfig); // a bad broker config stops the start, before anything runs
   const tls = o.apiTls ? await apiTlsMaterial(o.apiTls, dataDir, host) : undefined;
-  const log = createLogger("director");
+  const log = o.log ?? createLogger("director");
   const box = SecretBox.load({ dataDir, ...(o.secretKeyFile ? { keyFile: o.secretKeyFile } : {}) });
   const store = await Store.open({ dataDir, box, ...(o.databaseUrl ? { databaseUrl: o.databaseUrl } : {}) });
   const token = readOrCreateToken(dataDir, "api-token");

@@ -52,7 +52,7 @@ import {
   type NetworkFaultSpec,
   type NetworkState,
 } from "./network/faults.js";
-import { chooseHost, type HostView } from "./scheduler.js";
+import { chooseHost, type HostView } from "../scheduler.js";
 import { StateFile, type AddressRecord, type DiskRecord, type VmRecord } from "./state.js";
 import { bootAgent, findVmByMarker, freezeVm, killVm, observe, thawVm } from "./vm-runtime.js";
 import { readStat } from "../../lib/proc.js";

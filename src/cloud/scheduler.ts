@@ -4,8 +4,8 @@
  * plus a free address) and the fitting ones ordered: the caller's hints first, then
  * the host with the most free RAM. Every rejected host gets a reason ("z2/h1: lacks ssd").
  */
-import type { Attributes, VmType } from "../cloud.js";
-import { unfitReason } from "../../placement/filters.js";
+import type { Attributes, VmType } from "./cloud.js";
+import { unfitReason } from "../placement/filters.js";
 
 export interface HostView {
   id: string;
