@@ -64,6 +64,9 @@ export class CannotPlace extends Conflict {
   }
 }
 
+/** How long a stopping director waits for its running tasks. */
+const STOP_WAIT_MS = 10_000;
+
 export class Director {
   readonly heartbeats: HeartbeatBook;
   readonly clusters: ClusterService;
@@ -163,9 +166,16 @@ export class Director {
     return director;
   }
 
+  /**
+   * Stops the health monitor and the task runner, and waits (up to STOP_WAIT_MS) for
+   * the tasks that run to end; one still running then resumes at the next start.
+   */
   async stop(): Promise<void> {
-    this.monitor?.stop();
+    await this.monitor?.stop();
     this.runner.stop();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.runner.idle(), new Promise((r) => (timer = setTimeout(r, STOP_WAIT_MS)))]);
+    clearTimeout(timer);
   }
 
   /** Waits until no task runs (tests). */

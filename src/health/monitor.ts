@@ -123,6 +123,8 @@ export class HealthMonitor {
   }
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
+  /** The look in progress (stop waits for it). */
+  private current: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly ctx: MonitorContext,
@@ -138,8 +140,11 @@ export class HealthMonitor {
     this.timer.unref();
   }
 
-  stop(): void {
+  /** Stops looking; resolves once a look in progress has ended (nothing of it runs on after). */
+  async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.current;
   }
 
   async overrides(): Promise<Overrides> {
@@ -210,13 +215,10 @@ export class HealthMonitor {
   async tick(now = Date.now()): Promise<void> {
     if (this.ticking) return;
     this.ticking = true;
-    try {
-      await this.look(now);
-    } catch (err) {
-      this.ctx.log.error({ err: errorMessage(err) }, "health monitor tick failed");
-    } finally {
-      this.ticking = false;
-    }
+    this.current = this.look(now)
+      .catch((err: unknown) => this.ctx.log.error({ err: errorMessage(err) }, "health monitor tick failed"))
+      .finally(() => (this.ticking = false));
+    await this.current;
   }
 
   private async look(now: number): Promise<void> {
