@@ -40,6 +40,11 @@ export function secretNamesOf(group: { jobs: readonly JobEntry[] }): string[] {
   return [...new Set(group.jobs.flatMap((j) => services.get(j.type)?.secrets ?? []))];
 }
 
+/** Adds a data service (tests register a fake one; a real one is listed above). */
+export function registerDataService(service: DataService): void {
+  services.set(service.type, service);
+}
+
 /** Every registered service's job type. */
 export function serviceTypes(): string[] {
   return [...services.keys()];

@@ -50,14 +50,17 @@ export class CoreHarness {
     return this.cp!.director;
   }
 
-  /** Starts the control plane (again, after `restart`) and uploads examples/cloud-config.yml. */
+  /** The broker's config file (default: examples/broker.yml). */
+  brokerConfig = repoPath("examples", "broker.yml");
+
+  /** Starts the control plane (again, after `down`) and uploads examples/cloud-config.yml. */
   async up(health: HealthConfig | false = FAST_HEALTH): Promise<void> {
     this.cp = await startControlPlane({
       dataDir: join(this.dir, "control-plane"),
       listen: `127.${this.octet}.0.1:0`,
       cloud: this.cloud,
       cloudName: "memory",
-      brokerConfig: repoPath("examples", "broker.yml"),
+      brokerConfig: this.brokerConfig,
       health,
       log: silentLogger,
     });
