@@ -30,14 +30,15 @@ async function main(): Promise<void> {
     await z.up();
     const ep = await z.director.http.request<OsbEndpoint>("GET", "/v1/broker");
     const osb = new OsbClient(ep);
-    for (const plan of catalog.plans) {
+    const service = catalog.services[0]!;
+    for (const plan of service.plans) {
       const row = { plan: plan.name, broker: [] as number[], direct: [] as number[] };
       for (let i = 0; i < RUNS; i++) {
         const id = `bench-${plan.name}-${i}`;
         const t0 = Date.now();
         const r = await osb.call("PUT", `/service_instances/${id}`, {
           query: { accepts_incomplete: "true" },
-          body: { service_id: catalog.service.id, plan_id: plan.id, organization_guid: "b", space_guid: "b" },
+          body: { service_id: service.id, plan_id: plan.id, organization_guid: "b", space_guid: "b" },
         });
         if (r.status !== 202) throw new Error(`provision ${id}: ${r.status} ${JSON.stringify(r.body)}`);
         const state = await waitFor(
@@ -58,7 +59,7 @@ async function main(): Promise<void> {
             ca_cert: string;
           };
         }>("PUT", `/service_instances/${id}/service_bindings/${id}-b`, {
-          body: { service_id: catalog.service.id, plan_id: plan.id },
+          body: { service_id: service.id, plan_id: plan.id },
         });
         const c = bound.body.credentials;
         // As the binding says: TLS, the certificate checked against its CA and the host (verify-full).
@@ -76,10 +77,10 @@ async function main(): Promise<void> {
         row.broker.push(Date.now() - t0);
         process.stderr.write(`${plan.name} via the broker, run ${i + 1}: ${row.broker.at(-1)} ms\n`);
         await osb.call("DELETE", `/service_instances/${id}/service_bindings/${id}-b`, {
-          query: { service_id: catalog.service.id, plan_id: plan.id },
+          query: { service_id: service.id, plan_id: plan.id },
         });
         await osb.call("DELETE", `/service_instances/${id}`, {
-          query: { service_id: catalog.service.id, plan_id: plan.id, accepts_incomplete: "true" },
+          query: { service_id: service.id, plan_id: plan.id, accepts_incomplete: "true" },
         });
         await waitFor(
           async () =>

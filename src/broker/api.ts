@@ -23,7 +23,7 @@ import { z } from "zod";
 import { ZonalError, errorMessage } from "../lib/errors.js";
 import { noteFailure, tokensEqual } from "../lib/http-server.js";
 import { formatProblems, problemsOf } from "../lib/validate.js";
-import { catalogBody, bindParameters, updateParameters } from "./catalog.js";
+import { catalogBody, bindParameters, serviceById, updateParameters } from "./catalog.js";
 import type { Answer, Broker } from "./service.js";
 
 export const MIN_MINOR_VERSION = 12;
@@ -144,12 +144,12 @@ export function mountBrokerApi(
       osb.put("/service_instances/:iid", async (req: Req, reply) => {
         const { iid } = ids(req);
         const body = parse(provisionBody, req.body, "provision request");
-        if (body.service_id !== b().catalog.service.id)
-          throw bad(`service_id: no service "${body.service_id}" in the catalog`);
-        const plan = b().plan(body.plan_id);
-        if (!plan) throw bad(`plan_id: no plan "${body.plan_id}" in the catalog`);
+        const svc = serviceById(b().catalog, body.service_id);
+        if (!svc) throw bad(`service_id: no service "${body.service_id}" in the catalog`);
+        const plan = svc.plans.find((p) => p.id === body.plan_id);
+        if (!plan) throw bad(`plan_id: no plan "${body.plan_id}" in service ${svc.name}`);
         parse(plan.provision, body.parameters, "parameters");
-        const version = b().catalog.maintenanceInfo?.version;
+        const version = svc.maintenanceInfo?.version;
         if (body.maintenance_info && body.maintenance_info.version !== version)
           return send(reply, {
             status: 422,
@@ -177,7 +177,7 @@ export function mountBrokerApi(
       osb.patch("/service_instances/:iid", async (req: Req, reply) => {
         const { iid } = ids(req);
         const body = parse(updateBody, req.body, "update request");
-        if (body.service_id !== b().catalog.service.id)
+        if (!serviceById(b().catalog, body.service_id))
           throw bad(`service_id: no service "${body.service_id}" in the catalog`);
         if (body.parameters) parse(updateParameters, body.parameters, "parameters");
         req.log.info({ instance: iid, identity: identity(req) }, "update requested");
@@ -212,9 +212,10 @@ export function mountBrokerApi(
       osb.put("/service_instances/:iid/service_bindings/:bid", async (req: Req, reply) => {
         const { iid, bid } = ids(req);
         const body = parse(bindBody, req.body, "bind request");
-        if (body.service_id !== b().catalog.service.id)
-          throw bad(`service_id: no service "${body.service_id}" in the catalog`);
-        if (!b().plan(body.plan_id)) throw bad(`plan_id: no plan "${body.plan_id}" in the catalog`);
+        const svc = serviceById(b().catalog, body.service_id);
+        if (!svc) throw bad(`service_id: no service "${body.service_id}" in the catalog`);
+        if (!svc.plans.some((p) => p.id === body.plan_id))
+          throw bad(`plan_id: no plan "${body.plan_id}" in service ${svc.name}`);
         parse(bindParameters, body.parameters, "parameters");
         req.log.info({ instance: iid, binding: bid, identity: identity(req) }, "bind requested");
         return send(

@@ -1,8 +1,10 @@
 /**
  * The broker's config file (examples/broker.yml) and the OSB catalog made from it:
- * one service, its plans, each plan's manifest template, and which plans an
- * instance may change to in place. Parameters are the same for every plan; their
- * schemas are zod here and JSON Schema (draft 4, as OSB asks) in the catalog.
+ * its services (`services:`, or one as `service:` + `plans:`), their plans, each
+ * plan's manifest template, and which plans of the same service an instance may
+ * change to in place. A plan's provision parameters are its template's data
+ * service's; their schemas are zod here and JSON Schema (draft 4, as OSB asks) in
+ * the catalog.
  */
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
@@ -16,61 +18,90 @@ import { serviceOf } from "../jobs/services.js";
 const id = z.string().regex(/^[A-Za-z0-9._~-]{1,64}$/, "expected an id of letters, digits, . _ ~ -");
 const planName = z.string().regex(/^[a-z0-9][a-z0-9.-]{0,62}$/, "expected a CLI-friendly name");
 
-const configSchema = z
+const serviceSchema = z
   .object({
-    service: z
+    id,
+    name: planName,
+    description: z.string().min(1, "expected a description"),
+    tags: z.array(z.string()).default([]),
+  })
+  .strict();
+
+const maintenanceInfoSchema = z
+  .object({
+    version: z.string().regex(/^\d+\.\d+\.\d+([+-][0-9A-Za-z.+-]+)?$/, "expected a semantic version"),
+    description: z.string().optional(),
+  })
+  .strict();
+
+const plansSchema = z
+  .array(
+    z
       .object({
         id,
         name: planName,
         description: z.string().min(1, "expected a description"),
-        tags: z.array(z.string()).default([]),
+        template: z.string().min(1, "expected a manifest file"),
+        updatable_to: z.array(planName).default([]),
+        maximum_polling_duration: z.number().int().positive().default(900),
       })
       .strict(),
-    maintenance_info: z
-      .object({
-        version: z.string().regex(/^\d+\.\d+\.\d+([+-][0-9A-Za-z.+-]+)?$/, "expected a semantic version"),
-        description: z.string().optional(),
-      })
-      .strict()
-      .optional(),
-    plans: z
-      .array(
-        z
-          .object({
-            id,
-            name: planName,
-            description: z.string().min(1, "expected a description"),
-            template: z.string().min(1, "expected a manifest file"),
-            updatable_to: z.array(planName).default([]),
-            maximum_polling_duration: z.number().int().positive().default(900),
-          })
-          .strict(),
-      )
-      .min(1, "expected at least one plan"),
-  })
+  )
+  .min(1, "expected at least one plan");
+
+/** One service with its plans; `services:` lists several, `service:` + `plans:` is one. */
+const serviceEntrySchema = serviceSchema.extend({
+  maintenance_info: maintenanceInfoSchema.optional(),
+  plans: plansSchema,
+});
+
+const servicesConfigSchema = z
+  .object({ services: z.array(serviceEntrySchema).min(1, "expected at least one service") })
+  .strict();
+const oneServiceConfigSchema = z
+  .object({ service: serviceSchema, maintenance_info: maintenanceInfoSchema.optional(), plans: plansSchema })
   .strict();
 
-export type BrokerConfig = z.output<typeof configSchema>;
-export type PlanConfig = BrokerConfig["plans"][number];
+export type PlanConfig = z.output<typeof plansSchema>[number];
 
 export interface Plan extends PlanConfig {
+  /** The id of the service it is a plan of. */
+  serviceId: string;
   /** The parsed template (a manifest document whose name the broker replaces). */
   manifest: Record<string, unknown>;
   /** Provision parameters: what the template's data service takes (none when it takes none). */
   provision: z.ZodType<Record<string, unknown>>;
 }
 
-export interface Catalog {
-  service: BrokerConfig["service"];
-  maintenanceInfo: BrokerConfig["maintenance_info"];
+export interface CatalogService {
+  id: string;
+  name: string;
+  description: string;
+  tags: string[];
+  maintenanceInfo: z.output<typeof maintenanceInfoSchema> | undefined;
   plans: Plan[];
+}
+
+export interface Catalog {
+  services: CatalogService[];
 }
 
 /** Parameters of update and bind: none (what provision takes, e.g. a database name, is not changed later). */
 export const updateParameters = z.object({}).strict();
 export const bindParameters = z.object({}).strict();
 
-/** Reads and checks the broker config; each template must be a YAML mapping. */
+/** The plan of this id in any service. */
+export const planById = (c: Catalog, planId: string): Plan | undefined =>
+  c.services.flatMap((s) => s.plans).find((p) => p.id === planId);
+
+export const serviceById = (c: Catalog, serviceId: string): CatalogService | undefined =>
+  c.services.find((s) => s.id === serviceId);
+
+/** The service a plan belongs to. */
+export const serviceOfPlan = (c: Catalog, planId: string): CatalogService | undefined =>
+  c.services.find((s) => s.plans.some((p) => p.id === planId));
+
+/** Reads and checks the broker config; each template must be a YAML mapping with one bindable service. */
 export function loadCatalog(file: string): Catalog {
   let doc: unknown;
   try {
@@ -78,38 +109,65 @@ export function loadCatalog(file: string): Catalog {
   } catch (err) {
     throw new InvalidInput(`broker config ${file}: ${(err as Error).message}`);
   }
-  const cfg = parseWith(configSchema, doc, `broker config ${file}`);
-  const names = new Set(cfg.plans.map((p) => p.name));
+  // Two shapes, told apart by their key (not a union: errors name the field).
+  const many = typeof doc === "object" && doc !== null && "services" in doc;
+  const what = `broker config ${file}`;
+  const entries = many
+    ? parseWith(servicesConfigSchema, doc, what).services
+    : [parseWith(oneServiceConfigSchema, doc, what)].map((c) => ({
+        ...c.service,
+        maintenance_info: c.maintenance_info,
+        plans: c.plans,
+      }));
   const problems: string[] = [];
-  if (names.size !== cfg.plans.length) problems.push("plans: two plans share a name");
-  if (new Set(cfg.plans.map((p) => p.id)).size !== cfg.plans.length)
-    problems.push("plans: two plans share an id");
-  const plans = cfg.plans.map((p, i): Plan => {
-    for (const to of p.updatable_to)
-      if (!names.has(to)) problems.push(`plans[${i}].updatable_to: no plan "${to}"`);
-    const path = resolve(dirname(file), p.template);
-    let manifest: unknown;
-    try {
-      manifest = parse(readFileSync(path, "utf8"));
-    } catch (err) {
-      problems.push(`plans[${i}].template: ${path}: ${(err as Error).message}`);
-    }
-    if (manifest !== undefined && (typeof manifest !== "object" || manifest === null))
-      problems.push(`plans[${i}].template: ${path} is not a manifest`);
-    const template = (manifest ?? {}) as Record<string, unknown>;
-    const services = bindableServices(template);
-    if (manifest !== undefined && services.length !== 1)
-      problems.push(
-        `plans[${i}].template: ${path}: expected one group whose service has bindings, found ${services.length}`,
-      );
+  const at = (si: number) => (many ? `services[${si}].` : "");
+  if (new Set(entries.map((e) => e.id)).size !== entries.length)
+    problems.push("services: two services share an id");
+  if (new Set(entries.map((e) => e.name)).size !== entries.length)
+    problems.push("services: two services share a name");
+  const allPlans = entries.flatMap((e) => e.plans);
+  if (new Set(allPlans.map((p) => p.id)).size !== allPlans.length)
+    problems.push("plans: two plans share an id (plan ids are unique in the whole catalog)");
+  const services = entries.map((e, si): CatalogService => {
+    const names = new Set(e.plans.map((p) => p.name));
+    if (names.size !== e.plans.length) problems.push(`${at(si)}plans: two plans share a name`);
+    const plans = e.plans.map((p, i): Plan => {
+      const where = `${at(si)}plans[${i}]`;
+      for (const to of p.updatable_to)
+        if (!names.has(to)) problems.push(`${where}.updatable_to: no plan "${to}"`);
+      const path = resolve(dirname(file), p.template);
+      let manifest: unknown;
+      try {
+        manifest = parse(readFileSync(path, "utf8"));
+      } catch (err) {
+        problems.push(`${where}.template: ${path}: ${(err as Error).message}`);
+      }
+      if (manifest !== undefined && (typeof manifest !== "object" || manifest === null))
+        problems.push(`${where}.template: ${path} is not a manifest`);
+      const template = (manifest ?? {}) as Record<string, unknown>;
+      const bindable = bindableServices(template);
+      if (manifest !== undefined && bindable.length !== 1)
+        problems.push(
+          `${where}.template: ${path}: expected one group whose service has bindings, found ${bindable.length}`,
+        );
+      return {
+        ...p,
+        serviceId: e.id,
+        manifest: template,
+        provision: bindable[0]?.parameters?.provision ?? z.object({}).strict(),
+      };
+    });
     return {
-      ...p,
-      manifest: template,
-      provision: services[0]?.parameters?.provision ?? z.object({}).strict(),
+      id: e.id,
+      name: e.name,
+      description: e.description,
+      tags: e.tags,
+      maintenanceInfo: e.maintenance_info,
+      plans,
     };
   });
   if (problems.length > 0) throw new InvalidInput(`broker config ${file}:\n  ${problems.join("\n  ")}`);
-  return { service: cfg.service, maintenanceInfo: cfg.maintenance_info, plans };
+  return { services };
 }
 
 /** The data services of a template's groups that have bindings (what the broker binds to). */
@@ -134,36 +192,34 @@ const jsonSchema = (s: z.ZodType) => z.toJSONSchema(s, { target: "draft-4" });
 /** The body of GET /v2/catalog. */
 export function catalogBody(c: Catalog): { services: unknown[] } {
   return {
-    services: [
-      {
-        id: c.service.id,
-        name: c.service.name,
-        description: c.service.description,
-        tags: c.service.tags,
+    services: c.services.map((svc) => ({
+      id: svc.id,
+      name: svc.name,
+      description: svc.description,
+      tags: svc.tags,
+      bindable: true,
+      instances_retrievable: true,
+      bindings_retrievable: true,
+      plan_updateable: svc.plans.some((p) => p.updatable_to.length > 0),
+      metadata: { displayName: `${svc.name} (zonal)` },
+      plans: svc.plans.map((p) => ({
+        id: p.id,
+        name: p.name,
+        description: p.description,
+        free: true,
         bindable: true,
-        instances_retrievable: true,
-        bindings_retrievable: true,
-        plan_updateable: c.plans.some((p) => p.updatable_to.length > 0),
-        metadata: { displayName: `${c.service.name} (zonal)` },
-        plans: c.plans.map((p) => ({
-          id: p.id,
-          name: p.name,
-          description: p.description,
-          free: true,
-          bindable: true,
-          plan_updateable: p.updatable_to.length > 0,
-          maximum_polling_duration: p.maximum_polling_duration,
-          ...(c.maintenanceInfo ? { maintenance_info: c.maintenanceInfo } : {}),
-          metadata: { updatable_to: p.updatable_to },
-          schemas: {
-            service_instance: {
-              create: { parameters: jsonSchema(p.provision) },
-              update: { parameters: jsonSchema(updateParameters) },
-            },
-            service_binding: { create: { parameters: jsonSchema(bindParameters) } },
+        plan_updateable: p.updatable_to.length > 0,
+        maximum_polling_duration: p.maximum_polling_duration,
+        ...(svc.maintenanceInfo ? { maintenance_info: svc.maintenanceInfo } : {}),
+        metadata: { updatable_to: p.updatable_to },
+        schemas: {
+          service_instance: {
+            create: { parameters: jsonSchema(p.provision) },
+            update: { parameters: jsonSchema(updateParameters) },
           },
-        })),
-      },
-    ],
+          service_binding: { create: { parameters: jsonSchema(bindParameters) } },
+        },
+      })),
+    })),
   };
 }

@@ -41,6 +41,9 @@ export async function startBroker(o: {
   }
   const broker = new Broker(catalog, o.director, box, o.log);
   await broker.start();
-  o.log.info({ plans: catalog.plans.map((p) => p.name) }, "service broker ready at /v2");
+  o.log.info(
+    { plans: catalog.services.flatMap((s) => s.plans.map((p) => `${s.name}/${p.name}`)) },
+    "service broker ready at /v2",
+  );
   return { broker, credentials };
 }

@@ -37,15 +37,31 @@ const plan = (id: string, name: string, updatable_to: string[]) => ({
   updatable_to,
   maximum_polling_duration: 60,
   manifest: {},
+  serviceId: "svc",
   provision: z.object({ database: z.string().optional() }).strict(),
 });
 const catalog: Catalog = {
-  service: { id: "svc", name: "postgresql", description: "pg", tags: [] },
-  maintenanceInfo: { version: "15.0.0" },
-  plans: [
-    plan("p-single", "single", ["cluster"]),
-    plan("p-cluster", "cluster", []),
-    plan("p-ssd", "cluster-ssd", []),
+  services: [
+    {
+      id: "svc",
+      name: "postgresql",
+      description: "pg",
+      tags: [],
+      maintenanceInfo: { version: "15.0.0" },
+      plans: [
+        plan("p-single", "single", ["cluster"]),
+        plan("p-cluster", "cluster", []),
+        plan("p-ssd", "cluster-ssd", []),
+      ],
+    },
+    {
+      id: "other",
+      name: "other",
+      description: "another service",
+      tags: [],
+      maintenanceInfo: undefined,
+      plans: [{ ...plan("o-single", "single", []), serviceId: "other" }],
+    },
   ],
 };
 const req = { service_id: "svc", plan_id: "p-single", parameters: { database: "orders" } };
@@ -79,6 +95,12 @@ describe("broker decisions (the spec's response tables)", () => {
     assert.equal(what(refused), "refuse 422");
     assert.match((refused as { description: string }).description, /cannot change to cluster-ssd in place/);
     assert.equal(what(decideUpdate(catalog, instance, done, { plan_id: "nope" }, true)), "refuse 400");
+    const otherService = decideUpdate(catalog, instance, done, { plan_id: "o-single" }, true);
+    assert.equal(what(otherService), "refuse 400", "a plan of another service is no plan of this one");
+    assert.match(
+      (otherService as { description: string }).description,
+      /no plan "o-single" in service postgresql/,
+    );
     assert.equal(
       what(decideUpdate(catalog, instance, done, { maintenance_info: { version: "14.0.0" } }, true)),
       "refuse 422 MaintenanceInfoConflict",

@@ -4,7 +4,7 @@
  * tables is one guard clause here and one case in decide.test.ts.
  */
 import type { OperationRecord, ServiceBindingRecord, ServiceInstanceRecord } from "../store/broker.js";
-import type { Catalog } from "./catalog.js";
+import { planById, serviceOfPlan, type Catalog } from "./catalog.js";
 
 /** An answer that changes nothing: the status, and the body's `error` code and `description`. */
 export interface Refusal {
@@ -99,7 +99,8 @@ export function decideUpdate(
   }
   if (last.kind === "provision" && last.state === "failed")
     return refuse(422, "the instance's provisioning failed: deprovision it, then provision again");
-  const version = catalog.maintenanceInfo?.version;
+  const service = serviceOfPlan(catalog, instance.planId);
+  const version = service?.maintenanceInfo?.version;
   if (req.maintenance_info && req.maintenance_info.version !== version)
     return refuse(
       422,
@@ -108,9 +109,13 @@ export function decideUpdate(
     );
   const to = req.plan_id ?? instance.planId;
   if (to === instance.planId) return { do: "done" };
-  const from = catalog.plans.find((p) => p.id === instance.planId);
-  const target = catalog.plans.find((p) => p.id === to);
-  if (!target) return refuse(400, `plan_id: no plan "${to}" in the catalog`);
+  const from = planById(catalog, instance.planId);
+  const target = service?.plans.find((p) => p.id === to);
+  if (!target)
+    return refuse(
+      400,
+      `plan_id: no plan "${to}" in service ${service?.name ?? "(unknown: the plan left the catalog)"}`,
+    );
   if (!from?.updatable_to.includes(target.name))
     return refuse(
       422,

@@ -17,7 +17,7 @@ import { Mutex } from "../lib/mutex.js";
 import type { Director } from "../director/director.js";
 import { serviceOf } from "../jobs/services.js";
 import type { OperationRecord, ServiceInstanceRecord } from "../store/broker.js";
-import type { Catalog, Plan } from "./catalog.js";
+import { planById, serviceOfPlan, type Catalog, type Plan } from "./catalog.js";
 import {
   decideBind,
   decideDeprovision,
@@ -111,7 +111,7 @@ export class Broker {
   }
 
   plan(id: string): Plan | undefined {
-    return this.catalog.plans.find((p) => p.id === id);
+    return planById(this.catalog, id);
   }
 
   private async existing(id: string) {
@@ -231,13 +231,14 @@ export class Broker {
         body: { error: "ConcurrencyError", description: "The Service Instance is being updated." },
       };
     const i = existing.instance;
+    const maintenanceInfo = serviceOfPlan(this.catalog, i.planId)?.maintenanceInfo;
     return {
       status: 200,
       body: {
         service_id: i.serviceId,
         plan_id: i.planId,
         parameters: i.parameters,
-        ...(this.catalog.maintenanceInfo ? { maintenance_info: this.catalog.maintenanceInfo } : {}),
+        ...(maintenanceInfo ? { maintenance_info: maintenanceInfo } : {}),
         metadata: { labels: { deployment: i.deployment } },
       },
     };

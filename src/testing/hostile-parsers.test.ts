@@ -98,4 +98,38 @@ describe("hostile files", () => {
       return loadCatalog(path);
     });
   });
+
+  it("the broker config with several services", () => {
+    const brokerDir = repoPath("examples");
+    const one = example("broker.yml") as {
+      service: Record<string, unknown>;
+      maintenance_info: unknown;
+      plans: Array<{ id: string; template: string }>;
+    };
+    for (const p of one.plans) p.template = join(brokerDir, p.template);
+    const other = structuredClone(one);
+    other.service.id = "another-service";
+    other.service.name = "another";
+    for (const p of other.plans) p.id = `other-${p.id}`.slice(0, 64);
+    const valid = {
+      services: [one, other].map((o) => ({
+        ...o.service,
+        maintenance_info: o.maintenance_info,
+        plans: o.plans,
+      })),
+    };
+    const path = join(dir, "broker-services.yml");
+    writeFileSync(path, stringify(valid));
+    assert.deepEqual(
+      loadCatalog(path).services.map((s) => [s.name, s.plans.length]),
+      [
+        ["postgresql", 4],
+        ["another", 4],
+      ],
+    );
+    check(tally("broker config (services)"), valid, (v) => {
+      writeFileSync(path, stringify(v));
+      return loadCatalog(path);
+    });
+  });
 });
