@@ -17,6 +17,7 @@
 import { join } from "node:path";
 import { z } from "zod";
 import type { JobContext } from "../job-type.js";
+import { tlsFiles as serviceTlsFiles, type TlsFiles } from "../service-tls.js";
 
 const port = z.number().int().min(1).max(65535, "expected a port up to 65535");
 
@@ -72,20 +73,8 @@ export function pgPaths(ctx: JobContext): PgPaths {
   };
 }
 
-export interface TlsFiles {
-  cert: string;
-  key: string;
-  /** The control plane's CA: what replication and the manager verify members with. */
-  ca: string;
-  names: string;
-}
-
-export const tlsFiles = (paths: Pick<PgPaths, "tlsDir">): TlsFiles => ({
-  cert: join(paths.tlsDir, "server.crt"),
-  key: join(paths.tlsDir, "server.key"),
-  ca: join(paths.tlsDir, "ca.crt"),
-  names: join(paths.tlsDir, "names.json"),
-});
+/** The member's certificate files (src/jobs/service-tls.ts), in its tls/ directory. */
+export const tlsFiles = (paths: Pick<PgPaths, "tlsDir">): TlsFiles => serviceTlsFiles(paths.tlsDir);
 
 export interface PgSecrets {
   postgres: string;

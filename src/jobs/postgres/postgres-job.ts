@@ -21,7 +21,7 @@ import {
 } from "./config.js";
 import { pgHbaConf, postgresqlConf } from "./files.js";
 import { PostgresManager } from "./manager.js";
-import { ensureCertificate } from "./tls.js";
+import { ensureCertificate } from "../service-tls.js";
 import { basebackup, couldNotConnect, hasData, initdb, ownByPostgres, PgConn, rewind } from "./pg.js";
 
 export const postgresJob = defineJobType<PostgresConfig, PostgresManager>({
@@ -44,7 +44,7 @@ export const postgresJob = defineJobType<PostgresConfig, PostgresManager>({
       postgresqlConf({ address: ctx.address, config, paths, member: ctx.cluster?.member ?? "single" }),
     );
     writeFileSync(paths.hba, pgHbaConf());
-    await ensureCertificate(ctx, paths);
+    await ensureCertificate(ctx, paths.tlsDir, PG_USER);
     if (!manager) throw new Error("no cluster manager for this job");
     const role = await manager.awaitRole();
     const standbySignal = join(paths.data, "standby.signal");
