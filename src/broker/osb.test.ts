@@ -12,7 +12,7 @@ import { CoreHarness } from "../testing/core-harness.js";
 import { memoUsers, registerMemo } from "../testing/memo-service.js";
 import { osbConformance } from "../testing/osb-conformance.js";
 
-const h = new CoreHarness(150);
+const h = new CoreHarness();
 
 /** A catalog of the memo service: three plans, the first changeable in place to the second. */
 function writeMemoCatalog(dir: string): string {

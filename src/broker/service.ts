@@ -319,6 +319,7 @@ export class Broker {
       const last = await this.settle((await this.records.lastOperation(i.id))!);
       out.push({
         id: i.id,
+        serviceId: i.serviceId,
         plan: this.plan(i.planId)?.name ?? i.planId,
         deployment: i.deployment,
         parameters: i.parameters,

@@ -29,7 +29,7 @@ const manifest = (name: string, strategy: string, instances: number, zones: stri
 });
 
 describe("the orchestration core, in process: memory cloud, fake agents", () => {
-  const h = new CoreHarness(160);
+  const h = new CoreHarness();
   before(() => h.up());
   after(() => h.teardown());
 

@@ -2,8 +2,8 @@
  * The orchestration core in one process, for tests that take milliseconds: the real
  * control plane (director, executor, health monitor, broker, API) on a loopback
  * address, over the in-memory cloud whose VMs run the fake agent. Each harness has
- * its own data dir and its own addresses (127.<octet>.x.y, `octet` given per test
- * file); teardown closes everything it started, even after a failure.
+ * its own data dir and its own block of loopback addresses (claimed like the real
+ * harnesses' blocks); teardown closes everything it started, even after a failure.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,6 +15,7 @@ import { startControlPlane, type RunningControlPlane } from "../control-plane/se
 import { DirectorClient } from "../director/client.js";
 import type { HealthConfig } from "../health/config.js";
 import { silentLogger } from "../lib/log.js";
+import { claimAddressBlock } from "./addresses.js";
 import { FakeAgents } from "./fake-agent.js";
 
 /** A health monitor tuned for tests: judges a silent VM within 2 s (agents beat every 500 ms). */
@@ -36,11 +37,12 @@ export class CoreHarness {
   private cp: RunningControlPlane | undefined;
   client!: DirectorClient;
 
-  /** `octet`: this test file's second address octet (its VMs are 127.octet…octet+2.x.y). */
-  constructor(private readonly octet: number) {
+  private readonly block = claimAddressBlock();
+
+  constructor() {
     const host = (name: string, attributes = {}) => ({ name, cpu: 16, ramMb: 65_536, attributes });
     this.cloud = new MemoryCloud({
-      firstOctet: octet + 1,
+      firstOctet: this.block.base + 1,
       zones: ["z1", "z2", "z3"].map((name) => ({ name, hosts: [host("h1", { ssd: true }), host("h2")] })),
       agents: this.agents,
     });
@@ -57,7 +59,7 @@ export class CoreHarness {
   async up(health: HealthConfig | false = FAST_HEALTH): Promise<void> {
     this.cp = await startControlPlane({
       dataDir: join(this.dir, "control-plane"),
-      listen: `127.${this.octet}.0.1:0`,
+      listen: `127.${this.block.base}.0.1:0`,
       cloud: this.cloud,
       cloudName: "memory",
       brokerConfig: this.brokerConfig,
@@ -78,5 +80,6 @@ export class CoreHarness {
     await this.down().catch(() => undefined);
     await this.agents.closeAll();
     rmSync(this.dir, { recursive: true, force: true });
+    this.block.release();
   }
 }

@@ -27,6 +27,8 @@ interface Service {
 }
 interface InstanceView {
   id: string;
+  /** The catalog service it is an instance of. */
+  serviceId: string;
   plan: string;
   deployment: string;
   lastOperation: { id: string; kind: string; state: string; description: string | null };
@@ -52,6 +54,13 @@ async function expect<T>(p: Promise<OsbResponse<T>>, ok: number[], what: string)
   if (r.status === 404 || r.status === 410) throw new NotFound(text);
   if (r.status === 409 || r.status === 422) throw new Conflict(text);
   throw new Unavailable(text);
+}
+
+/** The catalog service an instance belongs to. */
+function serviceOfInstance(services: Service[], inst: InstanceView): Service {
+  const s = services.find((x) => x.id === inst.serviceId);
+  if (!s) throw new NotFound(`service instance ${inst.id}: its service ${inst.serviceId} left the catalog`);
+  return s;
 }
 
 function findService(services: Service[], name: string): Service {
@@ -196,8 +205,7 @@ export function serviceCommands(): Command[] {
     .option("--json", "print JSON")
     .action(async (name: string, o: { plan: string; wait?: boolean; json?: boolean }, cmd: Command) => {
       const { osb, catalog } = await broker(cmd);
-      await instanceOf(cmd, name);
-      const s = catalog[0]!;
+      const s = serviceOfInstance(catalog, await instanceOf(cmd, name));
       const plan = s.plans.find((p) => p.name === o.plan);
       if (!plan)
         throw new InvalidInput(`--plan: no plan "${o.plan}" (has: ${s.plans.map((p) => p.name).join(", ")})`);
@@ -241,7 +249,7 @@ export function serviceCommands(): Command[] {
   const bind = new Command("bind")
     .argument("<name>", "the service instance")
     .argument("[binding]", "the binding's id (default: a new one)")
-    .description("make credentials for an application: a database role with its own password")
+    .description("make credentials for an application: a user of the service with its own password")
     .option(
       "--json",
       "print the credentials object (uri, jdbcUrl, host, port, database, username, password, ...)",
@@ -249,7 +257,7 @@ export function serviceCommands(): Command[] {
     .action(async (name: string, bindingArg: string | undefined, o: { json?: boolean }, cmd: Command) => {
       const { osb, catalog } = await broker(cmd);
       const inst = await instanceOf(cmd, name);
-      const s = catalog[0]!;
+      const s = serviceOfInstance(catalog, inst);
       const plan = s.plans.find((p) => p.name === inst.plan)!;
       const binding = bindingArg ?? `${name}-${randomBytes(4).toString("hex")}`;
       const r = await expect(
@@ -264,18 +272,18 @@ export function serviceCommands(): Command[] {
       if (o.json) return printJson(r.body.credentials);
       const c = r.body.credentials;
       print(
-        `binding ${binding} of ${name}: ${String(c.username)} on ${String(c.host)}:${String(c.port)}/${String(c.database)} over TLS (sslmode=verify-full; password, uri and ca_cert with --json)`,
+        `binding ${binding} of ${name}: ${String(c.username)} on ${String(c.host)}:${String(c.port)}/${String(c.database)} over TLS checked against the control plane's CA (password, uri and ca_cert with --json)`,
       );
     });
 
   const unbind = new Command("unbind")
     .argument("<name>", "the service instance")
     .argument("<binding>", "the binding's id")
-    .description("remove a binding: its role is dropped (objects reassigned) and its connections ended")
+    .description("remove a binding: its user is dropped and its connections ended")
     .action(async (name: string, binding: string, _o: unknown, cmd: Command) => {
       const { osb, catalog } = await broker(cmd);
       const inst = await instanceOf(cmd, name);
-      const s = catalog[0]!;
+      const s = serviceOfInstance(catalog, inst);
       await expect(
         osb.call(
           "DELETE",
@@ -296,7 +304,7 @@ export function serviceCommands(): Command[] {
     .action(async (name: string, o: { wait?: boolean; json?: boolean }, cmd: Command) => {
       const { osb, catalog } = await broker(cmd);
       const inst = await instanceOf(cmd, name);
-      const s = catalog[0]!;
+      const s = serviceOfInstance(catalog, inst);
       const r = await expect(
         osb.call("DELETE", `/service_instances/${encodeURIComponent(name)}`, {
           query: {
