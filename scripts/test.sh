@@ -14,7 +14,7 @@ echo "test: node --test"
 start=$(date +%s)
 # Everything but the clustered PostgreSQL tier, two files at a time.
 status=0
-node --test --test-concurrency=2 --test-timeout=600000 dist/src dist/test/local-cloud dist/test/cli dist/test/director dist/test/health dist/test/broker || status=1
+node --test --test-concurrency=2 --test-timeout=600000 dist/src dist/test/local-cloud dist/test/cli dist/test/director dist/test/health dist/test/broker dist/test/services || status=1
 # Clustered PostgreSQL measures write gaps in seconds: its files run one at a time.
 node --test --test-concurrency=1 --test-timeout=900000 dist/test/cluster || status=1
 echo "test: node tiers took $(( $(date +%s) - start )) s"

@@ -3,11 +3,13 @@ import type { AnyJobType } from "./job-type.js";
 import { haproxyJob } from "./haproxy/haproxy-job.js";
 import { postgresJob } from "./postgres/postgres-job.js";
 import { processJob } from "./process/process-job.js";
+import { mariadbJob } from "./mariadb/mariadb-job.js";
 
 const types = new Map<string, AnyJobType>([
   [processJob.type, processJob],
   [postgresJob.type, postgresJob],
   [haproxyJob.type, haproxyJob],
+  [mariadbJob.type, mariadbJob],
 ]);
 
 export function jobType(name: string): AnyJobType | undefined {

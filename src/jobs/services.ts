@@ -6,10 +6,12 @@
 import type { DataService } from "./data-service.js";
 import { haproxyService } from "./haproxy/service.js";
 import { postgresService } from "./postgres/service.js";
+import { mariadbService } from "./mariadb/service.js";
 
 const services = new Map<string, DataService>([
   [postgresService.type, postgresService],
   [haproxyService.type, haproxyService],
+  [mariadbService.type, mariadbService],
 ]);
 
 export function dataService(type: string): DataService | undefined {

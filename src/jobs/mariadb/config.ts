@@ -1,0 +1,88 @@
+/**
+ * Job type `mariadb`: its properties, and where things live.
+ *
+ *   type: mariadb
+ *   properties:
+ *     database: app          # created at first start; bindings get every right on it
+ *     port: 3306
+ *     parameters: { max_connections: 200 }   # more server variables for my.cnf
+ *
+ * The data directory is on the persistent disk (`<disk>/mariadb/data`); my.cnf, the
+ * socket, the init file and the certificate are in the job's directory. The admin
+ * password (the control plane makes bindings with it) comes from the deployment's
+ * secrets (`mariadb_admin_password`).
+ */
+import { join } from "node:path";
+import { checkServerIdentity } from "node:tls";
+import { z } from "zod";
+import type { JobContext } from "../job-type.js";
+
+const port = z.number().int().min(1).max(65535, "expected a port up to 65535");
+
+export const mariadbConfigSchema = z
+  .object({
+    database: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]{0,62}$/, "expected a database name of lowercase letters, digits and _")
+      .default("app"),
+    port: port.default(3306),
+    parameters: z
+      .record(
+        z.string().regex(/^[a-z_]+$/, "expected a server variable name"),
+        z.union([z.string().regex(/^[A-Za-z0-9_.:/-]*$/, "expected a plain value"), z.number(), z.boolean()]),
+      )
+      .default({}),
+  })
+  .strict();
+
+export type MariadbConfig = z.output<typeof mariadbConfigSchema>;
+
+export const MARIADBD = "/usr/sbin/mariadbd";
+export const INSTALL_DB = "/usr/bin/mariadb-install-db";
+/** The system user mariadbd runs as (Debian's package makes it). */
+export const MYSQL_USER = "mysql";
+/** The account the control plane makes bindings with (TLS only, from anywhere). */
+export const ADMIN_USER = "zonal_admin";
+export const ADMIN_SECRET = "mariadb_admin_password";
+
+export interface MariadbPaths {
+  data: string;
+  cnf: string;
+  /** SQL run at every server start (the admin account, the database): idempotent. */
+  initFile: string;
+  socket: string;
+  runDir: string;
+  tlsDir: string;
+}
+
+export function mariadbPaths(ctx: JobContext): MariadbPaths {
+  if (!ctx.persistentDir)
+    throw new Error("the mariadb job needs a persistent disk (persistent_disk_type in the manifest)");
+  return {
+    data: join(ctx.persistentDir, "mariadb", "data"),
+    cnf: join(ctx.jobDir, "my.cnf"),
+    initFile: join(ctx.jobDir, "init.sql"),
+    runDir: join(ctx.jobDir, "run"),
+    socket: join(ctx.jobDir, "run", "mysqld.sock"),
+    tlsDir: join(ctx.jobDir, "tls"),
+  };
+}
+
+/** The admin password from the deployment's secrets. */
+export function adminPassword(ctx: JobContext): string {
+  const pw = ctx.secrets[ADMIN_SECRET];
+  if (!pw) throw new Error(`the spec has no ${ADMIN_SECRET} (the director makes it for mariadb groups)`);
+  return pw;
+}
+
+/**
+ * TLS options for a client of the server at `host`: its certificate must chain to
+ * `ca` and name `host` (an IP address: the connector would otherwise check the name
+ * "localhost").
+ */
+export function clientTls(
+  host: string,
+  ca: string,
+): { ca: string; checkServerIdentity: typeof checkServerIdentity } {
+  return { ca, checkServerIdentity: (_name, cert) => checkServerIdentity(host, cert) };
+}

@@ -1,0 +1,127 @@
+/**
+ * Job type `mariadb`: MariaDB 10.11 (Debian's) on the persistent disk, a single
+ * server for now. prepare renders my.cnf and the init file, gets the server's
+ * certificate from the control plane's CA, and initializes the data directory the
+ * first time (mariadb-install-db; root only through the unix socket). The server then
+ * runs the init file at every start: the admin account the control plane makes
+ * bindings with (TLS only) and the database.
+ */
+import { spawn } from "node:child_process";
+import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import mariadb from "mariadb";
+import { writeFileAtomic } from "../../lib/files.js";
+import { lookupUser } from "../../lib/users.js";
+import { defineJobType } from "../job-type.js";
+import { ensureCertificate, tlsFiles } from "../service-tls.js";
+import {
+  ADMIN_USER,
+  INSTALL_DB,
+  MARIADBD,
+  MYSQL_USER,
+  adminPassword,
+  clientTls,
+  mariadbConfigSchema,
+  mariadbPaths,
+  type MariadbConfig,
+  type MariadbPaths,
+} from "./config.js";
+import { initSql, myCnf } from "./files.js";
+
+/** A directory owned by mysql (created if missing). */
+function mysqlDir(path: string, mode: number): void {
+  const user = lookupUser(MYSQL_USER);
+  mkdirSync(path, { recursive: true, mode });
+  chownSync(path, user.uid, user.gid);
+}
+
+/** Runs mariadb-install-db on an empty data directory; rejects with its output when it fails. */
+function installDb(paths: MariadbPaths): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      INSTALL_DB,
+      [
+        `--user=${MYSQL_USER}`,
+        `--datadir=${paths.data}`,
+        "--auth-root-authentication-method=socket",
+        "--skip-test-db",
+      ],
+      { env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C.UTF-8" }, cwd: "/" },
+    );
+    let output = "";
+    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) =>
+      code === 0
+        ? resolve()
+        : reject(new Error(`mariadb-install-db failed (${code}): ${output.slice(-2000)}`)),
+    );
+  });
+}
+
+/** The data directory was initialized (its system tables exist). */
+const hasData = (paths: MariadbPaths) => existsSync(join(paths.data, "mysql"));
+
+export const mariadbJob = defineJobType<MariadbConfig>({
+  type: "mariadb",
+  description: "MariaDB 10.11 on a persistent disk (a single server; TLS for every TCP client)",
+  configSchema: mariadbConfigSchema,
+  needsPersistentDisk: true,
+
+  async prepare(ctx, config) {
+    const paths = mariadbPaths(ctx);
+    mysqlDir(ctx.jobDir, 0o750);
+    mysqlDir(paths.runDir, 0o750);
+    mysqlDir(dirname(paths.data), 0o750);
+    await ensureCertificate(ctx, paths.tlsDir, MYSQL_USER);
+    writeFileSync(paths.cnf, myCnf({ address: ctx.address, config, paths }), { mode: 0o644 });
+    writeFileAtomic(
+      paths.initFile,
+      initSql({ database: config.database, adminPassword: adminPassword(ctx) }),
+      0o600,
+    );
+    const user = lookupUser(MYSQL_USER);
+    chownSync(paths.initFile, user.uid, user.gid);
+    if (!hasData(paths)) {
+      ctx.log("mariadb-install-db: initializing a new data directory");
+      mysqlDir(paths.data, 0o700);
+      await installDb(paths);
+    }
+  },
+
+  process(ctx) {
+    const paths = mariadbPaths(ctx);
+    return {
+      command: MARIADBD,
+      args: [`--defaults-file=${paths.cnf}`],
+      user: MYSQL_USER,
+      cwd: ctx.jobDir,
+      // SIGTERM: a clean shutdown (InnoDB flushes; every acknowledged commit is on disk already).
+      stopSignal: "SIGTERM",
+    };
+  },
+
+  healthCheck(ctx, config) {
+    const ca = tlsFiles(mariadbPaths(ctx).tlsDir).ca;
+    return {
+      kind: "probe",
+      describe: `SELECT 1 over TLS on ${ctx.address}:${config.port}`,
+      async run() {
+        const conn = await mariadb.createConnection({
+          host: ctx.address,
+          port: config.port,
+          user: ADMIN_USER,
+          password: adminPassword(ctx),
+          ssl: clientTls(ctx.address, readFileSync(ca, "utf8")),
+          connectTimeout: 2000,
+        });
+        try {
+          await conn.query("SELECT 1");
+        } finally {
+          await conn.end().catch(() => conn.destroy());
+        }
+      },
+    };
+  },
+});

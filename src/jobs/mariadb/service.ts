@@ -1,0 +1,131 @@
+/**
+ * MariaDB as a data service (the control plane's half; mariadb-job.ts is the agent's):
+ * its admin password, bindings as users made through the server over TLS (each with
+ * its own password and every right on the instance's database, TLS required), the
+ * credentials' shape (mysql:// URI, JDBC URL for MariaDB Connector/J), and the
+ * broker's `database` parameter.
+ */
+import mariadb, { type Connection } from "mariadb";
+import { z } from "zod";
+import { Conflict, InvalidInput, errorMessage } from "../../lib/errors.js";
+import { GiveUp, waitFor } from "../../lib/sleep.js";
+import type { DataService, ServiceEndpoint } from "../data-service.js";
+import { ADMIN_SECRET, ADMIN_USER, clientTls } from "./config.js";
+
+/** Users zonal makes: u_ and 12 hex digits (so dropping one can never hit another account). */
+const USER_NAME = /^u_[0-9a-f]{12}$/;
+
+const portOf = (at: ServiceEndpoint) => (at.properties.port as number | undefined) ?? 3306;
+const databaseOf = (at: ServiceEndpoint) => (at.properties.database as string | undefined) ?? "app";
+
+/** What a binding's credentials hold. */
+export type MariadbCredentials = {
+  /** mysql://user:password@HOST:port/database?ssl-mode=VERIFY_IDENTITY */
+  uri: string;
+  /** For MariaDB Connector/J: TLS with the server's certificate checked against the CA file the app writes ca_cert to. */
+  jdbcUrl: string;
+  host: string;
+  port: number;
+  database: string;
+  username: string;
+  password: string;
+  /** Every server's address. */
+  hosts: string[];
+  /** The control plane's CA (PEM) that signed the server's certificate. */
+  ca_cert: string;
+};
+
+function credentials(at: ServiceEndpoint, username: string, password: string): MariadbCredentials {
+  const port = portOf(at);
+  const database = databaseOf(at);
+  const u = encodeURIComponent(username);
+  const p = encodeURIComponent(password);
+  return {
+    uri: `mysql://${u}:${p}@${at.host}:${port}/${encodeURIComponent(database)}?ssl-mode=VERIFY_IDENTITY`,
+    jdbcUrl: `jdbc:mariadb://${at.host}:${port}/${encodeURIComponent(database)}?user=${u}&password=${p}&sslMode=verify-full`,
+    host: at.host,
+    port,
+    database,
+    username,
+    password,
+    hosts: at.hosts,
+    ca_cert: at.ca,
+  };
+}
+
+/** Runs `run` as the admin on the server, over TLS checked against the CA (retried a few seconds while it starts or moves). */
+async function admin<T>(at: ServiceEndpoint, run: (c: Connection) => Promise<T>): Promise<T> {
+  const conn = await waitFor(
+    async () => {
+      try {
+        return await mariadb.createConnection({
+          host: at.host,
+          port: portOf(at),
+          user: ADMIN_USER,
+          password: at.secrets[ADMIN_SECRET] ?? "",
+          ssl: clientTls(at.host, at.ca),
+          connectTimeout: 3000,
+          queryTimeout: 30_000,
+        });
+      } catch (err) {
+        if (!/ECONNREFUSED|EHOSTUNREACH|timeout|starting|shutdown/i.test(errorMessage(err)))
+          throw new GiveUp(errorMessage(err));
+        throw err;
+      }
+    },
+    { timeoutMs: 10_000, intervalMs: 300, what: `mariadb at ${at.host}:${portOf(at)}` },
+  );
+  try {
+    return await run(conn);
+  } finally {
+    await conn.end().catch(() => conn.destroy());
+  }
+}
+
+async function createUser(at: ServiceEndpoint, username: string, password: string): Promise<void> {
+  if (!USER_NAME.test(username)) throw new InvalidInput("username: expected u_ and 12 hex digits");
+  if (!/^[A-Za-z0-9_-]+$/.test(password)) throw new InvalidInput("password: expected base64url characters");
+  try {
+    await admin(at, async (c) => {
+      const account = `'${username}'@'%'`;
+      await c.query(`CREATE USER IF NOT EXISTS ${account} IDENTIFIED BY '${password}' REQUIRE SSL`);
+      await c.query(`ALTER USER ${account} IDENTIFIED BY '${password}' REQUIRE SSL`);
+      await c.query(`GRANT ALL PRIVILEGES ON \`${databaseOf(at)}\`.* TO ${account}`);
+    });
+  } catch (err) {
+    throw new Conflict(`could not create a user in ${at.deployment}: ${errorMessage(err)}`);
+  }
+}
+
+/** Drops a user (idempotent): its sessions are ended first. */
+async function dropUser(at: ServiceEndpoint, username: string): Promise<void> {
+  if (!USER_NAME.test(username))
+    throw new InvalidInput(`username: expected a user made by zonal (u_…), got "${username}"`);
+  await admin(at, async (c) => {
+    const sessions = (await c.query("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ?", [
+      username,
+    ])) as Array<{ ID: number | bigint }>;
+    for (const s of sessions) await c.query(`KILL CONNECTION ${Number(s.ID)}`).catch(() => undefined);
+    await c.query(`DROP USER IF EXISTS '${username}'@'%'`);
+  });
+}
+
+export const mariadbService: DataService = {
+  type: "mariadb",
+  description: "MariaDB 10.11",
+  defaultPort: 3306,
+  secrets: [ADMIN_SECRET],
+  bindings: { create: createUser, drop: dropUser, credentials },
+  parameters: {
+    provision: z
+      .object({
+        database: z
+          .string()
+          .regex(/^[a-z][a-z0-9_]{0,62}$/, "expected a database name of lowercase letters, digits and _")
+          .optional(),
+      })
+      .strict(),
+    apply: (properties, parameters) =>
+      typeof parameters.database === "string" ? { ...properties, database: parameters.database } : properties,
+  },
+};
