@@ -1,0 +1,106 @@
+/**
+ * Galera's recovery rules as pure functions (the groundwork of the mariadb cluster;
+ * the cluster manager that acts on them is not built yet — see README):
+ *
+ * - where a node's data ends: its saved state (grastate.dat: uuid, seqno,
+ *   safe_to_bootstrap) or, after an unclean stop (seqno -1), the position
+ *   `mariadbd --wsrep-recover` prints;
+ * - how a node starts: join a running Primary component; or, when none runs,
+ *   bootstrap a new one — only the node with the highest committed seqno of the
+ *   cluster's history, only once every member said where it ends (a node that comes
+ *   back last holds the others until it does), never two. An operator may force a
+ *   named node, knowing what the others may have that it lacks.
+ */
+
+/** Where a node's data ends: its cluster history (uuid) and the last transaction in it (seqno). */
+export interface Position {
+  uuid: string;
+  seqno: number;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const NIL_UUID = "00000000-0000-0000-0000-000000000000";
+
+/** grastate.dat: null when it is missing a field or unreadable (then ask --wsrep-recover). */
+export function parseGrastate(text: string): (Position & { safeToBootstrap: boolean }) | null {
+  const field = (name: string) => new RegExp(`^${name}:\\s*(\\S*)\\s*$`, "m").exec(text)?.[1];
+  const uuid = field("uuid");
+  const seqno = Number(field("seqno"));
+  if (!uuid || !UUID.test(uuid) || !Number.isInteger(seqno)) return null;
+  return { uuid, seqno, safeToBootstrap: field("safe_to_bootstrap") === "1" };
+}
+
+/** The position `mariadbd --wsrep-recover` logs ("WSREP: Recovered position uuid:seqno"), the last one. */
+export function parseRecoveredPosition(log: string): Position | null {
+  const all = [...log.matchAll(/Recovered position:?\s+([0-9a-f-]{36}):(-?\d+)/g)];
+  const last = all.at(-1);
+  if (!last || !UUID.test(last[1]!)) return null;
+  return { uuid: last[1]!, seqno: Number(last[2]) };
+}
+
+/** A node's position, known: a real history and a seqno (−1 means "ask --wsrep-recover"). */
+export const known = (p: Position | null | undefined): p is Position =>
+  !!p && p.uuid !== NIL_UUID && p.seqno >= 0;
+
+export interface StartInput {
+  me: string;
+  /** Every member of the cluster, this one included (m0, m1, …). */
+  members: string[];
+  /** The cluster has had data (its first bootstrap happened: the control plane's init marker). */
+  initialized: boolean;
+  /** A member runs in a Primary component now (it answers Synced and Primary). */
+  primaryRunning: boolean;
+  /** Where each member said its data ends (undefined: it has not said yet). */
+  positions: Record<string, Position | undefined>;
+  /** An operator forced this member to bootstrap (whatever the others hold). */
+  forced: string | null;
+}
+
+export type StartDecision =
+  { do: "join"; sentence: string } | { do: "bootstrap"; sentence: string } | { do: "wait"; sentence: string };
+
+/** How this node starts; the first clause that applies decides. */
+export function decideStart(o: StartInput): StartDecision {
+  if (o.primaryRunning) return { do: "join", sentence: "a Primary component runs: joining it" };
+  if (o.forced !== null)
+    return o.forced === o.me
+      ? { do: "bootstrap", sentence: "an operator forced this node to bootstrap the cluster" }
+      : { do: "wait", sentence: `an operator forced ${o.forced} to bootstrap: waiting for it` };
+  if (!o.initialized) {
+    const first = [...o.members].sort()[0]!;
+    return first === o.me
+      ? { do: "bootstrap", sentence: "a new cluster: the first member bootstraps it" }
+      : { do: "wait", sentence: `a new cluster: waiting for ${first} to bootstrap it` };
+  }
+  const silent = o.members.filter((m) => o.positions[m] === undefined);
+  if (silent.length > 0)
+    return {
+      do: "wait",
+      sentence: `no Primary component; waiting for ${silent.join(", ")} to say where its data ends (the most advanced node must bootstrap)`,
+    };
+  const unknown = o.members.filter((m) => !known(o.positions[m]));
+  if (unknown.length > 0)
+    return {
+      do: "wait",
+      sentence: `no Primary component; ${unknown.join(", ")} could not recover its position: an operator must force a node`,
+    };
+  const histories = new Set(o.members.map((m) => o.positions[m]!.uuid));
+  if (histories.size > 1)
+    return {
+      do: "wait",
+      sentence: `no Primary component; the members hold ${histories.size} different histories: an operator must choose`,
+    };
+  const best = [...o.members].sort(
+    (a, b) => o.positions[b]!.seqno - o.positions[a]!.seqno || a.localeCompare(b),
+  )[0]!;
+  const seqno = o.positions[best]!.seqno;
+  return best === o.me
+    ? {
+        do: "bootstrap",
+        sentence: `no Primary component; this node has the highest seqno (${seqno}): bootstrapping`,
+      }
+    : {
+        do: "wait",
+        sentence: `no Primary component; ${best} has the highest seqno (${seqno}): waiting for it to bootstrap`,
+      };
+}
