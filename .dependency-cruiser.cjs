@@ -53,6 +53,21 @@ module.exports = {
       to: { path: folder("store") },
     },
     {
+      name: "services-through-the-registry",
+      severity: "error",
+      comment:
+        "a data service's or job type's folder is reached through src/jobs (its interfaces and registries), never directly",
+      from: { path: "^src/", pathNot: "^src/jobs/|^src/testing/" },
+      to: { path: "^src/jobs/[^/]+/" },
+    },
+    {
+      name: "no-test-helpers-in-production",
+      severity: "error",
+      comment: "src/testing is for tests: nothing zonal runs imports it",
+      from: { path: "^src/", pathNot: "^src/testing/" },
+      to: { path: "^src/testing/" },
+    },
+    {
       name: "director-not-composition",
       severity: "error",
       comment:
@@ -63,7 +78,7 @@ module.exports = {
   ],
   options: {
     doNotFollow: { path: "node_modules" },
-    exclude: { path: "\\.test\\.ts$|^src/testing/" },
+    exclude: { path: "\\.test\\.ts$" },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: "tsconfig.json" },
     enhancedResolveOptions: {

@@ -186,6 +186,7 @@ export function mountBrokerApi(
           await b().update(
             iid,
             {
+              service_id: body.service_id,
               ...(body.plan_id ? { plan_id: body.plan_id } : {}),
               ...(body.maintenance_info ? { maintenance_info: body.maintenance_info } : {}),
             },

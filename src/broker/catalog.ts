@@ -97,10 +97,6 @@ export const planById = (c: Catalog, planId: string): Plan | undefined =>
 export const serviceById = (c: Catalog, serviceId: string): CatalogService | undefined =>
   c.services.find((s) => s.id === serviceId);
 
-/** The service a plan belongs to. */
-export const serviceOfPlan = (c: Catalog, planId: string): CatalogService | undefined =>
-  c.services.find((s) => s.plans.some((p) => p.id === planId));
-
 /** Reads and checks the broker config; each template must be a YAML mapping with one bindable service. */
 export function loadCatalog(file: string): Catalog {
   let doc: unknown;

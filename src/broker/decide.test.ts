@@ -95,6 +95,14 @@ describe("broker decisions (the spec's response tables)", () => {
     assert.equal(what(refused), "refuse 422");
     assert.match((refused as { description: string }).description, /cannot change to cluster-ssd in place/);
     assert.equal(what(decideUpdate(catalog, instance, done, { plan_id: "nope" }, true)), "refuse 400");
+    const wrongService = decideUpdate(
+      catalog,
+      instance,
+      done,
+      { service_id: "other", plan_id: "p-single" },
+      true,
+    );
+    assert.equal(what(wrongService), "refuse 400", "an instance is updated within its own service");
     const otherService = decideUpdate(catalog, instance, done, { plan_id: "o-single" }, true);
     assert.equal(what(otherService), "refuse 400", "a plan of another service is no plan of this one");
     assert.match(

@@ -4,7 +4,7 @@
  * tables is one guard clause here and one case in decide.test.ts.
  */
 import type { OperationRecord, ServiceBindingRecord, ServiceInstanceRecord } from "../store/broker.js";
-import { planById, serviceOfPlan, type Catalog } from "./catalog.js";
+import { planById, serviceById, type Catalog } from "./catalog.js";
 
 /** An answer that changes nothing: the status, and the body's `error` code and `description`. */
 export interface Refusal {
@@ -80,6 +80,8 @@ export function decideProvision(
 }
 
 export interface UpdateRequest {
+  /** The service the platform believes the instance is of (checked when given). */
+  service_id?: string;
   plan_id?: string;
   parameters?: Record<string, unknown>;
   maintenance_info?: { version: string };
@@ -99,7 +101,12 @@ export function decideUpdate(
   }
   if (last.kind === "provision" && last.state === "failed")
     return refuse(422, "the instance's provisioning failed: deprovision it, then provision again");
-  const service = serviceOfPlan(catalog, instance.planId);
+  const service = serviceById(catalog, instance.serviceId);
+  if (req.service_id !== undefined && req.service_id !== instance.serviceId)
+    return refuse(
+      400,
+      `service_id: the instance is of service ${service?.name ?? instance.serviceId}, not "${req.service_id}"`,
+    );
   const version = service?.maintenanceInfo?.version;
   if (req.maintenance_info && req.maintenance_info.version !== version)
     return refuse(

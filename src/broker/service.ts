@@ -17,7 +17,7 @@ import { Mutex } from "../lib/mutex.js";
 import type { Director } from "../director/director.js";
 import { serviceOf } from "../jobs/services.js";
 import type { OperationRecord, ServiceInstanceRecord } from "../store/broker.js";
-import { planById, serviceOfPlan, type Catalog, type Plan } from "./catalog.js";
+import { planById, serviceById, type Catalog, type Plan } from "./catalog.js";
 import {
   decideBind,
   decideDeprovision,
@@ -58,6 +58,8 @@ export class Broker {
   /** One lock per service instance: requests for one instance never interleave; others do not wait. */
   private readonly locks = new Map<string, Mutex>();
   private timer: NodeJS.Timeout | undefined;
+  /** The settle in progress (stop waits for it). */
+  private settling: Promise<void> = Promise.resolve();
 
   constructor(
     readonly catalog: Catalog,
@@ -93,21 +95,24 @@ export class Broker {
         await this.launch(op.id, instance, op.kind === "deprovision" ? null : String(op.request.plan_id));
       });
     }
-    const tick = () =>
-      void this.settleAll()
+    const tick = () => {
+      this.settling = this.settleAll()
         .catch((err: unknown) =>
           this.log.warn({ err: errorMessage(err) }, "broker: settling operations failed"),
         )
         .finally(() => {
           if (this.timer) this.timer = setTimeout(tick, 1000);
         });
+    };
     this.timer = setTimeout(tick, 0);
   }
 
-  stop(): void {
+  /** Stops settling; resolves once a settle in progress has ended (nothing of it uses the store after). */
+  async stop(): Promise<void> {
     const t = this.timer;
     this.timer = undefined;
     if (t) clearTimeout(t);
+    await this.settling;
   }
 
   plan(id: string): Plan | undefined {
@@ -231,7 +236,7 @@ export class Broker {
         body: { error: "ConcurrencyError", description: "The Service Instance is being updated." },
       };
     const i = existing.instance;
-    const maintenanceInfo = serviceOfPlan(this.catalog, i.planId)?.maintenanceInfo;
+    const maintenanceInfo = serviceById(this.catalog, i.serviceId)?.maintenanceInfo;
     return {
       status: 200,
       body: {

@@ -154,7 +154,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
     endpoint,
     director,
     async close() {
-      ready.broker?.broker.stop();
+      await ready.broker?.broker.stop();
       await director.stop();
       await agentListener?.close();
       await app.close();

@@ -168,13 +168,14 @@ export class Director {
 
   /**
    * Stops the health monitor and the task runner, and waits (up to STOP_WAIT_MS) for
-   * the tasks that run to end; one still running then resumes at the next start.
+   * the monitor's look and the tasks that run to end; a task still running then is
+   * resumed by the next start (every step is idempotent and re-reads the instance).
    */
   async stop(): Promise<void> {
-    await this.monitor?.stop();
     this.runner.stop();
+    const waited = Promise.all([this.monitor?.stop(), this.runner.idle()]);
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.runner.idle(), new Promise((r) => (timer = setTimeout(r, STOP_WAIT_MS)))]);
+    await Promise.race([waited, new Promise((r) => (timer = setTimeout(r, STOP_WAIT_MS)))]);
     clearTimeout(timer);
   }
 

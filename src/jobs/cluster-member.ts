@@ -331,7 +331,8 @@ export class HeldLease {
 }
 
 /** How a fencing request ended: fenced, refused (the control plane's reason), or not sent (asked too lately). */
-export type FenceOutcome = { fenced: true } | { fenced: false; why: string };
+export type FenceOutcome =
+  { fenced: true } | { fenced: false; why: string } | { fenced: false; skipped: true };
 
 /**
  * What every clustered controller holds as a member of its cluster — the one
@@ -385,8 +386,12 @@ export class ClusterMember {
    */
   async serveVip(ports: number[]): Promise<string | null> {
     const vip = this.spec.vip;
-    if (!vip || this.vipServed || this.token === null) return null;
-    await controlPlanePost(this.ctx, "/v1/clusters/vip", { key: this.spec.key, token: this.token });
+    const token = this.token;
+    if (!vip || this.vipServed || token === null) return null;
+    await controlPlanePost(this.ctx, "/v1/clusters/vip", { key: this.spec.key, token });
+    // The move took a while: serve only if the lease is still this token's and its
+    // deadline has not passed meanwhile (the watchdog found nothing to drop then).
+    if (this.token !== token || (this.held.deadline ?? 0) <= Date.now()) return null;
     this.ctx.services.setAddresses([{ address: vip, ports }]);
     this.vipServed = true;
     return vip;
@@ -405,8 +410,7 @@ export class ClusterMember {
    * is silent to it too), at most once per `minIntervalMs`.
    */
   async requestFence(vmId: string, minIntervalMs = 0): Promise<FenceOutcome> {
-    if (Date.now() - this.fenceAt < minIntervalMs)
-      return { fenced: false, why: `asked less than ${minIntervalMs} ms ago` };
+    if (Date.now() - this.fenceAt < minIntervalMs) return { fenced: false, skipped: true };
     this.fenceAt = Date.now();
     return controlPlanePost(this.ctx, "/v1/clusters/fence", { key: this.spec.key, vmId }).then(
       (): FenceOutcome => ({ fenced: true }),

@@ -32,7 +32,7 @@ export const FAST_HEALTH: HealthConfig = {
 
 export class CoreHarness {
   readonly dir = mkdtempSync(join(tmpdir(), "zonal-core-"));
-  readonly agents = new FakeAgents();
+  readonly agents = new FakeAgents(async (vmId) => (await this.cloud.getVm(vmId))?.disks ?? []);
   readonly cloud: MemoryCloud;
   private cp: RunningControlPlane | undefined;
   client!: DirectorClient;

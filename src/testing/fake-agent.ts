@@ -15,7 +15,17 @@ import { heartbeatSchema, type Heartbeat } from "../agent/heartbeat.js";
 import { parseSpec, type Spec } from "../agent/spec.js";
 import type { AgentSettings, Vm } from "../cloud/cloud.js";
 import type { MemoryAgents } from "../cloud/memory/memory-cloud.js";
-import { NotFound } from "../lib/errors.js";
+import { Conflict, NotFound } from "../lib/errors.js";
+import { parseWith } from "../lib/validate.js";
+import { z } from "zod";
+
+const addressesSchema = z
+  .object({
+    addresses: z.array(
+      z.object({ address: z.string().min(7), ports: z.array(z.number().int().min(1).max(65535)) }).strict(),
+    ),
+  })
+  .strict();
 import { createApi } from "../lib/http-server.js";
 
 class FakeAgent {
@@ -31,6 +41,8 @@ class FakeAgent {
   constructor(
     readonly vm: Vm,
     token: string,
+    /** The disks the cloud has attached to a VM now. */
+    private readonly disks: (vmId: string) => Promise<string[]>,
   ) {
     this.app = createApi({ token, open: ["/v1/health"] });
     // A dead VM answers nothing: the request waits until its client gives up.
@@ -54,6 +66,10 @@ class FakeAgent {
     app.get("/v1/spec", async () => ({ spec: this.spec ?? null }));
     app.put("/v1/spec", async (req) => {
       const spec = parseSpec(req.body);
+      // As the real agent: a spec's persistent disk must be attached to this VM.
+      const disk = spec.persistent_disk?.id;
+      if (disk && !(await this.disks(this.vm.id)).includes(disk))
+        throw new Conflict(`persistent disk ${disk} is not attached to ${this.vm.id}`);
       const restarted =
         this.started && this.spec?.version !== spec.version ? spec.jobs.map((j) => j.name) : [];
       this.spec = spec;
@@ -68,8 +84,8 @@ class FakeAgent {
       return this.state();
     });
     app.put("/v1/addresses", async (req) => {
-      const body = req.body as { addresses?: Array<{ address: string; ports: number[] }> };
-      this.addresses = (body.addresses ?? []).flatMap((a) =>
+      const body = parseWith(addressesSchema, req.body, "addresses");
+      this.addresses = body.addresses.flatMap((a) =>
         a.ports.map((port) => ({ address: a.address, port, state: "bound" as const })),
       );
       return { addresses: this.addresses };
@@ -169,6 +185,9 @@ class FakeAgent {
 export class FakeAgents implements MemoryAgents {
   private readonly agents = new Map<string, FakeAgent>();
 
+  /** `disks`: what the cloud has attached to a VM (the fake refuses a spec whose disk is not). */
+  constructor(private readonly disks: (vmId: string) => Promise<string[]>) {}
+
   /** The fake agent of `vmId` (for a test's assertions), if its VM exists. */
   of(vmId: string): FakeAgent | undefined {
     return this.agents.get(vmId);
@@ -177,7 +196,7 @@ export class FakeAgents implements MemoryAgents {
   async start(vm: Vm, token: string, settings: AgentSettings | undefined): Promise<void> {
     let agent = this.agents.get(vm.id);
     if (!agent) {
-      agent = new FakeAgent(vm, token);
+      agent = new FakeAgent(vm, token, this.disks);
       await agent.app.listen({ host: vm.address, port: vm.agentPort });
       this.agents.set(vm.id, agent);
     }

@@ -105,7 +105,7 @@ describe("hostile requests from operators and platforms", () => {
   };
   after(async () => {
     await app.close();
-    broker.broker.stop();
+    await broker.broker.stop();
     await director.stop();
     await store.close();
   });

@@ -69,7 +69,9 @@ export function osbConformance(name: string, subject: OsbSubject): void {
       director = await subject.up();
       ep = await director.http.request<OsbEndpoint>("GET", "/v1/broker");
       osb = new OsbClient(ep);
-      service = (await osb.call<Catalog>("GET", "/catalog")).body.services[0]!;
+      const services = (await osb.call<Catalog>("GET", "/catalog")).body.services;
+      service = services.find((x) => x.name === s.name)!;
+      assert.ok(service, `the catalog sells ${s.name} (it has ${services.map((x) => x.name).join(", ")})`);
       provision = {
         service_id: service.id,
         plan_id: plan(s.first),

@@ -63,6 +63,12 @@ function serviceOfInstance(services: Service[], inst: InstanceView): Service {
   return s;
 }
 
+/** The ids a removal sends: the instance's own, even when its service or plan left the catalog. */
+function idsOf(services: Service[], inst: InstanceView): { service_id: string; plan_id: string } {
+  const plan = services.find((x) => x.id === inst.serviceId)?.plans.find((p) => p.name === inst.plan);
+  return { service_id: inst.serviceId, plan_id: plan?.id ?? inst.plan };
+}
+
 function findService(services: Service[], name: string): Service {
   const s = services.find((x) => x.name === name);
   if (!s)
@@ -283,12 +289,11 @@ export function serviceCommands(): Command[] {
     .action(async (name: string, binding: string, _o: unknown, cmd: Command) => {
       const { osb, catalog } = await broker(cmd);
       const inst = await instanceOf(cmd, name);
-      const s = serviceOfInstance(catalog, inst);
       await expect(
         osb.call(
           "DELETE",
           `/service_instances/${encodeURIComponent(name)}/service_bindings/${encodeURIComponent(binding)}`,
-          { query: { service_id: s.id, plan_id: s.plans.find((p) => p.name === inst.plan)!.id } },
+          { query: idsOf(catalog, inst) },
         ),
         [200],
         `unbind ${binding}`,
@@ -304,14 +309,9 @@ export function serviceCommands(): Command[] {
     .action(async (name: string, o: { wait?: boolean; json?: boolean }, cmd: Command) => {
       const { osb, catalog } = await broker(cmd);
       const inst = await instanceOf(cmd, name);
-      const s = serviceOfInstance(catalog, inst);
       const r = await expect(
         osb.call("DELETE", `/service_instances/${encodeURIComponent(name)}`, {
-          query: {
-            service_id: s.id,
-            plan_id: s.plans.find((p) => p.name === inst.plan)?.id ?? inst.plan,
-            accepts_incomplete: "true",
-          },
+          query: { ...idsOf(catalog, inst), accepts_incomplete: "true" },
         }),
         [200, 202],
         `delete-service ${name}`,

@@ -11,6 +11,7 @@ import { randomBytes } from "node:crypto";
 import { InvalidInput, NotFound } from "../../lib/errors.js";
 import { parseWith } from "../../lib/validate.js";
 import {
+  DetachFailed,
   DiskInUse,
   HostUnavailable,
   NoAddressLeft,
@@ -276,8 +277,15 @@ export class MemoryCloud implements Cloud {
     disk.state = "available";
   }
 
-  async detachDisk(diskId: string): Promise<void> {
-    this.detach(this.requireDisk(diskId));
+  async detachDisk(diskId: string, opts: { force?: boolean } = {}): Promise<void> {
+    const disk = this.requireDisk(diskId);
+    const vm = disk.attachedTo ? this.vms.get(disk.attachedTo) : undefined;
+    // As the local cloud: a VM that crashed, froze or lost its host cannot let go of its disk.
+    if (vm && !opts.force && (vm.state === "crashed" || vm.state === "frozen" || vm.state === "unknown"))
+      throw new DetachFailed(
+        `disk ${diskId} stays attached: VM ${vm.id} is ${vm.state} and cannot release it; fence the VM, then detach with force`,
+      );
+    this.detach(disk);
   }
 
   async deleteDisk(id: string): Promise<void> {

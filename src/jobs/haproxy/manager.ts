@@ -378,7 +378,7 @@ export class LbManager implements JobController {
         const fence = await this.cm!.requestFence(this.holder!.vmId);
         if (fence.fenced)
           this.hurry = true; // its lease is broken: take it at once
-        else this.say(`fencing not done: ${fence.why}`);
+        else if ("why" in fence) this.say(`fencing not done: ${fence.why}`);
         return;
       }
     }

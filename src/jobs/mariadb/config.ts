@@ -19,6 +19,10 @@ import type { JobContext } from "../job-type.js";
 
 const port = z.number().int().min(1).max(65535, "expected a port up to 65535");
 
+/** Server variables the job sets itself: security, addresses, paths, durability, replication. */
+const RESERVED =
+  /^(ssl|tls|require_secure_transport|init_file|bind_address|port|socket|datadir|pid_file|skip_networking|skip_grant_tables|skip_name_resolve|innodb_flush_log_at_trx_commit|sync_binlog|wsrep|plugin|secure_)/;
+
 export const mariadbConfigSchema = z
   .object({
     database: z
@@ -28,7 +32,13 @@ export const mariadbConfigSchema = z
     port: port.default(3306),
     parameters: z
       .record(
-        z.string().regex(/^[a-z_]+$/, "expected a server variable name"),
+        z
+          .string()
+          .regex(/^[a-z_]+$/, "expected a server variable name")
+          .refine(
+            (k) => !RESERVED.test(k),
+            "set by zonal (TLS, addresses, paths, durability): not a parameter",
+          ),
         z.union([z.string().regex(/^[A-Za-z0-9_.:/-]*$/, "expected a plain value"), z.number(), z.boolean()]),
       )
       .default({}),

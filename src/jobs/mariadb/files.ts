@@ -41,6 +41,9 @@ export function initSql(o: { database: string; adminPassword: string }): string 
     `CREATE USER IF NOT EXISTS ${admin} IDENTIFIED BY ${literal(o.adminPassword)} REQUIRE SSL;`,
     `ALTER USER ${admin} IDENTIFIED BY ${literal(o.adminPassword)} REQUIRE SSL;`,
     `GRANT ALL PRIVILEGES ON *.* TO ${admin} WITH GRANT OPTION;`,
+    // No anonymous account, ever (an install with other defaults could have made one).
+    "DELETE FROM mysql.global_priv WHERE User = '';",
+    "FLUSH PRIVILEGES;",
     `CREATE DATABASE IF NOT EXISTS \`${o.database}\`;`,
     "",
   ].join("\n");

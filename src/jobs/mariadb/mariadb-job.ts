@@ -7,7 +7,7 @@
  * bindings with (TLS only) and the database.
  */
 import { spawn } from "node:child_process";
-import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import mariadb from "mariadb";
 import { writeFileAtomic } from "../../lib/files.js";
@@ -35,14 +35,22 @@ function mysqlDir(path: string, mode: number): void {
   chownSync(path, user.uid, user.gid);
 }
 
-/** Runs mariadb-install-db on an empty data directory; rejects with its output when it fails. */
-function installDb(paths: MariadbPaths): Promise<void> {
-  return new Promise((resolve, reject) => {
+/**
+ * Runs mariadb-install-db into `<data>.new` (no option file but what it is given:
+ * Debian's /etc/mysql is not the job's), then renames it into place: a half-finished
+ * install is never taken for data, and is done again. Rejects with its output.
+ */
+async function installDb(paths: MariadbPaths): Promise<void> {
+  const fresh = `${paths.data}.new`;
+  rmSync(fresh, { recursive: true, force: true });
+  mysqlDir(fresh, 0o700);
+  await new Promise<void>((resolve, reject) => {
     const child = spawn(
       INSTALL_DB,
       [
+        "--no-defaults",
         `--user=${MYSQL_USER}`,
-        `--datadir=${paths.data}`,
+        `--datadir=${fresh}`,
         "--auth-root-authentication-method=socket",
         "--skip-test-db",
       ],
@@ -58,6 +66,8 @@ function installDb(paths: MariadbPaths): Promise<void> {
         : reject(new Error(`mariadb-install-db failed (${code}): ${output.slice(-2000)}`)),
     );
   });
+  rmSync(paths.data, { recursive: true, force: true });
+  renameSync(fresh, paths.data);
 }
 
 /** The data directory was initialized (its system tables exist). */
@@ -85,7 +95,6 @@ export const mariadbJob = defineJobType<MariadbConfig>({
     chownSync(paths.initFile, user.uid, user.gid);
     if (!hasData(paths)) {
       ctx.log("mariadb-install-db: initializing a new data directory");
-      mysqlDir(paths.data, 0o700);
       await installDb(paths);
     }
   },

@@ -101,13 +101,20 @@ async function createUser(at: ServiceEndpoint, username: string, password: strin
 async function dropUser(at: ServiceEndpoint, username: string): Promise<void> {
   if (!USER_NAME.test(username))
     throw new InvalidInput(`username: expected a user made by zonal (u_…), got "${username}"`);
-  await admin(at, async (c) => {
-    const sessions = (await c.query("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ?", [
-      username,
-    ])) as Array<{ ID: number | bigint }>;
-    for (const s of sessions) await c.query(`KILL CONNECTION ${Number(s.ID)}`).catch(() => undefined);
-    await c.query(`DROP USER IF EXISTS '${username}'@'%'`);
-  });
+  try {
+    await admin(at, async (c) => {
+      const account = `'${username}'@'%'`;
+      // Locked first: no new session can start between the kills and the drop.
+      await c.query(`ALTER USER IF EXISTS ${account} ACCOUNT LOCK`);
+      const sessions = (await c.query("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ?", [
+        username,
+      ])) as Array<{ ID: number | bigint }>;
+      for (const s of sessions) await c.query(`KILL CONNECTION ${Number(s.ID)}`).catch(() => undefined);
+      await c.query(`DROP USER IF EXISTS ${account}`);
+    });
+  } catch (err) {
+    throw new Conflict(`could not drop user ${username} in ${at.deployment}: ${errorMessage(err)}`);
+  }
 }
 
 export const mariadbService: DataService = {

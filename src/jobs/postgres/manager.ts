@@ -169,8 +169,9 @@ export class PostgresManager implements JobController {
     await this.loop;
     this.loop = undefined;
     this.leaderWatch.stop();
-    if (await this.held?.release()) this.say("released the leader lease: the job is stopping");
+    // Clients lose the address first, then the lease goes to another member.
     this.cm?.dropVip();
+    if (await this.held?.release()) this.say("released the leader lease: the job is stopping");
     this.conn.reset();
     await closeServer(this.server);
     this.server = undefined;
@@ -684,7 +685,7 @@ export class PostgresManager implements JobController {
         const fence = await this.cm!.requestFence(d.leader.vmId, 2000);
         if (fence.fenced)
           this.hurry = true; // its lease is broken: elect at once
-        else if (!fence.why.startsWith("asked less than"))
+        else if ("why" in fence)
           this.ctx.log(`cluster manager: fencing ${d.leader.member} refused: ${fence.why}`);
         return;
       }
