@@ -362,7 +362,10 @@ export class ClusterService {
       );
     if (!cluster.leader)
       throw new Conflict(`cluster ${deployment}/${cluster.group} has no leader to switch over from`);
-    const replicas = cluster.members.filter((m) => m.role === "replica");
+    const group = manifest.instance_groups.find((g) => g.name === cluster.group);
+    const followerRole = (group && serviceOf(group)?.service.followerRole) ?? null;
+    if (!followerRole) throw new InvalidInput(`group: ${cluster.group}'s service has no planned switchover`);
+    const replicas = cluster.members.filter((m) => m.role === followerRole);
     const target = o.to ?? [...replicas].sort((a, b) => (a.lag ?? Infinity) - (b.lag ?? Infinity))[0]?.member;
     if (!target) throw new Conflict("no running replica to switch over to");
     if (target === cluster.leader.member) throw new InvalidInput(`to: ${target} already leads`);

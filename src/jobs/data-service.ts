@@ -83,6 +83,11 @@ export interface DataService {
   readonly defaultPort?: number;
   /** A member's state from its controller's status (an unknown shape: check it). */
   member?(controller: unknown): MemberState;
+  /**
+   * The role (as `member` reports it) of a member that can take over in a planned
+   * switchover; absent: the service has no planned switchover.
+   */
+  readonly followerRole?: string;
   /** How far `position` is behind the leader's (in the service's unit), or null when unknown. */
   lag?(leader: string, position: string): number | null;
   /** Users with their own password; absent: the service has no bindings. */

@@ -167,6 +167,7 @@ export const postgresService: DataService = {
   defaultPort: 5432,
   secrets: ["postgres_password", "replication_password"],
   member,
+  followerRole: "replica",
   lag(leader, position) {
     const a = lsnBytes(leader);
     const b = lsnBytes(position);
