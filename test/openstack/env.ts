@@ -3,8 +3,7 @@
  * found through `ZONAL_TEST_OPENSTACK` (= DIR; `npm run test:openstack` sets it).
  * Gives its credentials (DIR/clouds.yaml) and a driver settings file for it.
  */
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { loadOpenStackConfig, type OpenStackConfig } from "../../src/cloud/openstack/config.js";
@@ -28,7 +27,8 @@ export function testOpenStack(): TestOpenStack {
     const m = /^export\s+([A-Z0-9_]+)=["']?(.*?)["']?$/.exec(line.trim());
     if (m) env[m[1]!] = m[2]!;
   }
-  const settingsFile = join(mkdtempSync(join(tmpdir(), "zonal-os-")), "openstack.yml");
+  // Beside the test OpenStack's own files: it goes when that directory does.
+  const settingsFile = join(dir, "openstack.yml");
   writeFileSync(
     settingsFile,
     stringify({

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -84,15 +84,19 @@ describe("cloud file", () => {
 
   it("says which file is unreadable or not YAML", () => {
     const dir = mkdtempSync(join(tmpdir(), "zonal-config-"));
-    const bad = join(dir, "bad.yml");
-    writeFileSync(bad, "zones: [\n");
-    assert.throws(
-      () => loadCloudConfig(bad),
-      (e: unknown) => e instanceof InvalidInput && e.message.includes("not valid YAML"),
-    );
-    assert.throws(
-      () => loadCloudConfig(join(dir, "missing.yml")),
-      (e: unknown) => e instanceof InvalidInput && e.message.includes("cannot read cloud file"),
-    );
+    try {
+      const bad = join(dir, "bad.yml");
+      writeFileSync(bad, "zones: [\n");
+      assert.throws(
+        () => loadCloudConfig(bad),
+        (e: unknown) => e instanceof InvalidInput && e.message.includes("not valid YAML"),
+      );
+      assert.throws(
+        () => loadCloudConfig(join(dir, "missing.yml")),
+        (e: unknown) => e instanceof InvalidInput && e.message.includes("cannot read cloud file"),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

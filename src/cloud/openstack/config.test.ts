@@ -1,13 +1,14 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import { InvalidInput } from "../../lib/errors.js";
 import { loadOpenStackConfig } from "./config.js";
 
 describe("OpenStack driver settings", () => {
   const dir = mkdtempSync(join(tmpdir(), "zonal-os-config-"));
+  after(() => rmSync(dir, { recursive: true, force: true }));
   const file = (name: string, text: string) => {
     const path = join(dir, name);
     writeFileSync(path, text);
