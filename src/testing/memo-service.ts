@@ -5,11 +5,11 @@
  * type runs `sleep infinity` wherever a real agent would start it.
  */
 import { z } from "zod";
+import { checkBindingUser } from "../jobs/bindings.js";
 import type { DataService, ServiceEndpoint } from "../jobs/data-service.js";
 import { defineJobType } from "../jobs/job-type.js";
 import { registerJobType } from "../jobs/registry.js";
 import { registerDataService } from "../jobs/services.js";
-import { InvalidInput } from "../lib/errors.js";
 
 const configSchema = z
   .object({
@@ -36,8 +36,7 @@ export const memoService: DataService = {
   secrets: ["memo_admin_password"],
   bindings: {
     async create(at, username, password) {
-      if (!/^u_[0-9a-f]{12}$/.test(username))
-        throw new InvalidInput("username: expected u_ and 12 hex digits");
+      checkBindingUser(username, password);
       usersOf(at).set(username, password);
     },
     async drop(at, username) {

@@ -6,14 +6,11 @@
  * broker's `database` parameter.
  */
 import mariadb, { type Connection } from "mariadb";
-import { z } from "zod";
-import { Conflict, InvalidInput, errorMessage } from "../../lib/errors.js";
+import { Conflict, errorMessage } from "../../lib/errors.js";
 import { GiveUp, waitFor } from "../../lib/sleep.js";
+import { checkBindingUser, databaseParameters } from "../bindings.js";
 import type { DataService, ServiceEndpoint } from "../data-service.js";
 import { ADMIN_SECRET, ADMIN_USER, clientTls } from "./config.js";
-
-/** Users zonal makes: u_ and 12 hex digits (so dropping one can never hit another account). */
-const USER_NAME = /^u_[0-9a-f]{12}$/;
 
 const portOf = (at: ServiceEndpoint) => (at.properties.port as number | undefined) ?? 3306;
 const databaseOf = (at: ServiceEndpoint) => (at.properties.database as string | undefined) ?? "app";
@@ -83,8 +80,7 @@ async function admin<T>(at: ServiceEndpoint, run: (c: Connection) => Promise<T>)
 }
 
 async function createUser(at: ServiceEndpoint, username: string, password: string): Promise<void> {
-  if (!USER_NAME.test(username)) throw new InvalidInput("username: expected u_ and 12 hex digits");
-  if (!/^[A-Za-z0-9_-]+$/.test(password)) throw new InvalidInput("password: expected base64url characters");
+  checkBindingUser(username, password);
   try {
     await admin(at, async (c) => {
       const account = `'${username}'@'%'`;
@@ -99,8 +95,7 @@ async function createUser(at: ServiceEndpoint, username: string, password: strin
 
 /** Drops a user (idempotent): its sessions are ended first. */
 async function dropUser(at: ServiceEndpoint, username: string): Promise<void> {
-  if (!USER_NAME.test(username))
-    throw new InvalidInput(`username: expected a user made by zonal (u_…), got "${username}"`);
+  checkBindingUser(username);
   try {
     await admin(at, async (c) => {
       const account = `'${username}'@'%'`;
@@ -123,16 +118,5 @@ export const mariadbService: DataService = {
   defaultPort: 3306,
   secrets: [ADMIN_SECRET],
   bindings: { create: createUser, drop: dropUser, credentials },
-  parameters: {
-    provision: z
-      .object({
-        database: z
-          .string()
-          .regex(/^[a-z][a-z0-9_]{0,62}$/, "expected a database name of lowercase letters, digits and _")
-          .optional(),
-      })
-      .strict(),
-    apply: (properties, parameters) =>
-      typeof parameters.database === "string" ? { ...properties, database: parameters.database } : properties,
-  },
+  parameters: databaseParameters,
 };

@@ -6,8 +6,9 @@
  */
 import pg from "pg";
 import { z } from "zod";
-import { Conflict, InvalidInput, errorMessage } from "../../lib/errors.js";
+import { Conflict, errorMessage } from "../../lib/errors.js";
 import { GiveUp, waitFor } from "../../lib/sleep.js";
+import { checkBindingUser, databaseParameters } from "../bindings.js";
 import type { DataService, MemberState, ServiceEndpoint } from "../data-service.js";
 import { PG_USER } from "./config.js";
 
@@ -31,9 +32,6 @@ export type PgCredentials = {
   /** The control plane's CA (PEM) that signed every member's certificate. */
   ca_cert: string;
 };
-
-/** Roles zonal makes: u_ and 12 hex digits (so dropping one can never hit another role). */
-const ROLE_NAME = /^u_[0-9a-f]{12}$/;
 
 const portOf = (at: ServiceEndpoint) => (at.properties.port as number | undefined) ?? 5432;
 const databaseOf = (at: ServiceEndpoint) => (at.properties.database as string | undefined) ?? "app";
@@ -96,8 +94,7 @@ async function sql<T>(at: ServiceEndpoint, database: string, run: (c: pg.Client)
 }
 
 async function createRole(at: ServiceEndpoint, username: string, password: string): Promise<void> {
-  if (!ROLE_NAME.test(username)) throw new InvalidInput(`username: expected u_ and 12 hex digits`);
-  if (!/^[A-Za-z0-9_-]+$/.test(password)) throw new InvalidInput("password: expected base64url characters");
+  checkBindingUser(username, password);
   const database = databaseOf(at);
   try {
     await sql(at, PG_USER, async (c) => {
@@ -117,8 +114,7 @@ async function createRole(at: ServiceEndpoint, username: string, password: strin
 
 /** Drops a role: its objects go to postgres, its connections are ended. Idempotent. */
 async function dropRole(at: ServiceEndpoint, username: string): Promise<void> {
-  if (!ROLE_NAME.test(username))
-    throw new InvalidInput(`username: expected a role made by zonal (u_…), got "${username}"`);
+  checkBindingUser(username);
   await sql(at, PG_USER, async (c) => {
     const exists = await c.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [username]);
     if (exists.rowCount === 0) return;
@@ -174,16 +170,5 @@ export const postgresService: DataService = {
     return a === null || b === null ? null : Number(a > b ? a - b : 0n);
   },
   bindings: { create: createRole, drop: dropRole, credentials },
-  parameters: {
-    provision: z
-      .object({
-        database: z
-          .string()
-          .regex(/^[a-z][a-z0-9_]{0,62}$/, "expected a database name of lowercase letters, digits and _")
-          .optional(),
-      })
-      .strict(),
-    apply: (properties, parameters) =>
-      typeof parameters.database === "string" ? { ...properties, database: parameters.database } : properties,
-  },
+  parameters: databaseParameters,
 };
