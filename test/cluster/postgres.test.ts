@@ -73,9 +73,11 @@ describe("clustered postgres under faults", () => {
       const gap = checker.longestGap(t0, t0 + 20_000 > Date.now() ? Date.now() : t0 + 20_000);
       console.log(`# ${f.name}: longest write gap ${gap} ms`);
       if (gap > f.targetMs) console.log(await timeline(z, t0));
-      assert.ok(gap <= f.targetMs, `write unavailability ${gap} ms within ${f.targetMs} ms`);
+      // The cluster is made whole again before judging: a slow case fails alone, and
+      // the next fault starts from three members.
       await undo(); // restore the host or zone, so the old primary can come back
       const after = await whole(oldLeader.vmId);
+      assert.ok(gap <= f.targetMs, `write unavailability ${gap} ms within ${f.targetMs} ms`);
       assert.equal(
         after.members.find((m) => m.member === oldLeader.member)?.role,
         "replica",

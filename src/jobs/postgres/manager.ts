@@ -72,6 +72,9 @@ interface RegisteredMember {
   statusPort: number;
 }
 
+/** How often a member asks again to fence a leader that stays silent (the control plane allows one per 200 ms). */
+const FENCE_RETRY_MS = 500;
+
 export class PostgresManager implements JobController {
   private readonly paths: PgPaths;
   private readonly conn: PgConn;
@@ -682,7 +685,9 @@ export class PostgresManager implements JobController {
         await this.stepDown({ role: "replica", leader: null, rewind: false }, `switchover to ${d.to}`, true);
         return;
       case "fence": {
-        const fence = await this.cm!.requestFence(d.leader.vmId, 2000);
+        // Asked again every FENCE_RETRY_MS while the leader stays silent: a request
+        // refused because the control plane heard it a moment ago must not cost seconds.
+        const fence = await this.cm!.requestFence(d.leader.vmId, FENCE_RETRY_MS);
         if (fence.fenced)
           this.hurry = true; // its lease is broken: elect at once
         else if ("why" in fence)
