@@ -1,0 +1,123 @@
+/**
+ * One scenario for every service the broker sells, as a developer without a platform
+ * runs it (the `zonal` service commands, which call the OSB API): provision a
+ * `single` instance, bind, write with the returned credentials over TLS, crash the
+ * instance's VM, and the same credentials write again once it is resurrected, with
+ * every acknowledged row; unbind makes them fail; deprovision leaves no VM or disk.
+ * The clustered plans' crash scenarios are test/cluster/broker.test.ts (PostgreSQL).
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import mariadb from "mariadb";
+import pg from "pg";
+import type { InstanceView } from "../../src/director/director.js";
+import { clientTls } from "../../src/jobs/mariadb/config.js";
+import { waitFor } from "../../src/lib/sleep.js";
+import { ZonalHarness } from "../../src/testing/zonal-harness.js";
+
+interface Credentials {
+  host: string;
+  port: number;
+  database: string;
+  username: string;
+  password: string;
+  ca_cert: string;
+}
+
+/** Runs SQL as the binding's user over TLS checked against its CA; resolves with the rows. */
+type Sql = (c: Credentials, sql: string) => Promise<Array<Record<string, unknown>>>;
+
+const postgresSql: Sql = async (c, sql) => {
+  const client = new pg.Client({
+    host: c.host,
+    port: c.port,
+    database: c.database,
+    user: c.username,
+    password: c.password,
+    ssl: { ca: c.ca_cert },
+    connectionTimeoutMillis: 3000,
+  });
+  client.on("error", () => undefined);
+  await client.connect();
+  try {
+    return (await client.query(sql)).rows as Array<Record<string, unknown>>;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+};
+
+const mariadbSql: Sql = async (c, sql) => {
+  const conn = await mariadb.createConnection({
+    host: c.host,
+    port: c.port,
+    database: c.database,
+    user: c.username,
+    password: c.password,
+    ssl: clientTls(c.host, c.ca_cert),
+    connectTimeout: 3000,
+  });
+  try {
+    return (await conn.query(sql)) as Array<Record<string, unknown>>;
+  } finally {
+    await conn.end().catch(() => conn.destroy());
+  }
+};
+
+const SERVICES: Array<{ service: string; sql: Sql; refused: RegExp }> = [
+  { service: "postgresql", sql: postgresSql, refused: /password authentication failed|does not exist/ },
+  { service: "mariadb", sql: mariadbSql, refused: /Access denied/ },
+];
+
+describe("the broker's scenario for every service it sells", () => {
+  const z = new ZonalHarness();
+  before(() => z.up());
+  after(() => z.teardown());
+
+  for (const { service, sql, refused } of SERVICES) {
+    it(`${service}: bind, write, the VM crashed and resurrected, the same credentials write again with every row; unbind; deprovision`, async () => {
+      const name = `scenario-${service}`;
+      const made = z.json<{ state: string }>("create-service", service, "single", name, "--wait", "--json");
+      assert.equal(made.state, "succeeded");
+      const creds = z.json<Credentials>("bind", name, "app", "--json");
+      await sql(creds, "CREATE TABLE n (v INT PRIMARY KEY)");
+      for (let v = 1; v <= 20; v++) await sql(creds, `INSERT INTO n VALUES (${v})`);
+
+      const deployment = z
+        .json<Array<{ id: string; deployment: string }>>("services", "--json")
+        .find((s) => s.id === name)!.deployment;
+      const [inst] = await z.director.http.request<InstanceView[]>("GET", "/v1/instances", {
+        query: { deployment },
+      });
+      const crashedAt = Date.now();
+      await z.client.crashVm(inst!.vmId!);
+      await waitFor(
+        () =>
+          sql(creds, "INSERT INTO n VALUES (21)").then(
+            () => true,
+            () => undefined,
+          ),
+        {
+          timeoutMs: 180_000,
+          intervalMs: 500,
+          what: `${service}'s credentials to write again`,
+        },
+      );
+      console.log(
+        `# ${service} single: the same credentials wrote again ${Date.now() - crashedAt} ms after the crash`,
+      );
+      const rows = await sql(creds, "SELECT v FROM n ORDER BY v");
+      assert.deepEqual(
+        rows.map((r) => Number(r.v)),
+        Array.from({ length: 21 }, (_, i) => i + 1),
+        "every acknowledged row",
+      );
+
+      assert.equal(z.zonal("unbind", name, "app").code, 0);
+      await assert.rejects(sql(creds, "SELECT 1"), refused);
+      const gone = z.json<{ state: string }>("delete-service", name, "--wait", "--json");
+      assert.equal(gone.state, "succeeded");
+      assert.deepEqual(await z.client.listVms({ metadata: { deployment } }), [], "no VM left");
+      assert.deepEqual(await z.client.listDisks({ metadata: { deployment } }), [], "no disk left");
+    });
+  }
+});
