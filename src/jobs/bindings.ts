@@ -7,7 +7,7 @@ import { z } from "zod";
 import { InvalidInput } from "../lib/errors.js";
 import type { ServiceParameters } from "./data-service.js";
 
-export const BINDING_USER = /^u_[0-9a-f]{12}$/;
+const BINDING_USER = /^u_[0-9a-f]{12}$/;
 
 /** Refuses a user name zonal would not make, or a password with characters it would not use. */
 export function checkBindingUser(username: string, password?: string): void {

@@ -79,8 +79,6 @@ export interface DataService {
    * sealed in the store, and given to the VMs of the groups that run the service.
    */
   readonly secrets?: readonly string[];
-  /** Where clients connect when the manifest says nothing (the job's `port` property). */
-  readonly defaultPort?: number;
   /** A member's state from its controller's status (an unknown shape: check it). */
   member?(controller: unknown): MemberState;
   /**

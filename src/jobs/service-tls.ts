@@ -6,10 +6,10 @@
  * address, a VIP added): a member whose control plane is away keeps serving with the
  * one it has. Every data service's job uses it (PostgreSQL's today).
  */
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../lib/files.js";
-import { lookupUser } from "../lib/users.js";
+import { ownBy, ownedDir } from "../lib/users.js";
 import { z } from "zod";
 import { parseWith } from "../lib/validate.js";
 import { controlPlaneCall } from "./cluster-member.js";
@@ -29,12 +29,6 @@ export const tlsFiles = (tlsDir: string): TlsFiles => ({
   ca: join(tlsDir, "ca.crt"),
   names: join(tlsDir, "names.json"),
 });
-
-function own(path: string, owner: string, mode: number): void {
-  const user = lookupUser(owner);
-  chownSync(path, user.uid, user.gid);
-  chmodSync(path, mode);
-}
 
 const pem = z.string().min(1).max(20_000);
 const issuedSchema = z.object({ cert: pem, key: pem, ca: pem, names: z.array(z.string()).min(1) }).strict();
@@ -65,8 +59,7 @@ export async function ensureCertificate(ctx: JobContext, tlsDir: string, owner: 
     await controlPlaneCall(ctx, "POST", "/v1/certificates", { body: {}, timeoutMs: 10_000 }),
     "certificate from the control plane",
   );
-  mkdirSync(tlsDir, { recursive: true });
-  own(tlsDir, owner, 0o700);
+  ownedDir(tlsDir, owner, 0o700);
   for (const [path, text, mode] of [
     [f.key, issued.key, 0o600],
     [f.cert, issued.cert, 0o644],
@@ -74,7 +67,7 @@ export async function ensureCertificate(ctx: JobContext, tlsDir: string, owner: 
     [f.names, JSON.stringify(issued.names), 0o644],
   ] as const) {
     writeFileAtomic(path, text, mode); // a crash leaves the old file or the new one, never half
-    own(path, owner, mode);
+    ownBy(path, owner, mode);
   }
   ctx.log(`TLS certificate from the control plane's CA for ${issued.names.join(", ")}`);
   return f;

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parse, projectSources, stringsIn } from "../testing/source-scan.js";
-import { dataService, serviceTypes } from "./services.js";
+import { serviceOf, serviceTypes } from "./services.js";
 
 /** Where a file may name a service anyway, and why. */
 const EXEMPT: Record<string, string> = {
@@ -23,7 +23,8 @@ const RESERVED = ["mariadb"];
 describe("the data-service seam", () => {
   it("registers every service under its job type", () => {
     assert.ok(serviceTypes().length >= 2);
-    for (const t of serviceTypes()) assert.equal(dataService(t)?.type, t);
+    for (const t of serviceTypes())
+      assert.equal(serviceOf({ jobs: [{ name: "j", type: t }] })?.service.type, t);
   });
 
   it("names no service outside its own folder", () => {

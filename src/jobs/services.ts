@@ -14,10 +14,6 @@ const services = new Map<string, DataService>([
   [mariadbService.type, mariadbService],
 ]);
 
-export function dataService(type: string): DataService | undefined {
-  return services.get(type);
-}
-
 /** A group's job, as a manifest holds it. */
 interface JobEntry {
   name: string;

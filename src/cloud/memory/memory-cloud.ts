@@ -105,8 +105,7 @@ export class MemoryCloud implements Cloud {
       hosts: [...this.hosts.values()]
         .filter((h) => h.zone === z.name)
         .map((h) => {
-          const { used } = this.used(h.id);
-          const vms = [...this.vms.values()].filter((v) => v.host === h.id).length;
+          const { used, usedSlots } = this.used(h.id);
           return {
             id: h.id,
             name: h.id.slice(h.zone.length + 1),
@@ -114,7 +113,7 @@ export class MemoryCloud implements Cloud {
             state: h.up ? ("up" as const) : ("failed" as const),
             attributes: { ...h.attributes },
             capacity: { ...h.capacity },
-            used: { ...used, vms },
+            used: { ...used, vms: usedSlots.size },
           };
         }),
     }));

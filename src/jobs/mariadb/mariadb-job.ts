@@ -7,11 +7,11 @@
  * bindings with (TLS only) and the database.
  */
 import { spawn } from "node:child_process";
-import { chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import mariadb from "mariadb";
 import { writeFileAtomic } from "../../lib/files.js";
-import { lookupUser } from "../../lib/users.js";
+import { ownBy, ownedDir } from "../../lib/users.js";
 import { defineJobType } from "../job-type.js";
 import { ensureCertificate, tlsFiles } from "../service-tls.js";
 import {
@@ -29,11 +29,7 @@ import {
 import { initSql, myCnf } from "./files.js";
 
 /** A directory owned by mysql (created if missing). */
-function mysqlDir(path: string, mode: number): void {
-  const user = lookupUser(MYSQL_USER);
-  mkdirSync(path, { recursive: true, mode });
-  chownSync(path, user.uid, user.gid);
-}
+const mysqlDir = (path: string, mode: number) => ownedDir(path, MYSQL_USER, mode);
 
 /**
  * Runs mariadb-install-db into `<data>.new` (no option file but what it is given:
@@ -91,8 +87,7 @@ export const mariadbJob = defineJobType<MariadbConfig>({
       initSql({ database: config.database, adminPassword: adminPassword(ctx) }),
       0o600,
     );
-    const user = lookupUser(MYSQL_USER);
-    chownSync(paths.initFile, user.uid, user.gid);
+    ownBy(paths.initFile, MYSQL_USER);
     if (!hasData(paths)) {
       ctx.log("mariadb-install-db: initializing a new data directory");
       await installDb(paths);

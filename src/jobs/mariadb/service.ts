@@ -10,10 +10,12 @@ import { Conflict, errorMessage } from "../../lib/errors.js";
 import { GiveUp, waitFor } from "../../lib/sleep.js";
 import { checkBindingUser, databaseParameters } from "../bindings.js";
 import type { DataService, ServiceEndpoint } from "../data-service.js";
-import { ADMIN_SECRET, ADMIN_USER, clientTls } from "./config.js";
+import { ADMIN_SECRET, ADMIN_USER, clientTls, mariadbConfigSchema } from "./config.js";
 
-const portOf = (at: ServiceEndpoint) => (at.properties.port as number | undefined) ?? 3306;
-const databaseOf = (at: ServiceEndpoint) => (at.properties.database as string | undefined) ?? "app";
+/** The job's properties with their defaults (the manifest checked them against the same schema). */
+const configOf = (at: ServiceEndpoint) => mariadbConfigSchema.parse(at.properties);
+const portOf = (at: ServiceEndpoint) => configOf(at).port;
+const databaseOf = (at: ServiceEndpoint) => configOf(at).database;
 
 /** What a binding's credentials hold. */
 export type MariadbCredentials = {
@@ -115,7 +117,6 @@ async function dropUser(at: ServiceEndpoint, username: string): Promise<void> {
 export const mariadbService: DataService = {
   type: "mariadb",
   description: "MariaDB 10.11",
-  defaultPort: 3306,
   secrets: [ADMIN_SECRET],
   bindings: { create: createUser, drop: dropUser, credentials },
   parameters: databaseParameters,

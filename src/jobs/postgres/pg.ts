@@ -4,19 +4,10 @@
  * over TCP to the member's own address as the superuser.
  */
 import { spawn } from "node:child_process";
-import {
-  chmodSync,
-  chownSync,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import pg from "pg";
-import { lookupUser } from "../../lib/users.js";
+import { lookupUser, ownBy, ownedDir } from "../../lib/users.js";
 import { parseLsn } from "./files.js";
 import { PG_BIN, PG_USER, REPLICATION_USER, tlsFiles, type PgPaths, type PgSecrets } from "./config.js";
 
@@ -57,17 +48,10 @@ export function runPgTool(
 
 /** Creates the parent of the data dir owned by postgres (0700), so tools running as postgres may write it. */
 export function ensureDataParent(paths: PgPaths): void {
-  const user = lookupUser(PG_USER);
-  const parent = dirname(paths.data);
-  mkdirSync(parent, { recursive: true, mode: 0o700 });
-  chownSync(parent, user.uid, user.gid);
+  ownedDir(dirname(paths.data), PG_USER, 0o700);
 }
 
-export function ownByPostgres(path: string, mode?: number): void {
-  const user = lookupUser(PG_USER);
-  chownSync(path, user.uid, user.gid);
-  if (mode !== undefined) chmodSync(path, mode);
-}
+export const ownByPostgres = (path: string, mode?: number): void => ownBy(path, PG_USER, mode);
 
 export const hasData = (paths: PgPaths): boolean => existsSync(`${paths.data}/PG_VERSION`);
 

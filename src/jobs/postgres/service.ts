@@ -10,7 +10,7 @@ import { Conflict, errorMessage } from "../../lib/errors.js";
 import { GiveUp, waitFor } from "../../lib/sleep.js";
 import { checkBindingUser, databaseParameters } from "../bindings.js";
 import type { DataService, MemberState, ServiceEndpoint } from "../data-service.js";
-import { PG_USER } from "./config.js";
+import { PG_USER, postgresConfigSchema } from "./config.js";
 
 /** What a binding's credentials hold (OSB `credentials`, and `zonal db-role`). */
 export type PgCredentials = {
@@ -33,8 +33,10 @@ export type PgCredentials = {
   ca_cert: string;
 };
 
-const portOf = (at: ServiceEndpoint) => (at.properties.port as number | undefined) ?? 5432;
-const databaseOf = (at: ServiceEndpoint) => (at.properties.database as string | undefined) ?? "app";
+/** The job's properties with their defaults (the manifest checked them against the same schema). */
+const configOf = (at: ServiceEndpoint) => postgresConfigSchema.parse(at.properties);
+const portOf = (at: ServiceEndpoint) => configOf(at).port;
+const databaseOf = (at: ServiceEndpoint) => configOf(at).database;
 
 function credentials(at: ServiceEndpoint, username: string, password: string): PgCredentials {
   const port = portOf(at);
@@ -160,7 +162,6 @@ function member(controller: unknown): MemberState {
 export const postgresService: DataService = {
   type: "postgres",
   description: "PostgreSQL 15",
-  defaultPort: 5432,
   secrets: ["postgres_password", "replication_password"],
   member,
   followerRole: "replica",
