@@ -153,6 +153,8 @@ export class JobRunner {
 
   /** Stops the job: drain (when asked and running), SIGTERM, SIGKILL after the timeout, post-stop. */
   stop(opts: { drain?: boolean } = {}): Promise<void> {
+    // A start that waits on the controller would hold this stop behind it.
+    this.controller?.abandonStart?.();
     return this.ops.run(async () => {
       if (this.state === "stopped") return;
       this.clearTimers();

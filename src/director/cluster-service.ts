@@ -79,6 +79,8 @@ export interface MemberView {
   lag: number | null;
   /** The member a replica streams WAL from now (its address if it is no member); null when it does not stream. */
   streamsFrom: string | null;
+  /** Members in the component it belongs to, for services that have one (Galera); null otherwise. */
+  size: number | null;
   decision: string | null;
 }
 
@@ -317,6 +319,7 @@ export class ClusterService {
               position: state.position,
               lag: null,
               streamsFrom: state.upstream,
+              size: state.size ?? null,
               decision: state.decision,
             };
           }),

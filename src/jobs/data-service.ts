@@ -58,6 +58,8 @@ export interface MemberState {
   position: string | null;
   /** The address it replicates from now, or null. */
   upstream: string | null;
+  /** Members in the component it belongs to (Galera's cluster size); absent when the service has no such notion. */
+  size?: number | null;
   /** Its controller's last decision, as a sentence. */
   decision: string | null;
 }

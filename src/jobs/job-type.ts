@@ -89,6 +89,11 @@ export interface JobController {
   stop(): Promise<void>;
   /** What `GET /v1/jobs/:name/status` shows (may be a promise). */
   status(): unknown;
+  /**
+   * The job is being stopped while its prepare may wait on this controller (a cluster
+   * member waiting for the others before it starts): that wait gives up now.
+   */
+  abandonStart?(): void;
 }
 
 /** The process the agent starts and supervises. It must stay in the foreground. */

@@ -11,7 +11,7 @@ import { print, printJson, table } from "../output.js";
 export function clusterCommands(): Command[] {
   const cluster = new Command("cluster")
     .description(
-      "a deployment's clusters: leader, lease token, VIP, and each member's role, timeline, log position (LSN, seqno) and lag",
+      "a deployment's clusters: leader, lease token, VIP, and each member's role, timeline, log position (LSN, seqno), lag and (Galera) component size",
     )
     .requiredOption("-d, --deployment <name>", "the deployment")
     .option("--json", "print JSON")
@@ -23,6 +23,7 @@ export function clusterCommands(): Command[] {
       if (o.json) return printJson(views);
       if (views.length === 0) return print(`deployment ${o.deployment} has no clustered group`);
       for (const v of views) {
+        const sized = v.members.some((m) => m.size !== null);
         print(
           `${o.deployment}/${v.group}: leader ${v.leader ? `${v.leader.member} (${v.leader.vmId}, lease token ${v.leader.token})` : "none"}, VIP ${v.vip ?? "-"}`,
         );
@@ -38,6 +39,7 @@ export function clusterCommands(): Command[] {
               "TIMELINE",
               "POSITION",
               "LAG",
+              ...(sized ? ["SIZE"] : []),
               "DECISION",
             ],
             v.members.map((m) => [
@@ -50,6 +52,7 @@ export function clusterCommands(): Command[] {
               m.timeline ?? undefined,
               m.position ?? undefined,
               m.lag ?? undefined,
+              ...(sized ? [m.size ?? undefined] : []),
               m.decision ?? undefined,
             ]),
           ),

@@ -5,6 +5,8 @@
  *   properties:
  *     database: app          # created at first start; bindings get every right on it
  *     port: 3306
+ *     cluster: true          # a member of a Galera cluster (the group's 3 instances)
+ *     status_port: 8009      # the member's status API (cluster only)
  *     parameters: { max_connections: 200 }   # more server variables for my.cnf
  *
  * The data directory is on the persistent disk (`<disk>/mariadb/data`); my.cnf, the
@@ -21,7 +23,7 @@ const port = z.number().int().min(1).max(65535, "expected a port up to 65535");
 
 /** Server variables the job sets itself: security, addresses, paths, durability, replication. */
 const RESERVED =
-  /^(ssl|tls|require_secure_transport|init_file|bind_address|port|socket|datadir|pid_file|skip_networking|skip_grant_tables|skip_name_resolve|innodb_flush_log_at_trx_commit|sync_binlog|wsrep|plugin|secure_)/;
+  /^(ssl|tls|require_secure_transport|init_file|bind_address|port|socket|datadir|pid_file|skip_networking|skip_grant_tables|skip_name_resolve|innodb_flush_log_at_trx_commit|innodb_autoinc_lock_mode|sync_binlog|binlog_format|default_storage_engine|read_only|wsrep|plugin|secure_)/;
 
 export const mariadbConfigSchema = z
   .object({
@@ -30,6 +32,8 @@ export const mariadbConfigSchema = z
       .regex(/^[a-z_][a-z0-9_]{0,62}$/, "expected a database name of lowercase letters, digits and _")
       .default("app"),
     port: port.default(3306),
+    cluster: z.boolean().default(false),
+    status_port: port.default(8009),
     parameters: z
       .record(
         z
@@ -49,6 +53,9 @@ export type MariadbConfig = z.output<typeof mariadbConfigSchema>;
 
 export const MARIADBD = "/usr/sbin/mariadbd";
 export const INSTALL_DB = "/usr/bin/mariadb-install-db";
+export const GALERA_PROVIDER = "/usr/lib/galera/libgalera_smm.so";
+/** Galera's ports on a member's address: group communication, incremental and full state transfer. */
+export const GALERA_PORTS = { gcomm: 4567, ist: 4568, sst: 4444 } as const;
 /** The system user mariadbd runs as (Debian's package makes it). */
 export const MYSQL_USER = "mysql";
 /** The account the control plane makes bindings with (TLS only, from anywhere). */
@@ -63,6 +70,10 @@ export interface MariadbPaths {
   socket: string;
   runDir: string;
   tlsDir: string;
+  /** Galera's saved state (uuid, seqno, safe_to_bootstrap) in the data directory. */
+  grastate: string;
+  /** What the last `mariadbd --wsrep-recover` logged. */
+  recoverLog: string;
 }
 
 export function mariadbPaths(ctx: JobContext): MariadbPaths {
@@ -75,6 +86,8 @@ export function mariadbPaths(ctx: JobContext): MariadbPaths {
     runDir: join(ctx.jobDir, "run"),
     socket: join(ctx.jobDir, "run", "mysqld.sock"),
     tlsDir: join(ctx.jobDir, "tls"),
+    grastate: join(ctx.persistentDir, "mariadb", "data", "grastate.dat"),
+    recoverLog: join(ctx.jobDir, "run", "wsrep-recover.log"),
   };
 }
 

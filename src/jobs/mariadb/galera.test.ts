@@ -27,6 +27,14 @@ describe("galera saved state", () => {
       seqno: 74027509,
     });
     assert.equal(parseRecoveredPosition("[Note] InnoDB: ready"), null);
+    // As mariadbd 10.11 wrote it: the next line's date right after the seqno.
+    assert.deepEqual(
+      parseRecoveredPosition(
+        `2026-12-02 17:11:27 0 [Note] WSREP: Recovered position: ${U}:2322026-12-02 17:11:27 0 [Warning] Could not increase number of max_open_files`,
+      ),
+      { uuid: U, seqno: 232 },
+    );
+    assert.deepEqual(parseRecoveredPosition(`Recovered position: ${U}:12026\n`), { uuid: U, seqno: 12026 });
   });
 });
 
@@ -88,5 +96,15 @@ describe("how a galera node starts", () => {
     }
     assert.match(what({ me: "m0", forced: "m0", positions: at(5, -1, 7) }), /^bootstrap: an operator forced/);
     assert.match(what({ me: "m2", forced: "m0", positions: at(5, -1, 7) }), /^wait: an operator forced m0/);
+  });
+
+  it("a member with a new, empty disk never bootstraps and holds nobody back", () => {
+    const positions = { ...at(5, 9, 7), m1: "empty" as const };
+    assert.match(what({ me: "m2", positions }), /^bootstrap: .*highest seqno \(7\)/);
+    assert.match(what({ me: "m1", positions }), /^wait: .*m2 has the highest seqno/);
+    assert.match(
+      what({ me: "m0", positions: { m0: "empty", m1: "empty", m2: "empty" } }),
+      /^wait: .*no member holds the cluster's data/,
+    );
   });
 });

@@ -1,6 +1,5 @@
 /**
- * Galera's recovery rules as pure functions (the groundwork of the mariadb cluster;
- * the cluster manager that acts on them is not built yet — see README):
+ * Galera's recovery rules as pure functions (galera-manager.ts acts on them):
  *
  * - where a node's data ends: its saved state (grastate.dat: uuid, seqno,
  *   safe_to_bootstrap) or, after an unclean stop (seqno -1), the position
@@ -30,9 +29,13 @@ export function parseGrastate(text: string): (Position & { safeToBootstrap: bool
   return { uuid, seqno, safeToBootstrap: field("safe_to_bootstrap") === "1" };
 }
 
-/** The position `mariadbd --wsrep-recover` logs ("WSREP: Recovered position uuid:seqno"), the last one. */
+/**
+ * The position `mariadbd --wsrep-recover` logs ("WSREP: Recovered position uuid:seqno"),
+ * the last one. The line may run into the next one's date with no newline between
+ * ("…:2322026-12-02 17:11:29 …" is seqno 232): the seqno ends where a date begins.
+ */
 export function parseRecoveredPosition(log: string): Position | null {
-  const all = [...log.matchAll(/Recovered position:?\s+([0-9a-f-]{36}):(-?\d+)/g)];
+  const all = [...log.matchAll(/Recovered position:?\s+([0-9a-f-]{36}):(-?\d+?)(?=\d{4}-\d\d-\d\d|\D|$)/g)];
   const last = all.at(-1);
   if (!last || !UUID.test(last[1]!)) return null;
   return { uuid: last[1]!, seqno: Number(last[2]) };
@@ -50,8 +53,11 @@ export interface StartInput {
   initialized: boolean;
   /** A member runs in a Primary component now (it answers Synced and Primary). */
   primaryRunning: boolean;
-  /** Where each member said its data ends (undefined: it has not said yet). */
-  positions: Record<string, Position | undefined>;
+  /**
+   * Where each member said its data ends (undefined: it has not said yet; "empty": it
+   * holds no data of the cluster — a new disk — and can only join).
+   */
+  positions: Record<string, Position | "empty" | undefined>;
   /** An operator forced this member to bootstrap (whatever the others hold). */
   forced: string | null;
 }
@@ -78,22 +84,27 @@ export function decideStart(o: StartInput): StartDecision {
       do: "wait",
       sentence: `no Primary component; waiting for ${silent.join(", ")} to say where its data ends (the most advanced node must bootstrap)`,
     };
-  const unknown = o.members.filter((m) => !known(o.positions[m]));
+  const withData = o.members.filter((m) => o.positions[m] !== "empty");
+  const at = (m: string) => o.positions[m] as Position;
+  const unknown = withData.filter((m) => !known(at(m)));
   if (unknown.length > 0)
     return {
       do: "wait",
       sentence: `no Primary component; ${unknown.join(", ")} could not recover its position: an operator must force a node`,
     };
-  const histories = new Set(o.members.map((m) => o.positions[m]!.uuid));
+  if (withData.length === 0)
+    return {
+      do: "wait",
+      sentence: "no Primary component and no member holds the cluster's data: an operator must force a node",
+    };
+  const histories = new Set(withData.map((m) => at(m).uuid));
   if (histories.size > 1)
     return {
       do: "wait",
       sentence: `no Primary component; the members hold ${histories.size} different histories: an operator must choose`,
     };
-  const best = [...o.members].sort(
-    (a, b) => o.positions[b]!.seqno - o.positions[a]!.seqno || a.localeCompare(b),
-  )[0]!;
-  const seqno = o.positions[best]!.seqno;
+  const best = [...withData].sort((a, b) => at(b).seqno - at(a).seqno || a.localeCompare(b))[0]!;
+  const seqno = at(best).seqno;
   return best === o.me
     ? {
         do: "bootstrap",

@@ -6,10 +6,11 @@
  * broker's `database` parameter.
  */
 import mariadb, { type Connection } from "mariadb";
+import { z } from "zod";
 import { Conflict, errorMessage } from "../../lib/errors.js";
 import { GiveUp, waitFor } from "../../lib/sleep.js";
 import { checkBindingUser, databaseParameters } from "../bindings.js";
-import type { DataService, ServiceEndpoint } from "../data-service.js";
+import type { DataService, MemberState, ServiceEndpoint } from "../data-service.js";
 import { ADMIN_SECRET, ADMIN_USER, clientTls, mariadbConfigSchema } from "./config.js";
 
 /** The job's properties with their defaults (the manifest checked them against the same schema). */
@@ -114,10 +115,50 @@ async function dropUser(at: ServiceEndpoint, username: string): Promise<void> {
   }
 }
 
+/** The Galera manager's status (galera-manager.ts), as far as the control plane reads it. */
+const statusSchema = z
+  .object({
+    role: z.string().max(40).optional(),
+    node: z
+      .object({
+        state: z.string().max(40).nullable().optional(),
+        size: z.number().int().nullable().optional(),
+        seqno: z.number().int().nullable().optional(),
+      })
+      .passthrough()
+      .optional(),
+    decision: z.string().max(1000).optional(),
+  })
+  .passthrough();
+
+/** A Galera member: its role (writer, synced, donor, joining, non-primary, …), its Galera state in the decision. */
+function member(controller: unknown): MemberState {
+  const s = statusSchema.safeParse(controller ?? {});
+  if (!s.success)
+    return { role: "unknown", timeline: null, position: null, upstream: null, decision: "unreadable status" };
+  const n = s.data.node;
+  return {
+    role: s.data.role ?? "unknown",
+    timeline: null,
+    position: n?.seqno === null || n?.seqno === undefined ? null : String(n.seqno),
+    upstream: null,
+    size: n?.size ?? null,
+    decision: [n?.state ? `[${n.state}]` : "", s.data.decision ?? ""].join(" ").trim() || null,
+  };
+}
+
 export const mariadbService: DataService = {
   type: "mariadb",
   description: "MariaDB 10.11",
   secrets: [ADMIN_SECRET],
+  member,
+  // A Synced node takes the writer's lease in a switchover.
+  followerRole: "synced",
+  lag(leader, position) {
+    const a = Number(leader);
+    const b = Number(position);
+    return Number.isInteger(a) && Number.isInteger(b) ? Math.max(0, a - b) : null;
+  },
   bindings: { create: createUser, drop: dropUser, credentials },
   parameters: databaseParameters,
 };

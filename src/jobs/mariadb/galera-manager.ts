@@ -1,0 +1,576 @@
+/**
+ * The Galera cluster manager: a loop in the agent beside mariadbd (a job controller)
+ * for a member of a MariaDB Galera cluster.
+ *
+ * Galera replicates every commit to every node of its Primary component; this
+ * manager decides the rest:
+ *
+ * - **how the node starts** (the job's prepare waits for it): join a running Primary
+ *   component, or bootstrap a new one — only the most advanced node once every member
+ *   said where its data ends, and only while holding the leader lease, so never two
+ *   (galera.ts decides);
+ * - **who takes writes**: one node at a time, the holder of the leader lease, which
+ *   it takes and keeps only while it is Synced in the Primary component. The holder
+ *   turns `read_only` off and serves the cluster's VIP; every other node stays
+ *   read-only (a client with a member's own address cannot write there). A holder
+ *   that leaves the Primary component or stops being Synced gives it all up at once;
+ *   when the lease's deadline passes without a renewal, a watchdog drops the VIP.
+ * - **a silent writer**: the others ask the control plane to fence it (it does so only
+ *   when the writer's agent is silent to it too), which frees the lease at once.
+ * - **a node left outside any Primary component** for long, while no member runs
+ *   one, is restarted, so it goes through the start decision again (after the loss
+ *   of the node it was joining, say).
+ *
+ * Reads wait for the node to catch up (`wsrep_sync_wait`), so a read after a
+ * failover sees every write acknowledged before it.
+ */
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import mariadb, { type Connection } from "mariadb";
+import { errorMessage } from "../../lib/errors.js";
+import { sleep } from "../../lib/sleep.js";
+import {
+  closeServer,
+  ClusterMember,
+  controlPlaneCall,
+  LeaderWatch,
+  listenStatus,
+  memberHeaders,
+  PROBE_TIMEOUT_MS,
+  StoreGate,
+} from "../cluster-member.js";
+import type { JobContext, JobController, JobHandle } from "../job-type.js";
+import { ADMIN_USER, adminPassword, mariadbPaths, type MariadbConfig, type MariadbPaths } from "./config.js";
+import { decideStart, type Position } from "./galera.js";
+
+/** The node as its server reports it (SHOW STATUS), or down. */
+export interface NodeState {
+  running: boolean;
+  /** wsrep_local_state_comment: Synced, Donor/Desynced, Joining, Joined, Initialized… */
+  state: string | null;
+  /** In the Primary component (wsrep_cluster_status = Primary). */
+  primary: boolean;
+  /** Members in its component (wsrep_cluster_size). */
+  size: number | null;
+  /** The last transaction it committed (wsrep_last_committed). */
+  seqno: number | null;
+  uuid: string | null;
+  readOnly: boolean | null;
+}
+
+const DOWN: NodeState = {
+  running: false,
+  state: null,
+  primary: false,
+  size: null,
+  seqno: null,
+  uuid: null,
+  readOnly: null,
+};
+
+/** What a member's status API answers (and `zonal cluster` shows). */
+export interface GaleraStatus {
+  member: string;
+  role: "writer" | "synced" | "donor" | "joining" | "non-primary" | "starting" | "stopped";
+  node: NodeState;
+  /** While stopped, waiting to start: where its data ends ("empty": no data of the cluster; null: unknown). */
+  stoppedAt: Position | "empty" | null | undefined;
+  leader: string | null;
+  leaseToken: number | null;
+  decision: string;
+  since: string;
+}
+
+/** The leader lease's value: who writes, and where. */
+interface Writer {
+  member: string;
+  vmId: string;
+  address: string;
+  port: number;
+}
+
+/** What each member publishes under the cluster's `members/` prefix. */
+interface Registered {
+  member: string;
+  address: string;
+  statusPort: number;
+}
+
+/** How prepare starts mariadbd. */
+export interface StartPlan {
+  bootstrap: boolean;
+  /** Every registered member's address (for gcomm://). */
+  peers: string[];
+}
+
+/** How often a member asks again to fence a silent writer. */
+const FENCE_RETRY_MS = 500;
+/** A node outside any Primary component this long, with no member running one, starts over. */
+const STUCK_NON_PRIMARY_MS = 30_000;
+/** How long a bootstrapping holder keeps the lease before its node is Synced. */
+const BOOTSTRAP_GRACE_MS = 120_000;
+
+const roleOf = (n: NodeState, writer: boolean, waiting: boolean): GaleraStatus["role"] => {
+  if (!n.running) return waiting ? "starting" : "stopped";
+  if (!n.primary) return "non-primary";
+  if (n.state === "Synced") return writer ? "writer" : "synced";
+  if (n.state?.startsWith("Donor")) return writer ? "writer" : "donor";
+  return "joining";
+};
+
+export class GaleraManager implements JobController {
+  private readonly paths: MariadbPaths;
+  private readonly cm: ClusterMember;
+  private readonly gate: StoreGate;
+  private readonly leaderWatch = new LeaderWatch();
+  private loop: Promise<void> | undefined;
+  private stopping = false;
+  private server: Server | undefined;
+  private conn: Connection | undefined;
+  private node: NodeState = DOWN;
+  private lastLeader: string | null = null;
+  private initialized: boolean | null = null;
+  private memberAt = 0;
+  private knownPeers: Registered[] = [];
+  private nonPrimarySince: number | null = null;
+  private bootstrapUntil = 0;
+  private hurry = false;
+  private sentence = "starting";
+  private since = new Date();
+  /** A start prepare waits for, with where this node's data ends. */
+  private pending:
+    { at: Position | "empty" | null; resolve(p: StartPlan): void; reject(e: Error): void } | undefined;
+
+  constructor(
+    private readonly ctx: JobContext,
+    private readonly config: MariadbConfig,
+    private readonly handle: JobHandle,
+  ) {
+    this.paths = mariadbPaths(ctx);
+    this.cm = new ClusterMember(ctx, () => this.deadlinePassed());
+    this.gate = new StoreGate(this.cm.store);
+  }
+
+  private get cluster() {
+    return this.cm.spec;
+  }
+
+  private get me(): Writer {
+    return {
+      member: this.cluster.member,
+      vmId: this.ctx.vmId,
+      address: this.ctx.address,
+      port: this.config.port,
+    };
+  }
+
+  async start(): Promise<void> {
+    if (this.loop) return;
+    this.stopping = false;
+    this.server = await listenStatus(
+      this.ctx.address,
+      this.config.status_port,
+      this.cluster.member_token,
+      (req, res) => this.serveStatus(req, res),
+    );
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.abandonStart();
+    await this.loop;
+    this.loop = undefined;
+    this.leaderWatch.stop();
+    this.cm.dropVip();
+    if (await this.cm.held.release()) this.say("released the leader lease: the job is stopping");
+    await this.closeConn();
+    await closeServer(this.server);
+    this.server = undefined;
+  }
+
+  /** The job is stopping while prepare waits for a start decision: it gives up. */
+  abandonStart(): void {
+    this.pending?.reject(new Error("the job is stopping"));
+    this.pending = undefined;
+  }
+
+  /**
+   * For prepare: how to start mariadbd, given where this node's data ends. Waits as
+   * long as the decision takes (after a whole-cluster outage: until every member has
+   * said where its data ends); the status says what it waits for.
+   */
+  awaitStart(at: Position | "empty" | null): Promise<StartPlan> {
+    this.pending?.reject(new Error("a newer start replaced this one"));
+    return new Promise((resolve, reject) => {
+      this.pending = { at, resolve, reject };
+    });
+  }
+
+  status(): GaleraStatus {
+    const writer = this.cm.token !== null && this.cm.servesVip;
+    return {
+      member: this.cluster.member,
+      role: roleOf(this.node, writer, this.pending !== undefined),
+      node: this.node,
+      stoppedAt: this.pending?.at,
+      leader: this.cm.token !== null ? this.cluster.member : this.lastLeader,
+      leaseToken: this.cm.token,
+      decision: this.sentence,
+      since: this.since.toISOString(),
+    };
+  }
+
+  private serveStatus(req: IncomingMessage, res: ServerResponse): void {
+    res.setHeader("content-type", "application/json");
+    if (new URL(req.url ?? "/", "http://member").pathname === "/status")
+      return void res.end(JSON.stringify(this.status()));
+    res.statusCode = 404;
+    res.end(JSON.stringify({ error: "not_found" }));
+  }
+
+  private say(sentence: string): void {
+    if (sentence === this.sentence) return;
+    this.sentence = sentence;
+    this.since = new Date();
+    this.ctx.log(`galera manager: ${sentence}`);
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopping) {
+      try {
+        await this.cycle();
+      } catch (err) {
+        this.say(`cycle failed: ${errorMessage(err)}`);
+      }
+      if (!this.hurry) await sleep(250);
+      this.hurry = false;
+    }
+  }
+
+  private async cycle(): Promise<void> {
+    const now = Date.now();
+    this.node = this.handle.processRunning() ? await this.observe() : DOWN;
+    const lease = await this.leaseView(now, this.gate.begin());
+    if (lease.state === "unreachable") this.gate.close();
+    if (lease.state === "other") this.lastLeader = lease.writer.member;
+    if (lease.state !== "unreachable") {
+      await this.register(now);
+      if (this.initialized !== true)
+        this.initialized = await this.gate
+          .call((s) => s.read(`${this.cluster.key}/initialized`))
+          .then(
+            (l) => l !== undefined,
+            () => null,
+          );
+    }
+    if (this.pending) return this.decideHowToStart(lease);
+    if (!this.node.running) {
+      this.leaderWatch.watch(null);
+      if (lease.state === "mine" && now > this.bootstrapUntil) await this.stepDown("mariadbd is not running");
+      else this.say("mariadbd is not running (the agent restarts it)");
+      return;
+    }
+    await this.asMember(lease, now);
+  }
+
+  // ---- starting -------------------------------------------------------------------------
+
+  private async decideHowToStart(lease: LeaseView): Promise<void> {
+    const pending = this.pending!;
+    if (lease.state === "unreachable" || this.initialized === null)
+      return this.say("waiting for the lease store to decide how to start");
+    const peers = await this.peers();
+    const forced = await this.gate
+      .call((s) => s.read(`${this.cluster.key}/bootstrap`))
+      .then(
+        (l) => l?.value ?? null,
+        () => null,
+      );
+    const positions: Record<string, Position | "empty" | undefined> = {};
+    for (const p of peers)
+      if (p.status && !p.status.node.running) positions[p.member] = p.status.stoppedAt ?? undefined;
+    positions[this.cluster.member] = pending.at ?? {
+      uuid: "00000000-0000-0000-0000-000000000000",
+      seqno: -1,
+    };
+    const d = decideStart({
+      me: this.cluster.member,
+      members: this.cluster.members,
+      initialized: this.initialized,
+      primaryRunning: peers.some((p) => p.status?.node.primary && p.status.node.state === "Synced"),
+      positions,
+      forced,
+    });
+    this.say(d.sentence);
+    if (d.do === "wait") return;
+    if (d.do === "bootstrap") {
+      // Never two bootstraps: only the leader lease's holder starts a new component.
+      if (lease.state === "other")
+        return this.say(
+          `${d.sentence}; ${lease.writer.member} holds the leader lease: waiting for it to lapse`,
+        );
+      if (lease.state !== "mine" && !(await this.takeLease())) return;
+      this.bootstrapUntil = Date.now() + BOOTSTRAP_GRACE_MS;
+    }
+    this.pending = undefined;
+    pending.resolve({ bootstrap: d.do === "bootstrap", peers: this.peerAddresses() });
+  }
+
+  /** Every registered member's address, this one's first. */
+  private peerAddresses(): string[] {
+    return [
+      this.ctx.address,
+      ...this.knownPeers.filter((r) => r.member !== this.cluster.member).map((r) => r.address),
+    ];
+  }
+
+  // ---- running ----------------------------------------------------------------------------
+
+  private async asMember(lease: LeaseView, now: number): Promise<void> {
+    const n = this.node;
+    const mine = lease.state === "mine";
+    const fit = n.primary && (n.state === "Synced" || (mine && !!n.state?.startsWith("Donor")));
+    if (n.primary) this.nonPrimarySince = null;
+    else this.nonPrimarySince ??= now;
+
+    if (mine) {
+      if (!fit) {
+        if (now < this.bootstrapUntil && n.primary) return this.say("bootstrapped: waiting to be Synced");
+        return this.stepDown(
+          n.primary ? `the node is ${n.state}, not Synced` : "the node left the Primary component",
+        );
+      }
+      this.bootstrapUntil = 0;
+      await this.lead();
+      return;
+    }
+    if (this.cm.dropVip()) this.ctx.log("galera manager: no longer serving the cluster address");
+    if (n.readOnly === false) await this.setReadOnly(true);
+
+    if (lease.state === "other") {
+      this.leaderWatch.watch(this.statusUrl(lease.writer.address));
+      if (fit && this.leaderWatch.suspects(this.statusUrl(lease.writer.address))) {
+        this.say(`the writer ${lease.writer.member} does not answer: asking to fence it`);
+        const fence = await this.cm.requestFence(lease.writer.vmId, FENCE_RETRY_MS);
+        if (fence.fenced) this.hurry = true;
+        else if ("why" in fence)
+          this.ctx.log(`galera manager: fencing ${lease.writer.member} refused: ${fence.why}`);
+        return;
+      }
+      this.say(`${n.primary ? n.state : "non-primary"}; ${lease.writer.member} writes`);
+    } else this.leaderWatch.watch(null);
+
+    if (lease.state === "free" && fit) {
+      const to = await this.gate
+        .call((s) => s.read(`${this.cluster.key}/switchover`))
+        .then(
+          (l) => l?.value ?? null,
+          () => null,
+        );
+      if (to !== null && to !== this.cluster.member)
+        return this.say(`switchover to ${to}: leaving the lease to it`);
+      if (await this.takeLease()) {
+        this.say("took the leader lease: this node writes");
+        this.hurry = true;
+      }
+      return;
+    }
+    if (!n.primary && now - (this.nonPrimarySince ?? now) > STUCK_NON_PRIMARY_MS) {
+      const peers = await this.peers();
+      if (!peers.some((p) => p.status?.node.primary)) {
+        this.nonPrimarySince = null;
+        this.say(
+          `outside any Primary component for ${STUCK_NON_PRIMARY_MS / 1000} s and no member runs one: starting over`,
+        );
+        await this.handle.restartProcess("no Primary component to rejoin", { abort: true });
+      }
+    }
+  }
+
+  /** The writer's chores: the init marker, writes on, the VIP; a switchover hands it all over. */
+  private async lead(): Promise<void> {
+    const to = await this.gate
+      .call((s) => s.read(`${this.cluster.key}/switchover`))
+      .then(
+        (l) => l?.value ?? null,
+        () => null,
+      );
+    if (to !== null && to !== this.cluster.member) return this.stepDown(`switchover to ${to}`);
+    if (this.initialized !== true) {
+      await this.markInitialized();
+      this.initialized = true;
+    }
+    if (this.node.readOnly !== false) await this.setReadOnly(false);
+    const vip = await this.cm.serveVip([this.config.port]);
+    if (vip) this.ctx.log(`galera manager: serving the cluster address ${vip}`);
+    this.say(`writer (Synced, ${this.node.size ?? "?"} nodes in the Primary component)`);
+  }
+
+  /** Stops taking writes, in the safe order: the VIP, read-only, then the lease for another node. */
+  private async stepDown(why: string): Promise<void> {
+    this.cm.dropVip();
+    if (this.node.running) await this.setReadOnly(true).catch(() => undefined);
+    await this.cm.held.release();
+    this.bootstrapUntil = 0;
+    this.say(`gave up the leader lease: ${why}`);
+  }
+
+  /** The lease's deadline passed without a renewal: another node may write from now on. */
+  private deadlinePassed(): void {
+    if (this.stopping) return;
+    if (this.cm.dropVip())
+      this.say("dropped the cluster address: the lease deadline passed without a renewal");
+    void this.setReadOnly(true).catch(() => undefined);
+  }
+
+  private async takeLease(): Promise<boolean> {
+    const sentAt = Date.now();
+    const l = await this.cm.store
+      .acquire(`${this.cluster.key}/leader`, this.ctx.vmId, this.cluster.ttl_ms, JSON.stringify(this.me))
+      .catch(() => undefined);
+    if (!l) return false;
+    this.cm.held.took(l.token, sentAt);
+    this.lastLeader = this.cluster.member;
+    return true;
+  }
+
+  private markInitialized(): Promise<unknown> {
+    return controlPlaneCall(this.ctx, "POST", "/v1/clusters/initialized", {
+      body: { key: this.cluster.key },
+      timeoutMs: 1000,
+    });
+  }
+
+  // ---- the lease store and the other members ----------------------------------------------
+
+  private async leaseView(now: number, renewNow: boolean): Promise<LeaseView> {
+    if (this.cm.token !== null) {
+      const v = await this.cm.held.view(now, renewNow);
+      return v.state === "mine" ? v : v.state === "lost" ? { state: "free" } : v;
+    }
+    try {
+      const l = await this.cm.store.read(`${this.cluster.key}/leader`);
+      if (!l) return { state: "free" };
+      if (l.holder === this.ctx.vmId) {
+        this.cm.held.adopt(l.token);
+        const v = await this.cm.held.view(now);
+        return v.state === "lost" ? { state: "free" } : v;
+      }
+      return { state: "other", writer: JSON.parse(l.value) as Writer };
+    } catch {
+      return { state: "unreachable" };
+    }
+  }
+
+  private async register(now: number): Promise<void> {
+    if (now - this.memberAt < this.cluster.renew_ms) return;
+    this.memberAt = now;
+    const value: Registered = {
+      member: this.cluster.member,
+      address: this.ctx.address,
+      statusPort: this.config.status_port,
+    };
+    await this.gate
+      .call((s) =>
+        s.acquire(
+          `${this.cluster.key}/members/${this.cluster.member}`,
+          this.ctx.vmId,
+          this.cluster.ttl_ms,
+          JSON.stringify(value),
+        ),
+      )
+      .catch(() => undefined);
+    const found = await this.gate
+      .call((s) => s.list(`${this.cluster.key}/members/`))
+      .then(
+        (ls) => ls.map((l) => JSON.parse(l.value) as Registered),
+        () => undefined,
+      );
+    if (found && found.length > 0) this.knownPeers = found;
+  }
+
+  private statusUrl(address: string): string {
+    return `http://${address}:${this.config.status_port}/status`;
+  }
+
+  /** The other registered members' status (undefined: no answer in time). */
+  private peers(): Promise<Array<{ member: string; status: GaleraStatus | undefined }>> {
+    return Promise.all(
+      this.knownPeers
+        .filter((r) => r.member !== this.cluster.member)
+        .map(async (r) => {
+          try {
+            const res = await fetch(`http://${r.address}:${r.statusPort}/status`, {
+              headers: memberHeaders(this.ctx),
+              signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
+            });
+            return { member: r.member, status: res.ok ? ((await res.json()) as GaleraStatus) : undefined };
+          } catch {
+            return { member: r.member, status: undefined };
+          }
+        }),
+    );
+  }
+
+  // ---- the local server --------------------------------------------------------------------
+
+  /** The node's state through the unix socket as the admin (1 s at most: a stalled node is not waited for). */
+  private async observe(): Promise<NodeState> {
+    try {
+      const c = await this.connection();
+      const rows = (await c.query(
+        "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_state_comment','wsrep_cluster_status','wsrep_cluster_size','wsrep_last_committed','wsrep_local_state_uuid')",
+      )) as Array<{ Variable_name: string; Value: string }>;
+      const v = Object.fromEntries(rows.map((r) => [r.Variable_name.toLowerCase(), r.Value]));
+      const [ro] = (await c.query("SELECT @@global.read_only AS ro")) as Array<{ ro: number | bigint }>;
+      const num = (s: string | undefined) => (s === undefined || s === "" ? null : Number(s));
+      return {
+        running: true,
+        state: v.wsrep_local_state_comment ?? null,
+        primary: v.wsrep_cluster_status === "Primary",
+        size: num(v.wsrep_cluster_size),
+        seqno: num(v.wsrep_last_committed),
+        uuid: v.wsrep_local_state_uuid ?? null,
+        readOnly: ro ? Number(ro.ro) === 1 : null,
+      };
+    } catch {
+      await this.closeConn();
+      // Running, but not answering (starting, joining by SST, or stalled).
+      return { ...DOWN, running: true };
+    }
+  }
+
+  private async setReadOnly(on: boolean): Promise<void> {
+    const c = await this.connection();
+    await c.query({ sql: `SET GLOBAL read_only = ${on ? "ON" : "OFF"}`, timeout: 2000 });
+    this.node = { ...this.node, readOnly: on };
+    this.ctx.log(`galera manager: read_only ${on ? "on" : "off"}`);
+  }
+
+  private async connection(): Promise<Connection> {
+    if (this.conn) return this.conn;
+    const c = await mariadb.createConnection({
+      socketPath: this.paths.socket,
+      user: ADMIN_USER,
+      password: adminPassword(this.ctx),
+      connectTimeout: 1000,
+      queryTimeout: 1000,
+    });
+    // Its own reads never wait for the cluster (a non-Primary node must still report).
+    await c.query("SET SESSION wsrep_sync_wait = 0");
+    this.conn = c;
+    return c;
+  }
+
+  private async closeConn(): Promise<void> {
+    const c = this.conn;
+    this.conn = undefined;
+    if (c) await c.end().catch(() => c.destroy());
+  }
+}
+
+type LeaseView =
+  | { state: "mine"; token: number }
+  | { state: "other"; writer: Writer }
+  | { state: "free" }
+  | { state: "unreachable" };

@@ -1,0 +1,149 @@
+/**
+ * The write checker (write-checker.ts) for a MariaDB Galera cluster, through the
+ * `mariadb` connector. Each row is stamped by the node that committed it (Galera's
+ * `wsrep_node_name`, which zonal sets to the member's name) and timeline 0: Galera
+ * has no timelines, so `verify`'s `sharedTimelines` and `twoWriters` only say that
+ * more than one node acknowledged a write at some point. What counts from `verify`
+ * is `missing`; whether two nodes took writes at once is `writerRuns`, per fault
+ * window.
+ */
+import mariadb, { type Connection } from "mariadb";
+import { clientTls } from "../jobs/mariadb/config.js";
+import {
+  WriteChecker,
+  type CheckerDriver,
+  type CheckerSession,
+  type TargetSource,
+  type Timeouts,
+} from "./write-checker.js";
+import { judgeWriterRuns, type Row, type WriterRuns } from "./write-history.js";
+
+export interface MariadbTarget {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+  /** TLS, as zonal's bindings require: the server checked against this CA and named by `host`. */
+  ssl?: { ca: string };
+}
+
+/**
+ * A statement with a deadline on the client. The connector's `queryTimeout` is the
+ * server's max_statement_time, which a silent server never enforces; past the
+ * deadline the connection is destroyed, and a commit it carried may or may not be
+ * there (it was never acknowledged).
+ */
+async function timedQuery<R>(conn: Connection, ms: number, sql: string, values?: unknown[]): Promise<R> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      conn.destroy();
+      reject(new Error(`no answer from the server within ${ms} ms`));
+    }, ms);
+  });
+  try {
+    return await Promise.race([conn.query<R>(sql, values), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+class MariadbSession implements CheckerSession {
+  constructor(
+    private readonly conn: Connection,
+    private readonly table: string,
+    private readonly queryMs: number,
+    /** Who this connection's server is: asked once, as a connection stays on one server. */
+    private readonly member: string,
+  ) {}
+
+  async insert(n: number): Promise<{ member: string; timeline: number }> {
+    await this.query(`INSERT INTO ${this.table} (n, member, timeline) VALUES (?, ?, 0)`, [n, this.member]);
+    return { member: this.member, timeline: 0 };
+  }
+
+  async createTable(): Promise<void> {
+    await this.query(
+      `CREATE TABLE IF NOT EXISTS ${this.table} (n BIGINT PRIMARY KEY, member VARCHAR(64) NOT NULL, timeline BIGINT NOT NULL, at TIMESTAMP(6) DEFAULT CURRENT_TIMESTAMP(6)) ENGINE=InnoDB`,
+    );
+  }
+
+  async readRows(firstN: number): Promise<Row[]> {
+    // The read waits until this node applied every write the cluster committed before
+    // it (zonal's my.cnf says so too; the checker does not depend on it).
+    await this.query("SET SESSION wsrep_sync_wait = 1");
+    // BIGINT comes back as a bigint (or a number, as the connector is configured).
+    const rows = await this.query<Array<{ n: bigint | number; member: string; timeline: bigint | number }>>(
+      `SELECT n, member, timeline FROM ${this.table} WHERE n >= ? ORDER BY n`,
+      [firstN],
+    );
+    return rows.map((r) => ({ n: Number(r.n), member: r.member, timeline: Number(r.timeline) }));
+  }
+
+  close(): void {
+    void this.conn.end().catch(() => this.conn.destroy());
+  }
+
+  private query<R = unknown>(sql: string, values?: unknown[]): Promise<R> {
+    return timedQuery<R>(this.conn, this.queryMs, sql, values);
+  }
+}
+
+class MariadbDriver implements CheckerDriver<MariadbTarget> {
+  constructor(
+    private readonly table: string,
+    private readonly memberExpr: string,
+  ) {}
+
+  async connect(target: MariadbTarget, timeouts: Timeouts): Promise<CheckerSession> {
+    const conn = await mariadb.createConnection({
+      host: target.host,
+      port: target.port,
+      user: target.user,
+      password: target.password,
+      database: target.database,
+      ...(target.ssl ? { ssl: clientTls(target.host, target.ssl.ca) } : {}),
+      connectTimeout: timeouts.connectMs,
+      queryTimeout: timeouts.queryMs,
+    });
+    conn.on("error", () => undefined);
+    try {
+      const [row] = await timedQuery<Array<{ member: string }>>(
+        conn,
+        timeouts.queryMs,
+        `SELECT ${this.memberExpr} AS member`,
+      );
+      return new MariadbSession(conn, this.table, timeouts.queryMs, String(row!.member));
+    } catch (err) {
+      void conn.end().catch(() => conn.destroy());
+      throw err;
+    }
+  }
+}
+
+export class MariadbChecker extends WriteChecker<MariadbTarget> {
+  /**
+   * `target` may be a function, asked again at every reconnect. `memberExpr` is the
+   * SQL that names the node (a plain server without Galera needs another, such as
+   * `@@port`); `mainVia` names the main writer in the history ("vip": through the
+   * cluster's address).
+   */
+  constructor(
+    target: TargetSource<MariadbTarget>,
+    readonly table = "checks",
+    readonly memberExpr = "@@wsrep_node_name",
+    mainVia = "vip",
+  ) {
+    super(new MariadbDriver(table, memberExpr), target, mainVia);
+  }
+
+  /**
+   * Which nodes acknowledged writes, in time order, by every writer (those straight to
+   * each node too) within `window` (all of the history without one): interleaved runs
+   * are two nodes taking writes in the same period.
+   */
+  writerRuns(window?: { from: number; to: number }): WriterRuns {
+    return judgeWriterRuns(this.ackedWithin(window));
+  }
+}
