@@ -125,9 +125,10 @@ class MariadbDriver implements CheckerDriver<MariadbTarget> {
 export class MariadbChecker extends WriteChecker<MariadbTarget> {
   /**
    * `target` may be a function, asked again at every reconnect. `memberExpr` is the
-   * SQL that names the node (a plain server without Galera needs another, such as
-   * `@@port`); `mainVia` names the main writer in the history ("vip": through the
-   * cluster's address).
+   * SQL that names the node, asked once per connection (a server without Galera
+   * answers its host name; two on one host need another, such as `@@port`);
+   * `mainVia` names the main writer in the history ("vip": through the cluster's
+   * address).
    */
   constructor(
     target: TargetSource<MariadbTarget>,

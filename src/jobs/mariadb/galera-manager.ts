@@ -39,7 +39,7 @@ import {
   StoreGate,
 } from "../cluster-member.js";
 import type { JobContext, JobController, JobHandle } from "../job-type.js";
-import { ADMIN_USER, adminPassword, mariadbPaths, type MariadbConfig, type MariadbPaths } from "./config.js";
+import { mariadbPaths, type MariadbConfig, type MariadbPaths } from "./config.js";
 import { decideStart, type Position } from "./galera.js";
 
 /** The node as its server reports it (SHOW STATUS), or down. */
@@ -514,7 +514,7 @@ export class GaleraManager implements JobController {
 
   // ---- the local server --------------------------------------------------------------------
 
-  /** The node's state through the unix socket as the admin (1 s at most: a stalled node is not waited for). */
+  /** The node's state through the unix socket as root (1 s at most: a stalled node is not waited for). */
   private async observe(): Promise<NodeState> {
     try {
       const c = await this.connection();
@@ -550,9 +550,9 @@ export class GaleraManager implements JobController {
   private async connection(): Promise<Connection> {
     if (this.conn) return this.conn;
     const c = await mariadb.createConnection({
+      // root through the unix socket (unix_socket authentication: the agent runs as root).
       socketPath: this.paths.socket,
-      user: ADMIN_USER,
-      password: adminPassword(this.ctx),
+      user: "root",
       connectTimeout: 1000,
       queryTimeout: 1000,
     });

@@ -195,8 +195,7 @@ export const mariadbJob = defineJobType<MariadbConfig, GaleraManager>({
         async run() {
           const conn = await mariadb.createConnection({
             socketPath: paths.socket,
-            user: ADMIN_USER,
-            password: adminPassword(ctx),
+            user: "root", // unix_socket authentication: the agent runs as root
             connectTimeout: 2000,
           });
           try {
