@@ -15,6 +15,7 @@
  *   GET  /v1/lb/backends (load-balancer nodes; their VM token)
  *   GET  /v1/deployments/:name/cluster (every clustered group: leader, VIP, members)
  *   POST /v1/deployments/:name/clusters/:group/switchover {to?}
+ *   POST /v1/deployments/:name/clusters/:group/bootstrap {member, confirm: true}
  *   POST /v1/deployments/:name/switchover {to?, group?} (the only clustered group when none is named)
  *   POST /v1/deployments/:name/bindings {group?} -> 201 {group, username, credentials}
  *   DELETE /v1/deployments/:name/bindings/:username[?group=G]
@@ -106,6 +107,22 @@ export function buildDirectorApi(
     async (req) => {
       const b = parseWith(switchoverSchema, req.body ?? {}, "switchover");
       return director().clusters.switchover(req.params.name, { ...b, group: req.params.group });
+    },
+  );
+  app.post<{ Params: { name: string; group: string } }>(
+    "/v1/deployments/:name/clusters/:group/bootstrap",
+    async (req) => {
+      const b = parseWith(
+        z
+          .object({
+            member: z.string().regex(/^m\d{1,3}$/, 'expected a member name such as "m1"'),
+            confirm: z.literal(true, "expected true: a forced bootstrap may lose writes (see the warning)"),
+          })
+          .strict(),
+        req.body ?? {},
+        "bootstrap",
+      );
+      return director().clusters.forceBootstrap(req.params.name, req.params.group, b.member);
     },
   );
   app.post<{ Params: { name: string } }>("/v1/deployments/:name/bindings", async (req, reply) => {

@@ -342,6 +342,47 @@ export class ClusterService {
   }
 
   /**
+   * An operator's forced bootstrap of `group` from `member`, for a cluster that cannot
+   * choose one itself (a member's position is unknown, or the histories differ): a
+   * marker the members read while they wait to start. Resolves once `member` leads;
+   * the marker is removed then (or after `timeoutMs`), so no later start reads it.
+   */
+  async forceBootstrap(
+    deployment: string,
+    group: string,
+    member: string,
+    timeoutMs = 300_000,
+  ): Promise<{ group: string; member: string; warning: string; tookMs: number }> {
+    const manifest = await storedManifest(this.ctx, deployment);
+    const g = manifest.instance_groups.find((x) => x.name === group);
+    if (!g) throw new NotFound(`deployment ${deployment} has no group ${group}`);
+    const forced = isClustered(g) ? serviceOf(g)?.service.forcedBootstrap : undefined;
+    if (!forced) throw new InvalidInput(`group: ${group}'s service has no forced bootstrap`);
+    if (!Array.from({ length: g.instances }, (_, i) => `m${i}`).includes(member))
+      throw new InvalidInput(`member: ${group} has no member ${member} (m0 to m${g.instances - 1})`);
+    const key = `${deployment}/${group}`;
+    const store = leaseStoreOf(this.ctx, manifest);
+    const t0 = Date.now();
+    const marker = await store.acquire(`${key}/bootstrap`, "operator", timeoutMs, member);
+    if (!marker) throw new Conflict("another forced bootstrap is in progress");
+    await this.event(deployment, `an operator forced ${group}/${member} to bootstrap: ${forced.warning}`);
+    try {
+      for (;;) {
+        const now = await store.read(`${key}/leader`);
+        if (now && (JSON.parse(now.value) as { member: string }).member === member) break;
+        if (Date.now() - t0 > timeoutMs)
+          throw new Conflict(
+            `${member} did not bootstrap ${group} in ${timeoutMs} ms (is it booted and stopped?)`,
+          );
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    } finally {
+      await store.release(`${key}/bootstrap`, "operator", marker.token).catch(() => undefined);
+    }
+    return { group, member, warning: forced.warning, tookMs: Date.now() - t0 };
+  }
+
+  /**
    * Planned switchover of `group` (default: the deployment's only clustered group):
    * the leader stops writes and hands its lease to `to` (default: the replica with
    * the least lag). Resolves once `to` leads.

@@ -88,6 +88,11 @@ export interface DataService {
    * switchover; absent: the service has no planned switchover.
    */
   readonly followerRole?: string;
+  /**
+   * The cluster may be told to bootstrap from a member the operator names (when it
+   * cannot choose one itself); `warning` says what that may lose. Absent: no such thing.
+   */
+  readonly forcedBootstrap?: { warning: string };
   /** How far `position` is behind the leader's (in the service's unit), or null when unknown. */
   lag?(leader: string, position: string): number | null;
   /** Users with their own password; absent: the service has no bindings. */

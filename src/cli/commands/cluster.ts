@@ -82,6 +82,41 @@ export function clusterCommands(): Command[] {
       print(`${r.group}: switched over from ${r.from} to ${r.to} in ${r.tookMs} ms`);
     });
 
+  const bootstrap = new Command("cluster-bootstrap")
+    .description(
+      "force a cluster that cannot choose by itself (a member's position unknown, histories that differ) to bootstrap from one member; writes only the others had are lost",
+    )
+    .requiredOption("-d, --deployment <name>", "the deployment")
+    .requiredOption("-g, --group <name>", "the clustered group")
+    .requiredOption("--member <member>", "the member to bootstrap from, e.g. m1")
+    .option("--yes", "I read the warning: go ahead")
+    .option("--json", "print JSON")
+    .action(
+      async (
+        o: { deployment: string; group: string; member: string; yes?: boolean; json?: boolean },
+        cmd: Command,
+      ) => {
+        if (!o.yes) {
+          cmd.error(
+            `a forced bootstrap starts ${o.group} again from ${o.member}'s data alone: writes only the other members committed are lost. Look at \`zonal cluster -d ${o.deployment}\` (POSITION) first; run again with --yes to go ahead.`,
+            { exitCode: 2 },
+          );
+        }
+        const r = await directorClient(cmd).http.request<{
+          group: string;
+          member: string;
+          warning: string;
+          tookMs: number;
+        }>(
+          "POST",
+          `/v1/deployments/${encodeURIComponent(o.deployment)}/clusters/${encodeURIComponent(o.group)}/bootstrap`,
+          { body: { member: o.member, confirm: true }, timeoutMs: 330_000 },
+        );
+        if (o.json) return printJson(r);
+        print(`${r.group}: ${r.member} bootstrapped the cluster in ${r.tookMs} ms (${r.warning})`);
+      },
+    );
+
   const role = new Command("binding")
     .alias("db-role")
     .description(
@@ -118,7 +153,7 @@ export function clusterCommands(): Command[] {
       );
       print(`user ${username} dropped`);
     });
-  return [cluster, switchover, role];
+  return [cluster, switchover, bootstrap, role];
 }
 
 /** `zonal lb` and `zonal lb-switchover`: load-balancer pairs. */

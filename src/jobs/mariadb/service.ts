@@ -127,6 +127,9 @@ const statusSchema = z
       })
       .passthrough()
       .optional(),
+    stoppedAt: z
+      .union([z.object({ seqno: z.number().int() }).passthrough(), z.string().max(10), z.null()])
+      .optional(),
     decision: z.string().max(1000).optional(),
   })
   .passthrough();
@@ -137,10 +140,14 @@ function member(controller: unknown): MemberState {
   if (!s.success)
     return { role: "unknown", timeline: null, position: null, upstream: null, decision: "unreadable status" };
   const n = s.data.node;
+  // Running: what it committed last; stopped, waiting to start: where its data ends.
+  const at =
+    typeof s.data.stoppedAt === "object" && s.data.stoppedAt !== null ? s.data.stoppedAt.seqno : null;
+  const seqno = n?.seqno ?? at;
   return {
     role: s.data.role ?? "unknown",
     timeline: null,
-    position: n?.seqno === null || n?.seqno === undefined ? null : String(n.seqno),
+    position: seqno === null ? null : String(seqno),
     upstream: null,
     size: n?.size ?? null,
     decision: [n?.state ? `[${n.state}]` : "", s.data.decision ?? ""].join(" ").trim() || null,
@@ -154,6 +161,10 @@ export const mariadbService: DataService = {
   member,
   // A Synced node takes the writer's lease in a switchover.
   followerRole: "synced",
+  forcedBootstrap: {
+    warning:
+      "the named node starts a new Primary component from its own data: writes that only the other nodes committed are lost, and those nodes then copy this one's data (SST)",
+  },
   lag(leader, position) {
     const a = Number(leader);
     const b = Number(position);
