@@ -156,7 +156,11 @@ export class Director {
     if (resumed.length > 0) o.log.warn({ tasks: resumed }, "resumed unfinished tasks");
     if (o.health) {
       director.monitor = new HealthMonitor(
-        { ...ctx, agentInfo: (inst, timeoutMs) => agentOf(ctx, inst, timeoutMs).info() },
+        {
+          ...ctx,
+          agentInfo: (inst, timeoutMs) => agentOf(ctx, inst, timeoutMs).info(),
+          startJobs: async (inst) => void (await agentOf(ctx, inst, 5000).start(0)),
+        },
         director.heartbeats,
         (t) => director.runner.submit(t),
         o.health,

@@ -32,6 +32,8 @@ export interface MonitorContext {
   instanceLocks: { isLocked(instanceId: string): boolean };
   /** Calls the instance's agent (GET /v1/info); rejects when it does not answer in time. */
   agentInfo(inst: InstanceRecord, timeoutMs: number): Promise<unknown>;
+  /** Asks the instance's agent to start its jobs (it does not wait for them to run). */
+  startJobs(inst: InstanceRecord): Promise<void>;
 }
 
 /** The heartbeats agents sent, newest per VM (the director's HeartbeatBook). */
@@ -354,6 +356,7 @@ export class HealthMonitor {
     );
     const before = this.verdicts.get(inst.id);
     this.verdicts.set(inst.id, v);
+    if (v.health === "healthy" && beat?.beat.jobsState === "stopped") await this.startAfterBoot(inst, now);
     if (!isDown(v.health)) this.downSince.delete(inst.id);
     else if (!this.downSince.has(inst.id)) this.downSince.set(inst.id, now);
     const wasDown = before !== undefined && isDown(before.health);
@@ -363,6 +366,27 @@ export class HealthMonitor {
       await this.event(inst.deployment, `${v.sentence} again`, `${inst.group}/${inst.index}`, "info");
     }
   }
+
+  /**
+   * A VM that booted again (the cloud or an operator rebooted it, power came back)
+   * has its spec but its jobs stopped: the agent leaves that to whoever rebooted it.
+   * An instance meant to run and not being worked on gets its jobs started, at most
+   * once every 30 s.
+   */
+  private async startAfterBoot(inst: InstanceRecord, now: number): Promise<void> {
+    if (inst.state !== "running" || inst.desired !== "started" || this.ctx.instanceLocks.isLocked(inst.id))
+      return;
+    if (now - (this.startedJobsAt.get(inst.id) ?? 0) < 30_000) return;
+    this.startedJobsAt.set(inst.id, now);
+    await this.ctx.startJobs(inst);
+    await this.event(
+      inst.deployment,
+      `${inst.group}/${inst.index}: its VM runs with its jobs stopped (it booted again): started them`,
+      `${inst.group}/${inst.index}`,
+      "info",
+    );
+  }
+  private readonly startedJobsAt = new Map<string, number>();
 
   /** One of the guard's actions: its sentence once, and a recovery when it is due. */
   private async actOn(

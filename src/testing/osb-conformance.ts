@@ -38,9 +38,9 @@ export interface OsbSubject {
   service: {
     name: string;
     plans: string[];
-    /** The plan instances are provisioned with; it can change in place to `canChangeTo` only. */
+    /** The plan instances are provisioned with; it can change in place to `canChangeTo` only (null: to none). */
     first: string;
-    canChangeTo: string;
+    canChangeTo: string | null;
     cannotChangeTo: string;
     /** Good provision parameters (update may not change them). */
     parameters: Record<string, unknown>;
@@ -182,7 +182,7 @@ export function osbConformance(name: string, subject: OsbSubject): void {
       assert.equal(again.status, 202);
       assert.equal(again.body.operation, operation);
       const other = await osb.call("PUT", `/service_instances/${iid}`, {
-        body: { ...provision, plan_id: plan(s.canChangeTo) },
+        body: { ...provision, plan_id: plan(s.canChangeTo ?? s.cannotChangeTo) },
         query: { accepts_incomplete: "true" },
       });
       assert.equal(other.status, 409);
@@ -243,7 +243,9 @@ export function osbConformance(name: string, subject: OsbSubject): void {
       assert.equal(refused.status, 422);
       assert.match(
         String(refused.body.description),
-        new RegExp(`cannot change to ${s.cannotChangeTo} in place \\(it can change to: ${s.canChangeTo}\\)`),
+        new RegExp(
+          `cannot change to ${s.cannotChangeTo} in place ${s.canChangeTo ? `\\(it can change to: ${s.canChangeTo}\\)` : "\\(it changes to no other plan\\)"}`,
+        ),
       );
       const badParams = await osb.call("PATCH", `/service_instances/${iid}`, {
         body: { service_id: service.id, parameters: s.parameters },
@@ -251,7 +253,7 @@ export function osbConformance(name: string, subject: OsbSubject): void {
       });
       assert.equal(badParams.status, 400);
       const noService = await osb.call("PATCH", `/service_instances/${iid}`, {
-        body: { plan_id: plan(s.canChangeTo) },
+        body: { plan_id: plan(s.canChangeTo ?? s.cannotChangeTo) },
       });
       assert.equal(noService.status, 400);
       assert.match(String(noService.body.description), /service_id/);

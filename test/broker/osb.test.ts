@@ -31,3 +31,28 @@ osbConformance("postgresql on the local cloud", {
     },
   },
 });
+
+const m = new ZonalHarness();
+
+osbConformance("mariadb on the local cloud", {
+  up: async () => {
+    await m.up();
+    return m.director;
+  },
+  teardown: () => m.teardown(),
+  pollMs: 500,
+  service: {
+    name: "mariadb",
+    plans: ["single", "cluster"],
+    first: "single",
+    canChangeTo: null,
+    cannotChangeTo: "cluster",
+    parameters: { database: "orders" },
+    badParameters: [{ database: "Bad Name" }, /parameters.*database/],
+    credentialKeys: ["uri", "jdbcUrl", "host", "port", "database", "username", "password"],
+    checkCredentials(c) {
+      assert.equal(c.database, "orders");
+      assert.match(String(c.uri), /^mysql:\/\/.*ssl-mode=VERIFY_IDENTITY$/);
+    },
+  },
+});

@@ -54,6 +54,8 @@ export interface NodeState {
   /** The last transaction it committed (wsrep_last_committed). */
   seqno: number | null;
   uuid: string | null;
+  /** This server's own id in group communication (wsrep_gcomm_uuid): new at every start. */
+  gcomm: string | null;
   readOnly: boolean | null;
 }
 
@@ -64,6 +66,7 @@ const DOWN: NodeState = {
   size: null,
   seqno: null,
   uuid: null,
+  gcomm: null,
   readOnly: null,
 };
 
@@ -86,6 +89,8 @@ interface Writer {
   vmId: string;
   address: string;
   port: number;
+  /** Its server's group-communication id when it took the lease (to evict it once fenced). */
+  gcomm: string | null;
 }
 
 /** What each member publishes under the cluster's `members/` prefix. */
@@ -160,6 +165,7 @@ export class GaleraManager implements JobController {
       vmId: this.ctx.vmId,
       address: this.ctx.address,
       port: this.config.port,
+      gcomm: this.node.gcomm,
     };
   }
 
@@ -352,8 +358,10 @@ export class GaleraManager implements JobController {
       if (fit && this.leaderWatch.suspects(this.statusUrl(lease.writer.address))) {
         this.say(`the writer ${lease.writer.member} does not answer: asking to fence it`);
         const fence = await this.cm.requestFence(lease.writer.vmId, FENCE_RETRY_MS);
-        if (fence.fenced) this.hurry = true;
-        else if ("why" in fence)
+        if (fence.fenced) {
+          this.hurry = true;
+          await this.evict(lease.writer);
+        } else if ("why" in fence)
           this.ctx.log(`galera manager: fencing ${lease.writer.member} refused: ${fence.why}`);
         return;
       }
@@ -385,6 +393,26 @@ export class GaleraManager implements JobController {
         await this.handle.restartProcess("no Primary component to rejoin", { abort: true });
       }
     }
+  }
+
+  /**
+   * Galera evicts a silent node by itself only after its failure detection runs out,
+   * and every commit waits until then. A writer the control plane has fenced (powered
+   * off) can never answer again: it is evicted now. Its next start has a new id.
+   */
+  private async evict(w: Writer): Promise<void> {
+    if (!w.gcomm || !/^[0-9a-f-]{36}$/.test(w.gcomm)) return;
+    await (
+      await this.connection()
+    )
+      .query({ sql: `SET GLOBAL wsrep_provider_options = 'evs.evict=${w.gcomm}'`, timeout: 1000 })
+      .then(
+        () =>
+          this.ctx.log(
+            `galera manager: evicted the fenced writer ${w.member} (${w.gcomm}) from the component`,
+          ),
+        (err: unknown) => this.ctx.log(`galera manager: could not evict ${w.member}: ${errorMessage(err)}`),
+      );
   }
 
   /** The writer's chores: the init marker, writes on, the VIP; a switchover hands it all over. */
@@ -519,7 +547,7 @@ export class GaleraManager implements JobController {
     try {
       const c = await this.connection();
       const rows = (await c.query(
-        "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_state_comment','wsrep_cluster_status','wsrep_cluster_size','wsrep_last_committed','wsrep_local_state_uuid')",
+        "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_state_comment','wsrep_cluster_status','wsrep_cluster_size','wsrep_last_committed','wsrep_local_state_uuid','wsrep_gcomm_uuid')",
       )) as Array<{ Variable_name: string; Value: string }>;
       const v = Object.fromEntries(rows.map((r) => [r.Variable_name.toLowerCase(), r.Value]));
       const [ro] = (await c.query("SELECT @@global.read_only AS ro")) as Array<{ ro: number | bigint }>;
@@ -531,6 +559,7 @@ export class GaleraManager implements JobController {
         size: num(v.wsrep_cluster_size),
         seqno: num(v.wsrep_last_committed),
         uuid: v.wsrep_local_state_uuid ?? null,
+        gcomm: v.wsrep_gcomm_uuid ?? null,
         readOnly: ro ? Number(ro.ro) === 1 : null,
       };
     } catch {
