@@ -378,7 +378,15 @@ export class HealthMonitor {
       return;
     if (now - (this.startedJobsAt.get(inst.id) ?? 0) < 30_000) return;
     this.startedJobsAt.set(inst.id, now);
-    await this.ctx.startJobs(inst);
+    // Not waited for: a start can take long (a cluster member waits for the others).
+    void this.ctx
+      .startJobs(inst)
+      .catch((err: unknown) =>
+        this.ctx.log.warn(
+          { instance: inst.id, err: errorMessage(err) },
+          "could not start the jobs of a booted VM",
+        ),
+      );
     await this.event(
       inst.deployment,
       `${inst.group}/${inst.index}: its VM runs with its jobs stopped (it booted again): started them`,
