@@ -67,6 +67,24 @@ describe("the orchestration core, in process: memory cloud, fake agents", () => 
     }
   });
 
+  it("starts the jobs of a VM that booted again with its jobs stopped (the agent leaves that to others)", async () => {
+    const [inst] = await instances("core");
+    const agent = h.agents.of(inst!.vmId!)!;
+    const t0 = Date.now();
+    agent.started = false; // what a reboot leaves: the spec restored, the jobs stopped
+    await waitFor(() => (agent.started ? true : undefined), {
+      timeoutMs: 10_000,
+      intervalMs: 10,
+      what: "the monitor to start the jobs",
+    });
+    took("jobs started after a reboot", t0);
+    const events = await h.client.http.request<Array<{ message: string }>>(
+      "GET",
+      "/v1/events?deployment=core&limit=50",
+    );
+    assert.ok(events.some((e) => /booted again\): started them/.test(e.message)));
+  });
+
   it("resurrects a crashed VM: fenced first, a new VM in its zone, jobs running", async () => {
     const [victim] = await instances("core");
     const t0 = Date.now();

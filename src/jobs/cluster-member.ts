@@ -330,6 +330,14 @@ export class HeldLease {
   }
 }
 
+/** The leader lease as a member sees it (ClusterMember.leaseView); `T` is what holders publish. */
+export type LeaseLook<T> =
+  | { state: "mine"; token: number }
+  | { state: "lost" }
+  | { state: "other"; leader: T }
+  | { state: "free" }
+  | { state: "unreachable" };
+
 /** How a fencing request ended: fenced, refused (the control plane's reason), or not sent (asked too lately). */
 export type FenceOutcome =
   { fenced: true } | { fenced: false; why: string } | { fenced: false; skipped: true };
@@ -416,6 +424,27 @@ export class ClusterMember {
       (): FenceOutcome => ({ fenced: true }),
       (err: unknown): FenceOutcome => ({ fenced: false, why: errorMessage(err) }),
     );
+  }
+
+  /**
+   * The leader lease as the store has it: this VM's (renewed when due, or at once with
+   * `renewNow`), lost since the last look, another member's (with the value it
+   * published), free, or unreachable. A lease this VM holds but had forgotten (its
+   * manager restarted) is adopted and renewed now.
+   */
+  async leaseView<T>(now: number, renewNow: boolean): Promise<LeaseLook<T>> {
+    if (this.held.token !== null) return this.held.view(now, renewNow);
+    try {
+      const l = await this.store.read(this.leaderKey);
+      if (!l) return { state: "free" };
+      if (l.holder === this.ctx.vmId) {
+        this.held.adopt(l.token);
+        return this.held.view(now);
+      }
+      return { state: "other", leader: JSON.parse(l.value) as T };
+    } catch {
+      return { state: "unreachable" };
+    }
   }
 
   /** Voids a failsafe promise to `leader` if the control plane fenced it since. True when it did. */

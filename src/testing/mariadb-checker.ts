@@ -9,6 +9,7 @@
  */
 import mariadb, { type Connection } from "mariadb";
 import { clientTls } from "../jobs/mariadb/config.js";
+import type { CheckerTarget } from "./pg-checker.js";
 import {
   WriteChecker,
   type CheckerDriver,
@@ -18,15 +19,8 @@ import {
 } from "./write-checker.js";
 import { judgeWriterRuns, type Row, type WriterRuns } from "./write-history.js";
 
-export interface MariadbTarget {
-  host: string;
-  port: number;
-  user: string;
-  password: string;
-  database: string;
-  /** TLS, as zonal's bindings require: the server checked against this CA and named by `host`. */
-  ssl?: { ca: string };
-}
+/** Where a writer connects: the same shape as PostgreSQL's (TLS checked against `ssl.ca` and `host`). */
+export type MariadbTarget = CheckerTarget;
 
 /**
  * A statement with a deadline on the client. The connector's `queryTimeout` is the

@@ -18,6 +18,7 @@ import type { MariadbCredentials } from "../../src/jobs/mariadb/service.js";
 import { sleep, waitFor } from "../../src/lib/sleep.js";
 import { injectFault, timeline, type ClusterFault } from "../../src/testing/cluster-faults.js";
 import { MariadbChecker, type MariadbTarget } from "../../src/testing/mariadb-checker.js";
+import { CpuLoad } from "../../src/testing/cpu-load.js";
 import { ZonalHarness } from "../../src/testing/zonal-harness.js";
 
 const D = "maria-ha";
@@ -132,6 +133,26 @@ describe("mariadb galera cluster under faults", () => {
       assert.equal(interleaved, false, `one writer node at a time: ${runs.join(" -> ")}`);
     });
   }
+
+  it("no failover while the machine runs at full CPU for 20 s (a busy loop per core)", async () => {
+    const before = await whole();
+    const t0 = Date.now();
+    const load = new CpuLoad().start();
+    try {
+      await sleep(20_000);
+    } finally {
+      load.stop();
+    }
+    const c = await cluster();
+    console.log(
+      `# full CPU (${load.workers} busy loops) for 20 s: ${checker.since(t0).length} writes, longest gap ${checker.longestGap(t0)} ms, writer ${before.leader!.member} -> ${c.leader?.member}`,
+    );
+    assert.equal(c.leader?.vmId, before.leader!.vmId, "the writer stayed");
+    assert.ok(
+      c.members.every((m) => m.size === 3),
+      `every node stayed in one component: ${c.members.map((m) => `${m.member} ${m.role} size ${m.size}`).join(", ")}`,
+    );
+  });
 
   it("all three VMs powered off, booted one by one: the first two wait, the most advanced bootstraps, every row is there", async () => {
     const c = await whole();

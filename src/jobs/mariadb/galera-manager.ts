@@ -33,6 +33,7 @@ import {
   ClusterMember,
   controlPlaneCall,
   LeaderWatch,
+  type LeaseLook,
   listenStatus,
   memberHeaders,
   PROBE_TIMEOUT_MS,
@@ -54,8 +55,6 @@ export interface NodeState {
   /** The last transaction it committed (wsrep_last_committed). */
   seqno: number | null;
   uuid: string | null;
-  /** This server's own id in group communication (wsrep_gcomm_uuid): new at every start. */
-  gcomm: string | null;
   readOnly: boolean | null;
 }
 
@@ -66,7 +65,6 @@ const DOWN: NodeState = {
   size: null,
   seqno: null,
   uuid: null,
-  gcomm: null,
   readOnly: null,
 };
 
@@ -89,8 +87,6 @@ interface Writer {
   vmId: string;
   address: string;
   port: number;
-  /** Its server's group-communication id when it took the lease (to evict it once fenced). */
-  gcomm: string | null;
 }
 
 /** What each member publishes under the cluster's `members/` prefix. */
@@ -165,7 +161,6 @@ export class GaleraManager implements JobController {
       vmId: this.ctx.vmId,
       address: this.ctx.address,
       port: this.config.port,
-      gcomm: this.node.gcomm,
     };
   }
 
@@ -258,7 +253,7 @@ export class GaleraManager implements JobController {
     this.node = this.handle.processRunning() ? await this.observe() : DOWN;
     const lease = await this.leaseView(now, this.gate.begin());
     if (lease.state === "unreachable") this.gate.close();
-    if (lease.state === "other") this.lastLeader = lease.writer.member;
+    if (lease.state === "other") this.lastLeader = lease.leader.member;
     if (lease.state !== "unreachable") {
       await this.register(now);
       if (this.initialized !== true)
@@ -313,7 +308,7 @@ export class GaleraManager implements JobController {
       // Never two bootstraps: only the leader lease's holder starts a new component.
       if (lease.state === "other")
         return this.say(
-          `${d.sentence}; ${lease.writer.member} holds the leader lease: waiting for it to lapse`,
+          `${d.sentence}; ${lease.leader.member} holds the leader lease: waiting for it to lapse`,
         );
       if (lease.state !== "mine" && !(await this.takeLease())) return;
       this.bootstrapUntil = Date.now() + BOOTSTRAP_GRACE_MS;
@@ -354,18 +349,16 @@ export class GaleraManager implements JobController {
     if (n.readOnly === false) await this.setReadOnly(true);
 
     if (lease.state === "other") {
-      this.leaderWatch.watch(this.statusUrl(lease.writer.address));
-      if (fit && this.leaderWatch.suspects(this.statusUrl(lease.writer.address))) {
-        this.say(`the writer ${lease.writer.member} does not answer: asking to fence it`);
-        const fence = await this.cm.requestFence(lease.writer.vmId, FENCE_RETRY_MS);
-        if (fence.fenced) {
-          this.hurry = true;
-          await this.evict(lease.writer);
-        } else if ("why" in fence)
-          this.ctx.log(`galera manager: fencing ${lease.writer.member} refused: ${fence.why}`);
+      this.leaderWatch.watch(this.statusUrl(lease.leader.address));
+      if (fit && this.leaderWatch.suspects(this.statusUrl(lease.leader.address))) {
+        this.say(`the writer ${lease.leader.member} does not answer: asking to fence it`);
+        const fence = await this.cm.requestFence(lease.leader.vmId, FENCE_RETRY_MS);
+        if (fence.fenced) this.hurry = true;
+        else if ("why" in fence)
+          this.ctx.log(`galera manager: fencing ${lease.leader.member} refused: ${fence.why}`);
         return;
       }
-      this.say(`${n.primary ? n.state : "non-primary"}; ${lease.writer.member} writes`);
+      this.say(`${n.primary ? n.state : "non-primary"}; ${lease.leader.member} writes`);
     } else this.leaderWatch.watch(null);
 
     if (lease.state === "free" && fit) {
@@ -393,26 +386,6 @@ export class GaleraManager implements JobController {
         await this.handle.restartProcess("no Primary component to rejoin", { abort: true });
       }
     }
-  }
-
-  /**
-   * Galera evicts a silent node by itself only after its failure detection runs out,
-   * and every commit waits until then. A writer the control plane has fenced (powered
-   * off) can never answer again: it is evicted now. Its next start has a new id.
-   */
-  private async evict(w: Writer): Promise<void> {
-    if (!w.gcomm || !/^[0-9a-f-]{36}$/.test(w.gcomm)) return;
-    await (
-      await this.connection()
-    )
-      .query({ sql: `SET GLOBAL wsrep_provider_options = 'evs.evict=${w.gcomm}'`, timeout: 1000 })
-      .then(
-        () =>
-          this.ctx.log(
-            `galera manager: evicted the fenced writer ${w.member} (${w.gcomm}) from the component`,
-          ),
-        (err: unknown) => this.ctx.log(`galera manager: could not evict ${w.member}: ${errorMessage(err)}`),
-      );
   }
 
   /** The writer's chores: the init marker, writes on, the VIP; a switchover hands it all over. */
@@ -471,23 +444,10 @@ export class GaleraManager implements JobController {
 
   // ---- the lease store and the other members ----------------------------------------------
 
+  /** The leader lease (a lease lost since the last look counts as free). */
   private async leaseView(now: number, renewNow: boolean): Promise<LeaseView> {
-    if (this.cm.token !== null) {
-      const v = await this.cm.held.view(now, renewNow);
-      return v.state === "mine" ? v : v.state === "lost" ? { state: "free" } : v;
-    }
-    try {
-      const l = await this.cm.store.read(`${this.cluster.key}/leader`);
-      if (!l) return { state: "free" };
-      if (l.holder === this.ctx.vmId) {
-        this.cm.held.adopt(l.token);
-        const v = await this.cm.held.view(now);
-        return v.state === "lost" ? { state: "free" } : v;
-      }
-      return { state: "other", writer: JSON.parse(l.value) as Writer };
-    } catch {
-      return { state: "unreachable" };
-    }
+    const v = await this.cm.leaseView<Writer>(now, renewNow);
+    return v.state === "lost" ? { state: "free" } : v;
   }
 
   private async register(now: number): Promise<void> {
@@ -547,7 +507,7 @@ export class GaleraManager implements JobController {
     try {
       const c = await this.connection();
       const rows = (await c.query(
-        "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_state_comment','wsrep_cluster_status','wsrep_cluster_size','wsrep_last_committed','wsrep_local_state_uuid','wsrep_gcomm_uuid')",
+        "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_state_comment','wsrep_cluster_status','wsrep_cluster_size','wsrep_last_committed','wsrep_local_state_uuid')",
       )) as Array<{ Variable_name: string; Value: string }>;
       const v = Object.fromEntries(rows.map((r) => [r.Variable_name.toLowerCase(), r.Value]));
       const [ro] = (await c.query("SELECT @@global.read_only AS ro")) as Array<{ ro: number | bigint }>;
@@ -559,7 +519,6 @@ export class GaleraManager implements JobController {
         size: num(v.wsrep_cluster_size),
         seqno: num(v.wsrep_last_committed),
         uuid: v.wsrep_local_state_uuid ?? null,
-        gcomm: v.wsrep_gcomm_uuid ?? null,
         readOnly: ro ? Number(ro.ro) === 1 : null,
       };
     } catch {
@@ -598,8 +557,4 @@ export class GaleraManager implements JobController {
   }
 }
 
-type LeaseView =
-  | { state: "mine"; token: number }
-  | { state: "other"; writer: Writer }
-  | { state: "free" }
-  | { state: "unreachable" };
+type LeaseView = Exclude<LeaseLook<Writer>, { state: "lost" }>;

@@ -466,21 +466,8 @@ export class PostgresManager implements JobController {
   }
 
   /** The leader lease as the store has it (`renewNow`: a holder renews now, another call failed since). */
-  private async leaseView(now: number, renewNow: boolean): Promise<LeaseView> {
-    const store = this.store!;
-    if (this.leaderToken !== null) return this.held!.view(now, renewNow);
-    try {
-      const l = await store.read(this.leaderKey);
-      if (!l) return { state: "free" };
-      if (l.holder === this.ctx.vmId) {
-        // This VM holds it (the manager restarted): carry on as its holder, renewed now.
-        this.held!.adopt(l.token);
-        return this.held!.view(now);
-      }
-      return { state: "other", leader: JSON.parse(l.value) as Leader };
-    } catch {
-      return { state: "unreachable" };
-    }
+  private leaseView(now: number, renewNow: boolean): Promise<LeaseView> {
+    return this.cm!.leaseView<Leader>(now, renewNow);
   }
 
   private async registerMember(now: number): Promise<void> {
