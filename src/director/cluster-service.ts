@@ -362,6 +362,11 @@ export class ClusterService {
       throw new InvalidInput(`member: ${group} has no member ${member} (m0 to m${g.instances - 1})`);
     const key = `${deployment}/${group}`;
     const store = leaseStoreOf(this.ctx, manifest);
+    const running = await store.read(`${key}/leader`);
+    if (running)
+      throw new Conflict(
+        `${group} runs (${(JSON.parse(running.value) as { member: string }).member} leads): nothing to bootstrap`,
+      );
     const t0 = Date.now();
     const marker = await store.acquire(`${key}/bootstrap`, "operator", timeoutMs, member);
     if (!marker) throw new Conflict("another forced bootstrap is in progress");

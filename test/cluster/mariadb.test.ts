@@ -134,6 +134,18 @@ describe("mariadb galera cluster under faults", () => {
     });
   }
 
+  it("refuses a forced bootstrap without --yes, of an unknown member, and while the cluster runs", async () => {
+    const unconfirmed = z.zonal("cluster-bootstrap", "-d", D, "-g", "mariadb", "--member", "m1");
+    assert.equal(unconfirmed.code, 2);
+    assert.match(unconfirmed.err, /writes only the other members committed are lost.*--yes/s);
+    const unknown = z.zonal("cluster-bootstrap", "-d", D, "-g", "mariadb", "--member", "m7", "--yes");
+    assert.notEqual(unknown.code, 0);
+    assert.match(unknown.err, /member: mariadb has no member m7/);
+    const running = z.zonal("cluster-bootstrap", "-d", D, "-g", "mariadb", "--member", "m1", "--yes");
+    assert.notEqual(running.code, 0);
+    assert.match(running.err, /runs \(m\d leads\): nothing to bootstrap/);
+  });
+
   it("no failover while the machine runs at full CPU for 20 s (a busy loop per core)", async () => {
     const before = await whole();
     const t0 = Date.now();

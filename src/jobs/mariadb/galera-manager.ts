@@ -544,6 +544,8 @@ export class GaleraManager implements JobController {
       connectTimeout: 1000,
       queryTimeout: 1000,
     });
+    // A server that stops closes it: an error event nobody listened to would end the agent.
+    c.on("error", () => void this.closeConn());
     // Its own reads never wait for the cluster (a non-Primary node must still report).
     await c.query("SET SESSION wsrep_sync_wait = 0");
     this.conn = c;

@@ -15,7 +15,7 @@
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import mariadb from "mariadb";
+import mariadb, { type ConnectionConfig } from "mariadb";
 import { writeFileAtomic } from "../../lib/files.js";
 import { ownBy, ownedDir } from "../../lib/users.js";
 import { defineJobType } from "../job-type.js";
@@ -110,6 +110,20 @@ function markSafeToBootstrap(paths: MariadbPaths): void {
 /** The data directory was initialized (its system tables exist). */
 const hasData = (paths: MariadbPaths) => existsSync(join(paths.data, "mysql"));
 
+/**
+ * One statement on a connection of its own, closed after. A server that goes away
+ * meanwhile makes the connection emit an error, which must not end the agent.
+ */
+async function queryOnce(options: ConnectionConfig, sql: string): Promise<void> {
+  const conn = await mariadb.createConnection(options);
+  conn.on("error", () => undefined);
+  try {
+    await conn.query(sql);
+  } finally {
+    await conn.end().catch(() => conn.destroy());
+  }
+}
+
 export const mariadbJob = defineJobType<MariadbConfig, GaleraManager>({
   type: "mariadb",
   description:
@@ -192,39 +206,30 @@ export const mariadbJob = defineJobType<MariadbConfig, GaleraManager>({
       return {
         kind: "probe",
         describe: `SHOW STATUS through ${paths.socket}`,
-        async run() {
-          const conn = await mariadb.createConnection({
-            socketPath: paths.socket,
-            user: "root", // unix_socket authentication: the agent runs as root
-            connectTimeout: 2000,
-          });
-          try {
-            await conn.query("SHOW STATUS LIKE 'wsrep_ready'");
-          } finally {
-            await conn.end().catch(() => conn.destroy());
-          }
-        },
+        run: () =>
+          queryOnce(
+            // unix_socket authentication: the agent runs as root
+            { socketPath: paths.socket, user: "root", connectTimeout: 2000 },
+            "SHOW STATUS LIKE 'wsrep_ready'",
+          ),
       };
     }
     const ca = tlsFiles(mariadbPaths(ctx).tlsDir).ca;
     return {
       kind: "probe",
       describe: `SELECT 1 over TLS on ${ctx.address}:${config.port}`,
-      async run() {
-        const conn = await mariadb.createConnection({
-          host: ctx.address,
-          port: config.port,
-          user: ADMIN_USER,
-          password: adminPassword(ctx),
-          ssl: clientTls(ctx.address, readFileSync(ca, "utf8")),
-          connectTimeout: 2000,
-        });
-        try {
-          await conn.query("SELECT 1");
-        } finally {
-          await conn.end().catch(() => conn.destroy());
-        }
-      },
+      run: () =>
+        queryOnce(
+          {
+            host: ctx.address,
+            port: config.port,
+            user: ADMIN_USER,
+            password: adminPassword(ctx),
+            ssl: clientTls(ctx.address, readFileSync(ca, "utf8")),
+            connectTimeout: 2000,
+          },
+          "SELECT 1",
+        ),
     };
   },
 });

@@ -75,6 +75,7 @@ async function admin<T>(at: ServiceEndpoint, run: (c: Connection) => Promise<T>)
     },
     { timeoutMs: 10_000, intervalMs: 300, what: `mariadb at ${at.host}:${portOf(at)}` },
   );
+  conn.on("error", () => undefined); // a server that goes away must not end the control plane
   try {
     return await run(conn);
   } finally {
