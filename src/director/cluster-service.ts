@@ -64,6 +64,7 @@ const SILENT = new Set([
   "UND_ERR_SOCKET",
   "UND_ERR_CONNECT_TIMEOUT",
 ]);
+import type { ClusterHealth } from "../jobs/cluster-order.js";
 import { isClustered, type GroupManifest, type Manifest } from "../manifest/manifest.js";
 
 export interface MemberView {
@@ -89,6 +90,8 @@ export interface ClusterView {
   vip: string | null;
   leader: { member: string; vmId: string; token: number } | null;
   members: MemberView[];
+  /** Whole, degraded or down, as the group's service judges its members (null: it does not say). */
+  health: ClusterHealth | null;
 }
 
 /** A binding made through the director's API: the group, and the service's credentials. */
@@ -336,6 +339,7 @@ export class ClusterService {
         leader:
           lease && leaderMember ? { member: leaderMember, vmId: lease.holder, token: lease.token } : null,
         members,
+        health: service.health?.(members, lease ? leaderMember : null) ?? null,
       });
     }
     return out;

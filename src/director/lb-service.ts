@@ -6,6 +6,7 @@
  * `zonal lb`, and an operator's switchover (the only way the VIP goes back).
  */
 import { Conflict, InvalidInput, Unauthorized } from "../lib/errors.js";
+import type { ClusterHealth } from "../jobs/cluster-order.js";
 import type { LbNodeStatus } from "../jobs/data-service.js";
 import { serviceOf } from "../jobs/services.js";
 import { clusterVip, leaseStoreOf, storedManifest } from "./clusters.js";
@@ -17,7 +18,7 @@ import { resolveLinks } from "./spec-builder.js";
 function balancerOf(g: GroupManifest) {
   const found = serviceOf(g);
   const lb = found?.service.loadBalancer;
-  return found && lb ? { lb, job: found.job } : undefined;
+  return found && lb ? { lb, job: found.job, service: found.service } : undefined;
 }
 const isLb = (g: GroupManifest) => balancerOf(g) !== undefined;
 
@@ -35,6 +36,8 @@ export interface LbView {
       pid?: number | null;
     } & Partial<LbNodeStatus>
   >;
+  /** Whole (active and a warm standby), degraded or down, as the service judges its nodes. */
+  health: ClusterHealth | null;
 }
 
 export class LbService {
@@ -90,17 +93,23 @@ export class LbService {
             };
           }),
       );
+      const holder = lease
+        ? {
+            member: (JSON.parse(lease.value) as { member: string }).member,
+            vmId: lease.holder,
+            token: lease.token,
+          }
+        : null;
       out.push({
         group: g.name,
         vip: await clusterVip(this.ctx, deployment, g, false),
-        holder: lease
-          ? {
-              member: (JSON.parse(lease.value) as { member: string }).member,
-              vmId: lease.holder,
-              token: lease.token,
-            }
-          : null,
+        holder,
         nodes,
+        health:
+          balancerOf(g)!.service.health?.(
+            nodes.map((n) => ({ member: n.member, role: n.role ?? "unknown" })),
+            holder?.member ?? null,
+          ) ?? null,
       });
     }
     return out;

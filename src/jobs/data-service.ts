@@ -10,6 +10,7 @@
  * one service live in one folder (src/jobs/<service>/).
  */
 import type { z } from "zod";
+import type { ClusterHealth, MemberRole } from "./cluster-order.js";
 
 /**
  * Where a service instance takes connections, as the control plane finds it: the
@@ -95,6 +96,17 @@ export interface DataService {
   readonly forcedBootstrap?: { warning: string };
   /** How far `position` is behind the leader's (in the service's unit), or null when unknown. */
   lag?(leader: string, position: string): number | null;
+  /**
+   * Updates one member at a time while the cluster serves: the order (followers first,
+   * the leader last, after a switchover) and when an updated member has caught up so
+   * the next may go. Absent: the executor's canary and batch policy alone.
+   */
+  readonly update?: {
+    order(members: MemberRole[], leader: string | null): string[];
+    caughtUp(member: MemberRole): boolean;
+  };
+  /** The cluster's health from its members (whole, degraded, down), for `zonal cluster`. */
+  health?(members: MemberRole[], leader: string | null): ClusterHealth;
   /** Users with their own password; absent: the service has no bindings. */
   readonly bindings?: ServiceBindings;
   /** The broker's parameters; absent: none. */

@@ -83,6 +83,7 @@ describe("mariadb galera cluster under faults", () => {
     console.log(out.out);
     assert.match(out.out, /ROLE .* POSITION .* SIZE/);
     assert.match(out.out, /writer .*\[Synced\]/);
+    assert.match(out.out, /; whole: m\d writer, every other member synced/);
     const c = await cluster();
     const writer = c.leader!.member;
     const t0 = Date.now();

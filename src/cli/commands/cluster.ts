@@ -25,7 +25,7 @@ export function clusterCommands(): Command[] {
       for (const v of views) {
         const sized = v.members.some((m) => m.size !== null);
         print(
-          `${o.deployment}/${v.group}: leader ${v.leader ? `${v.leader.member} (${v.leader.vmId}, lease token ${v.leader.token})` : "none"}, VIP ${v.vip ?? "-"}`,
+          `${o.deployment}/${v.group}: leader ${v.leader ? `${v.leader.member} (${v.leader.vmId}, lease token ${v.leader.token})` : "none"}, VIP ${v.vip ?? "-"}${v.health ? `; ${v.health.state}: ${v.health.sentence}` : ""}`,
         );
         print(
           table(
@@ -173,7 +173,7 @@ export function lbCommands(): Command[] {
       if (views.length === 0) return print(`deployment ${o.deployment} has no load-balancer group`);
       for (const v of views) {
         print(
-          `${o.deployment}/${v.group}: VIP ${v.vip ?? "-"}, active ${v.holder ? `${v.holder.member} (lease token ${v.holder.token})` : "none"}`,
+          `${o.deployment}/${v.group}: VIP ${v.vip ?? "-"}, active ${v.holder ? `${v.holder.member} (lease token ${v.holder.token})` : "none"}${v.health ? `; ${v.health.state}: ${v.health.sentence}` : ""}`,
         );
         print(
           table(

@@ -10,6 +10,7 @@ import { z } from "zod";
 import { Conflict, errorMessage } from "../../lib/errors.js";
 import { GiveUp, waitFor } from "../../lib/sleep.js";
 import { checkBindingUser, databaseParameters } from "../bindings.js";
+import { clusterHealth, updateOrder, type RoleRules } from "../cluster-order.js";
 import type { DataService, MemberState, ServiceEndpoint } from "../data-service.js";
 import { ADMIN_SECRET, ADMIN_USER, clientTls, mariadbConfigSchema } from "./config.js";
 
@@ -155,6 +156,9 @@ function member(controller: unknown): MemberState {
   };
 }
 
+/** A Galera node is back in step once it is Synced again (IST or SST done). */
+const roles: RoleRules = { leader: "writer", follower: "synced", caughtUp: (m) => m.role === "synced" };
+
 export const mariadbService: DataService = {
   type: "mariadb",
   description: "MariaDB 10.11",
@@ -171,6 +175,8 @@ export const mariadbService: DataService = {
     const b = Number(position);
     return Number.isInteger(a) && Number.isInteger(b) ? Math.max(0, a - b) : null;
   },
+  update: { order: updateOrder, caughtUp: roles.caughtUp },
+  health: (members, leader) => clusterHealth(members, leader, roles),
   bindings: { create: createUser, drop: dropUser, credentials },
   parameters: databaseParameters,
 };

@@ -9,6 +9,7 @@ import { z } from "zod";
 import { Conflict, errorMessage } from "../../lib/errors.js";
 import { GiveUp, waitFor } from "../../lib/sleep.js";
 import { checkBindingUser, databaseParameters } from "../bindings.js";
+import { clusterHealth, updateOrder, type MemberRole, type RoleRules } from "../cluster-order.js";
 import type { DataService, MemberState, ServiceEndpoint } from "../data-service.js";
 import { PG_USER, postgresConfigSchema } from "./config.js";
 
@@ -159,6 +160,14 @@ function member(controller: unknown): MemberState {
   };
 }
 
+/** A replica is back in step once it streams within 1 MiB of the primary's WAL. */
+const roles: RoleRules = {
+  leader: "primary",
+  follower: "replica",
+  caughtUp: (m: MemberRole) =>
+    m.role === "replica" && m.lag !== undefined && m.lag !== null && m.lag < 1_048_576,
+};
+
 export const postgresService: DataService = {
   type: "postgres",
   description: "PostgreSQL 15",
@@ -170,6 +179,8 @@ export const postgresService: DataService = {
     const b = lsnBytes(position);
     return a === null || b === null ? null : Number(a > b ? a - b : 0n);
   },
+  update: { order: updateOrder, caughtUp: roles.caughtUp },
+  health: (members, leader) => clusterHealth(members, leader, roles),
   bindings: { create: createRole, drop: dropRole, credentials },
   parameters: databaseParameters,
 };
