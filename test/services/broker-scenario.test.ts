@@ -91,11 +91,20 @@ describe("the broker's scenario for every service it sells", () => {
         const [inst] = await z.director.http.request<InstanceView[]>("GET", "/v1/instances", {
           query: { deployment },
         });
-        const [cluster] = await z.director.http.request<ClusterView[]>(
-          "GET",
-          `/v1/deployments/${encodeURIComponent(deployment)}/cluster`,
-        );
-        const writer = plan === "cluster" ? cluster!.leader!.vmId : inst!.vmId!;
+        // The cluster's writer (its lease is taken a moment after the last member is up).
+        const writer =
+          plan === "cluster"
+            ? await waitFor(
+                async () =>
+                  (
+                    await z.director.http.request<ClusterView[]>(
+                      "GET",
+                      `/v1/deployments/${encodeURIComponent(deployment)}/cluster`,
+                    )
+                  )[0]?.leader?.vmId,
+                { timeoutMs: 30_000, intervalMs: 250, what: `${name}'s writer` },
+              )
+            : inst!.vmId!;
         const crashedAt = Date.now();
         await z.client.crashVm(writer);
         await waitFor(

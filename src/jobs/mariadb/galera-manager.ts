@@ -41,7 +41,10 @@ import {
 } from "../cluster-member.js";
 import type { JobContext, JobController, JobHandle } from "../job-type.js";
 import { mariadbPaths, type MariadbConfig, type MariadbPaths } from "./config.js";
-import { decideStart, type Position } from "./galera.js";
+import { decideStart, known, type Position } from "./galera.js";
+
+/** A position nobody could recover: it blocks an automatic bootstrap (galera.ts). */
+const UNKNOWN: Position = { uuid: "00000000-0000-0000-0000-000000000000", seqno: -1 };
 
 /** The node as its server reports it (SHOW STATUS), or down. */
 export interface NodeState {
@@ -134,6 +137,9 @@ export class GaleraManager implements JobController {
   private knownPeers: Registered[] = [];
   private nonPrimarySince: number | null = null;
   private bootstrapUntil = 0;
+  /** Since the bootstrap began, its server was seen in the Primary component. */
+  private seenPrimary = false;
+  private markedAt = 0;
   private hurry = false;
   private sentence = "starting";
   private since = new Date();
@@ -167,6 +173,7 @@ export class GaleraManager implements JobController {
   async start(): Promise<void> {
     if (this.loop) return;
     this.stopping = false;
+    this.abandoned = false;
     this.server = await listenStatus(
       this.ctx.address,
       this.config.status_port,
@@ -189,11 +196,16 @@ export class GaleraManager implements JobController {
     this.server = undefined;
   }
 
-  /** The job is stopping while prepare waits for a start decision: it gives up. */
+  /**
+   * The job is stopping: a prepare waiting for a start decision gives up now, and one
+   * that has not asked yet (still recovering its position) gives up when it asks.
+   */
   abandonStart(): void {
+    this.abandoned = true;
     this.pending?.reject(new Error("the job is stopping"));
     this.pending = undefined;
   }
+  private abandoned = false;
 
   /**
    * For prepare: how to start mariadbd, given where this node's data ends. Waits as
@@ -201,6 +213,7 @@ export class GaleraManager implements JobController {
    * said where its data ends); the status says what it waits for.
    */
   awaitStart(at: Position | "empty" | null): Promise<StartPlan> {
+    if (this.abandoned) return Promise.reject(new Error("the job is stopping"));
     this.pending?.reject(new Error("a newer start replaced this one"));
     return new Promise((resolve, reject) => {
       this.pending = { at, resolve, reject };
@@ -288,21 +301,24 @@ export class GaleraManager implements JobController {
         () => null,
       );
     const positions: Record<string, Position | "empty" | undefined> = {};
+    // A stopped peer that could not recover its position says null: unknown, not silent.
     for (const p of peers)
-      if (p.status && !p.status.node.running) positions[p.member] = p.status.stoppedAt ?? undefined;
-    positions[this.cluster.member] = pending.at ?? {
-      uuid: "00000000-0000-0000-0000-000000000000",
-      seqno: -1,
-    };
+      if (p.status && !p.status.node.running && p.status.stoppedAt !== undefined)
+        positions[p.member] = p.status.stoppedAt ?? UNKNOWN;
+    positions[this.cluster.member] = pending.at ?? UNKNOWN;
     const d = decideStart({
       me: this.cluster.member,
       members: this.cluster.members,
-      initialized: this.initialized,
+      // A member holding the cluster's data proves it ran, whatever the marker says.
+      initialized: this.initialized || Object.values(positions).some((p) => p !== "empty" && known(p)),
       primaryRunning: peers.some((p) => p.status?.node.primary && p.status.node.state === "Synced"),
       positions,
       forced,
     });
     this.say(d.sentence);
+    // A lease held from before (a writer whose server stopped, one adopted after a
+    // restart) is for a node that writes: one that waits or joins gives it up.
+    if (d.do !== "bootstrap" && lease.state === "mine") await this.stepDown(`not running: ${d.sentence}`);
     if (d.do === "wait") return;
     if (d.do === "bootstrap") {
       // Never two bootstraps: only the leader lease's holder starts a new component.
@@ -312,7 +328,9 @@ export class GaleraManager implements JobController {
         );
       if (lease.state !== "mine" && !(await this.takeLease())) return;
       this.bootstrapUntil = Date.now() + BOOTSTRAP_GRACE_MS;
+      this.seenPrimary = false;
     }
+    if (this.pending !== pending) return; // replaced or abandoned meanwhile
     this.pending = undefined;
     pending.resolve({ bootstrap: d.do === "bootstrap", peers: this.peerAddresses() });
   }
@@ -335,8 +353,12 @@ export class GaleraManager implements JobController {
     else this.nonPrimarySince ??= now;
 
     if (mine) {
+      if (n.primary) this.seenPrimary = true;
       if (!fit) {
-        if (now < this.bootstrapUntil && n.primary) return this.say("bootstrapped: waiting to be Synced");
+        // Bootstrapping: the server is starting (it answers nothing yet), then Primary
+        // and not yet Synced. The lease stays with it meanwhile: no other bootstrap.
+        if (now < this.bootstrapUntil && (n.primary || !this.seenPrimary))
+          return this.say("bootstrapping: waiting to be Synced");
         return this.stepDown(
           n.primary ? `the node is ${n.state}, not Synced` : "the node left the Primary component",
         );
@@ -383,7 +405,10 @@ export class GaleraManager implements JobController {
         this.say(
           `outside any Primary component for ${STUCK_NON_PRIMARY_MS / 1000} s and no member runs one: starting over`,
         );
-        await this.handle.restartProcess("no Primary component to rejoin", { abort: true });
+        // Not awaited: the restart's prepare waits for this loop's start decision.
+        void this.handle
+          .restartProcess("no Primary component to rejoin", { abort: true })
+          .catch((err: unknown) => this.ctx.log(`galera manager: restart failed: ${errorMessage(err)}`));
       }
     }
   }
@@ -397,22 +422,39 @@ export class GaleraManager implements JobController {
         () => null,
       );
     if (to !== null && to !== this.cluster.member) return this.stepDown(`switchover to ${to}`);
-    if (this.initialized !== true) {
+    // The control plane's marker expires (a day): refreshed while the cluster runs.
+    if (this.initialized !== true || Date.now() - this.markedAt > 60_000) {
       await this.markInitialized();
       this.initialized = true;
+      this.markedAt = Date.now();
     }
+    // Writes on only while the lease is surely this node's (the awaits above took time).
+    if (this.cm.token === null || (this.cm.held.deadline ?? 0) <= Date.now()) return;
     if (this.node.readOnly !== false) await this.setReadOnly(false);
     const vip = await this.cm.serveVip([this.config.port]);
     if (vip) this.ctx.log(`galera manager: serving the cluster address ${vip}`);
     this.say(`writer (Synced, ${this.node.size ?? "?"} nodes in the Primary component)`);
   }
 
-  /** Stops taking writes, in the safe order: the VIP, read-only, then the lease for another node. */
+  /**
+   * Stops taking writes, in the safe order: the VIP, read-only, then the lease for
+   * another node. A server in the Primary component that could not be made read-only
+   * keeps the lease until it expires (no renewal): nobody else writes before then.
+   */
   private async stepDown(why: string): Promise<void> {
     this.cm.dropVip();
-    if (this.node.running) await this.setReadOnly(true).catch(() => undefined);
-    await this.cm.held.release();
+    const readOnly =
+      !this.node.running ||
+      (await this.setReadOnly(true).then(
+        () => true,
+        () => false,
+      ));
     this.bootstrapUntil = 0;
+    if (!readOnly && this.node.primary) {
+      this.cm.held.forget();
+      return this.say(`stopped renewing the leader lease (it expires; read_only could not be set): ${why}`);
+    }
+    await this.cm.held.release();
     this.say(`gave up the leader lease: ${why}`);
   }
 
