@@ -120,7 +120,7 @@ describe("hostile files", () => {
       loadCatalog(path).services.map((s) => [s.name, s.plans.length]),
       [
         ["postgresql", 4],
-        ["mariadb", 1],
+        ["mariadb", 2],
       ],
     );
     check(tally("broker config (services)"), valid, (v) => {

@@ -114,6 +114,9 @@ describe("mariadb galera cluster under faults", () => {
         timeoutMs: 30_000,
         intervalMs: 100,
         what: "a new writer",
+      }).catch(async (err: unknown) => {
+        console.log(z.zonal("cluster", "-d", D).out, await timeline(z, t0, D));
+        throw err;
       });
       // Measured once writes flow again through the VIP after the new writer took it.
       const tNew = Date.now();
