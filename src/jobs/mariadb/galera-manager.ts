@@ -110,6 +110,8 @@ export interface StartPlan {
 const FENCE_RETRY_MS = 500;
 /** A node outside any Primary component this long, with no member running one, starts over. */
 const STUCK_NON_PRIMARY_MS = 30_000;
+/** How long a writer in the Primary component stays writer while not Synced (donating state). */
+const HOLDER_UNSYNCED_MS = 5000;
 /** How long a bootstrapping holder keeps the lease before its node is Synced. */
 const BOOTSTRAP_GRACE_MS = 120_000;
 
@@ -139,6 +141,8 @@ export class GaleraManager implements JobController {
   private bootstrapUntil = 0;
   /** Since the bootstrap began, its server was seen in the Primary component. */
   private seenPrimary = false;
+  /** As writer: since when its node has not been Synced (null: it is). */
+  private unsyncedSince: number | null = null;
   private markedAt = 0;
   private hurry = false;
   private sentence = "starting";
@@ -348,12 +352,21 @@ export class GaleraManager implements JobController {
   private async asMember(lease: LeaseView, now: number): Promise<void> {
     const n = this.node;
     const mine = lease.state === "mine";
-    const fit = n.primary && (n.state === "Synced" || (mine && !!n.state?.startsWith("Donor")));
+    // A writer that donates state to a rejoining node passes through Donor/Desynced and
+    // Joined back to Synced: a moment (HOLDER_UNSYNCED_MS) it keeps the lease for.
+    if (!mine || n.state === "Synced") this.unsyncedSince = null;
+    else this.unsyncedSince ??= now;
+    const fit =
+      n.primary && (n.state === "Synced" || (mine && now - (this.unsyncedSince ?? now) < HOLDER_UNSYNCED_MS));
     if (n.primary) this.nonPrimarySince = null;
     else this.nonPrimarySince ??= now;
 
     if (mine) {
       if (n.primary) this.seenPrimary = true;
+      // One status query that went unanswered is no reason to hand over (the watchdog
+      // still acts on the lease's deadline).
+      if (n.running && n.state === null && now - (this.unsyncedSince ?? now) < HOLDER_UNSYNCED_MS)
+        return this.say("the server did not answer its manager: keeping the lease a moment");
       if (!fit) {
         // Bootstrapping: the server is starting (it answers nothing yet), then Primary
         // and not yet Synced. The lease stays with it meanwhile: no other bootstrap.
