@@ -65,6 +65,15 @@ export interface MemberState {
   decision: string | null;
 }
 
+/** What `member` reports for a status it cannot read (a shape it does not know). */
+export const UNREADABLE_MEMBER: MemberState = {
+  role: "unknown",
+  timeline: null,
+  position: null,
+  upstream: null,
+  decision: "unreadable status",
+};
+
 /** The broker's side: parameters a service instance may be provisioned with. */
 export interface ServiceParameters {
   /** Provision parameters (JSON Schema in the catalog comes from it); errors name the field. */

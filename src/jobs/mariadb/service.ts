@@ -11,7 +11,12 @@ import { Conflict, errorMessage } from "../../lib/errors.js";
 import { GiveUp, waitFor } from "../../lib/sleep.js";
 import { checkBindingUser, databaseParameters } from "../bindings.js";
 import { clusterHealth, updateOrder, type RoleRules } from "../cluster-order.js";
-import type { DataService, MemberState, ServiceEndpoint } from "../data-service.js";
+import {
+  UNREADABLE_MEMBER,
+  type DataService,
+  type MemberState,
+  type ServiceEndpoint,
+} from "../data-service.js";
 import { ADMIN_SECRET, ADMIN_USER, clientTls, mariadbConfigSchema } from "./config.js";
 
 /** The job's properties with their defaults (the manifest checked them against the same schema). */
@@ -139,8 +144,7 @@ const statusSchema = z
 /** A Galera member: its role (writer, synced, donor, joining, non-primary, …), its Galera state in the decision. */
 function member(controller: unknown): MemberState {
   const s = statusSchema.safeParse(controller ?? {});
-  if (!s.success)
-    return { role: "unknown", timeline: null, position: null, upstream: null, decision: "unreadable status" };
+  if (!s.success) return UNREADABLE_MEMBER;
   const n = s.data.node;
   // Running: what it committed last; stopped, waiting to start: where its data ends.
   const at =

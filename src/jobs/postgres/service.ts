@@ -10,7 +10,12 @@ import { Conflict, errorMessage } from "../../lib/errors.js";
 import { GiveUp, waitFor } from "../../lib/sleep.js";
 import { checkBindingUser, databaseParameters } from "../bindings.js";
 import { clusterHealth, updateOrder, type MemberRole, type RoleRules } from "../cluster-order.js";
-import type { DataService, MemberState, ServiceEndpoint } from "../data-service.js";
+import {
+  UNREADABLE_MEMBER,
+  type DataService,
+  type MemberState,
+  type ServiceEndpoint,
+} from "../data-service.js";
 import { PG_USER, postgresConfigSchema } from "./config.js";
 
 /** What a binding's credentials hold (OSB `credentials`, and `zonal db-role`). */
@@ -149,8 +154,7 @@ const statusSchema = z
 
 function member(controller: unknown): MemberState {
   const s = statusSchema.safeParse(controller ?? {});
-  if (!s.success)
-    return { role: "unknown", timeline: null, position: null, upstream: null, decision: "unreadable status" };
+  if (!s.success) return UNREADABLE_MEMBER;
   return {
     role: s.data.role ?? "unknown",
     timeline: s.data.timeline ?? null,
