@@ -269,6 +269,65 @@ describe("mariadb galera cluster under faults", () => {
       timeoutMs: 30_000,
       what: "writes to flow again",
     });
+    const { missing } = await checker.verify();
+    assert.deepEqual(missing, [], "every acknowledged write is present");
+  });
+
+  it("an operator forces a bootstrap while a node stays off: the named node starts the cluster, the other joins, every row is there", async () => {
+    const c = await whole();
+    const instances = await z.director.http.request<InstanceView[]>("GET", "/v1/instances", {
+      query: { deployment: D },
+    });
+    const vmOf = (key: string) => instances.find((i) => `${i.group}/${i.index}` === key)!.vmId!;
+    // The writer is named: it committed every acknowledged write itself (another node
+    // may not have applied the last ones when the power went; forcing it could lose them).
+    const named = c.members.find((m) => m.member === c.leader!.member)!;
+    const [other, off] = c.members.filter((m) => m !== named) as [MemberView, MemberView];
+    const t0 = Date.now();
+    await Promise.all(c.members.map((m) => z.client.powerOffVm(vmOf(m.key))));
+    for (const m of [named, other]) await z.client.rebootVm(vmOf(m.key));
+    await waitFor(
+      async () => {
+        const now = await cluster();
+        const booted = now.members.filter((m) => m.member === named.member || m.member === other.member);
+        return booted.every((m) => m.role === "starting" && m.decision?.includes(`waiting for ${off.member}`))
+          ? true
+          : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 250, what: `the two booted nodes to wait for ${off.member}` },
+    );
+    // The operator does not wait for the third node: it forces the first.
+    const forced = await z.zonalAsync(
+      "cluster-bootstrap",
+      "-d",
+      D,
+      "-g",
+      "mariadb",
+      "--member",
+      named.member,
+      "--yes",
+    );
+    console.log(`# ${forced.out.trim()}`);
+    assert.equal(forced.code, 0, forced.err + forced.out);
+    const events = (await timeline(z, t0, D)).split("\n");
+    assert.ok(
+      events.some((l) => l.includes(`${named.key} `) && /an operator forced this node to bootstrap/.test(l)),
+      "the named node bootstrapped on the operator's word",
+    );
+    assert.ok(
+      events.some((l) => /event: an operator forced mariadb\/m\d to bootstrap: /.test(l)),
+      "an event says so",
+    );
+    // The third comes back (booted, or rebuilt by the monitor) and joins.
+    await z.client
+      .rebootVm(vmOf(off.key))
+      .catch((err: unknown) => console.log(`# ${off.member}: ${String(err)}`));
+    const back = await whole(undefined, 180_000);
+    console.log(`# whole again ${Date.now() - t0} ms after the power-off; writer ${back.leader!.member}`);
+    await waitFor(() => (checker.since(Date.now() - 2000).length > 5 ? true : undefined), {
+      timeoutMs: 30_000,
+      what: "writes to flow again",
+    });
     await checker.stop();
     const { missing, rows } = await checker.verify();
     assert.deepEqual(missing, [], "every acknowledged write is present");

@@ -41,7 +41,7 @@ import {
 } from "../cluster-member.js";
 import type { JobContext, JobController, JobHandle } from "../job-type.js";
 import { mariadbPaths, type MariadbConfig, type MariadbPaths } from "./config.js";
-import { decideStart, known, type Position } from "./galera.js";
+import { decideRunning, decideStart, known, type Position } from "./galera.js";
 
 /** A position nobody could recover: it blocks an automatic bootstrap (galera.ts). */
 const UNKNOWN: Position = { uuid: "00000000-0000-0000-0000-000000000000", seqno: -1 };
@@ -108,10 +108,6 @@ export interface StartPlan {
 
 /** How often a member asks again to fence a silent writer. */
 const FENCE_RETRY_MS = 500;
-/** A node outside any Primary component this long, with no member running one, starts over. */
-const STUCK_NON_PRIMARY_MS = 30_000;
-/** How long a writer in the Primary component stays writer while not Synced (donating state). */
-const HOLDER_UNSYNCED_MS = 5000;
 /** How long a bootstrapping holder keeps the lease before its node is Synced. */
 const BOOTSTRAP_GRACE_MS = 120_000;
 
@@ -351,52 +347,46 @@ export class GaleraManager implements JobController {
 
   private async asMember(lease: LeaseView, now: number): Promise<void> {
     const n = this.node;
-    const mine = lease.state === "mine";
-    // A writer that donates state to a rejoining node passes through Donor/Desynced and
-    // Joined back to Synced: a moment (HOLDER_UNSYNCED_MS) it keeps the lease for.
+    // A store that did not answer this once takes nothing from a holder whose lease's
+    // deadline is ahead (the watchdog drops the VIP when it passes).
+    const holding = this.cm.token !== null && (this.cm.held.deadline ?? 0) > now;
+    const mine = lease.state === "mine" || (lease.state === "unreachable" && holding);
     if (!mine || n.state === "Synced") this.unsyncedSince = null;
     else this.unsyncedSince ??= now;
-    const fit =
-      n.primary && (n.state === "Synced" || (mine && now - (this.unsyncedSince ?? now) < HOLDER_UNSYNCED_MS));
     if (n.primary) this.nonPrimarySince = null;
     else this.nonPrimarySince ??= now;
-
-    if (mine) {
-      if (n.primary) this.seenPrimary = true;
-      // One status query that went unanswered is no reason to hand over (the watchdog
-      // still acts on the lease's deadline).
-      if (n.running && n.state === null && now - (this.unsyncedSince ?? now) < HOLDER_UNSYNCED_MS)
-        return this.say("the server did not answer its manager: keeping the lease a moment");
-      if (!fit) {
-        // Bootstrapping: the server is starting (it answers nothing yet), then Primary
-        // and not yet Synced. The lease stays with it meanwhile: no other bootstrap.
-        if (now < this.bootstrapUntil && (n.primary || !this.seenPrimary))
-          return this.say("bootstrapping: waiting to be Synced");
-        return this.stepDown(
-          n.primary ? `the node is ${n.state}, not Synced` : "the node left the Primary component",
-        );
-      }
+    if (mine && n.primary) this.seenPrimary = true;
+    if (lease.state === "other") this.leaderWatch.watch(this.statusUrl(lease.leader.address));
+    else if (!mine) this.leaderWatch.watch(null);
+    const d = decideRunning({
+      now,
+      node: n,
+      lease: mine ? "mine" : lease.state,
+      writerSilent:
+        lease.state === "other" && this.leaderWatch.suspects(this.statusUrl(lease.leader.address)),
+      unsyncedSince: this.unsyncedSince,
+      bootstrapUntil: this.bootstrapUntil,
+      seenPrimary: this.seenPrimary,
+      nonPrimarySince: this.nonPrimarySince,
+    });
+    if (d.do === "hold") return this.say(d.sentence);
+    if (d.do === "step-down") return this.stepDown(d.sentence);
+    if (d.do === "lead") {
       this.bootstrapUntil = 0;
-      await this.lead();
-      return;
+      return this.lead();
     }
+    // Not the writer: no VIP, no writes.
     if (this.cm.dropVip()) this.ctx.log("galera manager: no longer serving the cluster address");
     if (n.readOnly === false) await this.setReadOnly(true);
-
-    if (lease.state === "other") {
-      this.leaderWatch.watch(this.statusUrl(lease.leader.address));
-      if (fit && this.leaderWatch.suspects(this.statusUrl(lease.leader.address))) {
-        this.say(`the writer ${lease.leader.member} does not answer: asking to fence it`);
-        const fence = await this.cm.requestFence(lease.leader.vmId, FENCE_RETRY_MS);
-        if (fence.fenced) this.hurry = true;
-        else if ("why" in fence)
-          this.ctx.log(`galera manager: fencing ${lease.leader.member} refused: ${fence.why}`);
-        return;
-      }
-      this.say(`${n.primary ? n.state : "non-primary"}; ${lease.leader.member} writes`);
-    } else this.leaderWatch.watch(null);
-
-    if (lease.state === "free" && fit) {
+    if (d.do === "fence" && lease.state === "other") {
+      this.say(`the writer ${lease.leader.member} does not answer: asking to fence it`);
+      const fence = await this.cm.requestFence(lease.leader.vmId, FENCE_RETRY_MS);
+      if (fence.fenced) this.hurry = true;
+      else if ("why" in fence)
+        this.ctx.log(`galera manager: fencing ${lease.leader.member} refused: ${fence.why}`);
+      return;
+    }
+    if (d.do === "take") {
       const to = await this.gate
         .call((s) => s.read(`${this.cluster.key}/switchover`))
         .then(
@@ -411,19 +401,18 @@ export class GaleraManager implements JobController {
       }
       return;
     }
-    if (!n.primary && now - (this.nonPrimarySince ?? now) > STUCK_NON_PRIMARY_MS) {
+    if (d.do === "start-over") {
       const peers = await this.peers();
-      if (!peers.some((p) => p.status?.node.primary)) {
-        this.nonPrimarySince = null;
-        this.say(
-          `outside any Primary component for ${STUCK_NON_PRIMARY_MS / 1000} s and no member runs one: starting over`,
-        );
-        // Not awaited: the restart's prepare waits for this loop's start decision.
-        void this.handle
-          .restartProcess("no Primary component to rejoin", { abort: true })
-          .catch((err: unknown) => this.ctx.log(`galera manager: restart failed: ${errorMessage(err)}`));
-      }
+      if (peers.some((p) => p.status?.node.primary)) return this.say(`${d.sentence}; a member runs one`);
+      this.nonPrimarySince = null;
+      this.say(d.sentence);
+      // Not awaited: the restart's prepare waits for this loop's start decision.
+      void this.handle
+        .restartProcess("no Primary component to rejoin", { abort: true })
+        .catch((err: unknown) => this.ctx.log(`galera manager: restart failed: ${errorMessage(err)}`));
+      return;
     }
+    this.say(`${d.sentence}; ${lease.state === "other" ? `${lease.leader.member} writes` : "no writer"}`);
   }
 
   /** The writer's chores: the init marker, writes on, the VIP; a switchover hands it all over. */

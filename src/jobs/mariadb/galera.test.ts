@@ -1,6 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { decideStart, parseGrastate, parseRecoveredPosition, type StartInput } from "./galera.js";
+import {
+  decideRunning,
+  decideStart,
+  HOLDER_UNSYNCED_MS,
+  parseGrastate,
+  parseRecoveredPosition,
+  STUCK_NON_PRIMARY_MS,
+  type RunningInput,
+  type StartInput,
+} from "./galera.js";
 
 const U = "b048715d-4369-11e4-b7ef-af1999a6c989";
 const OTHER = "8b6b2e92-320c-11e7-9498-53f394e3a32a";
@@ -106,5 +115,72 @@ describe("how a galera node starts", () => {
       what({ me: "m0", positions: { m0: "empty", m1: "empty", m2: "empty" } }),
       /^wait: .*no member holds the cluster's data/,
     );
+  });
+});
+
+describe("what a running galera node does about writes", () => {
+  const now = 1_000_000;
+  const synced = { running: true, state: "Synced", primary: true };
+  const base: RunningInput = {
+    now,
+    node: synced,
+    lease: "other",
+    writerSilent: false,
+    unsyncedSince: null,
+    bootstrapUntil: 0,
+    seenPrimary: true,
+    nonPrimarySince: null,
+  };
+  const d = (o: Partial<RunningInput>) => decideRunning({ ...base, ...o }).do;
+
+  it("a holder writes only while Synced in the Primary component, a moment of donating state aside", () => {
+    assert.equal(d({ lease: "mine" }), "lead");
+    const donor = { running: true, state: "Donor/Desynced", primary: true };
+    assert.equal(d({ lease: "mine", node: donor, unsyncedSince: now - 1000 }), "lead");
+    assert.equal(d({ lease: "mine", node: donor, unsyncedSince: now - HOLDER_UNSYNCED_MS }), "step-down");
+    const outside = { running: true, state: "Initialized", primary: false };
+    assert.equal(d({ lease: "mine", node: outside }), "step-down", "outside the Primary component: at once");
+  });
+
+  it("a holder keeps the lease through one unanswered status query, not longer", () => {
+    const silent = { running: true, state: null, primary: false };
+    assert.equal(d({ lease: "mine", node: silent, unsyncedSince: now - 500 }), "hold");
+    assert.equal(d({ lease: "mine", node: silent, unsyncedSince: now - HOLDER_UNSYNCED_MS }), "step-down");
+  });
+
+  it("a bootstrapping holder keeps the lease while its server starts, and gives it up if it leaves the component", () => {
+    const starting = { running: true, state: null, primary: false };
+    const bootstrapping = { bootstrapUntil: now + 60_000, seenPrimary: false, unsyncedSince: now - 30_000 };
+    assert.equal(d({ lease: "mine", node: starting, ...bootstrapping }), "hold");
+    const joined = { running: true, state: "Joined", primary: true };
+    assert.equal(d({ lease: "mine", node: joined, ...bootstrapping, seenPrimary: true }), "hold");
+    assert.equal(
+      d({ lease: "mine", node: { ...starting, state: "Initialized" }, ...bootstrapping, seenPrimary: true }),
+      "step-down",
+      "it was Primary and left",
+    );
+    assert.equal(d({ lease: "mine", node: starting, ...bootstrapping, bootstrapUntil: now }), "step-down");
+  });
+
+  it("a follower takes a free lease or asks to fence a silent writer only when Synced in the Primary component", () => {
+    assert.equal(d({ lease: "free" }), "take");
+    assert.equal(d({ lease: "other", writerSilent: true }), "fence");
+    assert.equal(d({ lease: "other" }), "follow");
+    for (const node of [
+      { running: true, state: "Joined", primary: true },
+      { running: true, state: "Donor/Desynced", primary: true },
+      { running: true, state: "Synced", primary: false },
+      { running: true, state: null, primary: false },
+    ]) {
+      assert.equal(d({ lease: "free", node }), "follow", JSON.stringify(node));
+      assert.equal(d({ lease: "other", writerSilent: true, node }), "follow", JSON.stringify(node));
+    }
+    assert.equal(d({ lease: "unreachable" }), "follow", "nothing is taken while the store does not answer");
+  });
+
+  it("a node outside any Primary component starts over only after a while", () => {
+    const outside = { running: true, state: "Initialized", primary: false };
+    assert.equal(d({ node: outside, nonPrimarySince: now - 1000 }), "follow");
+    assert.equal(d({ node: outside, nonPrimarySince: now - STUCK_NON_PRIMARY_MS - 1 }), "start-over");
   });
 });

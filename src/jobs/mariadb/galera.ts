@@ -115,3 +115,70 @@ export function decideStart(o: StartInput): StartDecision {
         sentence: `no Primary component; ${best} has the highest seqno (${seqno}): waiting for it to bootstrap`,
       };
 }
+
+/** A writer in the Primary component stays writer this long while not Synced (donating state, Joined). */
+export const HOLDER_UNSYNCED_MS = 5000;
+/** A node outside any Primary component this long, with no member running one, starts over. */
+export const STUCK_NON_PRIMARY_MS = 30_000;
+
+export interface RunningInput {
+  now: number;
+  /** The server as its manager last saw it (state null: it did not answer). */
+  node: { running: boolean; state: string | null; primary: boolean };
+  /** The leader lease: this node's, another's, free, or not known now (the store did not answer). */
+  lease: "mine" | "other" | "free" | "unreachable";
+  /** The writer (another's lease) went unanswered long enough to be suspected. */
+  writerSilent: boolean;
+  /** As holder: since when its server has not been Synced (null: it is). */
+  unsyncedSince: number | null;
+  /** A bootstrap this node began holds the lease until then while its server starts. */
+  bootstrapUntil: number;
+  /** Since that bootstrap began, its server was seen in the Primary component. */
+  seenPrimary: boolean;
+  /** Since when the server has been outside any Primary component (null: it is in one). */
+  nonPrimarySince: number | null;
+}
+
+export type RunningDecision =
+  | { do: "lead"; sentence: string }
+  | { do: "hold"; sentence: string }
+  | { do: "step-down"; sentence: string }
+  | { do: "fence"; sentence: string }
+  | { do: "take"; sentence: string }
+  | { do: "start-over"; sentence: string }
+  | { do: "follow"; sentence: string };
+
+/**
+ * What a running member does about writes; the first clause that applies decides.
+ * Only a holder that is Synced in the Primary component writes (a moment of donating
+ * state aside); a follower takes a free lease, or asks to fence a silent writer, only
+ * when it is Synced in the Primary component itself.
+ */
+export function decideRunning(o: RunningInput): RunningDecision {
+  const n = o.node;
+  const unsyncedFor = o.unsyncedSince === null ? 0 : o.now - o.unsyncedSince;
+  if (o.lease === "mine") {
+    if (n.running && n.state === null && unsyncedFor < HOLDER_UNSYNCED_MS)
+      return { do: "hold", sentence: "the server did not answer its manager: keeping the lease a moment" };
+    if (n.primary && (n.state === "Synced" || unsyncedFor < HOLDER_UNSYNCED_MS))
+      return { do: "lead", sentence: `writer (${n.state})` };
+    if (o.now < o.bootstrapUntil && (n.primary || !o.seenPrimary))
+      return { do: "hold", sentence: "bootstrapping: waiting to be Synced" };
+    return {
+      do: "step-down",
+      sentence: n.primary
+        ? `the node is ${n.state ?? "silent"}, not Synced`
+        : "the node left the Primary component",
+    };
+  }
+  const fit = n.primary && n.state === "Synced";
+  if (o.lease === "other" && fit && o.writerSilent)
+    return { do: "fence", sentence: "the writer does not answer: asking to fence it" };
+  if (o.lease === "free" && fit) return { do: "take", sentence: "the lease is free: taking it" };
+  if (!n.primary && o.nonPrimarySince !== null && o.now - o.nonPrimarySince > STUCK_NON_PRIMARY_MS)
+    return {
+      do: "start-over",
+      sentence: `outside any Primary component for ${STUCK_NON_PRIMARY_MS / 1000} s: starting over unless a member runs one`,
+    };
+  return { do: "follow", sentence: n.primary ? `${n.state ?? "?"}` : "non-primary" };
+}
