@@ -394,6 +394,15 @@ export function downCommand(): Command {
       const home = homeOf(cmd);
       const dirDir = directorDataDir(home);
       const ep = readEndpoint(dirDir);
+      // What the cloud holds before anything is deleted: the deployments' deletion
+      // removes most of it, the cloud's purge the rest; the total is reported.
+      const cloudEp = o.purge ? readEndpoint(cloudDataDir(home)) : undefined;
+      const before = cloudEp
+        ? await (async () => {
+            const cloud = new LocalCloudClient(cloudEp);
+            return { vms: (await cloud.listVms()).length, disks: (await cloud.listDisks()).length };
+          })().catch(() => undefined)
+        : undefined;
       if (o.purge && ep) {
         const client = new DirectorClient(ep);
         for (const d of await client.deployments()) {
@@ -409,6 +418,7 @@ export function downCommand(): Command {
       }
       print(await stopDaemon(dirDir, "control plane"));
       print(await stopCloud(cloudDataDir(home), Boolean(o.purge)));
+      if (before) print(`removed ${before.vms} VMs and ${before.disks} disks in all`);
       if (o.purge) {
         rmSync(dirDir, { recursive: true, force: true });
         print(`removed ${dirDir}`);

@@ -102,7 +102,7 @@ export function demoCommand(): Command {
           "  zonal deploy examples/ssd.yml            a vm_type that needs ssd: only ssd hosts, with disks",
           "  (edit GREETING in examples/web.yml)      zonal deploy examples/web.yml: canary, then batches, zone by zone",
           `  zonal logs -d web web/0                  the job's log from its agent`,
-          `  zonal fault crash ${first.vmId}         then "zonal deploy examples/web.yml" rebuilds it`,
+          `  zonal fault crash ${first.vmId}         the health monitor rebuilds it in seconds; watch: zonal events -d web`,
           "  zonal recreate -d web web/1              a new VM under the update policy",
           "  zonal tasks / zonal task 1 / zonal events",
           "  zonal down --purge                       delete everything and stop",
