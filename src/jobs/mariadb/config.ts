@@ -16,6 +16,7 @@
  */
 import { join } from "node:path";
 import { checkServerIdentity } from "node:tls";
+import mariadb, { type Connection, type ConnectionConfig } from "mariadb";
 import { z } from "zod";
 import type { JobContext } from "../job-type.js";
 
@@ -109,3 +110,24 @@ export function clientTls(
 ): { ca: string; checkServerIdentity: typeof checkServerIdentity } {
   return { ca, checkServerIdentity: (_name, cert) => checkServerIdentity(host, cert) };
 }
+
+/**
+ * A connection to a server. A server that goes away makes a connection emit an error
+ * event; with nobody listening that would end the process holding it (the agent, the
+ * control plane), so every connection gets `onError` (default: nothing).
+ */
+export async function openConnection(
+  options: ConnectionConfig,
+  onError: () => void = () => undefined,
+): Promise<Connection> {
+  const conn = await mariadb.createConnection(options);
+  conn.on("error", onError);
+  return conn;
+}
+
+/** How the agent reaches its own server: root through the unix socket (unix_socket authentication). */
+export const localRoot = (paths: Pick<MariadbPaths, "socket">, timeoutMs: number): ConnectionConfig => ({
+  socketPath: paths.socket,
+  user: "root",
+  connectTimeout: timeoutMs,
+});

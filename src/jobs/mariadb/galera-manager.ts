@@ -25,7 +25,7 @@
  * failover sees every write acknowledged before it.
  */
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
-import mariadb, { type Connection } from "mariadb";
+import type { Connection } from "mariadb";
 import { errorMessage } from "../../lib/errors.js";
 import { sleep } from "../../lib/sleep.js";
 import {
@@ -40,7 +40,7 @@ import {
   StoreGate,
 } from "../cluster-member.js";
 import type { JobContext, JobController, JobHandle } from "../job-type.js";
-import { mariadbPaths, type MariadbConfig, type MariadbPaths } from "./config.js";
+import { localRoot, mariadbPaths, openConnection, type MariadbConfig, type MariadbPaths } from "./config.js";
 import { decideRunning, decideStart, known, type Position } from "./galera.js";
 
 /** A position nobody could recover: it blocks an automatic bootstrap (galera.ts). */
@@ -127,7 +127,6 @@ export class GaleraManager implements JobController {
   private loop: Promise<void> | undefined;
   private stopping = false;
   private server: Server | undefined;
-  private conn: Connection | undefined;
   private node: NodeState = DOWN;
   private lastLeader: string | null = null;
   private initialized: boolean | null = null;
@@ -580,25 +579,28 @@ export class GaleraManager implements JobController {
   }
 
   private async connection(): Promise<Connection> {
-    if (this.conn) return this.conn;
-    const c = await mariadb.createConnection({
-      // root through the unix socket (unix_socket authentication: the agent runs as root).
-      socketPath: this.paths.socket,
-      user: "root",
-      connectTimeout: 1000,
-      queryTimeout: 1000,
+    // One connection, even when the deadline's watchdog asks while the cycle connects.
+    this.connecting ??= (async () => {
+      // A server that stops closes it: it is dropped, and the next call connects again.
+      const c = await openConnection(
+        { ...localRoot(this.paths, 1000), queryTimeout: 1000 },
+        () => void this.closeConn(),
+      );
+      // Its own reads never wait for the cluster (a non-Primary node must still report).
+      await c.query("SET SESSION wsrep_sync_wait = 0");
+      return c;
+    })().catch((err: unknown) => {
+      this.connecting = undefined;
+      throw err;
     });
-    // A server that stops closes it: an error event nobody listened to would end the agent.
-    c.on("error", () => void this.closeConn());
-    // Its own reads never wait for the cluster (a non-Primary node must still report).
-    await c.query("SET SESSION wsrep_sync_wait = 0");
-    this.conn = c;
-    return c;
+    return this.connecting;
   }
+  private connecting: Promise<Connection> | undefined;
 
   private async closeConn(): Promise<void> {
-    const c = this.conn;
-    this.conn = undefined;
+    const pending = this.connecting;
+    this.connecting = undefined;
+    const c = await pending?.catch(() => undefined);
     if (c) await c.end().catch(() => c.destroy());
   }
 }

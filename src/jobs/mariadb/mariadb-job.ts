@@ -15,12 +15,14 @@
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import mariadb, { type ConnectionConfig } from "mariadb";
+import type { ConnectionConfig } from "mariadb";
 import { writeFileAtomic } from "../../lib/files.js";
 import { ownBy, ownedDir } from "../../lib/users.js";
 import { defineJobType } from "../job-type.js";
 import { ensureCertificate, tlsFiles } from "../service-tls.js";
 import {
+  localRoot,
+  openConnection,
   ADMIN_USER,
   INSTALL_DB,
   MARIADBD,
@@ -110,13 +112,9 @@ function markSafeToBootstrap(paths: MariadbPaths): void {
 /** The data directory was initialized (its system tables exist). */
 const hasData = (paths: MariadbPaths) => existsSync(join(paths.data, "mysql"));
 
-/**
- * One statement on a connection of its own, closed after. A server that goes away
- * meanwhile makes the connection emit an error, which must not end the agent.
- */
+/** One statement on a connection of its own, closed after. */
 async function queryOnce(options: ConnectionConfig, sql: string): Promise<void> {
-  const conn = await mariadb.createConnection(options);
-  conn.on("error", () => undefined);
+  const conn = await openConnection(options);
   try {
     await conn.query(sql);
   } finally {
@@ -206,12 +204,7 @@ export const mariadbJob = defineJobType<MariadbConfig, GaleraManager>({
       return {
         kind: "probe",
         describe: `SHOW STATUS through ${paths.socket}`,
-        run: () =>
-          queryOnce(
-            // unix_socket authentication: the agent runs as root
-            { socketPath: paths.socket, user: "root", connectTimeout: 2000 },
-            "SHOW STATUS LIKE 'wsrep_ready'",
-          ),
+        run: () => queryOnce(localRoot(paths, 2000), "SHOW STATUS LIKE 'wsrep_ready'"),
       };
     }
     const ca = tlsFiles(mariadbPaths(ctx).tlsDir).ca;

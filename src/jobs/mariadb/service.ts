@@ -5,7 +5,7 @@
  * credentials' shape (mysql:// URI, JDBC URL for MariaDB Connector/J), and the
  * broker's `database` parameter.
  */
-import mariadb, { type Connection } from "mariadb";
+import type { Connection } from "mariadb";
 import { z } from "zod";
 import { Conflict, errorMessage } from "../../lib/errors.js";
 import { GiveUp, waitFor } from "../../lib/sleep.js";
@@ -17,7 +17,7 @@ import {
   type MemberState,
   type ServiceEndpoint,
 } from "../data-service.js";
-import { ADMIN_SECRET, ADMIN_USER, clientTls, mariadbConfigSchema } from "./config.js";
+import { ADMIN_SECRET, ADMIN_USER, clientTls, mariadbConfigSchema, openConnection } from "./config.js";
 
 /** The job's properties with their defaults (the manifest checked them against the same schema). */
 const configOf = (at: ServiceEndpoint) => mariadbConfigSchema.parse(at.properties);
@@ -64,7 +64,7 @@ async function admin<T>(at: ServiceEndpoint, run: (c: Connection) => Promise<T>)
   const conn = await waitFor(
     async () => {
       try {
-        return await mariadb.createConnection({
+        return await openConnection({
           host: at.host,
           port: portOf(at),
           user: ADMIN_USER,
@@ -81,7 +81,6 @@ async function admin<T>(at: ServiceEndpoint, run: (c: Connection) => Promise<T>)
     },
     { timeoutMs: 10_000, intervalMs: 300, what: `mariadb at ${at.host}:${portOf(at)}` },
   );
-  conn.on("error", () => undefined); // a server that goes away must not end the control plane
   try {
     return await run(conn);
   } finally {
