@@ -194,6 +194,42 @@ describe("JobRunner", () => {
     assert.match(tailFile(join(dir, "nostart.log"), 10).join("\n"), /cannot/);
   });
 
+  it("a stop whose controller waits on a restart it asked for meanwhile still ends", async () => {
+    // A cluster manager that follows a new leader (a restart) just as the job is told
+    // to stop: the stop waits for the manager's cycle, the cycle for the restart.
+    const base = jobType("process")!;
+    let restartAsked: Promise<void> | undefined;
+    const following: AnyJobType = {
+      ...base,
+      controller: (_ctx, _config, handle) => ({
+        start: async () => undefined,
+        stop: async () => {
+          restartAsked = handle.restartProcess("following the new leader");
+          await restartAsked;
+        },
+        status: () => ({}),
+      }),
+    };
+    const r = makeRunner(
+      {
+        name: "following",
+        type: "process",
+        config: { command: httpServer(7007), health_check: { tcp: { port: 7007 } } },
+      },
+      following,
+    );
+    await r.start();
+    await until(() => (r.status().state === "running" ? true : undefined), "running");
+    const stopped = await Promise.race([
+      r.stop().then(() => "stopped"),
+      new Promise((res) => setTimeout(() => res("stuck"), 10_000)),
+    ]);
+    assert.equal(stopped, "stopped");
+    assert.ok(restartAsked, "the controller asked for a restart during the stop");
+    assert.equal(r.status().state, "stopped");
+    assert.match(tailFile(join(dir, "following.log"), 10).join("\n"), /not restarting the process/);
+  });
+
   it("stop kills the whole process tree, with SIGKILL when SIGTERM is ignored", async () => {
     const r = makeRunner({
       name: "stubborn",

@@ -66,6 +66,8 @@ export class JobRunner {
   private lastExit: JobStatus["lastExit"];
   private timers = new Set<NodeJS.Timeout>();
   private readonly ops = new Mutex();
+  /** Stops asked for and not finished: a restart the controller asks for meanwhile is moot. */
+  private stopsPending = 0;
   /** The job type's controller (a cluster manager), if it has one. */
   private readonly controller: JobController | undefined;
 
@@ -129,6 +131,12 @@ export class JobRunner {
    * first, the pre-start hook does not). The controller keeps running.
    */
   restartProcess(why: string, o: { abort?: boolean } = {}): Promise<void> {
+    // The stop waits for the controller, which waits for this: queued behind the stop
+    // it would never run. The job is stopping anyway.
+    if (this.stopsPending > 0) {
+      this.note(`not restarting the process (${why}): the job is stopping`);
+      return Promise.resolve();
+    }
     return this.ops.run(async () => {
       if (this.state === "stopped" || this.state === "failed" || this.state === "stopping") return;
       this.note(`restarting the process${o.abort ? " at once" : ""}: ${why}`);
@@ -155,33 +163,40 @@ export class JobRunner {
   stop(opts: { drain?: boolean } = {}): Promise<void> {
     // A start that waits on the controller would hold this stop behind it.
     this.controller?.abandonStart?.();
-    return this.ops.run(async () => {
-      if (this.state === "stopped") return;
-      this.clearTimers();
-      if (opts.drain && this.state === "running") {
-        try {
-          await this.o.type.drain?.(this.o.ctx, this.o.job.config);
-          await this.runHook("drain");
-        } catch (err) {
-          this.note(`drain failed, stopping anyway: ${errorMessage(err)}`);
-        }
-      }
-      this.enter("stopping");
-      this.generation += 1;
-      // The process first, then its controller: a lease the controller holds must
-      // outlive the writes it guards.
-      await this.terminate();
-      await this.controller
-        ?.stop()
-        .catch((err: unknown) => this.note(`controller did not stop cleanly: ${errorMessage(err)}`));
+    this.stopsPending += 1;
+    return this.ops
+      .run(() => this.stopNow(opts))
+      .finally(() => {
+        this.stopsPending -= 1;
+      });
+  }
+
+  private async stopNow(opts: { drain?: boolean }): Promise<void> {
+    if (this.state === "stopped") return;
+    this.clearTimers();
+    if (opts.drain && this.state === "running") {
       try {
-        await this.runHook("post_stop");
+        await this.o.type.drain?.(this.o.ctx, this.o.job.config);
+        await this.runHook("drain");
       } catch (err) {
-        this.note(`post-stop failed: ${errorMessage(err)}`);
+        this.note(`drain failed, stopping anyway: ${errorMessage(err)}`);
       }
-      this.healthy = false;
-      this.enter("stopped");
-    });
+    }
+    this.enter("stopping");
+    this.generation += 1;
+    // The process first, then its controller: a lease the controller holds must
+    // outlive the writes it guards.
+    await this.terminate();
+    await this.controller
+      ?.stop()
+      .catch((err: unknown) => this.note(`controller did not stop cleanly: ${errorMessage(err)}`));
+    try {
+      await this.runHook("post_stop");
+    } catch (err) {
+      this.note(`post-stop failed: ${errorMessage(err)}`);
+    }
+    this.healthy = false;
+    this.enter("stopped");
   }
 
   // ---- internals ---------------------------------------------------------------------

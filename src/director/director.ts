@@ -15,6 +15,7 @@ import type { EventRecord, TaskKind, TaskRecord } from "../store/tasks.js";
 import { checkZonesExist, parseCloudConfig, type CloudConfig } from "../manifest/cloud-config.js";
 import { LbService } from "./lb-service.js";
 import { ClusterService } from "./cluster-service.js";
+import { rollingControl } from "./rolling-control.js";
 import { specExtras } from "./clusters.js";
 import { BootstrapBook } from "./agent-bootstrap.js";
 import { agentOf, type DirectorContext, type ServiceCa } from "./context.js";
@@ -85,7 +86,7 @@ export class Director {
     this.heartbeats = new HeartbeatBook(ctx.store);
     this.clusters = new ClusterService(ctx, apiToken, this.heartbeats);
     this.lbs = new LbService(ctx);
-    this.runner = new TaskRunner(ctx, owner, makeHandlers(ctx));
+    this.runner = new TaskRunner(ctx, owner, makeHandlers(ctx, rollingControl(this.clusters, this.lbs)));
   }
 
   /** Opens the director on a store and a cloud: reconciles, then resumes unfinished tasks. */

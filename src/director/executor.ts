@@ -15,6 +15,7 @@ import type { Step } from "./planner.js";
 import { buildSpec, resolveLinks } from "./spec-builder.js";
 import type { Batch } from "./update-policy.js";
 import { strategyOf } from "../strategies/registry.js";
+import { handOver, waitCaughtUp, type RollingControl } from "./rolling.js";
 
 export class DeployFailed extends Error {}
 
@@ -24,6 +25,8 @@ export interface ExecuteOptions {
   batches: Batch[];
   report: TaskReporter;
   extras?: SpecExtras;
+  /** Roles of clusters and LB pairs, for `member` batches (handover, catch-up). */
+  rolling?: RollingControl;
 }
 
 function describeBatch(b: Batch, n: number, of: number): string {
@@ -31,6 +34,7 @@ function describeBatch(b: Batch, n: number, of: number): string {
   const where = b.zone ? ` in ${b.zone}` : "";
   if (b.kind === "canary") return `canary${b.steps.length > 1 ? "s" : ""} ${keys}${where}`;
   if (b.kind === "delete") return `delete ${keys}`;
+  if (b.kind === "member") return `member ${keys}${b.handover ? " (leads: hands over first)" : ""}`;
   return `batch ${n} of ${of}${where}: ${keys}`;
 }
 
@@ -43,7 +47,16 @@ export async function execute(o: ExecuteOptions): Promise<{ done: number }> {
   for (const b of o.batches) {
     const title = describeBatch(b, plainBatches.indexOf(b) + 1, plainBatches.length);
     await o.report.event("info", b.kind, `${title}: started`);
-    const results = await Promise.allSettled(b.steps.map((s) => runStep(ops, o, s, b.kind === "canary")));
+    const canary = b.kind === "canary" || b.first === true;
+    const results =
+      b.kind === "member"
+        ? [
+            await runMember(ops, o, b.steps[0]!, b.handover === true, canary).then(
+              () => ({ status: "fulfilled" }) as const,
+              (reason: unknown) => ({ status: "rejected", reason }) as const,
+            ),
+          ]
+        : await Promise.allSettled(b.steps.map((s) => runStep(ops, o, s, canary)));
     const failures = results.flatMap((r, i) =>
       r.status === "rejected" ? [`${b.steps[i]!.key}: ${errorMessage(r.reason)}`] : [],
     );
@@ -52,12 +65,28 @@ export async function execute(o: ExecuteOptions): Promise<{ done: number }> {
     if (failures.length > 0) {
       await o.report.event("error", b.kind, `${title}: failed: ${failures.join("; ")}`);
       throw new DeployFailed(
-        `${b.kind === "canary" ? "canary failed, deploy stopped" : `${title} failed`}: ${failures.join("; ")}`,
+        `${canary ? "canary failed, deploy stopped" : `${title} failed, deploy stopped`}: ${failures.join("; ")}`,
       );
     }
     await o.report.event("info", b.kind, `${title}: done`);
   }
   return { done };
+}
+
+/**
+ * One member of a cluster: its role handed over first when it leads, its step, then
+ * a wait until it has caught up, so the next member goes only once this one serves.
+ */
+async function runMember(
+  ops: InstanceOps,
+  o: ExecuteOptions,
+  step: Step,
+  handover: boolean,
+  canary: boolean,
+): Promise<void> {
+  if (handover && o.rolling) await handOver(o.rolling, o.manifest, step, o.report);
+  await runStep(ops, o, step, canary);
+  if (o.rolling) await waitCaughtUp(o.rolling, o.manifest, step, o.report);
 }
 
 async function runStep(ops: InstanceOps, o: ExecuteOptions, step: Step, canary: boolean): Promise<void> {

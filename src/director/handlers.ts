@@ -20,6 +20,7 @@ import { deleteStandby, syncStandbys } from "./standby-pool.js";
 import { selectTargets, type Target } from "./targets.js";
 import type { TaskHandler } from "./task-runner.js";
 import { batchesFor } from "./update-policy.js";
+import { clusterOrders, type RollingControl } from "./rolling.js";
 
 export interface DeployPayload {
   manifest: Manifest;
@@ -37,6 +38,7 @@ export function summarize(p: Plan): string {
 
 async function converge(
   ctx: DirectorContext,
+  rolling: RollingControl | undefined,
   report: TaskReporter,
   manifest: Manifest,
   cc: CloudConfig,
@@ -50,7 +52,15 @@ async function converge(
   if (p.errors.length > 0)
     throw new DeployFailed(`cannot deploy ${manifest.name}:\n  ${p.errors.join("\n  ")}`);
   await report.event("info", "plan", summarize(p));
-  await execute({ ctx, manifest, batches: batchesFor(p.steps, manifest), report, extras });
+  const roles = await clusterOrders(rolling, manifest, p.steps);
+  await execute({
+    ctx,
+    manifest,
+    batches: batchesFor(p.steps, manifest, roles),
+    report,
+    extras,
+    ...(rolling ? { rolling } : {}),
+  });
   await syncStandbys(ctx, manifest, cc, report);
   return p;
 }
@@ -102,12 +112,13 @@ async function actOnAgents(
   return `${kind === "stop" ? "stopped" : "started"} ${picked.length} instance(s) of ${deployment}`;
 }
 
-export function makeHandlers(ctx: DirectorContext): Record<TaskKind, TaskHandler> {
+/** `rolling`: clusters and LB pairs roll member by member (rolling.ts); without it, batches only. */
+export function makeHandlers(ctx: DirectorContext, rolling?: RollingControl): Record<TaskKind, TaskHandler> {
   return {
     async deploy(task, report) {
       const { manifest, cloudConfig } = task.payload as DeployPayload;
       await ctx.store.deployments.save(manifest.name, { manifest, cloudConfig });
-      const p = await converge(ctx, report, manifest, cloudConfig);
+      const p = await converge(ctx, rolling, report, manifest, cloudConfig);
       return `deployed ${manifest.name}: ${summarize(p).replaceAll(" to ", " ")}`;
     },
     async recreate(task, report) {
@@ -127,7 +138,7 @@ export function makeHandlers(ctx: DirectorContext): Record<TaskKind, TaskHandler
           `${picked.length - due.length} instance(s) already recreated by this task`,
         );
       }
-      await converge(ctx, report, manifest, cloudConfig, new Set(due.map((i) => i.id)));
+      await converge(ctx, rolling, report, manifest, cloudConfig, new Set(due.map((i) => i.id)));
       return `recreated ${picked.length} instance(s) of ${manifest.name}`;
     },
     async delete(task, report) {

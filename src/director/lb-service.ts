@@ -115,11 +115,18 @@ export class LbService {
     return out;
   }
 
-  /** Moves the VIP to `to` (default: the standby); resolves once `to` serves it. */
-  async switchover(deployment: string, to?: string, timeoutMs = 30_000) {
+  /**
+   * Moves the VIP of `group`'s pair (default: the deployment's first) to `to`
+   * (default: the standby); resolves once `to` serves it.
+   */
+  async switchover(deployment: string, to?: string, timeoutMs = 30_000, group?: string) {
     const manifest = await storedManifest(this.ctx, deployment);
-    const [pair] = await this.status(deployment);
-    if (!pair) throw new InvalidInput(`deployment ${deployment} has no load-balancer group`);
+    const pairOf = (all: LbView[]) => (group ? all.find((p) => p.group === group) : all[0]);
+    const pair = pairOf(await this.status(deployment));
+    if (!pair)
+      throw new InvalidInput(
+        `deployment ${deployment} has no load-balancer group${group ? ` ${group}` : ""}`,
+      );
     if (!pair.holder) throw new Conflict(`the pair ${deployment}/${pair.group} has no active node`);
     const target =
       to ?? pair.nodes.find((n) => n.member !== pair.holder!.member && n.role === "standby")?.member;
@@ -134,8 +141,8 @@ export class LbService {
     if (!lease) throw new Conflict("another switchover is in progress");
     try {
       for (;;) {
-        const now = (await this.status(deployment))[0]!;
-        if (now.holder?.member === target && now.nodes.find((n) => n.member === target)?.role === "active")
+        const now = pairOf(await this.status(deployment));
+        if (now?.holder?.member === target && now.nodes.find((n) => n.member === target)?.role === "active")
           return { from: pair.holder.member, to: target, tookMs: Date.now() - t0 };
         if (Date.now() - t0 > timeoutMs)
           throw new Conflict(`${target} did not become active in ${timeoutMs} ms`);

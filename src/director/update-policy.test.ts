@@ -82,4 +82,28 @@ describe("update policy", () => {
       ["db:canary", "web:canary"],
     );
   });
+
+  it("rolls a cluster one member at a time in its service's order, the leader last after a handover", () => {
+    const steps = [step(0), step(1, "recreate"), step(2), step(3, "create"), step(4, "delete")];
+    const roles = new Map([["web", { order: ["m1", "m2", "m0"], leader: "m0" }]]);
+    const bs = batchesFor(steps, manifest({ canaries: 1, max_in_flight: 2 }), roles);
+    assert.deepEqual(shape(bs), ["delete:z2:4", "member:z2:1", "member:z3:2", "member:z1:0", "canary:z1:3"]);
+    assert.deepEqual(
+      bs.filter((b) => b.kind === "member").map((b) => `${b.first ?? false}/${b.handover ?? false}`),
+      ["true/false", "false/false", "false/true"],
+    );
+  });
+
+  it("puts members the order does not name first, and hands over from no one when the cluster has no leader", () => {
+    const bs = batchesFor(
+      [step(0), step(1), step(2)],
+      manifest({}),
+      new Map([["web", { order: ["m2"], leader: null }]]),
+    );
+    assert.deepEqual(shape(bs), ["member:z1:0", "member:z2:1", "member:z3:2"]);
+    assert.equal(
+      bs.some((b) => b.handover),
+      false,
+    );
+  });
 });
