@@ -159,3 +159,25 @@ export function roleTarget(role: PgCredentials, host = role.host): CheckerTarget
     ssl: { ca: role.ca_cert },
   };
 }
+
+/** Waits until a Galera cluster has one writer (holding the lease, not `notLeader`) and two Synced nodes, all in one component of 3. */
+export function waitGaleraWhole(
+  z: ZonalHarness,
+  deployment: string,
+  notLeader?: string,
+  timeoutMs = 120_000,
+): Promise<ClusterView> {
+  return waitFor(
+    async () => {
+      const c = await clusterOf(z, deployment);
+      const ok =
+        c.leader !== null &&
+        c.leader.vmId !== notLeader &&
+        c.members.filter((m) => m.role === "writer").length === 1 &&
+        c.members.filter((m) => m.role === "synced").length === 2 &&
+        c.members.every((m) => m.size === 3);
+      return ok ? c : undefined;
+    },
+    { timeoutMs, intervalMs: 250, what: "the galera cluster to be whole" },
+  );
+}

@@ -16,7 +16,12 @@ import type { BindingView, ClusterView, MemberView } from "../../src/director/cl
 import type { InstanceView } from "../../src/director/director.js";
 import type { MariadbCredentials } from "../../src/jobs/mariadb/service.js";
 import { sleep, waitFor } from "../../src/lib/sleep.js";
-import { injectFault, timeline, type ClusterFault } from "../../src/testing/cluster-faults.js";
+import {
+  injectFault,
+  timeline,
+  waitGaleraWhole,
+  type ClusterFault,
+} from "../../src/testing/cluster-faults.js";
 import { MariadbChecker, type MariadbTarget } from "../../src/testing/mariadb-checker.js";
 import { CpuLoad } from "../../src/testing/cpu-load.js";
 import { ZonalHarness } from "../../src/testing/zonal-harness.js";
@@ -30,20 +35,7 @@ describe("mariadb galera cluster under faults", () => {
   const cluster = async () =>
     (await z.director.http.request<ClusterView[]>("GET", `/v1/deployments/${D}/cluster`))[0]!;
   /** One writer node (holding the lease), two more Synced, all three in one Primary component. */
-  const whole = (notLeader?: string, timeoutMs = 120_000) =>
-    waitFor(
-      async () => {
-        const c = await cluster();
-        const ok =
-          c.leader !== null &&
-          c.leader.vmId !== notLeader &&
-          c.members.filter((m) => m.role === "writer").length === 1 &&
-          c.members.filter((m) => m.role === "synced").length === 2 &&
-          c.members.every((m) => m.size === 3);
-        return ok ? c : undefined;
-      },
-      { timeoutMs, intervalMs: 250, what: "the galera cluster to be whole" },
-    );
+  const whole = (notLeader?: string, timeoutMs = 120_000) => waitGaleraWhole(z, D, notLeader, timeoutMs);
   const target = (host: string): MariadbTarget => ({
     host,
     port: creds.port,
