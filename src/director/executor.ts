@@ -15,7 +15,7 @@ import type { Step } from "./planner.js";
 import { buildSpec, resolveLinks } from "./spec-builder.js";
 import type { Batch } from "./update-policy.js";
 import { strategyOf } from "../strategies/registry.js";
-import { handOver, waitCaughtUp, type RollingControl } from "./rolling.js";
+import { drainFromBalancers, handOver, waitCaughtUp, type RollingControl } from "./rolling.js";
 
 export class DeployFailed extends Error {}
 
@@ -112,6 +112,7 @@ async function runLockedStep(
     if (step.action === "delete") {
       if (!inst) return;
       inst = await ops.setState(inst, "deleting");
+      if (o.rolling) await drainFromBalancers(o.rolling, inst, step.key, o.report);
       const note = await ops.drainAndStop(inst);
       if (note) await say(note, "warn");
       inst = await ops.deleteVm(inst);
@@ -143,6 +144,7 @@ async function runLockedStep(
       });
     } else if (inst.state !== "creating") {
       inst = await ops.setState(inst, "updating");
+      if (o.rolling) await drainFromBalancers(o.rolling, inst, step.key, o.report);
     }
     if (step.action === "recreate") {
       const note = await ops.drainAndStop(inst);

@@ -11,7 +11,8 @@ import type { LbNodeStatus } from "../jobs/data-service.js";
 import { serviceOf } from "../jobs/services.js";
 import { clusterVip, leaseStoreOf, storedManifest } from "./clusters.js";
 import { agentOf, type DirectorContext } from "./context.js";
-import type { GroupManifest } from "../manifest/manifest.js";
+import type { GroupManifest, Manifest } from "../manifest/manifest.js";
+import type { InstanceRecord } from "../store/instances.js";
 import { resolveLinks } from "./spec-builder.js";
 
 /** The group's load-balancer service and its job, when it runs one. */
@@ -40,6 +41,20 @@ export interface LbView {
   health: ClusterHealth | null;
 }
 
+/**
+ * How long a drain waits for every LB node to stop sending an instance new
+ * connections and for the connections it had to finish (HAProxy's old workers end
+ * by `hard-stop-after`, 30 s, at the latest).
+ */
+export const DRAIN_TIMEOUT_MS = 35_000;
+
+/** What a drain did: how many pairs send the instance traffic, how long it took, and what was still pending when it gave up. */
+export interface DrainResult {
+  pairs: string[];
+  tookMs: number;
+  pending: string[];
+}
+
 export class LbService {
   constructor(private readonly ctx: DirectorContext) {}
 
@@ -53,12 +68,66 @@ export class LbService {
     if (!balancer) throw new InvalidInput(`${inst.group} runs no load balancer`);
     const known = await this.ctx.store.instances.list();
     const statusPort = balancer.lb.statusPort(balancer.job.properties);
+    const links = resolveLinks(manifest, group, known);
+    const linked = new Set(Object.values(links).flatMap((l) => l.instances.map((i) => i.id)));
     return {
-      links: resolveLinks(manifest, group, known),
+      links,
+      // Being updated or rebuilt: no new connections until it runs again (see drain).
+      draining: known.filter((i) => i.state === "updating" && linked.has(i.id)).map((i) => i.id),
       peers: known
         .filter((i) => i.deployment === inst.deployment && i.group === inst.group && i.address)
         .map((i) => ({ member: `m${i.index}`, address: i.address!, statusPort })),
     };
+  }
+
+  /** The LB pairs (`deployment/group`) whose backends link to `deployment`'s `group`. */
+  private async pairsServing(
+    deployment: string,
+    group: string,
+  ): Promise<Array<{ deployment: string; group: string }>> {
+    const out: Array<{ deployment: string; group: string }> = [];
+    for (const d of await this.ctx.store.deployments.list()) {
+      const m = (d.manifest as { manifest: Manifest }).manifest;
+      for (const g of m.instance_groups.filter(isLb))
+        if (Object.values(g.links).some((l) => (l.deployment ?? m.name) === deployment && l.group === group))
+          out.push({ deployment: m.name, group: g.name });
+    }
+    return out;
+  }
+
+  /**
+   * Takes an instance out of every LB pair that sends it traffic, before it stops:
+   * the control plane already lists it as draining (state `updating`) or not at all
+   * (`deleting`); this waits until every node that answers has reloaded without it
+   * (its server in maintenance, or gone) and no worker of an earlier config still
+   * runs (their connections finished). Gives up after `timeoutMs`, saying what was pending.
+   */
+  async drain(inst: InstanceRecord, timeoutMs = DRAIN_TIMEOUT_MS): Promise<DrainResult> {
+    const pairs = await this.pairsServing(inst.deployment, inst.group);
+    const server = `${inst.group}-${inst.index}`;
+    const t0 = Date.now();
+    let pending: string[] = [];
+    for (;;) {
+      pending = [];
+      for (const p of pairs) {
+        const view = (await this.status(p.deployment).catch(() => [])).find((v) => v.group === p.group);
+        for (const n of view?.nodes ?? []) {
+          if ((n.role as string) === "unreachable") continue; // a dead node sends nothing
+          const serving = (n.backends ?? []).filter(
+            (b) => b.server === server && !b.status.startsWith("MAINT"),
+          );
+          if (serving.length > 0)
+            pending.push(`${p.deployment}/${n.key} still sends it connections (${serving[0]!.status})`);
+          else if ((n.oldWorkers ?? 0) > 0)
+            pending.push(
+              `${p.deployment}/${n.key} has ${n.oldWorkers} worker(s) of an earlier config finishing connections`,
+            );
+        }
+      }
+      if (pending.length === 0 || Date.now() - t0 > timeoutMs) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return { pairs: pairs.map((p) => `${p.deployment}/${p.group}`), tookMs: Date.now() - t0, pending };
   }
 
   async status(deployment: string): Promise<LbView[]> {

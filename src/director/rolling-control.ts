@@ -32,5 +32,6 @@ export function rollingControl(clusters: ClusterService, lbs: LbService): Rollin
       if (await clusterOf(deployment, group)) return clusters.switchover(deployment, { group, to });
       return lbs.switchover(deployment, to, 30_000, group);
     },
+    drain: (inst) => lbs.drain(inst),
   };
 }

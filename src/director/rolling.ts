@@ -8,6 +8,8 @@
  * are both "roles" here: a leader (primary, writer, active node) and followers.
  */
 import type { MemberRole } from "../jobs/cluster-order.js";
+import type { InstanceRecord } from "../store/instances.js";
+import type { DrainResult } from "./lb-service.js";
 import { serviceOf } from "../jobs/services.js";
 import { sleep } from "../lib/sleep.js";
 import { isClustered, type Manifest } from "../manifest/manifest.js";
@@ -27,6 +29,8 @@ export interface RollingControl {
   roles(deployment: string, group: string): Promise<GroupRoles | undefined>;
   /** A planned switchover to `to`; resolves once `to` leads, rejects (Conflict) when it did not. */
   switchover(deployment: string, group: string, to: string): Promise<{ tookMs: number }>;
+  /** Takes the instance out of the LB pairs that send it traffic (bounded; `pending` says what was left). */
+  drain(inst: InstanceRecord): Promise<DrainResult>;
 }
 
 /** How long an updated member may take to catch up before the update stops. */
@@ -100,6 +104,27 @@ export async function handOver(
     `${member} handed its role to ${target.member} in ${tookMs} ms`,
     step.key,
   );
+}
+
+/** Drains the instance from the LB pairs in front of it before its step stops it, and says how it went. */
+export async function drainFromBalancers(
+  control: RollingControl,
+  inst: InstanceRecord,
+  key: string,
+  report: TaskReporter,
+): Promise<void> {
+  if (!inst.address) return;
+  const r = await control.drain(inst);
+  if (r.pairs.length === 0) return;
+  if (r.pending.length === 0)
+    await report.event("info", "drain", `drained from ${r.pairs.join(", ")} in ${r.tookMs} ms`, key);
+  else
+    await report.event(
+      "warn",
+      "drain",
+      `drain from ${r.pairs.join(", ")} timed out after ${r.tookMs} ms (${r.pending.join("; ")}); going on`,
+      key,
+    );
 }
 
 /** After a member's step: waits until its service holds it caught up (or `timeoutMs`: the update stops). */

@@ -142,5 +142,7 @@ export interface LbNodeStatus {
   leaseToken: number | null;
   configVersion: string | null;
   backends: BackendState[];
+  /** HAProxy workers of earlier configs still finishing their connections (null: unknown). */
+  oldWorkers?: number | null;
   decision: string;
 }

@@ -80,6 +80,8 @@ export class LbManager implements JobController {
   private holder: { member: string; address: string; vmId: string } | null = null;
   private sentence = "starting";
   private links: Links;
+  /** Instances (ids) the control plane is draining: their servers take no new connections. */
+  private draining = new Set<string>();
   private peers: Peer[] = [];
   private pulledAt = 0;
   private haproxyDownSince: number | null = null;
@@ -124,7 +126,7 @@ export class LbManager implements JobController {
 
   /** The config for the current backends (prepare writes it before HAProxy starts). */
   render(): { text: string; version: string } {
-    const servers = serversOf(this.config, this.links);
+    const servers = serversOf(this.config, this.links, this.draining);
     const text = renderHaproxyCfg({
       config: this.config,
       address: this.ctx.address,
@@ -160,8 +162,10 @@ export class LbManager implements JobController {
 
   async status(): Promise<LbNodeStatus> {
     let backends: BackendState[] = [];
+    let oldWorkers: number | null = null;
     try {
       backends = parseStat(await haproxySocket(haproxyPaths(this.ctx).stats, "show stat"));
+      oldWorkers = parseOldWorkers(await haproxySocket(haproxyPaths(this.ctx).master, "show proc"));
     } catch {
       /* HAProxy not running */
     }
@@ -172,6 +176,7 @@ export class LbManager implements JobController {
       leaseToken: this.token,
       configVersion: this.runningVersion,
       backends,
+      oldWorkers,
       decision: this.sentence,
     };
   }
@@ -237,8 +242,12 @@ export class LbManager implements JobController {
       const body = (await controlPlaneCall(this.ctx, "GET", "/v1/lb/backends", { timeoutMs: 2000 })) as {
         links: Links;
         peers: Peer[];
+        draining?: unknown;
       };
       this.links = body.links;
+      this.draining = new Set(
+        Array.isArray(body.draining) ? body.draining.filter((d): d is string => typeof d === "string") : [],
+      );
       this.peers = body.peers.filter((p) => p.member !== this.member);
     } catch {
       return; // the control plane is away: keep serving the config we have
@@ -392,6 +401,21 @@ export class LbManager implements JobController {
   private dropVip(): void {
     if (this.cm?.dropVip()) this.ctx.log("lb pair: dropped the VIP");
   }
+}
+
+/**
+ * The master's `show proc` → how many workers of earlier configs still run (after a
+ * reload they finish their connections, up to hard-stop-after): the lines under
+ * "# old workers", up to the next "#" heading.
+ */
+export function parseOldWorkers(text: string): number {
+  let inOld = false;
+  let n = 0;
+  for (const line of text.split("\n")) {
+    if (line.startsWith("#")) inOld = line.trim() === "# old workers";
+    else if (inOld && /^\d+\s/.test(line)) n += 1;
+  }
+  return n;
 }
 
 /** `show stat` CSV → each server's state (BACKEND/FRONTEND summary rows left out). */

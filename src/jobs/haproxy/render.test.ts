@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 import { haproxyConfigSchema } from "./config.js";
 import { configVersion, renderHaproxyCfg, serversOf } from "./render.js";
 import { parseWith } from "../../lib/validate.js";
+import { parseOldWorkers } from "./manager.js";
 
 const config = haproxyConfigSchema.parse({
   frontends: [{ name: "www", port: 8000, backend: "web" }],
@@ -11,15 +12,19 @@ const config = haproxyConfigSchema.parse({
 
 describe("haproxy config", () => {
   it("renders frontends on the node's address and one server per linked instance, checked", () => {
-    const servers = serversOf(config, {
-      web: {
-        group: "web",
-        instances: [
-          { index: 0, address: "127.1.1.1" },
-          { index: 3, address: "127.2.1.2" },
-        ],
+    const servers = serversOf(
+      config,
+      {
+        web: {
+          group: "web",
+          instances: [
+            { id: "i-0", index: 0, address: "127.1.1.1" },
+            { id: "i-3", index: 3, address: "127.2.1.2" },
+          ],
+        },
       },
-    });
+      new Set(["i-3"]),
+    );
     const text = renderHaproxyCfg({
       config,
       address: "127.1.1.9",
@@ -33,7 +38,7 @@ describe("haproxy config", () => {
     );
     assert.match(text, /option httpchk GET \/healthz/);
     assert.match(text, /default-server check inter 500 fall 2 rise 2/);
-    assert.match(text, /server web-0 127\.1\.1\.1:8080\n {2}server web-3 127\.2\.1\.2:8080/);
+    assert.match(text, /server web-0 127\.1\.1\.1:8080\n {2}server web-3 127\.2\.1\.2:8080 disabled\n/);
   });
 
   it("has a version that the two nodes share, and that changes with the servers", () => {
@@ -122,5 +127,21 @@ describe("haproxy config", () => {
     assert.throws(() => render({}, "m0\r\nX"), /member/);
     assert.throws(() => render({}, "#"), /member "#"/);
     assert.doesNotThrow(() => render({ web: [{ name: "web-0", address: "127.1.1.1", port: 80 }] }));
+  });
+
+  it("counts the workers of earlier configs in the master's show proc", () => {
+    const proc = [
+      "#<PID>          <type>          <reloads>       <uptime>        <version>",
+      "13067           master          3 [failed: 0]   0d00h00m08s     2.6.12-1+deb12u4",
+      "# workers",
+      "13441           worker          0               0d00h00m01s     2.6.12-1+deb12u4",
+      "# old workers",
+      "13312           worker          1               0d00h00m03s     2.6.12-1+deb12u4",
+      "13300           worker          2               0d00h00m05s     2.6.12-1+deb12u4",
+      "# programs",
+      "",
+    ].join("\n");
+    assert.equal(parseOldWorkers(proc), 2);
+    assert.equal(parseOldWorkers(proc.replace(/# old workers\n(.*\n){2}/, "")), 0);
   });
 });

@@ -10,6 +10,8 @@ export interface Server {
   name: string;
   address: string;
   port: number;
+  /** Draining: no new connections (HAProxy's maintenance); a reload lets the old worker finish its own. */
+  disabled?: true;
 }
 
 export interface RenderInput {
@@ -79,7 +81,9 @@ export function renderHaproxyCfg(i: RenderInput): string {
     );
     const servers = i.servers[b.name] ?? [];
     for (const s of servers)
-      lines.push(`  server ${w(s.name, "server name")} ${w(`${s.address}:${s.port}`, "server address")}`);
+      lines.push(
+        `  server ${w(s.name, "server name")} ${w(`${s.address}:${s.port}`, "server address")}${s.disabled ? " disabled" : ""}`,
+      );
     lines.push("");
   }
   return lines.join("\n");
@@ -92,10 +96,14 @@ export function renderHaproxyCfg(i: RenderInput): string {
 export const configVersion = (config: HaproxyConfig, servers: Record<string, Server[]>) =>
   createHash("sha256").update(JSON.stringify({ config, servers })).digest("hex").slice(0, 12);
 
-/** The servers of each backend: fixed ones, or the linked group's instances on the backend's port. */
+/**
+ * The servers of each backend: fixed ones, or the linked group's instances on the
+ * backend's port; an instance in `draining` (by id) takes no new connections.
+ */
 export function serversOf(
   config: HaproxyConfig,
-  links: Record<string, { instances: Array<{ index: number; address: string }>; group: string }>,
+  links: Record<string, { instances: Array<{ id: string; index: number; address: string }>; group: string }>,
+  draining: ReadonlySet<string> = new Set(),
 ): Record<string, Server[]> {
   const out: Record<string, Server[]> = {};
   for (const b of config.backends) {
@@ -108,6 +116,7 @@ export function serversOf(
       name: `${link!.group}-${inst.index}`,
       address: inst.address,
       port: b.port!,
+      ...(draining.has(inst.id) ? { disabled: true as const } : {}),
     }));
   }
   return out;
