@@ -41,12 +41,17 @@ export class AddressForwarder {
     private readonly retryMs = 200,
   ) {}
 
-  /** Serves exactly these addresses and ports from now on. */
-  set(specs: AddressSpec[]): void {
+  /**
+   * Serves exactly these addresses and ports from now on. One no longer wanted stops
+   * taking connections at once; the connections it has are cut too, unless
+   * `lingerMs` lets them finish for up to that long (a planned handover of a load
+   * balancer's VIP: requests in flight complete on the old holder).
+   */
+  set(specs: AddressSpec[], o: { lingerMs?: number } = {}): void {
     const wanted = new Set(specs.flatMap((s) => s.ports.map((p) => key(s.address, p))));
     for (const [k, b] of this.bindings) {
       if (!wanted.has(k)) {
-        this.stop(b);
+        this.stop(b, o.lingerMs ?? 0);
         this.bindings.delete(k);
       }
     }
@@ -106,10 +111,14 @@ export class AddressForwarder {
     client.pipe(upstream).pipe(client);
   }
 
-  private stop(b: Binding): void {
+  private stop(b: Binding, lingerMs = 0): void {
     b.closed = true;
     if (b.timer) clearTimeout(b.timer);
     b.server?.close();
-    for (const s of b.sockets) s.destroy();
+    const cut = () => {
+      for (const s of b.sockets) s.destroy();
+    };
+    if (lingerMs > 0 && b.sockets.size > 0) setTimeout(cut, lingerMs).unref();
+    else cut();
   }
 }

@@ -71,7 +71,7 @@ export class Agent {
         token: settings.token,
         ...(settings.tls ? { ca: settings.tls.ca } : {}),
         ...(settings.heartbeat ? { controlPlaneUrl: new URL(settings.heartbeat.url).origin } : {}),
-        setAddresses: (specs) => this.addresses.set(specs),
+        setAddresses: (specs, o) => this.addresses.set(specs, o),
       },
     });
     mkdirSync(join(settings.ephemeralDir, "logs"), { recursive: true });

@@ -116,9 +116,13 @@ export class LbService {
           const serving = (n.backends ?? []).filter(
             (b) => b.server === server && !b.status.startsWith("MAINT"),
           );
-          if (serving.length > 0)
+          // A status HAProxy did not give (its master socket is away for a moment
+          // while it re-executes on a reload) proves nothing: ask again.
+          if (n.oldWorkers === null || n.oldWorkers === undefined)
+            pending.push(`${p.deployment}/${n.key} did not say what its HAProxy runs`);
+          else if (serving.length > 0)
             pending.push(`${p.deployment}/${n.key} still sends it connections (${serving[0]!.status})`);
-          else if ((n.oldWorkers ?? 0) > 0)
+          else if (n.oldWorkers > 0)
             pending.push(
               `${p.deployment}/${n.key} has ${n.oldWorkers} worker(s) of an earlier config finishing connections`,
             );

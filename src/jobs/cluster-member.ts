@@ -405,10 +405,13 @@ export class ClusterMember {
     return vip;
   }
 
-  /** Stops serving the VIP at once (idempotent). True when it served it. */
-  dropVip(): boolean {
+  /**
+   * Stops serving the VIP at once (idempotent): no new connection; the open ones are
+   * cut unless `lingerMs` lets them finish. True when it served it.
+   */
+  dropVip(o: { lingerMs?: number } = {}): boolean {
     if (!this.vipServed) return false;
-    this.ctx.services.setAddresses([]);
+    this.ctx.services.setAddresses([], o);
     this.vipServed = false;
     return true;
   }

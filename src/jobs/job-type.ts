@@ -63,8 +63,12 @@ export interface AgentServices {
   ca?: string;
   /** Where the control plane takes what VMs call (the heartbeat URL's origin), when the VM beats to one. */
   controlPlaneUrl?: string;
-  /** Serve exactly these virtual addresses from this VM (bind retried until free). */
-  setAddresses(specs: Array<{ address: string; ports: number[] }>): void;
+  /**
+   * Serve exactly these virtual addresses from this VM (bind retried until free). An
+   * address dropped takes no new connection; its open ones are cut, or, with
+   * `lingerMs`, left to finish for up to that long.
+   */
+  setAddresses(specs: Array<{ address: string; ports: number[] }>, o?: { lingerMs?: number }): void;
 }
 
 /** What a job's controller may do to its job's process. */

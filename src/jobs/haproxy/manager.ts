@@ -41,6 +41,9 @@ export const haproxyPaths = (ctx: JobContext) => ({
 });
 
 type Links = JobContext["links"];
+
+/** How long connections through the VIP may finish on a node that hands the VIP over (HAProxy's hard-stop-after). */
+const HANDOVER_LINGER_MS = 30_000;
 interface Peer {
   member: string;
   address: string;
@@ -164,10 +167,12 @@ export class LbManager implements JobController {
     let backends: BackendState[] = [];
     let oldWorkers: number | null = null;
     try {
-      backends = parseStat(await haproxySocket(haproxyPaths(this.ctx).stats, "show stat"));
+      // The workers first: a server seen in maintenance then says nothing of a worker started since.
       oldWorkers = parseOldWorkers(await haproxySocket(haproxyPaths(this.ctx).master, "show proc"));
+      backends = parseStat(await haproxySocket(haproxyPaths(this.ctx).stats, "show stat"));
     } catch {
-      /* HAProxy not running */
+      // HAProxy not running, or its master re-executing for a reload: unknown.
+      oldWorkers = null;
     }
     return {
       member: this.member,
@@ -380,7 +385,9 @@ export class LbManager implements JobController {
         this.dropVip();
         return;
       case "handover":
-        this.dropVip();
+        // Planned: requests in flight through the VIP finish here (HAProxy's own
+        // limit, hard-stop-after, bounds them too); new ones go to the other node.
+        this.dropVip({ lingerMs: HANDOVER_LINGER_MS });
         await this.held!.release();
         return;
       case "fence": {
@@ -398,8 +405,8 @@ export class LbManager implements JobController {
     if (vip) this.ctx.log(`lb pair: serving the VIP ${vip}`);
   }
 
-  private dropVip(): void {
-    if (this.cm?.dropVip()) this.ctx.log("lb pair: dropped the VIP");
+  private dropVip(o: { lingerMs?: number } = {}): void {
+    if (this.cm?.dropVip(o)) this.ctx.log("lb pair: dropped the VIP");
   }
 }
 

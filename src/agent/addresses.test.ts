@@ -1,0 +1,74 @@
+/** The VIP forwarder: a dropped address cuts its connections, or lets them finish when asked to linger. */
+import assert from "node:assert/strict";
+import { connect, createServer, type Server, type Socket } from "node:net";
+import { after, before, describe, it } from "node:test";
+import { waitFor } from "../lib/sleep.js";
+import { claimAddressBlock } from "../testing/addresses.js";
+import { AddressForwarder } from "./addresses.js";
+
+const block = claimAddressBlock();
+const vmAddress = `127.${block.base}.1.1`;
+const vip = `127.${block.base}.0.1`;
+const PORT = 7100;
+
+/** A connection through the VIP, with what came back so far and whether it closed. */
+async function open(): Promise<{ socket: Socket; got: () => string; closed: () => boolean }> {
+  let got = "";
+  let closed = false;
+  const socket = connect({ host: vip, port: PORT });
+  socket.on("data", (d: Buffer) => (got += d.toString()));
+  socket.on("close", () => (closed = true));
+  socket.on("error", () => undefined);
+  await new Promise<void>((res, rej) => socket.once("connect", res).once("error", rej));
+  return { socket, got: () => got, closed: () => closed };
+}
+
+const refused = () =>
+  new Promise<boolean>((res) => {
+    const s = connect({ host: vip, port: PORT });
+    s.once("connect", () => (s.destroy(), res(false)));
+    s.once("error", (err: NodeJS.ErrnoException) => res(err.code === "ECONNREFUSED"));
+  });
+
+describe("AddressForwarder", () => {
+  let echo: Server;
+  before(async () => {
+    echo = createServer((s) => s.pipe(s));
+    await new Promise<void>((res) => echo.listen(PORT, vmAddress, res));
+  });
+  after(() => echo.close());
+
+  async function served(f: AddressForwarder) {
+    f.set([{ address: vip, ports: [PORT] }]);
+    await waitFor(() => (f.statuses()[0]?.state === "bound" ? true : undefined), {
+      timeoutMs: 5000,
+      what: "the VIP bound",
+    });
+  }
+
+  it("cuts the connections of an address it drops", async () => {
+    const f = new AddressForwarder(vmAddress, 20);
+    await served(f);
+    const c = await open();
+    f.set([]);
+    await waitFor(() => (c.closed() ? true : undefined), { timeoutMs: 2000, what: "the connection cut" });
+    assert.equal(await refused(), true, "no new connection");
+    f.close();
+  });
+
+  it("lets them finish for lingerMs on a planned drop, taking no new ones", async () => {
+    const f = new AddressForwarder(vmAddress, 20);
+    await served(f);
+    const c = await open();
+    f.set([], { lingerMs: 1500 });
+    assert.equal(await refused(), true, "no new connection");
+    c.socket.write("still here");
+    await waitFor(() => (c.got() === "still here" ? true : undefined), {
+      timeoutMs: 1000,
+      what: "the open connection to go on",
+    });
+    assert.equal(c.closed(), false);
+    await waitFor(() => (c.closed() ? true : undefined), { timeoutMs: 3000, what: "the cut after 1.5 s" });
+    f.close();
+  });
+});
