@@ -165,6 +165,14 @@ export interface Cloud {
   zones(): Promise<Zone[]>;
 
   /**
+   * Tells the cloud a host is in zonal's maintenance (`reason`) or back (null), where
+   * the cloud has such a notion (OpenStack: its nova-compute service disabled with
+   * the reason, so nothing else is scheduled there). A host zonal put in maintenance
+   * still counts as up in `zones()`. Absent: the cloud has none (the local cloud).
+   */
+  setHostMaintenance?(hostId: string, reason: string | null): Promise<void>;
+
+  /**
    * Creates a VM in `zone` and powers it on with an agent holding `agent` settings.
    * Not idempotent: each call makes a new VM.
    * Rejects: InvalidInput (unknown zone or host hint, bad vm type), NoValidHost (no host

@@ -11,6 +11,8 @@
  *   GET  /v1/tasks[?deployment=&limit=]        GET /v1/tasks/:id
  *   GET  /v1/tasks/:id/events[?after=ID]       GET /v1/events[?deployment=&limit=]
  *   GET  /v1/health[?deployment=NAME]          PUT /v1/health/override {deployment?, on}
+ *   GET  /v1/maintenance                       POST /v1/maintenance {kind: host|zone, target, reason?}
+ *   DELETE /v1/maintenance/:kind/:target (the target URL-encoded: z1%2Fh2)
  *   GET  /v1/deployments/:name/lb              POST /v1/deployments/:name/lb/switchover {to?}
  *   GET  /v1/lb/backends (load-balancer nodes; their VM token)
  *   GET  /v1/deployments/:name/cluster (every clustered group: leader, VIP, members)
@@ -193,6 +195,28 @@ export function buildDirectorApi(
       limit: intQuery(req.query.limit, "limit", 50, 10_000),
     }),
   );
+
+  app.get("/v1/maintenance", () => director().maintenance());
+  app.post("/v1/maintenance", async (req, reply) => {
+    const b = parseWith(
+      z
+        .object({
+          kind: z.enum(["host", "zone"]),
+          target: z.string().min(1).max(200),
+          reason: z.string().min(1).max(500).optional(),
+        })
+        .strict(),
+      req.body ?? {},
+      "maintenance",
+    );
+    return reply.status(202).send(await director().drain(b.kind, b.target, b.reason));
+  });
+  app.delete<{ Params: { kind: string; target: string } }>("/v1/maintenance/:kind/:target", (req) => {
+    const kind = req.params.kind;
+    if (kind !== "host" && kind !== "zone")
+      throw new InvalidInput(`kind: expected host or zone, got "${kind}"`);
+    return director().undrain(kind, req.params.target);
+  });
 
   app.get<Q>("/v1/health/status", (req) => director().health(req.query.deployment));
   app.put("/v1/health/override", (req) => {

@@ -7,6 +7,8 @@ import { JsonClient } from "../lib/http-client.js";
 import type { EventRecord, TaskRecord } from "../wire/tasks.js";
 import type { CloudConfig } from "../manifest/cloud-config.js";
 import type { InstanceView } from "./director.js";
+import type { DrainView } from "./maintenance.js";
+import type { MaintenanceRecord } from "../wire/maintenance.js";
 
 export interface DeploymentSummary {
   name: string;
@@ -64,6 +66,20 @@ export class DirectorClient {
     return this.http.request("POST", `/v1/deployments/${encodeURIComponent(deployment)}/${action}`, {
       body: target ? { target } : {},
     });
+  }
+  drain(kind: "host" | "zone", target: string, reason?: string): Promise<DrainView> {
+    return this.http.request("POST", "/v1/maintenance", {
+      body: { kind, target, ...(reason ? { reason } : {}) },
+    });
+  }
+  undrain(
+    kind: "host" | "zone",
+    target: string,
+  ): Promise<{ maintenance: MaintenanceRecord; cloud: string | null }> {
+    return this.http.request("DELETE", `/v1/maintenance/${kind}/${encodeURIComponent(target)}`);
+  }
+  maintenance(): Promise<Array<MaintenanceRecord & { instances: string[] }>> {
+    return this.http.request("GET", "/v1/maintenance");
   }
   instances(deployment?: string): Promise<InstanceView[]> {
     return this.http.request("GET", "/v1/instances", { query: { deployment } });

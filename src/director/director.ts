@@ -16,6 +16,8 @@ import { checkZonesExist, parseCloudConfig, type CloudConfig } from "../manifest
 import { LbService } from "./lb-service.js";
 import { ClusterService } from "./cluster-service.js";
 import { rollingControl } from "./rolling-control.js";
+import { drain, undrain, type DrainView } from "./maintenance.js";
+import type { MaintenanceKind, MaintenanceRecord } from "../store/maintenance.js";
 import { specExtras } from "./clusters.js";
 import { BootstrapBook } from "./agent-bootstrap.js";
 import { agentOf, type DirectorContext, type ServiceCa } from "./context.js";
@@ -206,6 +208,31 @@ export class Director {
     checkZonesExist(cc, await this.ctx.cloud.zones());
     await this.ctx.store.settings.set("cloud_config", JSON.stringify(cc));
     return cc;
+  }
+
+  // ---- maintenance ----------------------------------------------------------------
+
+  /** Puts a host or a zone in maintenance and moves everything off it (maintenance.ts). */
+  drain(kind: MaintenanceKind, target: string, reason?: string): Promise<DrainView> {
+    return drain(this.ctx, (t) => this.runner.submit(t), kind, target, reason ?? "drained by an operator");
+  }
+
+  undrain(kind: MaintenanceKind, target: string) {
+    return undrain(this.ctx, kind, target);
+  }
+
+  /** Hosts and zones in maintenance, with what still runs there. */
+  async maintenance(): Promise<Array<MaintenanceRecord & { instances: string[] }>> {
+    const [list, instances] = await Promise.all([
+      this.ctx.store.maintenance.list(),
+      this.ctx.store.instances.list(),
+    ]);
+    return list.map((m) => ({
+      ...m,
+      instances: instances
+        .filter((i) => (m.kind === "zone" ? i.zone === m.target : i.host === m.target))
+        .map((i) => `${i.deployment}/${i.group}/${i.index}`),
+    }));
   }
 
   // ---- deployments ------------------------------------------------------------------

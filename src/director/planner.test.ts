@@ -175,4 +175,50 @@ describe("planner", () => {
     );
     assert.match(run({ ...d, instances: withDisk }).errors[0]!, /removing disks is not supported/);
   });
+
+  it("moves what runs on a host in maintenance to another host of its zone, and places nothing there", () => {
+    const { instances, observed } = deployed(web);
+    const drained = instances[0]!.host!;
+    const hosts = HOSTS.map((h) => (h.id === drained ? { ...h, maintenance: "kernel update" } : h));
+    const p = run({
+      instances,
+      observed,
+      hosts,
+      maintenance: { hosts: new Map([[drained, "kernel update"]]), zones: new Map() },
+    });
+    assert.deepEqual(p.errors, []);
+    const moved = p.steps.filter((s) => s.action === "recreate");
+    assert.deepEqual(
+      moved.map((s) => s.key).sort(),
+      instances
+        .filter((i) => i.host === drained)
+        .map((i) => `${i.group}/${i.index}`)
+        .sort(),
+    );
+    for (const s of moved) {
+      assert.notEqual(s.host, drained);
+      assert.equal(s.zone, drained.split("/")[0]);
+      assert.match(s.reasons.join("; "), /is in maintenance \(kernel update\): moves off it/);
+    }
+  });
+
+  it("moves a zone's instances to the group's other zones; refuses a group that would lose its last zone", () => {
+    const { instances, observed } = deployed(web);
+    const z3 = { hosts: new Map<string, string>(), zones: new Map([["z3", "power work"]]) };
+    const hosts = HOSTS.map((h) => (h.zone === "z3" ? { ...h, maintenance: "zone z3: power work" } : h));
+    const p = run({ instances, observed, hosts, maintenance: z3 });
+    assert.deepEqual(p.errors, []);
+    const moved = p.steps.filter((s) => s.action === "recreate");
+    assert.equal(moved.length, 2);
+    for (const s of moved) {
+      assert.notEqual(s.zone, "z3");
+      assert.match(s.reasons[0]!, /zone z3 is in maintenance \(power work\): moves to z[12]/);
+    }
+    const onlyZ3 = { ...web, instance_groups: [{ ...web.instance_groups[0]!, zones: ["z3"], instances: 1 }] };
+    const refused = run({ manifest: onlyZ3, hosts, maintenance: z3 });
+    assert.match(
+      refused.errors.join("\n"),
+      /web: would lose its last zone: every zone it lists is in maintenance \(z3: power work\)/,
+    );
+  });
 });

@@ -14,8 +14,10 @@ import { place } from "../placement/place.js";
 import type { HostRequest, PlacementHost, Resources } from "../placement/types.js";
 import { balanceZones } from "../placement/zones.js";
 import type { InstanceRecord } from "../store/instances.js";
+import type { MaintenanceView } from "../store/maintenance.js";
+import { serviceOf } from "../jobs/services.js";
 import type { CloudConfig } from "../manifest/cloud-config.js";
-import { diskSizeMb, type GroupManifest, type Manifest } from "../manifest/manifest.js";
+import { diskSizeMb, isClustered, type GroupManifest, type Manifest } from "../manifest/manifest.js";
 import type { SpecExtras } from "./clusters.js";
 import { buildSpec, resolveLinks } from "./spec-builder.js";
 import { strategyOf } from "../strategies/registry.js";
@@ -35,6 +37,8 @@ export interface Step {
   resources: Resources;
   /** The group's persistent disk size, when it has one. */
   diskSizeMb?: number;
+  /** A recreate in another zone: the old disk is deleted and a new one made there (a cluster member: its peers hold the data). */
+  newDisk?: true;
   reasons: string[];
 }
 
@@ -70,6 +74,8 @@ export interface PlanInput {
   newId: () => string;
   /** Secrets and cluster sections, so spec hashes match what the executor applies. */
   extras?: SpecExtras;
+  /** Hosts and zones in maintenance: what runs there moves, nothing new goes there. */
+  maintenance?: MaintenanceView;
 }
 
 export function resourcesOf(group: GroupManifest, cc: CloudConfig): Resources {
@@ -94,9 +100,12 @@ function recreateReasons(
   obs: Observed | undefined,
   want: Resources,
   forced: boolean,
+  maintenance: string | undefined,
 ): string[] {
   const reasons: string[] = [];
   if (forced) reasons.push("recreate requested");
+  if (maintenance !== undefined)
+    reasons.push(`host ${inst.host} is in maintenance (${maintenance}): moves off it`);
   if (!inst.vmId) reasons.push("has no VM");
   else if (!obs || obs.vmState === undefined) reasons.push(`VM ${inst.vmId} is gone`);
   else if (obs.vmState !== "running") reasons.push(`VM ${inst.vmId} is ${obs.vmState}`);
@@ -130,11 +139,23 @@ export function plan(input: PlanInput): Plan {
     const disk = diskSizeMb(group, cc);
     const existing = input.instances.filter((i) => i.group === group.name);
     const byIndex = new Map(existing.map((i) => [i.index, i]));
+    const away = input.maintenance?.zones ?? new Map<string, string>();
+    const open = group.zones.filter((z) => !away.has(z));
+    if (open.length === 0 && group.instances > 0) {
+      out.errors.push(
+        `${group.name}: would lose its last zone: every zone it lists is in maintenance (${group.zones.map((z) => `${z}: ${away.get(z)}`).join("; ")})`,
+      );
+      continue;
+    }
+    // A cluster member's data is on its peers too: it may move zones with a new disk.
+    const rebuildDisks =
+      isClustered(group) && group.instances > 1 && serviceOf(group)?.service.update !== undefined;
     const zones = balanceZones(
       group.name,
-      group.zones,
+      open,
       group.instances,
       existing.map((i) => ({ index: i.index, zone: i.zone, hasDisk: i.diskId !== null })),
+      { rebuildDisks },
     );
     out.errors.push(...zones.errors);
     const links = resolveLinks(manifest, group, input.known);
@@ -163,7 +184,13 @@ export function plan(input: PlanInput): Plan {
         continue;
       }
       const obs = input.observed.get(inst.id);
-      const recreate = recreateReasons(inst, obs, resources, input.recreate?.has(inst.id) ?? false);
+      const recreate = recreateReasons(
+        inst,
+        obs,
+        resources,
+        input.recreate?.has(inst.id) ?? false,
+        inst.host ? input.maintenance?.hosts.get(inst.host) : undefined,
+      );
       if (recreate.length > 0) {
         free(inst);
         placeLater.push({ ...base(inst), action: "recreate", instanceId: inst.id, reasons: recreate });
@@ -201,11 +228,17 @@ export function plan(input: PlanInput): Plan {
     for (const m of zones.move) {
       const inst = byIndex.get(m.index)!;
       free(inst);
+      const why = away.has(m.from)
+        ? `zone ${m.from} is in maintenance (${away.get(m.from)})`
+        : `zone ${m.from} is no longer listed`;
       placeLater.push({
         ...base({ index: m.index, zone: m.to }),
         action: "recreate",
         instanceId: inst.id,
-        reasons: [`zone ${m.from} is no longer listed: moves to ${m.to}`],
+        ...(inst.diskId !== null ? { newDisk: true as const } : {}),
+        reasons: [
+          `${why}: moves to ${m.to}${inst.diskId !== null ? ` with a new disk (the cluster copies its data to it)` : ""}`,
+        ],
       });
     }
     for (const c of zones.create) {

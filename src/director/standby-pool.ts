@@ -57,21 +57,20 @@ export async function syncStandbys(
   only?: { group: string; zone: string },
 ): Promise<void> {
   const pool = await ctx.store.standbys.list(manifest.name);
+  const maintenance = await ctx.store.maintenance.view();
   const wanted = new Set<string>();
   for (const g of manifest.instance_groups) {
     if (!strategyOf(g).warmStandbys || g.instances === 0) continue;
-    for (const zone of g.zones) wanted.add(`${g.name}/${zone}`);
+    for (const zone of g.zones) if (!maintenance.zones.has(zone)) wanted.add(`${g.name}/${zone}`);
   }
   for (const s of pool) {
     const key = `${s.group}/${s.zone}`;
     const dead = !(await standbyReady(ctx, s)) && s.vmId !== null;
-    if (!wanted.has(key) || dead || pool.filter((x) => `${x.group}/${x.zone}` === key)[0] !== s) {
+    const drained = s.host !== null && maintenance.hosts.has(s.host);
+    if (!wanted.has(key) || dead || drained || pool.filter((x) => `${x.group}/${x.zone}` === key)[0] !== s) {
       await deleteStandby(ctx, s);
-      await report.event(
-        "info",
-        "standby",
-        `deleted standby ${s.vmId ?? s.id} of ${key}${dead ? " (its VM was not ready)" : ""}`,
-      );
+      const why = dead ? " (its VM was not ready)" : drained ? ` (host ${s.host} is in maintenance)` : "";
+      await report.event("info", "standby", `deleted standby ${s.vmId ?? s.id} of ${key}${why}`);
     }
   }
   const left = new Set((await ctx.store.standbys.list(manifest.name)).map((s) => `${s.group}/${s.zone}`));

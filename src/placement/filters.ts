@@ -68,6 +68,12 @@ export const stateFilter: HostFilter = {
   reason: (h) => `${h.id}: host has failed`,
 };
 
+export const maintenanceFilter: HostFilter = {
+  name: "maintenance",
+  test: (h) => h.maintenance === undefined,
+  reason: (h) => `${h.id}: in maintenance (${h.maintenance})`,
+};
+
 export const attributesFilter: HostFilter = {
   name: "attributes",
   test: (h, r) => attributeMismatch(h, r.resources) === undefined,
@@ -81,7 +87,7 @@ export const capacityFilter: HostFilter = {
 };
 
 /** Hard filters; anti-affinity (soft) is applied by `place` after these. */
-export const HARD_FILTERS: HostFilter[] = [stateFilter, attributesFilter, capacityFilter];
+export const HARD_FILTERS: HostFilter[] = [stateFilter, maintenanceFilter, attributesFilter, capacityFilter];
 
 export function groupCount(groupHosts: GroupHosts, group: string, host: string): number {
   return groupHosts.get(group)?.get(host) ?? 0;

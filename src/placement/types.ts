@@ -8,6 +8,8 @@ export interface PlacementHost {
   id: string;
   zone: string;
   up: boolean;
+  /** Why the host is in maintenance (drained: nothing is placed there); absent when it is not. */
+  maintenance?: string;
   attributes: Attributes;
   capacity: { cpu: number; ramMb: number };
   /** What is reserved on it already (VMs that stay where they are). */

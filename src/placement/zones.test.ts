@@ -67,5 +67,18 @@ describe("balanceZones", () => {
     assert.deepEqual(stuck.errors, [
       "db/1 has a persistent disk in zone z3, which the group no longer lists; its data cannot move to another zone",
     ]);
+    // A cluster member's data is on its peers too: it moves, and gets a new disk there.
+    const member = balanceZones(
+      "db",
+      ["z1", "z2"],
+      2,
+      [
+        { index: 0, zone: "z1", hasDisk: true },
+        { index: 1, zone: "z3", hasDisk: true },
+      ],
+      { rebuildDisks: true },
+    );
+    assert.deepEqual(member.errors, []);
+    assert.deepEqual(member.move, [{ index: 1, from: "z3", to: "z2" }]);
   });
 });

@@ -2,7 +2,8 @@
  * Zone balancing: which zone each instance of a group lives in. Pure.
  *
  * Instances keep their zone while it is still listed (an instance with a disk must:
- * its data cannot change zones). New instances go to the zone with the fewest
+ * its data cannot change zones, unless its peers hold it too — a cluster member moves
+ * with a new disk and copies its data from them). New instances go to the zone with the fewest
  * instances of the group; scaling down removes instances from the most crowded
  * zone, highest index first. So a group of 6 over 3 zones has 2 per zone.
  */
@@ -14,7 +15,7 @@ export interface ExistingInstance {
 
 export interface ZonePlan {
   keep: Array<{ index: number; zone: string }>;
-  /** Instances whose zone is no longer listed (and that have no disk): rebuilt in `to`. */
+  /** Instances whose zone is no longer listed (with no disk, or rebuildable ones): rebuilt in `to`. */
   move: Array<{ index: number; from: string; to: string }>;
   create: Array<{ index: number; zone: string }>;
   delete: Array<{ index: number; zone: string }>;
@@ -27,6 +28,8 @@ export function balanceZones(
   zones: string[],
   count: number,
   existing: ExistingInstance[],
+  /** The group's data lives on its peers too (a cluster): an instance with a disk may move, with a new disk. */
+  o: { rebuildDisks?: boolean } = {},
 ): ZonePlan {
   const plan: ZonePlan = { keep: [], move: [], create: [], delete: [], errors: [] };
   const listed = new Set(zones);
@@ -35,7 +38,7 @@ export function balanceZones(
   const homeless: ExistingInstance[] = [];
   for (const inst of [...existing].sort((a, b) => a.index - b.index)) {
     if (listed.has(inst.zone)) placed.push(inst);
-    else if (inst.hasDisk) {
+    else if (inst.hasDisk && !o.rebuildDisks) {
       plan.errors.push(
         `${group}/${inst.index} has a persistent disk in zone ${inst.zone}, which the group no longer lists; ` +
           `its data cannot move to another zone`,

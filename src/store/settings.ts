@@ -14,6 +14,12 @@ export class Settings {
     return row?.value;
   }
 
+  /** Every setting whose key starts with `prefix`, by key. */
+  async list(prefix: string): Promise<Array<{ key: string; value: string }>> {
+    const rows = await this.db.selectFrom("settings").select(["key", "value"]).orderBy("key").execute();
+    return rows.filter((r) => r.key.startsWith(prefix));
+  }
+
   /** Idempotent. */
   async delete(key: string): Promise<void> {
     await this.db.deleteFrom("settings").where("key", "=", key).execute();

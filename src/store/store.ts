@@ -9,6 +9,7 @@ import { Locks } from "./locks.js";
 import type { Dialect } from "./migrations.js";
 import type { Database } from "./schema.js";
 import { Settings } from "./settings.js";
+import { Maintenance } from "./maintenance.js";
 import { Standbys } from "./standbys.js";
 import { Tasks } from "./tasks.js";
 
@@ -17,6 +18,7 @@ const LEGACY_PLAIN_SECRETS = "secrets:";
 
 export class Store {
   readonly settings: Settings;
+  readonly maintenance: Maintenance;
   readonly deployments: Deployments;
   readonly instances: Instances;
   readonly tasks: Tasks;
@@ -32,6 +34,7 @@ export class Store {
     readonly box: SecretBox,
   ) {
     this.settings = new Settings(db);
+    this.maintenance = new Maintenance(this.settings);
     this.deployments = new Deployments(db);
     this.instances = new Instances(db, box);
     this.tasks = new Tasks(db);

@@ -9,6 +9,7 @@ import {
   vmStateOf,
   vmTypeOf,
   zonesOf,
+  ZONAL_MAINTENANCE,
 } from "./decide.js";
 import type { NovaAggregate, NovaHypervisor, NovaServer, NovaService } from "./nova.js";
 import { agentUserData, INSTANCE_ID } from "./user-data.js";
@@ -71,6 +72,14 @@ describe("OpenStack translations", () => {
     assert.equal(c2!.state, "failed", "a disabled compute service takes no VMs");
     assert.equal(zones[1]!.hosts[0]!.state, "failed", "a hypervisor that is down");
     assert.deepEqual(hostAttributes("c2", [agg("z1", ["c2"], { availability_zone: "z1" })]), {});
+    // Disabled by zonal's own drain: in maintenance, not failed (zonal's store says so).
+    const drained = zonesOf(
+      ["z1"],
+      [],
+      [hv("c1")],
+      [svc("c1", "z1", { status: "disabled", disabled_reason: `${ZONAL_MAINTENANCE} kernel update` })],
+    );
+    assert.equal(drained[0]!.hosts[0]!.state, "up");
   });
 
   it("maps server states, and anything on a down host to unknown", () => {

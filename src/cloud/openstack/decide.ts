@@ -28,9 +28,13 @@ export function hostAttributes(host: string, aggregates: NovaAggregate[]): Attri
   return out;
 }
 
+/** How zonal's maintenance reasons begin (a compute service zonal disabled for a drain). */
+export const ZONAL_MAINTENANCE = "zonal maintenance:";
+
 /**
  * Zones (availability zones other than Nova's `internal`) with their hosts. A host is
- * `failed` when its compute service is down or disabled, or its hypervisor is down.
+ * `failed` when its compute service is down or disabled (but by zonal's maintenance),
+ * or its hypervisor is down.
  */
 export function zonesOf(
   zoneNames: string[],
@@ -46,7 +50,9 @@ export function zonesOf(
     const zone = zones.find((z) => z.name === svc.zone);
     if (!zone) continue;
     const hv = hypervisors.find((h) => h.service.host === svc.host);
-    const up = svc.state === "up" && svc.status === "enabled" && !svc.forced_down && hv?.state !== "down";
+    // zonal's own maintenance (a drained host) disables the service; the host still runs.
+    const enabled = svc.status === "enabled" || (svc.disabled_reason ?? "").startsWith(ZONAL_MAINTENANCE);
+    const up = svc.state === "up" && enabled && !svc.forced_down && hv?.state !== "down";
     const host: Host = {
       id: `${zone.name}/${svc.host}`,
       name: svc.host,

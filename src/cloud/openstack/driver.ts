@@ -45,6 +45,7 @@ import {
   vmStateOf,
   vmTypeOf,
   zonesOf,
+  ZONAL_MAINTENANCE,
 } from "./decide.js";
 import { Neutron, type NeutronPort } from "./neutron.js";
 import { Nova, type NovaServer, type NovaService } from "./nova.js";
@@ -126,6 +127,21 @@ export class OpenStackCloud implements Cloud {
         hypervisors,
         services,
       );
+    });
+  }
+
+  setHostMaintenance(hostId: string, reason: string | null): Promise<void> {
+    return guard(async () => {
+      const name = hostId.split("/").slice(1).join("/");
+      const svc = (await this.nova.computeServices()).find((s) => s.host === name);
+      if (!svc) throw new NotFound(`no compute service on host ${hostId}`);
+      const why =
+        reason === null
+          ? null
+          : reason.startsWith(ZONAL_MAINTENANCE)
+            ? reason
+            : `${ZONAL_MAINTENANCE} ${reason}`;
+      await this.nova.setServiceStatus(svc.id, why);
     });
   }
 

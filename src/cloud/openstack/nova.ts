@@ -67,6 +67,7 @@ export interface NovaService {
   zone: string;
   state: "up" | "down";
   status: "enabled" | "disabled";
+  disabled_reason?: string | null;
   forced_down?: boolean;
 }
 
@@ -154,6 +155,17 @@ export class Nova {
         query: { binary: "nova-compute" },
       })
     ).body.services;
+  }
+
+  /** Disables a compute service with a reason, or enables it again (microversion ≥ 2.53). */
+  async setServiceStatus(id: number | string, disabledReason: string | null): Promise<void> {
+    await this.call("PUT", `/os-services/${encodeURIComponent(String(id))}`, {
+      body:
+        disabledReason === null
+          ? { status: "enabled" }
+          : { status: "disabled", disabled_reason: disabledReason },
+      idempotent: true,
+    });
   }
 
   async flavors(): Promise<NovaFlavor[]> {
