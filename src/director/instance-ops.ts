@@ -97,7 +97,15 @@ export class InstanceOps {
     await this.store.instances.update(inst.id, { specHash: spec.version });
     if (inst.desired === "stopped") return agent.stop({ drain: true });
     const startTimeout = Math.max(...spec.jobs.map((j) => j.start_timeout_ms), 1000);
-    const state = await agent.start(startTimeout);
+    const deadline = Date.now() + startTimeout;
+    let state = await agent.start(startTimeout);
+    // A job that failed to start once or twice is being retried by its agent (a cluster
+    // member's first start after pg_rewind may need a second one): wait for it. A third
+    // failed start, a failed job or the start timeout fails the step.
+    while (state.jobsState !== "running" && retrying(state) && Date.now() < deadline) {
+      await sleep(250);
+      state = await agent.state();
+    }
     if (state.jobsState !== "running") {
       throw new StepFailed(`jobs did not start: ${describeJobs(state)}${await lastLines(agent, state)}`);
     }
@@ -192,6 +200,19 @@ export class InstanceOps {
   async forget(inst: InstanceRecord): Promise<void> {
     await this.store.instances.delete(inst.id);
   }
+}
+
+/** Failed starts the executor lets a job's agent retry before the step fails. */
+export const START_RETRIES = 2;
+
+/** Every job runs, starts, or is in backoff after at most START_RETRIES failed starts. */
+function retrying(state: AgentState): boolean {
+  return state.jobs.every(
+    (j) =>
+      j.state === "running" ||
+      j.state === "starting" ||
+      (j.state === "backoff" && j.restarts <= START_RETRIES),
+  );
 }
 
 /** The last log lines of the jobs that are not running: what an operator reads first. */

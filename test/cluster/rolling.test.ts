@@ -26,7 +26,7 @@ import {
 } from "../../src/testing/cluster-faults.js";
 import { MariadbChecker } from "../../src/testing/mariadb-checker.js";
 import type { WriteChecker } from "../../src/testing/write-checker.js";
-import { ZonalHarness } from "../../src/testing/zonal-harness.js";
+import { ZonalHarness, type CliResult } from "../../src/testing/zonal-harness.js";
 
 interface EventLine {
   at: string;
@@ -148,10 +148,18 @@ for (const svc of services) {
       change();
       const path = join(z.dir, `${D}-${what.replaceAll(" ", "-")}.yml`);
       writeFileSync(path, stringify(manifest));
+      return act(what, () => z.zonalAsync("deploy", path));
+    }
+
+    /** Runs `run` (a CLI command that moves members) while the checker writes; checks the history. */
+    async function act(
+      what: string,
+      run: (before: ClusterView) => Promise<CliResult>,
+    ): Promise<{ events: EventLine[]; before: ClusterView }> {
       const before = await svc.whole(z);
       const t0 = Date.now();
       const failed0 = checker.failures.length;
-      const r = await z.zonalAsync("deploy", path);
+      const r = await run(before);
       const t1 = Date.now();
       assert.equal(r.code, 0, `${r.err}${r.out}\n${await timeline(z, t0, D)}`);
       const events = (
@@ -228,6 +236,29 @@ for (const svc of services) {
         assert.equal(a.diskId, b.diskId, `${b.group}/${b.index} kept its disk`);
         assert.equal(disks.find((d) => d.id === a.diskId)?.attachedTo, a.vmId, "attached to the new VM only");
       }
+    });
+
+    it("moves everything off the leader's host (host drain): the leader hands over first, nothing placed there after", async () => {
+      const list = () => z.director.http.request<InstanceView[]>("GET", `/v1/instances?deployment=${D}`);
+      let host = "";
+      const { events, before } = await act("host drain", async (c) => {
+        host = (await list()).find((i) => `${i.group}/${i.index}` === leaderKey(c))!.host!;
+        return z.zonalAsync("host", "drain", host, "--reason", "kernel update");
+      });
+      const order = stepOrder(events);
+      assert.deepEqual(order, [leaderKey(before)], "only the leader's instance ran there");
+      const moved = (await list()).find((i) => `${i.group}/${i.index}` === leaderKey(before))!;
+      assert.notEqual(moved.host, host, "it runs elsewhere now");
+      assert.equal(moved.zone, host.split("/")[0], "in the same zone");
+      const m = z.json<Array<{ target: string; instances: string[] }>>("maintenance");
+      assert.deepEqual(
+        m.map((x) => [x.target, x.instances]),
+        [[host, []]],
+        "the host is in maintenance, empty",
+      );
+      const back = z.zonal("host", "undrain", host);
+      assert.equal(back.code, 0, back.err);
+      assert.deepEqual(z.json<unknown[]>("maintenance"), []);
     });
   });
 }
