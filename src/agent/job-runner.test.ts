@@ -230,6 +230,24 @@ describe("JobRunner", () => {
     assert.match(tailFile(join(dir, "following.log"), 10).join("\n"), /not restarting the process/);
   });
 
+  it("bounds a drain by hook_timeout, stops anyway, and says the drain did not finish", async () => {
+    const r = makeRunner({
+      name: "slowdrain",
+      type: "process",
+      config: { command: httpServer(7008), health_check: { tcp: { port: 7008 } } },
+      hooks: { drain: "sleep 5" },
+      hook_timeout_ms: 300,
+    });
+    await r.start();
+    await until(() => (r.status().state === "running" ? true : undefined), "running");
+    const t0 = Date.now();
+    await r.stop({ drain: true });
+    assert.ok(Date.now() - t0 < 3000, `stopped in ${Date.now() - t0} ms, not after the 5 s drain`);
+    assert.equal(r.status().state, "stopped");
+    assert.match(r.status().lastDrain?.error ?? "", /drain hook timed out after 300 ms/);
+    assert.ok((r.status().lastDrain?.tookMs ?? 0) >= 300);
+  });
+
   it("stop kills the whole process tree, with SIGKILL when SIGTERM is ignored", async () => {
     const r = makeRunner({
       name: "stubborn",

@@ -33,6 +33,8 @@ export interface JobStatus {
   /** Why it is in this state, when that is worth saying. */
   message?: string;
   lastExit?: { code: number | null; signal: string | null; at: string };
+  /** The last drain before a stop: how long it took, and why it did not finish (timed out, failed). */
+  lastDrain?: { at: string; tookMs: number; error?: string };
 }
 
 /** How many failed health checks in a row make a running job restart. */
@@ -64,6 +66,7 @@ export class JobRunner {
   private runningSince = 0;
   private failedChecks = 0;
   private lastExit: JobStatus["lastExit"];
+  private lastDrain: JobStatus["lastDrain"];
   private timers = new Set<NodeJS.Timeout>();
   private readonly ops = new Mutex();
   /** Stops asked for and not finished: a restart the controller asks for meanwhile is moot. */
@@ -103,6 +106,7 @@ export class JobRunner {
       since: this.since.toISOString(),
       ...(this.message ? { message: this.message } : {}),
       ...(this.lastExit ? { lastExit: this.lastExit } : {}),
+      ...(this.lastDrain ? { lastDrain: this.lastDrain } : {}),
     };
   }
 
@@ -174,12 +178,15 @@ export class JobRunner {
   private async stopNow(opts: { drain?: boolean }): Promise<void> {
     if (this.state === "stopped") return;
     this.clearTimers();
-    if (opts.drain && this.state === "running") {
+    if (opts.drain && this.state === "running" && (this.o.type.drain || this.o.job.hooks.drain)) {
+      const t0 = Date.now();
       try {
         await this.o.type.drain?.(this.o.ctx, this.o.job.config);
         await this.runHook("drain");
+        this.lastDrain = { at: new Date().toISOString(), tookMs: Date.now() - t0 };
       } catch (err) {
         this.note(`drain failed, stopping anyway: ${errorMessage(err)}`);
+        this.lastDrain = { at: new Date().toISOString(), tookMs: Date.now() - t0, error: errorMessage(err) };
       }
     }
     this.enter("stopping");

@@ -184,7 +184,7 @@ async function runLockedStep(
     });
     const instanceVip = strategyOf(group).instanceVip;
     if (instanceVip) inst = await ops.allocateVip(inst);
-    await ops.applyAndStart(inst, spec);
+    await ops.applyAndStart(inst, spec, (note) => say(note, "warn"));
     if (instanceVip) {
       inst = await ops.ensureVip(inst, group.ports);
       await say(`serves virtual address ${inst.vip}`);

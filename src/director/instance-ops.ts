@@ -90,10 +90,20 @@ export class InstanceOps {
     await this.ctx.cloud.attachDisk(inst.diskId, inst.vmId);
   }
 
-  /** Applies the spec; starts the jobs when the instance should run; records the spec. */
-  async applyAndStart(inst: InstanceRecord, spec: AgentSpec): Promise<AgentState> {
+  /**
+   * Applies the spec (jobs that changed restart, drained first); starts the jobs when
+   * the instance should run; records the spec. `onDrain` hears of a drain that did not finish.
+   */
+  async applyAndStart(
+    inst: InstanceRecord,
+    spec: AgentSpec,
+    onDrain?: (note: string) => Promise<void>,
+  ): Promise<AgentState> {
     const agent = agentOf(this.ctx, inst, 30_000);
-    await agent.apply(spec);
+    const t0 = Date.now();
+    const applied = await agent.apply(spec);
+    const drained = unfinishedDrains(applied.state, t0);
+    if (drained && onDrain) await onDrain(drained);
     await this.store.instances.update(inst.id, { specHash: spec.version });
     if (inst.desired === "stopped") return agent.stop({ drain: true });
     const startTimeout = Math.max(...spec.jobs.map((j) => j.start_timeout_ms), 1000);
@@ -133,8 +143,8 @@ export class InstanceOps {
     } catch (err) {
       return `agent does not answer (${errorMessage(err)}); nothing to drain`;
     }
-    await agentOf(this.ctx, inst, 15 * 60_000).stop({ drain: true });
-    return undefined;
+    const t0 = Date.now();
+    return unfinishedDrains(await agentOf(this.ctx, inst, 15 * 60_000).stop({ drain: true }), t0);
   }
 
   /** Deletes the VM (the cloud kills it: fenced). Idempotent. */
@@ -200,6 +210,18 @@ export class InstanceOps {
   async forget(inst: InstanceRecord): Promise<void> {
     await this.store.instances.delete(inst.id);
   }
+}
+
+/**
+ * What a stop since `t0` left undone: drains that did not finish (their bound,
+ * hook_timeout, passed, or they failed) and the job stopped anyway. Undefined: none.
+ */
+function unfinishedDrains(state: AgentState, t0: number): string | undefined {
+  const unfinished = state.jobs.filter(
+    (j) => j.lastDrain?.error !== undefined && Date.parse(j.lastDrain.at) >= t0 - 1000,
+  );
+  if (unfinished.length === 0) return undefined;
+  return `drain did not finish, stopped anyway: ${unfinished.map((j) => `${j.name}: ${j.lastDrain!.error}`).join("; ")}`;
 }
 
 /** Failed starts the executor lets a job's agent retry before the step fails. */

@@ -42,6 +42,9 @@ export const haproxyPaths = (ctx: JobContext) => ({
 
 type Links = JobContext["links"];
 
+/** How often a node named in a switchover looks at the lease until it holds it. */
+const SWITCHOVER_CYCLE_MS = 20;
+
 /** How long connections through the VIP may finish on a node that hands the VIP over (HAProxy's hard-stop-after). */
 const HANDOVER_LINGER_MS = 30_000;
 interface Peer {
@@ -92,6 +95,8 @@ export class LbManager implements JobController {
   private readonly holderWatch = new LeaderWatch();
   /** The next cycle follows at once (the active was just fenced). */
   private hurry = false;
+  /** The next cycle comes after SWITCHOVER_CYCLE_MS instead of 250 ms (a switchover names this node). */
+  private soon = false;
   /** The version of the config HAProxy runs (set at prepare and at each reload). */
   runningVersion: string | null = null;
 
@@ -229,8 +234,9 @@ export class LbManager implements JobController {
       } catch (err) {
         this.say(`cycle failed: ${errorMessage(err)}`);
       }
-      if (!this.hurry) await sleep(250);
+      if (!this.hurry) await sleep(this.soon ? SWITCHOVER_CYCLE_MS : 250);
       this.hurry = false;
+      this.soon = false;
     }
     await this.refreshing;
   }
@@ -330,6 +336,10 @@ export class LbManager implements JobController {
     const verdict = decidePair(obs);
     this.say(verdict.sentence);
     await this.act(verdict.decision);
+    // Named in a switchover and not holding the lease yet: look again soon, not in a
+    // full cycle — clients reach nobody between the old node dropping the VIP and this
+    // one serving it.
+    if (obs.switchoverTo === this.member && this.token === null) this.soon = true;
   }
 
   /** The other node confirms directly (and promises not to compete for a TTL): the deadline moves. */
