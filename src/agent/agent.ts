@@ -6,6 +6,7 @@
  * The applied spec is kept on the ephemeral disk; after a reboot the agent loads
  * it but does not start the jobs: whoever rebooted the VM decides that.
  */
+import { ZONAL_VERSION } from "../lib/version.js";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { errorMessage } from "../lib/errors.js";
@@ -24,7 +25,8 @@ import { parseSpec, type Spec } from "./spec.js";
 import { Supervisor } from "./supervisor.js";
 import { NotFound } from "../lib/errors.js";
 
-export const AGENT_VERSION = "0.1.0";
+/** The agent runs the zonal version it was installed with (`zonal version` lists every agent's). */
+export const AGENT_VERSION = ZONAL_VERSION;
 
 const addressesSchema = z
   .object({

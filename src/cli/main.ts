@@ -8,6 +8,8 @@ import { openstackCommand } from "./commands/openstack.js";
 import { controlPlaneCommand, downCommand, statusCommand, upCommand } from "./commands/control-plane.js";
 import { deploymentCommands } from "./commands/deployments.js";
 import { maintenanceCommands } from "./commands/maintenance.js";
+import { versionCommand } from "./commands/version.js";
+import { ZONAL_VERSION } from "../lib/version.js";
 import { healthCommand } from "./commands/health.js";
 import { taskCommands } from "./commands/tasks.js";
 import { demoCommand } from "./commands/demo.js";
@@ -17,7 +19,7 @@ import { reportError } from "./output.js";
 
 const program = new Command("zonal")
   .description("keeps a platform's VMs and data services available across availability zones")
-  .version("0.1.0")
+  .version(ZONAL_VERSION)
   .option("--home <dir>", "where zonal keeps its files (default: $ZONAL_HOME or ~/.zonal)")
   .showHelpAfterError("(run with --help for usage)");
 
@@ -27,6 +29,7 @@ program.addCommand(statusCommand());
 for (const c of deploymentCommands()) program.addCommand(c);
 for (const c of taskCommands()) program.addCommand(c);
 program.addCommand(healthCommand());
+program.addCommand(versionCommand());
 for (const c of maintenanceCommands()) program.addCommand(c);
 for (const c of clusterCommands()) program.addCommand(c);
 for (const c of lbCommands()) program.addCommand(c);

@@ -11,6 +11,7 @@
  *   agent-ca/        with agent TLS: the CA that signs the director's and agents'
  *                    certificates (ca.key, ca.pem; see agent-ca.ts)
  */
+import { ZONAL_VERSION } from "../lib/version.js";
 import { mkdirSync, rmSync } from "node:fs";
 import { isIP } from "node:net";
 import { join, resolve } from "node:path";
@@ -97,6 +98,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
     directorNow,
     token,
     () => ({
+      version: ZONAL_VERSION,
       cloud: o.cloudName,
       store: `${store.dialect} ${store.location}`,
       uptimeMs: Date.now() - startedAt,

@@ -1,7 +1,7 @@
 /**
  * The director's HTTP API (JSON, bearer token from `<home>/director/api-token`).
  *
- *   GET  /v1/info
+ *   GET  /v1/info                              GET /v1/versions (the control plane's, every agent's)
  *   GET  /v1/cloud-config                      PUT /v1/cloud-config {cloud config}
  *   GET  /v1/deployments                       POST /v1/deployments {manifest} -> 202 task
  *   GET  /v1/deployments/:name (manifest)      DELETE /v1/deployments/:name -> 202 task
@@ -196,6 +196,7 @@ export function buildDirectorApi(
     }),
   );
 
+  app.get("/v1/versions", () => director().versions());
   app.get("/v1/maintenance", () => director().maintenance());
   app.post("/v1/maintenance", async (req, reply) => {
     const b = parseWith(

@@ -6,7 +6,7 @@ import { Unavailable } from "../lib/errors.js";
 import { JsonClient } from "../lib/http-client.js";
 import type { EventRecord, TaskRecord } from "../wire/tasks.js";
 import type { CloudConfig } from "../manifest/cloud-config.js";
-import type { InstanceView } from "./director.js";
+import type { InstanceView, VersionsView } from "./director.js";
 import type { DrainView } from "./maintenance.js";
 import type { MaintenanceRecord } from "../wire/maintenance.js";
 
@@ -66,6 +66,9 @@ export class DirectorClient {
     return this.http.request("POST", `/v1/deployments/${encodeURIComponent(deployment)}/${action}`, {
       body: target ? { target } : {},
     });
+  }
+  versions(): Promise<VersionsView> {
+    return this.http.request("GET", "/v1/versions");
   }
   drain(kind: "host" | "zone", target: string, reason?: string): Promise<DrainView> {
     return this.http.request("POST", "/v1/maintenance", {

@@ -3,6 +3,7 @@
  * turns it into tasks, and answers questions about deployments, instances, tasks
  * and events. The API (api.ts) and the CLI go through it.
  */
+import { ZONAL_VERSION } from "../lib/version.js";
 import { randomUUID } from "node:crypto";
 import { parse as parseYaml } from "yaml";
 import type { Heartbeat } from "../agent/heartbeat.js";
@@ -20,7 +21,7 @@ import { drain, undrain, type DrainView } from "./maintenance.js";
 import type { MaintenanceKind, MaintenanceRecord } from "../store/maintenance.js";
 import { specExtras } from "./clusters.js";
 import { BootstrapBook } from "./agent-bootstrap.js";
-import { agentOf, type DirectorContext, type ServiceCa } from "./context.js";
+import { agentClient, agentOf, type DirectorContext, type ServiceCa } from "./context.js";
 import { makeHandlers, summarize, type DeployPayload } from "./handlers.js";
 import type { HealthConfig } from "../health/config.js";
 import { HealthMonitor } from "../health/monitor.js";
@@ -34,6 +35,20 @@ import { TaskRunner } from "./task-runner.js";
 import { describeTarget, parseTarget, selectTargets } from "./targets.js";
 
 /** An instance as the API shows it: the store's record plus what its heartbeats say. */
+/** `zonal version`: what runs where. */
+export interface VersionsView {
+  controlPlane: string;
+  agents: Array<{
+    deployment: string;
+    vm: string;
+    vmId: string | null;
+    /** null when the agent did not answer (`error` says why). */
+    version: string | null;
+    pid?: number;
+    error: string | null;
+  }>;
+}
+
 export interface InstanceView {
   id: string;
   deployment: string;
@@ -208,6 +223,48 @@ export class Director {
     checkZonesExist(cc, await this.ctx.cloud.zones());
     await this.ctx.store.settings.set("cloud_config", JSON.stringify(cc));
     return cc;
+  }
+
+  // ---- versions ---------------------------------------------------------------------
+
+  /** The control plane's version and every agent's (instances' and standbys'), as each says. */
+  async versions(): Promise<VersionsView> {
+    const [instances, standbys] = await Promise.all([
+      this.ctx.store.instances.list(),
+      this.ctx.store.standbys.list(),
+    ]);
+    const ask = async (vm: {
+      address: string | null;
+      agentPort: number | null;
+      agentToken: string | null;
+    }) => {
+      if (!vm.address || !vm.agentPort || !vm.agentToken) return { version: null, error: "no VM" };
+      try {
+        const info = await agentClient(
+          this.ctx,
+          { address: vm.address, agentPort: vm.agentPort, agentToken: vm.agentToken },
+          2000,
+        ).info();
+        return { version: info.agentVersion, pid: info.pid, error: null };
+      } catch (err) {
+        return { version: null, error: errorMessage(err) };
+      }
+    };
+    const agents = await Promise.all([
+      ...instances.map(async (i) => ({
+        deployment: i.deployment,
+        vm: `${i.group}/${i.index}`,
+        vmId: i.vmId,
+        ...(await ask(i)),
+      })),
+      ...standbys.map(async (s) => ({
+        deployment: s.deployment,
+        vm: `${s.group} standby in ${s.zone}`,
+        vmId: s.vmId,
+        ...(await ask(s)),
+      })),
+    ]);
+    return { controlPlane: ZONAL_VERSION, agents };
   }
 
   // ---- maintenance ----------------------------------------------------------------

@@ -135,6 +135,24 @@ describe("rolling updates behind and of the load-balancer pair", () => {
     return events;
   }
 
+  it("zonal version shows the control plane's version and every agent's", async () => {
+    const v = z.json<{
+      cli: string;
+      controlPlane: string;
+      agents: Array<{ vm: string; version: string | null; pid?: number }>;
+    }>("version");
+    const pkg = JSON.parse(readFileSync(repoPath("package.json"), "utf8")) as { version: string };
+    assert.equal(v.cli, pkg.version);
+    assert.equal(v.controlPlane, pkg.version);
+    assert.equal(v.agents.length, 8, v.agents.map((a) => a.vm).join(", "));
+    for (const a of v.agents) {
+      assert.equal(a.version, pkg.version, a.vm);
+      assert.ok(a.pid !== undefined && a.pid > 0, `${a.vm}: its agent's pid`);
+    }
+    const text = z.zonal("version");
+    assert.match(text.out, new RegExp(`every agent runs ${pkg.version.replaceAll(".", "\\.")}`));
+  });
+
   it("updates web one batch at a time, each instance drained from both nodes before it stops", async () => {
     const events = await roll("web", (m) => {
       m.instance_groups[0]!.jobs[0]!.properties.env = { GREETING: "hi" };
