@@ -149,7 +149,7 @@ export function mountBrokerApi(
         const plan = svc.plans.find((p) => p.id === body.plan_id);
         if (!plan) throw bad(`plan_id: no plan "${body.plan_id}" in service ${svc.name}`);
         parse(plan.provision, body.parameters, "parameters");
-        const version = svc.maintenanceInfo?.version;
+        const version = plan.maintenanceInfo?.version;
         if (body.maintenance_info && body.maintenance_info.version !== version)
           return send(reply, {
             status: 422,

@@ -2,7 +2,8 @@
  * The broker's config file (examples/broker.yml) and the OSB catalog made from it:
  * its services (`services:`, or one as `service:` + `plans:`), their plans, each
  * plan's manifest template, and which plans of the same service an instance may
- * change to in place. A plan's provision parameters are its template's data
+ * change to in place, and the version an instance of each plan should run (its
+ * template's `version`, else the service's `maintenance_info`). A plan's provision parameters are its template's data
  * service's; their schemas are zod here and JSON Schema (draft 4, as OSB asks) in
  * the catalog.
  */
@@ -63,10 +64,16 @@ const oneServiceConfigSchema = z
   .strict();
 
 export type PlanConfig = z.output<typeof plansSchema>[number];
+export type MaintenanceInfo = z.output<typeof maintenanceInfoSchema>;
 
 export interface Plan extends PlanConfig {
   /** The id of the service it is a plan of. */
   serviceId: string;
+  /**
+   * What an instance of this plan should run: the template's own `version` (bump it
+   * with each change to the template), else the service's `maintenance_info`.
+   */
+  maintenanceInfo: MaintenanceInfo | undefined;
   /** The parsed template (a manifest document whose name the broker replaces). */
   manifest: Record<string, unknown>;
   /** Provision parameters: what the template's data service takes (none when it takes none). */
@@ -140,15 +147,29 @@ export function loadCatalog(file: string): Catalog {
       }
       if (manifest !== undefined && (typeof manifest !== "object" || manifest === null))
         problems.push(`${where}.template: ${path} is not a manifest`);
-      const template = (manifest ?? {}) as Record<string, unknown>;
+      const { version, ...template } = (manifest ?? {}) as Record<string, unknown>;
+      const own =
+        version === undefined ? undefined : maintenanceInfoSchema.shape.version.safeParse(String(version));
+      if (own && !own.success)
+        problems.push(
+          `${where}.template: ${path}: version: expected a semantic version (1.2.3), got ${JSON.stringify(version)}`,
+        );
       const bindable = bindableServices(template);
       if (manifest !== undefined && bindable.length !== 1)
         problems.push(
           `${where}.template: ${path}: expected one group whose service has bindings, found ${bindable.length}`,
         );
+      const maintenanceInfo =
+        own?.success === true
+          ? {
+              version: own.data,
+              ...(e.maintenance_info?.description ? { description: e.maintenance_info.description } : {}),
+            }
+          : e.maintenance_info;
       return {
         ...p,
         serviceId: e.id,
+        maintenanceInfo,
         manifest: template,
         provision: bindable[0]?.parameters?.provision ?? z.object({}).strict(),
       };
@@ -206,7 +227,7 @@ export function catalogBody(c: Catalog): { services: unknown[] } {
         bindable: true,
         plan_updateable: p.updatable_to.length > 0,
         maximum_polling_duration: p.maximum_polling_duration,
-        ...(svc.maintenanceInfo ? { maintenance_info: svc.maintenanceInfo } : {}),
+        ...(p.maintenanceInfo ? { maintenance_info: p.maintenanceInfo } : {}),
         metadata: { updatable_to: p.updatable_to },
         schemas: {
           service_instance: {

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { z } from "zod";
 import type { OperationRecord, ServiceBindingRecord, ServiceInstanceRecord } from "../store/broker.js";
 import type { Catalog } from "./catalog.js";
-import { decideBind, decideDeprovision, decideProvision, decideUpdate } from "./decide.js";
+import { decideBind, decideDeprovision, decideProvision, decideUpdate, upgradeBatches } from "./decide.js";
 
 const instance: ServiceInstanceRecord = {
   id: "i1",
@@ -38,6 +38,7 @@ const plan = (id: string, name: string, updatable_to: string[]) => ({
   maximum_polling_duration: 60,
   manifest: {},
   serviceId: "svc",
+  maintenanceInfo: { version: "15.0.0" },
   provision: z.object({ database: z.string().optional() }).strict(),
 });
 const catalog: Catalog = {
@@ -60,7 +61,7 @@ const catalog: Catalog = {
       description: "another service",
       tags: [],
       maintenanceInfo: undefined,
-      plans: [{ ...plan("o-single", "single", []), serviceId: "other" }],
+      plans: [{ ...plan("o-single", "single", []), serviceId: "other", maintenanceInfo: undefined }],
     },
   ],
 };
@@ -161,5 +162,42 @@ describe("broker decisions (the spec's response tables)", () => {
       "refuse 422 ConcurrencyError",
     );
     assert.equal(what(decideBind({ instance, last: op("provision", "failed") }, undefined, b)), "refuse 422");
+  });
+
+  it("upgrade: the plan's maintenance_info while the instance runs another version redeploys it; its own is done", () => {
+    const done = op("provision", "succeeded");
+    const asked = { maintenance_info: { version: "15.0.0" } };
+    assert.equal(what(decideUpdate(catalog, instance, done, asked, true, "14.2.0")), "update");
+    assert.equal(
+      what(decideUpdate(catalog, instance, done, asked, true, null)),
+      "update",
+      "an unknown version upgrades",
+    );
+    assert.equal(what(decideUpdate(catalog, instance, done, asked, true, "15.0.0")), "done");
+    assert.equal(
+      what(decideUpdate(catalog, instance, done, {}, true, "14.2.0")),
+      "done",
+      "no maintenance_info: no upgrade",
+    );
+    assert.equal(
+      what(decideUpdate(catalog, instance, done, asked, false, "14.2.0")),
+      "refuse 422 AsyncRequired",
+    );
+    const u = decideUpdate(catalog, instance, done, asked, true, "14.2.0");
+    assert.deepEqual(u, { do: "update", planId: "p-single", version: "15.0.0" });
+  });
+
+  it("upgrade-services order: canaries alone first, then batches of max-in-flight, by id", () => {
+    const ids = ["e", "b", "a", "d", "c"].map((id) => ({ id }));
+    assert.deepEqual(
+      upgradeBatches(ids, 1, 2).map(
+        (b) => `${b.canary ? "canary" : "batch"}:${b.instances.map((i) => i.id).join("")}`,
+      ),
+      ["canary:a", "batch:bc", "batch:de"],
+    );
+    assert.deepEqual(
+      upgradeBatches(ids, 0, 5).map((b) => b.instances.length),
+      [5],
+    );
   });
 });

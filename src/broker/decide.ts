@@ -87,58 +87,86 @@ export interface UpdateRequest {
   maintenance_info?: { version: string };
 }
 
+/**
+ * An update: a plan change (to a plan the current one may change to in place), an
+ * upgrade (the same plan, asked with the `maintenance_info` the plan offers now while
+ * the instance runs an older one: `running`), or both. Either is a redeploy of the
+ * plan's template: a rolling update in the service's order.
+ */
 export function decideUpdate(
   catalog: Catalog,
   instance: ServiceInstanceRecord,
   last: OperationRecord,
   req: UpdateRequest,
   acceptsIncomplete: boolean,
-): Refusal | Repeat | { do: "update"; planId: string } {
+  running: string | null = null,
+): Refusal | Repeat | { do: "update"; planId: string; version: string | null } {
+  const to = req.plan_id ?? instance.planId;
+  const service = serviceById(catalog, instance.serviceId);
+  const target = service?.plans.find((p) => p.id === to);
+  const version = target?.maintenanceInfo?.version ?? null;
   if (last.state === "in progress") {
-    if (last.kind === "update" && same(last.request, { plan_id: req.plan_id ?? instance.planId }))
-      return { do: "running", operation: last.id };
+    if (last.kind === "update" && last.request.plan_id === to) return { do: "running", operation: last.id };
     return busy(last);
   }
   if (last.kind === "provision" && last.state === "failed")
     return refuse(422, "the instance's provisioning failed: deprovision it, then provision again");
-  const service = serviceById(catalog, instance.serviceId);
   if (req.service_id !== undefined && req.service_id !== instance.serviceId)
     return refuse(
       400,
       `service_id: the instance is of service ${service?.name ?? instance.serviceId}, not "${req.service_id}"`,
     );
-  const version = service?.maintenanceInfo?.version;
+  if (!target)
+    return refuse(
+      400,
+      `plan_id: no plan "${to}" in service ${service?.name ?? "(unknown: the plan left the catalog)"}`,
+    );
   if (req.maintenance_info && req.maintenance_info.version !== version)
     return refuse(
       422,
       `The maintenance information for the requested Service Plan has changed: it is ${version ?? "not set"}.`,
       "MaintenanceInfoConflict",
     );
-  const to = req.plan_id ?? instance.planId;
-  if (to === instance.planId) return { do: "done" };
-  const from = planById(catalog, instance.planId);
-  const target = service?.plans.find((p) => p.id === to);
-  if (!target)
-    return refuse(
-      400,
-      `plan_id: no plan "${to}" in service ${service?.name ?? "(unknown: the plan left the catalog)"}`,
-    );
-  if (!from?.updatable_to.includes(target.name))
-    return refuse(
-      422,
-      `plan ${from?.name ?? instance.planId} cannot change to ${target.name} in place` +
-        (from && from.updatable_to.length > 0
-          ? ` (it can change to: ${from.updatable_to.join(", ")})`
-          : " (it changes to no other plan)") +
-        "; provision a new instance and move the data",
-    );
+  const upgrade = req.maintenance_info !== undefined && version !== null && running !== version;
+  if (to === instance.planId && !upgrade) return { do: "done" };
+  if (to !== instance.planId) {
+    const from = planById(catalog, instance.planId);
+    if (!from?.updatable_to.includes(target.name))
+      return refuse(
+        422,
+        `plan ${from?.name ?? instance.planId} cannot change to ${target.name} in place` +
+          (from && from.updatable_to.length > 0
+            ? ` (it can change to: ${from.updatable_to.join(", ")})`
+            : " (it changes to no other plan)") +
+          "; provision a new instance and move the data",
+      );
+  }
   if (!acceptsIncomplete)
     return refuse(
       422,
       "This Service Plan requires client support for asynchronous service operations.",
       "AsyncRequired",
     );
-  return { do: "update", planId: to };
+  return { do: "update", planId: to, version };
+}
+
+/**
+ * The order in which `zonal upgrade-services` upgrades instances: `canaries` first,
+ * one batch, then batches of at most `maxInFlight`. Pure; by instance id, so two
+ * runs agree.
+ */
+export function upgradeBatches<T extends { id: string }>(
+  behind: T[],
+  canaries: number,
+  maxInFlight: number,
+): Array<{ canary: boolean; instances: T[] }> {
+  const sorted = [...behind].sort((a, b) => a.id.localeCompare(b.id));
+  const out: Array<{ canary: boolean; instances: T[] }> = [];
+  const first = sorted.slice(0, canaries);
+  if (first.length > 0) out.push({ canary: true, instances: first });
+  for (let i = canaries; i < sorted.length; i += maxInFlight)
+    out.push({ canary: false, instances: sorted.slice(i, i + maxInFlight) });
+  return out;
 }
 
 export function decideDeprovision(

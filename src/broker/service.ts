@@ -133,7 +133,14 @@ export class Broker {
       if (d.do === "refuse" || d.do === "done" || d.do === "running") return answerOf(d);
       switch (d.do) {
         case "provision": {
-          const op = { id: `provision-${randomUUID()}`, kind: "provision" as const, request: { ...req } };
+          const op = {
+            id: `provision-${randomUUID()}`,
+            kind: "provision" as const,
+            request: {
+              ...req,
+              maintenance_version: this.plan(req.plan_id)?.maintenanceInfo?.version ?? null,
+            },
+          };
           const instance = {
             id,
             serviceId: req.service_id,
@@ -151,7 +158,14 @@ export class Broker {
           return { status: 202, body: { operation: op.id } };
         }
         case "retry": {
-          const op = { id: `provision-${randomUUID()}`, kind: "provision" as const, request: { ...req } };
+          const op = {
+            id: `provision-${randomUUID()}`,
+            kind: "provision" as const,
+            request: {
+              ...req,
+              maintenance_version: this.plan(req.plan_id)?.maintenanceInfo?.version ?? null,
+            },
+          };
           await this.records.addOperation(id, op);
           this.log.info({ instance: id, operation: op.id }, "provisioning again after a failed provision");
           await this.launch(op.id, existing!.instance, req.plan_id);
@@ -165,22 +179,55 @@ export class Broker {
     return this.lock(id).run(async (): Promise<Answer> => {
       const existing = await this.existing(id);
       if (!existing) return { status: 404, body: { description: "no such service instance" } };
-      const d = decideUpdate(this.catalog, existing.instance, existing.last, req, async);
+      const running = await this.runningVersion(id);
+      const d = decideUpdate(this.catalog, existing.instance, existing.last, req, async, running);
       if (d.do === "refuse" || d.do === "done" || d.do === "running") return answerOf(d);
       switch (d.do) {
         case "update": {
           const op = {
             id: `update-${randomUUID()}`,
             kind: "update" as const,
-            request: { plan_id: d.planId },
+            request: { plan_id: d.planId, maintenance_version: d.version },
           };
           await this.records.addOperation(id, op);
-          this.log.info({ instance: id, plan: this.plan(d.planId)?.name, operation: op.id }, "changing plan");
+          this.log.info(
+            {
+              instance: id,
+              plan: this.plan(d.planId)?.name,
+              from: running,
+              to: d.version,
+              operation: op.id,
+            },
+            d.planId === existing.instance.planId ? "upgrading" : "changing plan",
+          );
           await this.launch(op.id, existing.instance, d.planId);
           return { status: 202, body: { operation: op.id } };
         }
       }
     });
+  }
+
+  /**
+   * Upgrades an instance to the version its plan offers now (what an OSB PATCH with
+   * the plan's `maintenance_info` does): `zonal upgrade-services` calls it.
+   */
+  async upgrade(id: string): Promise<Answer> {
+    const instance = await this.records.instance(id);
+    if (!instance) return { status: 404, body: { description: "no such service instance" } };
+    const version = this.plan(instance.planId)?.maintenanceInfo?.version;
+    if (!version)
+      return {
+        status: 422,
+        body: { description: "its plan has no version (maintenance_info) to upgrade to" },
+      };
+    return this.update(id, { maintenance_info: { version } }, true);
+  }
+
+  /** The version an instance runs: what its newest successful provision or update recorded (null: unknown). */
+  private async runningVersion(id: string): Promise<string | null> {
+    const op = await this.records.lastSucceededChange(id);
+    const v = op?.request.maintenance_version;
+    return typeof v === "string" ? v : null;
   }
 
   async deprovision(id: string, async: boolean) {
@@ -236,7 +283,12 @@ export class Broker {
         body: { error: "ConcurrencyError", description: "The Service Instance is being updated." },
       };
     const i = existing.instance;
-    const maintenanceInfo = serviceById(this.catalog, i.serviceId)?.maintenanceInfo;
+    // What it runs now (a platform compares it with the plan's to offer an upgrade).
+    const running = await this.runningVersion(id);
+    const description = this.plan(i.planId)?.maintenanceInfo?.description;
+    const maintenanceInfo = running
+      ? { version: running, ...(description ? { description } : {}) }
+      : undefined;
     return {
       status: 200,
       body: {
@@ -322,10 +374,15 @@ export class Broker {
     const out = [];
     for (const i of await this.records.instances()) {
       const last = await this.settle((await this.records.lastOperation(i.id))!);
+      const version = await this.runningVersion(i.id);
+      const latest = this.plan(i.planId)?.maintenanceInfo?.version ?? null;
       out.push({
         id: i.id,
         serviceId: i.serviceId,
         plan: this.plan(i.planId)?.name ?? i.planId,
+        version,
+        latest,
+        behind: latest !== null && version !== latest,
         deployment: i.deployment,
         parameters: i.parameters,
         context: i.context,

@@ -1,7 +1,8 @@
 /**
  * The control plane's API on one listener: the director's routes (src/director/api.ts)
  * and the service broker's (OSB under /v2 with its own basic auth, and the director
- * token's view of it: `GET /v1/broker`, `GET /v1/broker/instances`), with one audit
+ * token's view of it: `GET /v1/broker`, `GET /v1/broker/instances`, `POST
+ * /v1/broker/instances/:id/upgrade` — to the version its plan offers now), with one audit
  * log for both.
  */
 import type { FastifyInstance } from "fastify";
@@ -31,5 +32,9 @@ export function buildControlPlaneApi(
   );
   app.get("/v1/broker", (req) => ({ url: `${req.protocol}://${req.host}/v2`, ...broker().credentials }));
   app.get("/v1/broker/instances", () => broker().broker.list());
+  app.post<{ Params: { id: string } }>("/v1/broker/instances/:id/upgrade", async (req, reply) => {
+    const a = await broker().broker.upgrade(req.params.id);
+    return reply.status(a.status).send(a.body);
+  });
   return app;
 }

@@ -175,6 +175,20 @@ export class BrokerRecords {
     return r && operation(r);
   }
 
+  /** The instance's newest provision or update that succeeded: what it runs now. */
+  async lastSucceededChange(instanceId: string): Promise<OperationRecord | undefined> {
+    const r = await this.db
+      .selectFrom("broker_operations")
+      .selectAll()
+      .where("instance_id", "=", instanceId)
+      .where("state", "=", "succeeded")
+      .where("kind", "in", ["provision", "update"])
+      .orderBy("created_at", "desc")
+      .orderBy("id", "desc")
+      .executeTakeFirst();
+    return r && operation(r);
+  }
+
   async unfinishedOperations(): Promise<OperationRecord[]> {
     return (
       await this.db.selectFrom("broker_operations").selectAll().where("state", "=", "in progress").execute()

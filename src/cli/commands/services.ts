@@ -30,6 +30,10 @@ interface InstanceView {
   /** The catalog service it is an instance of. */
   serviceId: string;
   plan: string;
+  /** The version it runs (its plan's when it was last provisioned or updated), and the plan's now. */
+  version: string | null;
+  latest: string | null;
+  behind: boolean;
   deployment: string;
   lastOperation: { id: string; kind: string; state: string; description: string | null };
   bindings: string[];
@@ -240,10 +244,11 @@ export function serviceCommands(): Command[] {
       if (list.length === 0) return print("no service instances; zonal create-service makes one");
       print(
         table(
-          ["NAME", "PLAN", "DEPLOYMENT", "LAST OPERATION", "BINDINGS"],
+          ["NAME", "PLAN", "VERSION", "DEPLOYMENT", "LAST OPERATION", "BINDINGS"],
           list.map((i) => [
             i.id,
             i.plan,
+            `${i.version ?? "unknown"}${i.behind ? ` (${i.latest} available)` : ""}`,
             i.deployment,
             `${i.lastOperation.kind} ${i.lastOperation.state}`,
             i.bindings.length,
