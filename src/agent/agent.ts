@@ -22,6 +22,7 @@ import type { JobStatus } from "./job-runner.js";
 import { tailFile } from "./logs.js";
 import type { AgentSettingsFile } from "./settings.js";
 import { parseSpec, type Spec } from "./spec.js";
+import { jobTypesNamed, loadJobTypes } from "../jobs/job-modules.js";
 import { Supervisor } from "./supervisor.js";
 import { NotFound } from "../lib/errors.js";
 
@@ -87,7 +88,9 @@ export class Agent {
   async restore(): Promise<void> {
     if (!existsSync(this.specPath)) return;
     try {
-      const spec = parseSpec(JSON.parse(readFileSync(this.specPath, "utf8")), this.specPath);
+      const body = JSON.parse(readFileSync(this.specPath, "utf8")) as unknown;
+      await loadJobTypes(jobTypesNamed(body));
+      const spec = parseSpec(body, this.specPath);
       await this.supervisor.apply(spec);
       this.log.info({ version: spec.version }, "restored the spec applied before boot; jobs stay stopped");
     } catch (err) {
@@ -154,7 +157,9 @@ export class Agent {
     };
   }
 
-  apply(body: unknown): Promise<{ restarted: string[]; state: AgentState }> {
+  async apply(body: unknown): Promise<{ restarted: string[]; state: AgentState }> {
+    // Only the job types this spec names are loaded (each once): a VM pays for what it runs.
+    await loadJobTypes(jobTypesNamed(body));
     const spec = parseSpec(body);
     return this.ops.run(async () => {
       const restarted = await this.supervisor.apply(spec);

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { InvalidInput } from "../lib/errors.js";
 import { parseSpec } from "./spec.js";
+import "../jobs/registry.js"; // every job type loaded (an agent loads the ones its spec names)
 
 describe("agent spec", () => {
   it("fills defaults and validates each job's config with its job type", () => {

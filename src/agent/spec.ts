@@ -17,7 +17,7 @@
 import { z } from "zod";
 import { InvalidInput, type FieldProblem } from "../lib/errors.js";
 import { formatProblems, parseWith, problemsOf } from "../lib/validate.js";
-import { jobType, jobTypeNames } from "../jobs/registry.js";
+import { jobType, jobTypeNames } from "../jobs/job-modules.js";
 
 const hookSchema = z.string().min(1, "expected a shell command");
 

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { mountBlockDisk } from "./block-disk.js";
 import { Conflict } from "../lib/errors.js";
 import type { AgentServices, JobContext } from "../jobs/job-type.js";
-import { jobType } from "../jobs/registry.js";
+import { jobType } from "../jobs/job-modules.js";
 import { JobRunner, type JobStatus } from "./job-runner.js";
 import { summarizeJobs, type JobsSummary } from "./job-state.js";
 import { appendAgentLine } from "./logs.js";

@@ -17,7 +17,7 @@ import { Mutex } from "../lib/mutex.js";
 import type { Director } from "../director/director.js";
 import { serviceOf } from "../jobs/services.js";
 import type { OperationRecord, ServiceInstanceRecord } from "../store/broker.js";
-import { planById, serviceById, type Catalog, type Plan } from "./catalog.js";
+import { planById, type Catalog, type Plan } from "./catalog.js";
 import {
   decideBind,
   decideDeprovision,
@@ -133,14 +133,7 @@ export class Broker {
       if (d.do === "refuse" || d.do === "done" || d.do === "running") return answerOf(d);
       switch (d.do) {
         case "provision": {
-          const op = {
-            id: `provision-${randomUUID()}`,
-            kind: "provision" as const,
-            request: {
-              ...req,
-              maintenance_version: this.plan(req.plan_id)?.maintenanceInfo?.version ?? null,
-            },
-          };
+          const op = this.provisionOp(req);
           const instance = {
             id,
             serviceId: req.service_id,
@@ -158,14 +151,7 @@ export class Broker {
           return { status: 202, body: { operation: op.id } };
         }
         case "retry": {
-          const op = {
-            id: `provision-${randomUUID()}`,
-            kind: "provision" as const,
-            request: {
-              ...req,
-              maintenance_version: this.plan(req.plan_id)?.maintenanceInfo?.version ?? null,
-            },
-          };
+          const op = this.provisionOp(req);
           await this.records.addOperation(id, op);
           this.log.info({ instance: id, operation: op.id }, "provisioning again after a failed provision");
           await this.launch(op.id, existing!.instance, req.plan_id);
@@ -173,6 +159,15 @@ export class Broker {
         }
       }
     });
+  }
+
+  /** A provision operation: the request, and the version of its plan it deploys. */
+  private provisionOp(req: ProvisionRequest) {
+    return {
+      id: `provision-${randomUUID()}`,
+      kind: "provision" as const,
+      request: { ...req, maintenance_version: this.plan(req.plan_id)?.maintenanceInfo?.version ?? null },
+    };
   }
 
   async update(id: string, req: UpdateRequest, async: boolean) {

@@ -52,7 +52,7 @@ async function converge(
   if (p.errors.length > 0)
     throw new DeployFailed(`cannot deploy ${manifest.name}:\n  ${p.errors.join("\n  ")}`);
   await report.event("info", "plan", summarize(p));
-  const roles = await clusterOrders(rolling, manifest, p.steps);
+  const roles = manifest.update.cluster_order ? await clusterOrders(rolling, manifest, p.steps) : new Map();
   await execute({
     ctx,
     manifest,
@@ -157,6 +157,7 @@ export function makeHandlers(ctx: DirectorContext, rolling?: RollingControl): Re
               canary_watch_time: 0,
               update_watch_time: 0,
               serial_zones: false,
+              cluster_order: true,
             },
       };
       for (const sentence of await reconcile(ctx, name)) await report.event("warn", "reconcile", sentence);

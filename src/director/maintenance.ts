@@ -66,6 +66,19 @@ async function hostsOf(ctx: DirectorContext, kind: MaintenanceKind, target: stri
   return [target];
 }
 
+/** An event of the director's (no task, no deployment): `zonal events` shows it. */
+async function event(ctx: DirectorContext, message: string): Promise<void> {
+  await ctx.store.tasks.addEvent({
+    taskId: null,
+    deployment: null,
+    instance: null,
+    level: "info",
+    stage: "maintenance",
+    message,
+  });
+  ctx.log.info(message);
+}
+
 export async function drain(
   ctx: DirectorContext,
   submit: Submit,
@@ -139,14 +152,10 @@ export async function drain(
       deferred.push(`${name}: ${errorMessage(err)}`);
     }
   }
-  await ctx.store.tasks.addEvent({
-    taskId: null,
-    deployment: null,
-    instance: null,
-    level: "info",
-    stage: "maintenance",
-    message: `${kind} ${target} in maintenance (${reason}); moving ${payloads.size} deployment(s) off it`,
-  });
+  await event(
+    ctx,
+    `${kind} ${target} in maintenance (${reason}); moving ${payloads.size} deployment(s) off it`,
+  );
   return { maintenance: rec, tasks, deferred, cloud };
 }
 
@@ -168,13 +177,6 @@ export async function undrain(
     }
   }
   await ctx.store.maintenance.clear(kind, target);
-  await ctx.store.tasks.addEvent({
-    taskId: null,
-    deployment: null,
-    instance: null,
-    level: "info",
-    stage: "maintenance",
-    message: `${kind} ${target} back from maintenance (nothing moves back until the next deploy)`,
-  });
+  await event(ctx, `${kind} ${target} back from maintenance (nothing moves back until the next deploy)`);
   return { maintenance: rec, cloud };
 }

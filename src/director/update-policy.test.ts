@@ -37,6 +37,7 @@ const manifest = (update: Partial<Manifest["update"]>, instances = 6): Manifest 
     canary_watch_time: 0,
     update_watch_time: 0,
     serial_zones: true,
+    cluster_order: true,
     ...update,
   },
 });

@@ -1,26 +1,9 @@
-/** The job types an agent knows, by name. */
-import type { AnyJobType } from "./job-type.js";
-import { haproxyJob } from "./haproxy/haproxy-job.js";
-import { postgresJob } from "./postgres/postgres-job.js";
-import { processJob } from "./process/process-job.js";
-import { mariadbJob } from "./mariadb/mariadb-job.js";
+/**
+ * Every job type, loaded: what the control plane checks manifests against (the agent
+ * loads only what its spec names, through job-modules.ts).
+ */
+import { loadJobTypes } from "./job-modules.js";
 
-const types = new Map<string, AnyJobType>([
-  [processJob.type, processJob],
-  [postgresJob.type, postgresJob],
-  [haproxyJob.type, haproxyJob],
-  [mariadbJob.type, mariadbJob],
-]);
+await loadJobTypes();
 
-export function jobType(name: string): AnyJobType | undefined {
-  return types.get(name);
-}
-
-export function jobTypeNames(): string[] {
-  return [...types.keys()];
-}
-
-/** Adds a job type (used by later job types and by tests). */
-export function registerJobType(type: AnyJobType): void {
-  types.set(type.type, type);
-}
+export { jobType, jobTypeNames, registerJobType } from "./job-modules.js";

@@ -24,6 +24,9 @@
  *     canary_watch_time: 5s
  *     update_watch_time: 5s
  *     serial_zones: true                 # one zone at a time
+ *     cluster_order: true                # a cluster's members one at a time, leader last after a
+ *                                        # handover (false: canaries and batches in index order, no
+ *                                        # handover, as a deployer that does not know the cluster; benches)
  */
 import { z } from "zod";
 import { jobSpecSchema } from "../agent/spec.js";
@@ -99,6 +102,7 @@ export const manifestSchema = z
         canary_watch_time: durationMs().default(5000),
         update_watch_time: durationMs().default(5000),
         serial_zones: z.boolean().default(true),
+        cluster_order: z.boolean().default(true),
       })
       .strict()
       .default({
@@ -107,6 +111,7 @@ export const manifestSchema = z
         canary_watch_time: 5000,
         update_watch_time: 5000,
         serial_zones: true,
+        cluster_order: true,
       }),
   })
   .strict();

@@ -148,8 +148,18 @@ export function primaryTarget(c: ClusterView, role: PgCredentials): CheckerTarge
   return roleTarget(role, primary.address!);
 }
 
-/** How a client connects as a binding's role (at `host`, default the role's): over TLS with its CA. */
-export function roleTarget(role: PgCredentials, host = role.host): CheckerTarget {
+/** What any service's binding hands out that a client needs to connect (PostgreSQL's, MariaDB's). */
+export interface BindingCredentials {
+  host: string;
+  port: number;
+  username: string;
+  password: string;
+  database: string;
+  ca_cert: string;
+}
+
+/** How a client connects with a binding's credentials (at `host`, default theirs): over TLS with its CA. */
+export function roleTarget(role: BindingCredentials | PgCredentials, host = role.host): CheckerTarget {
   return {
     host,
     port: role.port,

@@ -27,6 +27,7 @@ const addressesSchema = z
   })
   .strict();
 import { createApi } from "../lib/http-server.js";
+import "../jobs/registry.js"; // every job type loaded: specs are checked against them
 
 class FakeAgent {
   spec: Spec | undefined;

@@ -19,6 +19,7 @@ import { parseCloudConfig } from "../manifest/cloud-config.js";
 import { parseManifest } from "../manifest/manifest.js";
 import { InvalidInput } from "../lib/errors.js";
 import { fuzzSettings, hostileSuite, mutations, type Mutation, type Tally } from "./hostile.js";
+import "../jobs/registry.js"; // every job type loaded: specs are checked against them
 
 const example = (name: string) => parse(readFileSync(repoPath("examples", name), "utf8")) as unknown;
 const cloudConfig = parseCloudConfig(example("cloud-config.yml"));

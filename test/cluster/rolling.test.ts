@@ -19,6 +19,7 @@ import type { MariadbCredentials } from "../../src/jobs/mariadb/service.js";
 import { waitFor } from "../../src/lib/sleep.js";
 import {
   clusterOf,
+  roleTarget,
   deployPgCluster,
   timeline,
   waitGaleraWhole,
@@ -56,8 +57,8 @@ interface Service {
   /** Deploys the example and starts a checker through the VIP. */
   deploy(z: ZonalHarness): Promise<WriteChecker<unknown>>;
   whole(z: ZonalHarness): Promise<ClusterView>;
-  /** A config change that restarts the server. */
-  configChange(properties: Record<string, unknown>): void;
+  /** A config change that restarts the server (`n`: a value of its own). */
+  configChange(properties: Record<string, unknown>, n?: number): void;
   /**
    * Galera stalls its writer while a restarted node rejoins (a membership change,
    * 1.1-1.3 s measured here): failed writes are allowed inside a member's own step too.
@@ -74,7 +75,7 @@ const services: Service[] = [
     example: "postgres-cluster.yml",
     deploy: async (z) => (await deployPgCluster(z)).checker as WriteChecker<unknown>,
     whole: (z) => waitWhole(z),
-    configChange: (p) => (p.parameters = { max_connections: 150 }),
+    configChange: (p, n = 150) => (p.parameters = { max_connections: n }),
     rejoinStalls: false,
     // PostgreSQL: a commit on an older timeline after a newer one took writes.
     async twoWriters(checker) {
@@ -93,21 +94,13 @@ const services: Service[] = [
       const b = await z.director.http.request<BindingView>("POST", "/v1/deployments/maria-ha/bindings", {
         body: {},
       });
-      const c = b.credentials as MariadbCredentials;
-      const checker = new MariadbChecker({
-        host: c.host,
-        port: c.port,
-        user: c.username,
-        password: c.password,
-        database: c.database,
-        ssl: { ca: c.ca_cert },
-      });
+      const checker = new MariadbChecker(roleTarget(b.credentials as MariadbCredentials));
       await checker.setup();
       checker.start();
       return checker as WriteChecker<unknown>;
     },
     whole: (z) => waitGaleraWhole(z, "maria-ha"),
-    configChange: (p) => (p.parameters = { max_connections: 150 }),
+    configChange: (p, n = 150) => (p.parameters = { max_connections: n }),
     rejoinStalls: true,
     // Galera has no timelines: the writer nodes, in acknowledgement order, never come back.
     twoWriters: async (checker, window) => {
@@ -259,6 +252,41 @@ for (const svc of services) {
       const back = z.zonal("host", "undrain", host);
       assert.equal(back.code, 0, back.err);
       assert.deepEqual(z.json<unknown[]>("maintenance"), []);
+    });
+
+    it("resumes a rolling update after the control plane was killed in the middle of it", async () => {
+      svc.configChange(manifest.instance_groups[0]!.jobs[0]!.properties, 170);
+      const path = join(z.dir, `${D}-crash.yml`);
+      writeFileSync(path, stringify(manifest));
+      let restartedAt = 0;
+      const { events } = await act("control plane killed mid-update", async () => {
+        const tStart = Date.now();
+        const started = JSON.parse((await z.zonalAsync("deploy", path, "--no-follow", "--json")).out) as {
+          id: number;
+        };
+        // Killed once the first member is done, before the leader's turn.
+        await waitFor(
+          async () =>
+            (await z.director.http.request<EventLine[]>("GET", `/v1/events?deployment=${D}&limit=20`)).some(
+              (e) => e.stage === "catch-up" && Date.parse(e.at) >= tStart,
+            )
+              ? true
+              : undefined,
+          { timeoutMs: 120_000, intervalMs: 100, what: "the first member to be updated" },
+        );
+        await z.stopControlPlane("SIGKILL");
+        await z.up();
+        restartedAt = Date.now();
+        return z.zonalAsync("task", String(started.id), "--follow");
+      });
+      assert.ok(restartedAt > 0);
+      const resumed = events.filter((e) => Date.parse(e.at) >= restartedAt);
+      assert.ok(
+        resumed.some((e) => e.stage === "handover" && /handed its role/.test(e.message)),
+        "the leader handed over after the restart",
+      );
+      const inst = await z.director.http.request<InstanceView[]>("GET", `/v1/instances?deployment=${D}`);
+      assert.equal(new Set(inst.map((i) => i.specVersion)).size, 1, "every member runs the new spec");
     });
   });
 }

@@ -1,6 +1,6 @@
 /**
  * What a local VM is, as processes: a detached process group led by the VM's agent
- * (`zonal agent --vm-dir DIR`). Everything the agent starts (its jobs) stays in the
+ * (`zonal-agent --vm-dir DIR`). Everything the agent starts (its jobs) stays in the
  * group, so the group is the VM: SIGKILL to the group is a crash or a hard power
  * off, SIGSTOP freezes it silently (the kernel keeps its sockets open and even
  * completes new handshakes, but nothing answers), SIGCONT thaws it.
@@ -17,8 +17,8 @@ import { groupMembers, isZombie, readStat, signalGroup, signalPid } from "../../
 import { sleep } from "../../lib/sleep.js";
 import type { ProcRef } from "./state.js";
 
-/** The compiled CLI entry point the VM runs (`dist/src/cli/main.js`). */
-const CLI_MAIN = fileURLToPath(new URL("../../cli/main.js", import.meta.url));
+/** The compiled agent entry point the VM runs (`dist/src/agent/entry.js`: the agent alone, not the CLI). */
+const AGENT_MAIN = fileURLToPath(new URL("../../agent/entry.js", import.meta.url));
 
 export const VM_MARKER = "ZONAL_VM_ID";
 
@@ -36,7 +36,7 @@ export function bootAgent(
   o: { cgroupProcs?: string; extraEnv?: Record<string, string> } = {},
 ): ProcRef {
   const consoleFd = openSync(join(vmDir, "console.log"), "a");
-  const agent = [process.execPath, CLI_MAIN, "agent", "--vm-dir", vmDir];
+  const agent = [process.execPath, AGENT_MAIN, "--vm-dir", vmDir];
   const [command, ...args] = o.cgroupProcs
     ? ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', o.cgroupProcs, ...agent]
     : agent;

@@ -134,7 +134,7 @@ describe("agent user data", () => {
     assert.equal(parsed.vmId, INSTANCE_ID);
     assert.deepEqual(parsed.tls, { ca: "CA PEM", cert: "CERT PEM", key: "KEY PEM" });
     assert.deepEqual(parsed.heartbeat, { url: "https://10.0.0.1:25555/v1/heartbeats", intervalMs: 1000 });
-    assert.match(doc.write_files[1]!.content, /ExecStart=.*zonal\.js agent --vm-dir \/var\/lib\/zonal/);
+    assert.match(doc.write_files[1]!.content, /ExecStart=.*zonal-agent\.js --vm-dir \/var\/lib\/zonal/);
     assert.deepEqual(doc.runcmd.at(-1), ["systemctl", "enable", "--now", "zonal-agent.service"]);
   });
 

@@ -65,7 +65,7 @@ export const AGENT_UNIT = [
   "StartLimitIntervalSec=0",
   "",
   "[Service]",
-  `ExecStart=/usr/bin/env node ${ZONAL_DIR}/bin/zonal.js agent --vm-dir ${AGENT_DIR}`,
+  `ExecStart=/usr/bin/env node ${ZONAL_DIR}/bin/zonal-agent.js --vm-dir ${AGENT_DIR}`,
   "Restart=always",
   "RestartSec=1",
   "KillMode=process",

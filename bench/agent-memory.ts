@@ -1,0 +1,119 @@
+/**
+ * bench/agent-memory: what each VM pays for its zonal agent — the agent process's
+ * resident memory (VmRSS, its jobs not counted) at steady state, on the agents of a
+ * PostgreSQL cluster's three members (the cluster manager and the pg driver loaded)
+ * and of six `process` VMs (examples/web.yml), after a minute of heartbeats, leases
+ * and health checks.
+ *
+ * Peer, measured in the same run: Patroni 3.0 (Debian's), the per-VM agent of a
+ * PostgreSQL cluster, three nodes on etcd with PostgreSQL 15 — its Python process's
+ * VmRSS at steady state. Target: an agent at most 50 MiB.
+ *
+ *   npm run bench:agent-memory [-- --settle 60]
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import { repoPath } from "../src/cli/home.js";
+import { sleep } from "../src/lib/sleep.js";
+import { waitWhole } from "../src/testing/cluster-faults.js";
+import { TestEtcd } from "../src/testing/etcd.js";
+import { PATRONI_TUNED, PatroniCluster } from "../src/testing/patroni.js";
+import { ZonalHarness } from "../src/testing/zonal-harness.js";
+
+const settleArg = process.argv.indexOf("--settle");
+const SETTLE_S = settleArg > 0 ? Number(process.argv[settleArg + 1]) : 60;
+const TARGET_MIB = 50;
+
+/** A process's resident memory in MiB (VmRSS), or undefined when it is gone. */
+function rssMib(pid: number): number | undefined {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) / 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const stats = (xs: number[]) => ({
+  avg: xs.reduce((a, b) => a + b, 0) / xs.length,
+  max: Math.max(...xs),
+  n: xs.length,
+});
+const fmt = (s: { avg: number; max: number; n: number }) =>
+  `${s.avg.toFixed(1)} / ${s.max.toFixed(1)} MiB (${s.n})`;
+
+async function zonalAgents(): Promise<{ postgres: number[]; process: number[] }> {
+  const z = new ZonalHarness();
+  try {
+    await z.up();
+    for (const m of ["postgres-cluster.yml", "web.yml"]) {
+      const r = await z.zonalAsync("deploy", repoPath("examples", m));
+      if (r.code !== 0) throw new Error(`deploy ${m} failed: ${r.err}${r.out}`);
+    }
+    await waitWhole(z);
+    process.stderr.write(`zonal: 9 agents up; settling ${SETTLE_S} s\n`);
+    await sleep(SETTLE_S * 1000);
+    const v = z.json<{ agents: Array<{ deployment: string; vm: string; pid?: number }> }>("version");
+    const of = (d: string) =>
+      v.agents
+        .filter((a) => a.deployment === d && a.pid)
+        .map((a) => rssMib(a.pid!))
+        .filter((x): x is number => x !== undefined);
+    return { postgres: of("pg"), process: of("web") };
+  } finally {
+    await z.teardown();
+  }
+}
+
+/** The Patroni processes of the cluster in `dir` (their command line names its config files there). */
+function patroniPids(dir: string): number[] {
+  const out: number[] = [];
+  for (const e of readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${e}/cmdline`, "utf8").split("\0");
+      if (
+        cmd.some((a) => a.endsWith("patroni")) &&
+        cmd.some((a) => a.startsWith(dir) && a.endsWith("patroni.yml"))
+      )
+        out.push(Number(e));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+async function patroniAgents(): Promise<number[]> {
+  const etcd = new TestEtcd(1);
+  await etcd.start();
+  const cluster = new PatroniCluster(etcd, PATRONI_TUNED, true);
+  try {
+    await cluster.start();
+    await cluster.waitWhole(180_000);
+    process.stderr.write(`patroni: 3 nodes up; settling ${SETTLE_S} s\n`);
+    await sleep(SETTLE_S * 1000);
+    return patroniPids(cluster.dir)
+      .map(rssMib)
+      .filter((x): x is number => x !== undefined);
+  } finally {
+    await cluster.stop();
+    await etcd.stop();
+  }
+}
+
+const zonal = await zonalAgents();
+const patroni = await patroniAgents();
+if (patroni.length === 0) throw new Error("found no Patroni process to measure");
+const pg = stats(zonal.postgres);
+const proc = stats(zonal.process);
+const peer = stats(patroni);
+console.log(
+  [
+    `bench/agent-memory: agent VmRSS at steady state (after ${SETTLE_S} s), average / max (processes)`,
+    `| agent | VmRSS avg / max | ratio to Patroni (avg) | target ${TARGET_MIB} MiB |`,
+    "| --- | --- | --- | --- |",
+    `| zonal agent, PostgreSQL cluster member | ${fmt(pg)} | ${(pg.avg / peer.avg).toFixed(2)} | ${pg.max <= TARGET_MIB ? "met" : "not met"} |`,
+    `| zonal agent, process job (web) | ${fmt(proc)} | ${(proc.avg / peer.avg).toFixed(2)} | ${proc.max <= TARGET_MIB ? "met" : "not met"} |`,
+    `| Patroni 3.0 (peer) | ${fmt(peer)} | 1.00 | |`,
+  ].join("\n"),
+);

@@ -1,0 +1,14 @@
+/**
+ * What a VM runs: `node bin/zonal-agent.js --vm-dir DIR` — the agent alone, without
+ * the CLI and everything it loads (every VM pays for what its agent loads; see
+ * bench/agent-memory.ts). `zonal agent --vm-dir DIR` runs the same agent.
+ */
+import { runAgent } from "./main.js";
+
+const at = process.argv.indexOf("--vm-dir");
+const vmDir = at > 0 ? process.argv[at + 1] : undefined;
+if (!vmDir) {
+  process.stderr.write("usage: zonal-agent --vm-dir DIR\n");
+  process.exit(2);
+}
+await runAgent(vmDir);
