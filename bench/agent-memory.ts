@@ -16,7 +16,7 @@ import { repoPath } from "../src/cli/home.js";
 import { sleep } from "../src/lib/sleep.js";
 import { waitWhole } from "../src/testing/cluster-faults.js";
 import { TestEtcd } from "../src/testing/etcd.js";
-import { PATRONI_TUNED, PatroniCluster } from "../src/testing/patroni.js";
+import { ensurePatroni, PATRONI_TUNED, PatroniCluster } from "../src/testing/patroni.js";
 import { ZonalHarness } from "../src/testing/zonal-harness.js";
 
 const settleArg = process.argv.indexOf("--settle");
@@ -84,12 +84,14 @@ function patroniPids(dir: string): number[] {
 }
 
 async function patroniAgents(): Promise<number[]> {
-  const etcd = new TestEtcd(1);
-  await etcd.start();
+  const etcd = await new TestEtcd(3).start(); // as bench/failover runs Patroni
   const cluster = new PatroniCluster(etcd, PATRONI_TUNED, true);
   try {
     await cluster.start();
-    await cluster.waitWhole(180_000);
+    await cluster.waitWhole(180_000).catch((err: unknown) => {
+      process.stderr.write(`Patroni did not start:\n${cluster.logTails(30)}\n`);
+      throw err;
+    });
     process.stderr.write(`patroni: 3 nodes up; settling ${SETTLE_S} s\n`);
     await sleep(SETTLE_S * 1000);
     return patroniPids(cluster.dir)
@@ -102,6 +104,10 @@ async function patroniAgents(): Promise<number[]> {
 }
 
 const zonal = await zonalAgents();
+process.stderr.write(
+  `zonal agents: postgres members ${zonal.postgres.map((x) => x.toFixed(1)).join(", ")} MiB; process VMs ${zonal.process.map((x) => x.toFixed(1)).join(", ")} MiB\n`,
+);
+ensurePatroni();
 const patroni = await patroniAgents();
 if (patroni.length === 0) throw new Error("found no Patroni process to measure");
 const pg = stats(zonal.postgres);

@@ -38,8 +38,6 @@
  * `--early-reads` also reads every member back after each undo (bench/README.md,
  * "The 97 rows"). The table is printed at the end, the runs on stderr as they go.
  */
-import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { SHARED_PARAMETERS } from "../src/jobs/postgres/files.js";
 import { errorMessage } from "../src/lib/errors.js";
@@ -50,7 +48,7 @@ import { finish, MULTI_HOST, Subject, VIP, type RunOutcome } from "../src/testin
 import type { CheckerTarget } from "../src/testing/pg-checker.js";
 import { FAULTS, type FailoverSystem, type Fault } from "../src/testing/failover-system.js";
 import { ZonalSystem } from "../src/testing/failover-zonal.js";
-import { PATRONI_DEFAULTS, PATRONI_TUNED } from "../src/testing/patroni.js";
+import { ensurePatroni, PATRONI_DEFAULTS, PATRONI_TUNED } from "../src/testing/patroni.js";
 
 const ZONAL = "zonal";
 
@@ -239,12 +237,7 @@ async function main(): Promise<void> {
   const o = options();
   if (process.getuid?.() !== 0)
     throw new Error("bench/failover needs root: nftables rules and cgroups make its faults");
-  if (!existsSync("/usr/bin/patroni")) {
-    execFileSync("apt-get", ["install", "-y", "-qq", "patroni"], {
-      stdio: "inherit",
-      env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
-    });
-  }
+  ensurePatroni();
   const started = Date.now();
   const etcd = await new TestEtcd(3).start();
   live.add({ teardown: () => etcd.stop() });

@@ -9,8 +9,9 @@
  * every process, `freeze` silences it and stops them, `isolate` cuts it off from the
  * other nodes and from etcd while clients still reach it.
  */
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import {
+  existsSync,
   chmodSync,
   chownSync,
   closeSync,
@@ -51,6 +52,15 @@ export function patroniParameters(): Record<string, string | number> {
   return Object.fromEntries(
     Object.entries(SHARED_PARAMETERS).map(([k, v]) => [k, typeof v === "boolean" ? (v ? "on" : "off") : v]),
   );
+}
+
+/** Installs Debian's patroni with apt when it is missing (the benches' peer). */
+export function ensurePatroni(): void {
+  if (existsSync("/usr/bin/patroni")) return;
+  execFileSync("apt-get", ["install", "-y", "-qq", "patroni"], {
+    stdio: "inherit",
+    env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+  });
 }
 
 export class PatroniCluster {
