@@ -84,7 +84,13 @@ async function runMember(
   handover: boolean,
   canary: boolean,
 ): Promise<void> {
-  if (handover && o.rolling) await handOver(o.rolling, o.manifest, step, o.report);
+  if (handover && o.rolling) {
+    // The old leader is stopped only once it follows the new one and has caught up:
+    // a PostgreSQL primary stopped in the middle of its demotion (pg_rewind, the
+    // restart as a replica) came back unable to start.
+    if (await handOver(o.rolling, o.manifest, step, o.report))
+      await waitCaughtUp(o.rolling, o.manifest, step, o.report);
+  }
   await runStep(ops, o, step, canary);
   if (o.rolling) await waitCaughtUp(o.rolling, o.manifest, step, o.report);
 }

@@ -64,18 +64,18 @@ function rulesOf(manifest: Manifest, group: string) {
  * Before the leader's own step: its role goes to the caught-up follower with the
  * least lag. When it no longer leads there is nothing to hand over; when no
  * follower has caught up it is updated in place (said as a warning: its clients
- * pause until it is back).
+ * pause until it is back). True when it handed over.
  */
 export async function handOver(
   control: RollingControl,
   manifest: Manifest,
   step: Step,
   report: TaskReporter,
-): Promise<void> {
+): Promise<boolean> {
   const member = `m${step.index}`;
   const rules = rulesOf(manifest, step.group);
   const now = await control.roles(manifest.name, step.group);
-  if (!rules || !now) return;
+  if (!rules || !now) return false;
   if (now.leader !== member) {
     await report.event(
       "info",
@@ -83,7 +83,7 @@ export async function handOver(
       `${member} does not lead (${now.leader ?? "no one"} does): nothing to hand over`,
       step.key,
     );
-    return;
+    return false;
   }
   const target = now.members
     .filter((m) => m.member !== member && rules.caughtUp(m))
@@ -95,7 +95,7 @@ export async function handOver(
       `no follower has caught up (${now.members.map((m) => `${m.member} ${m.role}`).join(", ")}): ${member} is updated while it leads, and its clients wait until it is back`,
       step.key,
     );
-    return;
+    return false;
   }
   const { tookMs } = await control.switchover(manifest.name, step.group, target.member);
   await report.event(
@@ -104,6 +104,7 @@ export async function handOver(
     `${member} handed its role to ${target.member} in ${tookMs} ms`,
     step.key,
   );
+  return true;
 }
 
 /** Drains the instance from the LB pairs in front of it before its step stops it, and says how it went. */

@@ -239,4 +239,47 @@ describe("rolling updates behind and of the load-balancer pair", () => {
     assert.notEqual(whole.holder!.member, p.holder!.member, "the other node serves the VIP");
     assert.equal(z.zonal("host", "undrain", host).code, 0);
   });
+
+  it("drains a zone: refused while a group would lose its last zone; then web leaves z3 with no failed request", async () => {
+    // A deployment that lives in z3 only: draining z3 would leave it nowhere.
+    const solo = {
+      name: "solo",
+      instance_groups: [
+        {
+          name: "app",
+          instances: 1,
+          zones: ["z3"],
+          vm_type: "small",
+          jobs: [{ name: "app", type: "process", properties: { command: ["sleep", "infinity"] } }],
+        },
+      ],
+    };
+    const soloPath = join(z.dir, "solo.yml");
+    writeFileSync(soloPath, stringify(solo));
+    assert.equal((await z.zonalAsync("deploy", soloPath)).code, 0);
+    const refused = await z.zonalAsync("zone", "drain", "z3");
+    assert.equal(refused.code, 1, refused.out);
+    assert.match(refused.err, /cannot drain z3; nothing was changed/);
+    assert.match(refused.err, /solo: app: would lose its last zone: every zone it lists is in maintenance/);
+    assert.deepEqual(z.json<unknown[]>("maintenance"), [], "the refusal changed nothing");
+    assert.equal((await z.zonalAsync("delete-deployment", "solo")).code, 0);
+
+    const t0 = Date.now();
+    const r = await z.zonalAsync("zone", "drain", "z3", "--reason", "power work");
+    assert.equal(r.code, 0, `${r.err}${r.out}\n${await timeline(z, t0, "web")}`);
+    await new Promise((res) => setTimeout(res, 1000));
+    const failed = since(t0).filter((x) => !x.ok);
+    console.log(
+      `# zone drain of z3: ${Date.now() - t0} ms, ${since(t0).length} requests, ${failed.length} failed`,
+    );
+    const web = await z.director.http.request<Array<{ zone: string }>>("GET", "/v1/instances?deployment=web");
+    assert.equal(web.length, 6);
+    assert.equal(web.filter((i) => i.zone === "z3").length, 0, "no web instance in z3");
+    assert.deepEqual(
+      failed.map((f) => `+${f.at - t0} ms: ${f.error}`),
+      [],
+      "no request fails",
+    );
+    assert.equal(z.zonal("zone", "undrain", "z3").code, 0);
+  });
 });
