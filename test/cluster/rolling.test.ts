@@ -36,14 +36,19 @@ interface EventLine {
   message: string;
 }
 
-/** Each member's step, from its batch's start to its catch-up, from the events. */
+/** Each member's batch (handover, step, catch-up), from its start to its end, from the events. */
 function memberWindows(events: EventLine[]): Array<{ from: number; to: number; what: string }> {
   const out: Array<{ from: number; to: number; what: string }> = [];
   for (const e of events) {
     const m = /^member (\S+).*: started$/.exec(e.message);
     if (!m || e.stage !== "member") continue;
+    // To the batch's end (after its step and the catch-up that follows it).
     const end = events.find(
-      (x) => x.stage === "catch-up" && x.instance === m[1] && Date.parse(x.at) >= Date.parse(e.at),
+      (x) =>
+        x.stage === "member" &&
+        x.message.startsWith(`member ${m[1]}`) &&
+        / (done|failed.*)$/.test(x.message) &&
+        Date.parse(x.at) >= Date.parse(e.at),
     );
     out.push({ from: Date.parse(e.at), to: end ? Date.parse(end.at) : Infinity, what: `${m[1]}'s step` });
   }
