@@ -16,6 +16,7 @@ import { manifestFor } from "../src/broker/service.js";
 import { loadCatalog } from "../src/broker/catalog.js";
 import { repoPath } from "../src/cli/home.js";
 import { waitFor } from "../src/lib/sleep.js";
+import { roleTarget, type BindingCredentials } from "../src/testing/cluster-faults.js";
 import { ZonalHarness } from "../src/testing/zonal-harness.js";
 
 const runsArg = process.argv.indexOf("--runs");
@@ -49,28 +50,16 @@ async function main(): Promise<void> {
           { timeoutMs: 300_000, intervalMs: 250, what: `${id} to be provisioned` },
         );
         if (state.state !== "succeeded") throw new Error(`${id}: ${String(state.description)}`);
-        const bound = await osb.call<{
-          credentials: {
-            host: string;
-            port: number;
-            username: string;
-            password: string;
-            database: string;
-            ca_cert: string;
-          };
-        }>("PUT", `/service_instances/${id}/service_bindings/${id}-b`, {
-          body: { service_id: service.id, plan_id: plan.id },
-        });
+        const bound = await osb.call<{ credentials: BindingCredentials }>(
+          "PUT",
+          `/service_instances/${id}/service_bindings/${id}-b`,
+          {
+            body: { service_id: service.id, plan_id: plan.id },
+          },
+        );
         const c = bound.body.credentials;
         // As the binding says: TLS, the certificate checked against its CA and the host (verify-full).
-        const client = new pg.Client({
-          host: c.host,
-          port: c.port,
-          user: c.username,
-          password: c.password,
-          database: c.database,
-          ssl: { ca: c.ca_cert },
-        });
+        const client = new pg.Client(roleTarget(c));
         await client.connect();
         await client.query("SELECT 1");
         await client.end();

@@ -18,6 +18,7 @@ import type { Director } from "../director/director.js";
 import { serviceOf } from "../jobs/services.js";
 import type { OperationRecord, ServiceInstanceRecord } from "../store/broker.js";
 import { planById, type Catalog, type Plan } from "./catalog.js";
+import type { BrokerInstanceView } from "../wire/broker.js";
 import {
   decideBind,
   decideDeprovision,
@@ -365,8 +366,8 @@ export class Broker {
   }
 
   /** Instances with their plan's name and their newest operation (for `zonal services`). */
-  async list() {
-    const out = [];
+  async list(): Promise<BrokerInstanceView[]> {
+    const out: BrokerInstanceView[] = [];
     for (const i of await this.records.instances()) {
       const last = await this.settle((await this.records.lastOperation(i.id))!);
       const version = await this.runningVersion(i.id);

@@ -86,8 +86,8 @@ async function runMember(
 ): Promise<void> {
   if (handover && o.rolling) {
     // The old leader is stopped only once it follows the new one and has caught up:
-    // a PostgreSQL primary stopped in the middle of its demotion (pg_rewind, the
-    // restart as a replica) came back unable to start.
+    // its own step then stops a follower that has everything, not a member halfway
+    // through its demotion.
     if (await handOver(o.rolling, o.manifest, step, o.report))
       await waitCaughtUp(o.rolling, o.manifest, step, o.report);
   }

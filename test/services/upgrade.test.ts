@@ -20,15 +20,9 @@ import { waitFor } from "../../src/lib/sleep.js";
 import { roleTarget } from "../../src/testing/cluster-faults.js";
 import { PgChecker } from "../../src/testing/pg-checker.js";
 import { ZonalHarness } from "../../src/testing/zonal-harness.js";
+import type { BrokerInstanceView } from "../../src/wire/broker.js";
 
-interface Row {
-  id: string;
-  plan: string;
-  deployment: string;
-  version: string | null;
-  latest: string | null;
-  behind: boolean;
-}
+type Row = BrokerInstanceView;
 
 const SERVICE_ID = "8d3f2c1e-6a4b-4f0e-9c7d-2b5a1e3f4c60";
 const PLANS = {

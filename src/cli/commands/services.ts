@@ -11,6 +11,7 @@ import { Conflict, InvalidInput, NotFound, Unavailable } from "../../lib/errors.
 import { sleep } from "../../lib/sleep.js";
 import { directorClient } from "../context.js";
 import { print, printJson, table } from "../output.js";
+import type { BrokerInstanceView } from "../../wire/broker.js";
 
 interface Plan {
   id: string;
@@ -25,19 +26,7 @@ interface Service {
   description: string;
   plans: Plan[];
 }
-interface InstanceView {
-  id: string;
-  /** The catalog service it is an instance of. */
-  serviceId: string;
-  plan: string;
-  /** The version it runs (its plan's when it was last provisioned or updated), and the plan's now. */
-  version: string | null;
-  latest: string | null;
-  behind: boolean;
-  deployment: string;
-  lastOperation: { id: string; kind: string; state: string; description: string | null };
-  bindings: string[];
-}
+type InstanceView = BrokerInstanceView;
 
 async function broker(cmd: Command) {
   const director = directorClient(cmd);

@@ -11,16 +11,9 @@ import type { DirectorClient } from "../../director/client.js";
 import { sleep } from "../../lib/sleep.js";
 import { directorClient } from "../context.js";
 import { print, printJson } from "../output.js";
+import type { BrokerInstanceView } from "../../wire/broker.js";
 
-interface Row {
-  id: string;
-  plan: string;
-  deployment: string;
-  version: string | null;
-  latest: string | null;
-  behind: boolean;
-  lastOperation: { id: string; kind: string; state: string; description: string | null };
-}
+type Row = BrokerInstanceView;
 
 interface Outcome {
   id: string;
