@@ -11,6 +11,7 @@
  *   GET  /v1/tasks[?deployment=&limit=]        GET /v1/tasks/:id
  *   GET  /v1/tasks/:id/events[?after=ID]       GET /v1/events[?deployment=&limit=]
  *   GET  /v1/health[?deployment=NAME]          PUT /v1/health/override {deployment?, on}
+ *                                              PUT /v1/health/pause {deployment?, on}
  *   GET  /v1/maintenance                       POST /v1/maintenance {kind: host|zone, target, reason?}
  *   DELETE /v1/maintenance/:kind/:target (the target URL-encoded: z1%2Fh2)
  *   GET  /v1/deployments/:name/lb              POST /v1/deployments/:name/lb/switchover {to?}
@@ -220,13 +221,14 @@ export function buildDirectorApi(
   });
 
   app.get<Q>("/v1/health/status", (req) => director().health(req.query.deployment));
-  app.put("/v1/health/override", (req) => {
-    const body = (req.body ?? {}) as { deployment?: unknown; on?: unknown };
-    if (typeof body.on !== "boolean") throw new InvalidInput("on: expected true or false");
-    if (body.deployment !== undefined && typeof body.deployment !== "string")
-      throw new InvalidInput("deployment: expected a name");
-    return director().overrideGuard(body.deployment, body.on);
-  });
+  for (const which of ["override", "pause"] as const)
+    app.put(`/v1/health/${which}`, (req) => {
+      const body = (req.body ?? {}) as { deployment?: unknown; on?: unknown };
+      if (typeof body.on !== "boolean") throw new InvalidInput("on: expected true or false");
+      if (body.deployment !== undefined && typeof body.deployment !== "string")
+        throw new InvalidInput("deployment: expected a name");
+      return director().setHealthSwitch(which, body.deployment, body.on);
+    });
 
   return app;
 }

@@ -24,7 +24,7 @@ import { BootstrapBook } from "./agent-bootstrap.js";
 import { agentClient, agentOf, type DirectorContext, type ServiceCa } from "./context.js";
 import { makeHandlers, summarize, type DeployPayload } from "./handlers.js";
 import type { HealthConfig } from "../health/config.js";
-import { HealthMonitor } from "../health/monitor.js";
+import { HealthMonitor, type HealthSwitch } from "../health/monitor.js";
 import { HeartbeatBook } from "./heartbeats.js";
 import { EmbeddedLeaseStore } from "../ha/embedded/store.js";
 import { InstanceLocks } from "./instance-locks.js";
@@ -419,6 +419,7 @@ export class Director {
       downZones: s.downZones,
       meltdown: s.meltdown,
       overrides: s.overrides,
+      paused: s.paused,
       deployments: names.map((name) => {
         const mine = instances.filter((i) => i.deployment === name);
         const count = (f: (i: (typeof mine)[number]) => boolean) => mine.filter(f).length;
@@ -433,18 +434,20 @@ export class Director {
           waiting: count((i) => i.decision === "wait"),
           meltdown: s.meltdown.all || s.meltdown.deployments.includes(name),
           overridden: s.overrides.all || s.overrides.deployments.includes(name),
+          paused: s.paused.all || s.paused.deployments.includes(name),
         };
       }),
       instances,
     };
   }
 
-  async overrideGuard(deployment: string | undefined, on: boolean) {
+  /** Sets an operator's switch of the health monitor (the meltdown override, the pause). */
+  async setHealthSwitch(which: HealthSwitch, deployment: string | undefined, on: boolean) {
     if (!this.monitor) throw new Conflict("the health monitor is off in this control plane");
     if (deployment !== undefined && !(await this.ctx.store.deployments.get(deployment))) {
       throw new NotFound(`deployment ${deployment} does not exist`);
     }
-    return this.monitor.setOverride(deployment, on);
+    return this.monitor.setSwitch(which, deployment, on);
   }
 
   async instances(deployment?: string): Promise<InstanceView[]> {

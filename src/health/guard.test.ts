@@ -25,14 +25,23 @@ describe("meltdown guard", () => {
       inst("pg/1", "z2", "healthy"),
       inst("pg/2", "z3", "unresponsive"),
     ];
-    const input = { instances, failedZones: [], zoneVictims: new Set<string>(), overrides: none };
+    const input = {
+      instances,
+      failedZones: [],
+      zoneVictims: new Set<string>(),
+      overrides: none,
+      paused: none,
+    };
     assert.deepEqual(actions(guard({ ...input, recentMeltdown: none }, DEFAULT_HEALTH)), ["recover pg/2"]);
     const d = guard({ ...input, recentMeltdown: { all: true, deployments: [] } }, DEFAULT_HEALTH);
     assert.deepEqual(actions(d), ["wait pg/2"]);
     assert.match(d.actions[0]!.sentence, /a meltdown ended moments ago; waiting for its heartbeats/);
     assert.deepEqual(
       actions(
-        guard({ ...input, recentMeltdown: none, overrides: { all: true, deployments: [] } }, DEFAULT_HEALTH),
+        guard(
+          { ...input, recentMeltdown: none, overrides: { all: true, deployments: [] }, paused: none },
+          DEFAULT_HEALTH,
+        ),
       ),
       ["recover pg/2"],
     );
@@ -50,6 +59,7 @@ describe("meltdown guard", () => {
         zoneVictims: new Set(),
         recentMeltdown: none,
         overrides: none,
+        paused: none,
       },
       DEFAULT_HEALTH,
     );
@@ -67,7 +77,14 @@ describe("meltdown guard", () => {
       inst("db/2", "z3", "healthy"),
     ];
     const d = guard(
-      { instances, failedZones: [], zoneVictims: new Set(), recentMeltdown: none, overrides: none },
+      {
+        instances,
+        failedZones: [],
+        zoneVictims: new Set(),
+        recentMeltdown: none,
+        overrides: none,
+        paused: none,
+      },
       DEFAULT_HEALTH,
     );
     assert.deepEqual(d.meltdown, { all: false, deployments: ["web"] });
@@ -85,6 +102,7 @@ describe("meltdown guard", () => {
             zoneVictims: new Set(),
             recentMeltdown: none,
             overrides: { all: false, deployments: ["web"] },
+            paused: none,
           },
           DEFAULT_HEALTH,
         ),
@@ -101,7 +119,14 @@ describe("meltdown guard", () => {
       inst("web/2", "z2", "healthy"),
     ];
     const d = guard(
-      { instances, failedZones: ["z3"], zoneVictims: new Set(), recentMeltdown: none, overrides: none },
+      {
+        instances,
+        failedZones: ["z3"],
+        zoneVictims: new Set(),
+        recentMeltdown: none,
+        overrides: none,
+        paused: none,
+      },
       DEFAULT_HEALTH,
     );
     assert.deepEqual(d.downZones, ["z3"]);
@@ -118,6 +143,7 @@ describe("meltdown guard", () => {
         failedZones: [],
         zoneVictims: new Set(["web/0", "web/1"]),
         overrides: none,
+        paused: none,
         recentMeltdown: none,
       },
       DEFAULT_HEALTH,
@@ -139,6 +165,7 @@ describe("meltdown guard", () => {
         zoneVictims: new Set(),
         recentMeltdown: none,
         overrides: none,
+        paused: none,
       },
       DEFAULT_HEALTH,
     );
@@ -156,9 +183,36 @@ describe("meltdown guard", () => {
         zoneVictims: new Set(),
         recentMeltdown: none,
         overrides: none,
+        paused: none,
       },
       DEFAULT_HEALTH,
     );
     assert.deepEqual(actions(d), ["leave x/0"]);
+  });
+
+  it("recovers nothing of a paused deployment (one whose zone is down alike) until recovery resumes", () => {
+    const input = {
+      instances: [
+        inst("web/0", "z1", "unresponsive"),
+        inst("web/1", "z2", "healthy"),
+        inst("web/2", "z2", "healthy"),
+        inst("db/0", "z3", "unresponsive", { relocate: true }),
+        inst("db/1", "z1", "healthy"),
+        inst("db/2", "z2", "healthy"),
+      ],
+      failedZones: ["z3"],
+      zoneVictims: new Set<string>(),
+      recentMeltdown: none,
+      overrides: none,
+    };
+    const paused = guard({ ...input, paused: { all: false, deployments: ["web"] } }, DEFAULT_HEALTH);
+    assert.deepEqual(actions(paused), ["wait web/0", "relocate db/0"]);
+    assert.match(paused.actions[0]!.sentence, /recovery paused by the operator.*zonal health resume/);
+    const all = guard({ ...input, paused: { all: true, deployments: [] } }, DEFAULT_HEALTH);
+    assert.deepEqual(actions(all), ["wait web/0", "wait db/0"]);
+    assert.deepEqual(actions(guard({ ...input, paused: none }, DEFAULT_HEALTH)), [
+      "recover web/0",
+      "relocate db/0",
+    ]);
   });
 });

@@ -10,6 +10,9 @@
  *   (and at least `meltdownMin`) are down at once; everything is, when that holds
  *   for all instances. In a meltdown nothing is recreated blindly, unless the
  *   operator overrides the guard for that deployment (or for all).
+ * - A deployment whose recovery the operator paused (or every deployment) is watched
+ *   and judged, but no VM of it is rebuilt until recovery is resumed (a VM that boots
+ *   again still gets its jobs started: nothing is replaced by that).
  * - A meltdown that ended moments ago (its VMs' heartbeats are coming back, one by
  *   one: this control plane was cut off from them) still holds for the instances not
  *   heard from yet, for one unresponsive window.
@@ -37,6 +40,8 @@ export interface GuardInput {
   /** Instances that waited for their zone to come back (the monitor remembers). */
   zoneVictims: ReadonlySet<string>;
   overrides: { all: boolean; deployments: string[] };
+  /** Deployments whose recovery the operator paused (`all`: every one). */
+  paused: { all: boolean; deployments: string[] };
   /** Meltdowns that ended within the last unresponsive window. */
   recentMeltdown: { all: boolean; deployments: string[] };
 }
@@ -74,6 +79,12 @@ export function guard(input: GuardInput, cfg: HealthConfig): GuardDecision {
         ...base,
         action: "leave" as const,
         sentence: `${i.key}: strategy ${i.strategy} does not recover; left as it is`,
+      };
+    if (input.paused.all || input.paused.deployments.includes(i.deployment))
+      return {
+        ...base,
+        action: "wait" as const,
+        sentence: `${i.key}: recovery paused by the operator; not recovering (zonal health resume to proceed)`,
       };
     if (downZones.includes(i.zone)) {
       return i.relocate

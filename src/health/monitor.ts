@@ -51,10 +51,25 @@ export type SubmitTask = (t: {
   payload: RecoverPayload;
 }) => Promise<TaskRecord>;
 
+/** A switch the operator sets for one deployment or for all (the meltdown override, the pause). */
 export interface Overrides {
   all: boolean;
   deployments: string[];
 }
+
+/** The operator's switches, by their settings key. */
+const SWITCHES = {
+  override: {
+    key: "health_overrides",
+    said: (on: boolean) => `meltdown guard ${on ? "overridden" : "back in force"}`,
+  },
+  pause: {
+    key: "health_paused",
+    said: (on: boolean) =>
+      on ? "recovery paused (the monitor watches, rebuilds nothing)" : "recovery resumed",
+  },
+} as const;
+export type HealthSwitch = keyof typeof SWITCHES;
 
 export interface InstanceHealth {
   id: string;
@@ -71,6 +86,8 @@ export interface HealthStatus {
   downZones: string[];
   meltdown: GuardDecision["meltdown"];
   overrides: Overrides;
+  /** Deployments whose recovery the operator paused. */
+  paused: Overrides;
   instances: InstanceHealth[];
 }
 
@@ -149,22 +166,24 @@ export class HealthMonitor {
     await this.current;
   }
 
-  async overrides(): Promise<Overrides> {
-    const text = await this.ctx.store.settings.get("health_overrides");
+  /** Where the operator set a switch: for every deployment, or for these. */
+  async switched(which: HealthSwitch): Promise<Overrides> {
+    const text = await this.ctx.store.settings.get(SWITCHES[which].key);
     return text ? (JSON.parse(text) as Overrides) : { all: false, deployments: [] };
   }
 
-  async setOverride(deployment: string | undefined, on: boolean): Promise<Overrides> {
-    const o = await this.overrides();
+  /** Sets or clears a switch for one deployment (or for all); an event says so. */
+  async setSwitch(which: HealthSwitch, deployment: string | undefined, on: boolean): Promise<Overrides> {
+    const o = await this.switched(which);
     if (deployment === undefined) o.all = on;
     else
       o.deployments = on
         ? [...new Set([...o.deployments, deployment])]
         : o.deployments.filter((d) => d !== deployment);
-    await this.ctx.store.settings.set("health_overrides", JSON.stringify(o));
+    await this.ctx.store.settings.set(SWITCHES[which].key, JSON.stringify(o));
     await this.event(
       deployment ?? null,
-      `meltdown guard ${on ? "overridden" : "back in force"} for ${deployment ?? "all deployments"} by the operator`,
+      `${SWITCHES[which].said(on)} for ${deployment ?? "all deployments"} by the operator`,
     );
     return o;
   }
@@ -179,7 +198,8 @@ export class HealthMonitor {
     return {
       downZones: this.last.downZones,
       meltdown: this.last.meltdown,
-      overrides: await this.overrides(),
+      overrides: await this.switched("override"),
+      paused: await this.switched("pause"),
       instances: instances.map((i) => {
         const v = this.verdicts.get(i.id);
         const d = this.active.has(i.id) ? "recovering" : decided.get(i.id)?.action;
@@ -271,11 +291,13 @@ export class HealthMonitor {
           failedZones: this.failedZones,
           zoneVictims: this.zoneVictims,
           overrides,
+          paused,
           recentMeltdown: this.recentMeltdown(now),
         },
         this.cfg,
       );
-    const overrides = await this.overrides();
+    const overrides = await this.switched("override");
+    const paused = await this.switched("pause");
     let decision = decide();
     // A meltdown that ends now counts as recent at once: the instances still silent
     // are the ones whose heartbeats have not come back yet.

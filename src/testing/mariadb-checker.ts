@@ -7,8 +7,8 @@
  * is `missing`; whether two nodes took writes at once is `writerRuns`, per fault
  * window.
  */
-import mariadb, { type Connection } from "mariadb";
-import { clientTls } from "../jobs/mariadb/config.js";
+import type { Connection } from "mariadb";
+import { clientTls, openConnection } from "../jobs/mariadb/config.js";
 import type { CheckerTarget } from "./pg-checker.js";
 import {
   WriteChecker,
@@ -91,7 +91,7 @@ class MariadbDriver implements CheckerDriver<MariadbTarget> {
   ) {}
 
   async connect(target: MariadbTarget, timeouts: Timeouts): Promise<CheckerSession> {
-    const conn = await mariadb.createConnection({
+    const conn = await openConnection({
       host: target.host,
       port: target.port,
       user: target.user,
@@ -101,7 +101,6 @@ class MariadbDriver implements CheckerDriver<MariadbTarget> {
       connectTimeout: timeouts.connectMs,
       queryTimeout: timeouts.queryMs,
     });
-    conn.on("error", () => undefined);
     try {
       const [row] = await timedQuery<Array<{ member: string }>>(
         conn,

@@ -70,14 +70,6 @@ interface Service {
    */
   rejoinStalls: boolean;
   /**
-   * Whether the host-drain case runs. PostgreSQL's does not yet: the old primary,
-   * rebuilt on another host of its zone with its disk, failed to start in 2 of 5 runs
-   * ("requested timeline 4 does not contain minimum recovery point … on timeline 1"
-   * after pg_rewind on the fresh VM) — an open bug of the postgres job, not of the
-   * drain (the vm_type case rebuilds every member the same way and passed every run).
-   */
-  hostDrain: boolean;
-  /**
    * Whether the control-plane-killed-mid-update case runs: resuming is the director's
    * (the same for every service); it runs on PostgreSQL, and MariaDB's run (about a
    * minute) stays out of npm test's 25-minute budget.
@@ -96,7 +88,6 @@ const services: Service[] = [
     whole: (z) => waitWhole(z),
     configChange: (p, n = 150) => (p.parameters = { max_connections: n }),
     rejoinStalls: false,
-    hostDrain: false,
     resume: true,
     // PostgreSQL: a commit on an older timeline after a newer one took writes.
     async twoWriters(checker) {
@@ -123,7 +114,6 @@ const services: Service[] = [
     whole: (z) => waitGaleraWhole(z, "maria-ha"),
     configChange: (p, n = 150) => (p.parameters = { max_connections: n }),
     rejoinStalls: true,
-    hostDrain: true,
     resume: false,
     // Galera has no timelines: the writer nodes, in acknowledgement order, never come back.
     twoWriters: async (checker, window) => {
@@ -254,30 +244,28 @@ for (const svc of services) {
       }
     });
 
-    // Not for every service yet: see Service.hostDrain.
-    if (svc.hostDrain)
-      it("moves everything off the leader's host (host drain): the leader hands over first, nothing placed there after", async () => {
-        const list = () => z.director.http.request<InstanceView[]>("GET", `/v1/instances?deployment=${D}`);
-        let host = "";
-        const { events, before } = await act("host drain", async (c) => {
-          host = (await list()).find((i) => `${i.group}/${i.index}` === leaderKey(c))!.host!;
-          return z.zonalAsync("host", "drain", host, "--reason", "kernel update");
-        });
-        const order = stepOrder(events);
-        assert.deepEqual(order, [leaderKey(before)], "only the leader's instance ran there");
-        const moved = (await list()).find((i) => `${i.group}/${i.index}` === leaderKey(before))!;
-        assert.notEqual(moved.host, host, "it runs elsewhere now");
-        assert.equal(moved.zone, host.split("/")[0], "in the same zone");
-        const m = z.json<Array<{ target: string; instances: string[] }>>("maintenance");
-        assert.deepEqual(
-          m.map((x) => [x.target, x.instances]),
-          [[host, []]],
-          "the host is in maintenance, empty",
-        );
-        const back = z.zonal("host", "undrain", host);
-        assert.equal(back.code, 0, back.err);
-        assert.deepEqual(z.json<unknown[]>("maintenance"), []);
+    it("moves everything off the leader's host (host drain): the leader hands over first, nothing placed there after", async () => {
+      const list = () => z.director.http.request<InstanceView[]>("GET", `/v1/instances?deployment=${D}`);
+      let host = "";
+      const { events, before } = await act("host drain", async (c) => {
+        host = (await list()).find((i) => `${i.group}/${i.index}` === leaderKey(c))!.host!;
+        return z.zonalAsync("host", "drain", host, "--reason", "kernel update");
       });
+      const order = stepOrder(events);
+      assert.deepEqual(order, [leaderKey(before)], "only the leader's instance ran there");
+      const moved = (await list()).find((i) => `${i.group}/${i.index}` === leaderKey(before))!;
+      assert.notEqual(moved.host, host, "it runs elsewhere now");
+      assert.equal(moved.zone, host.split("/")[0], "in the same zone");
+      const m = z.json<Array<{ target: string; instances: string[] }>>("maintenance");
+      assert.deepEqual(
+        m.map((x) => [x.target, x.instances]),
+        [[host, []]],
+        "the host is in maintenance, empty",
+      );
+      const back = z.zonal("host", "undrain", host);
+      assert.equal(back.code, 0, back.err);
+      assert.deepEqual(z.json<unknown[]>("maintenance"), []);
+    });
 
     // See Service.resume.
     if (svc.resume)

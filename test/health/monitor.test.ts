@@ -259,4 +259,39 @@ describe("health monitor", () => {
     assert.equal(z.zonal("health", "override", "-d", "trio", "--off").code, 0);
     assert.deepEqual(z.json<{ overrides: { deployments: string[] } }>("health").overrides.deployments, []);
   });
+
+  it("recovers nothing of a deployment whose recovery the operator paused, until it is resumed", async () => {
+    const paused = z.zonal("health", "pause", "-d", "trio");
+    assert.equal(paused.code, 0, paused.err);
+    assert.match(paused.out, /recovery paused for trio/);
+    assert.match(z.zonal("health", "-d", "trio").out, /trio .* paused/);
+    const victim = z.json<InstanceView[]>("instances", "-d", "trio")[0]!;
+    const t0 = Date.now();
+    await z.client.crashVm(victim.vmId!);
+    const seen = await waitFor(
+      () =>
+        z
+          .json<{
+            instances: Array<{ id: string; decision?: string; health: string }>;
+          }>("health", "-d", "trio")
+          .instances.find((i) => i.id === victim.id && i.decision === "wait"),
+      { timeoutMs: 15_000, intervalMs: 200, what: "the monitor to see the crash and wait" },
+    );
+    console.log(`# paused: ${victim.group}/${victim.index} judged ${seen.health} and left waiting`);
+    await sleep(4000);
+    const recoveries = () =>
+      z
+        .json<TaskRecord[]>("tasks", "-d", "trio")
+        .filter((t) => t.kind === "recover" && Date.parse(t.createdAt) >= t0);
+    assert.deepEqual(recoveries(), [], "nothing recovered while paused");
+    const events = z.zonal("events", "-d", "trio").out;
+    assert.match(
+      events,
+      /recovery paused \(the monitor watches, rebuilds nothing\) for trio by the operator/,
+    );
+    const resumed = z.zonal("health", "resume", "-d", "trio", "--json");
+    assert.deepEqual(JSON.parse(resumed.out), { all: false, deployments: [] });
+    await recoveredFrom("trio", victim.vmId!); // the first instance: the victim
+    assert.equal(recoveries().length, 1, "one recovery once resumed");
+  });
 });

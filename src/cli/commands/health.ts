@@ -1,4 +1,4 @@
-/** `zonal health [override]`: what the health monitor sees and decides. */
+/** `zonal health [override|pause|resume]`: what the health monitor sees and decides, and the operator's switches. */
 import { Command } from "commander";
 import { directorClient } from "../context.js";
 import { print, printJson, table } from "../output.js";
@@ -7,6 +7,7 @@ interface HealthView {
   downZones: string[];
   meltdown: { all: boolean; deployments: string[] };
   overrides: { all: boolean; deployments: string[] };
+  paused: { all: boolean; deployments: string[] };
   deployments: Array<{
     name: string;
     instances: number;
@@ -16,6 +17,7 @@ interface HealthView {
     waiting: number;
     meltdown: boolean;
     overridden: boolean;
+    paused: boolean;
   }>;
   instances: Array<{
     key: string;
@@ -42,7 +44,16 @@ export function healthCommand(): Command {
       if (o.json) return printJson(h);
       print(
         table(
-          ["DEPLOYMENT", "INSTANCES", "HEALTHY", "UNRESPONSIVE", "RECOVERING", "WAITING", "MELTDOWN"],
+          [
+            "DEPLOYMENT",
+            "INSTANCES",
+            "HEALTHY",
+            "UNRESPONSIVE",
+            "RECOVERING",
+            "WAITING",
+            "MELTDOWN",
+            "RECOVERY",
+          ],
           h.deployments.map((d) => [
             d.name,
             d.instances,
@@ -51,6 +62,7 @@ export function healthCommand(): Command {
             d.recovering,
             d.waiting,
             d.meltdown ? (d.overridden ? "yes (overridden)" : "yes") : "no",
+            d.paused ? "paused" : "on",
           ]),
         ),
       );
@@ -66,27 +78,49 @@ export function healthCommand(): Command {
         );
       }
     });
-  health
-    .command("override")
-    .description(
+  switchCommand(health, "override", "override", {
+    description:
       "let the monitor recover despite a meltdown (for one deployment, or all); --off puts the guard back",
-    )
-    .option("-d, --deployment <name>", "only this deployment")
-    .option("--off", "put the guard back in force")
-    .option("--json", "print JSON")
-    .action(async (_o: unknown, cmd: Command) => {
-      // -d and --json may be given before "override" too (they are also options of `zonal health`).
-      const o = cmd.optsWithGlobals() as { deployment?: string; off?: boolean; json?: boolean };
-      const client = directorClient(cmd);
-      const overrides = await client.http.request<{ all: boolean; deployments: string[] }>(
-        "PUT",
-        "/v1/health/override",
-        {
-          body: { on: !o.off, ...(o.deployment ? { deployment: o.deployment } : {}) },
-        },
-      );
-      if (o.json) return printJson(overrides);
-      print(`meltdown guard ${o.off ? "in force" : "overridden"} for ${o.deployment ?? "all deployments"}`);
-    });
+    off: "put the guard back in force",
+    said: (on) => `meltdown guard ${on ? "overridden" : "in force"}`,
+  });
+  switchCommand(health, "pause", "pause", {
+    description:
+      "pause recovery (for one deployment, or all): the monitor watches and judges but rebuilds no VM (a VM that boots again still gets its jobs started), e.g. while an operator works on VMs by hand",
+    said: () => "recovery paused",
+  });
+  switchCommand(health, "resume", "pause", {
+    description: "resume recovery paused by `zonal health pause`",
+    resume: true,
+    said: () => "recovery resumed",
+  });
   return health;
+}
+
+/** A subcommand that sets one of the monitor's switches (PUT /v1/health/<which>). */
+function switchCommand(
+  health: Command,
+  name: string,
+  which: "override" | "pause",
+  o: { description: string; off?: string; resume?: boolean; said: (on: boolean) => string },
+): void {
+  const sub = health
+    .command(name)
+    .description(o.description)
+    .option("-d, --deployment <name>", "only this deployment")
+    .option("--json", "print JSON");
+  if (o.off) sub.option("--off", o.off);
+  sub.action(async (_o: unknown, cmd: Command) => {
+    // -d and --json may be given before the subcommand too (they are also options of `zonal health`).
+    const f = cmd.optsWithGlobals() as { deployment?: string; off?: boolean; json?: boolean };
+    const on = !(f.off ?? o.resume ?? false);
+    const client = directorClient(cmd);
+    const now = await client.http.request<{ all: boolean; deployments: string[] }>(
+      "PUT",
+      `/v1/health/${which}`,
+      { body: { on, ...(f.deployment ? { deployment: f.deployment } : {}) } },
+    );
+    if (f.json) return printJson(now);
+    print(`${o.said(on)} for ${f.deployment ?? "all deployments"}`);
+  });
 }

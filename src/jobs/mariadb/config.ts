@@ -115,13 +115,27 @@ export function clientTls(
  * A connection to a server. A server that goes away makes a connection emit an error
  * event; with nobody listening that would end the process holding it (the agent, the
  * control plane), so every connection gets `onError` (default: nothing).
+ *
+ * `queryTimeout` (the session's max_statement_time) is set here, awaited, rather than
+ * by the connector: the connector sets it with a promise nobody awaits, and a server
+ * that resets the connection at that moment ends the process with an unhandled
+ * rejection.
  */
 export async function openConnection(
   options: ConnectionConfig,
   onError: () => void = () => undefined,
 ): Promise<Connection> {
-  const conn = await mariadb.createConnection(options);
+  const { queryTimeout, ...rest } = options;
+  const conn = await mariadb.createConnection(rest);
   conn.on("error", onError);
+  if (queryTimeout) {
+    try {
+      await conn.query({ sql: `SET max_statement_time=${queryTimeout / 1000}`, timeout: queryTimeout });
+    } catch (err) {
+      conn.destroy();
+      throw err;
+    }
+  }
   return conn;
 }
 

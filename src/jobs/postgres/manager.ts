@@ -82,6 +82,11 @@ export class PostgresManager implements JobController {
   private stopping = false;
   private role: RoleFile | null = null;
   private roleWaiters: Array<() => void> = [];
+  /**
+   * A start of the job is on its way to read the role (from the controller's start to
+   * prepare's awaitRole): a role set meanwhile needs no restart, the start takes it.
+   */
+  private roleUnread = false;
   /** The member skeleton (lease store, leader lease, failsafe, VIP, fencing); none for a single postgres. */
   private readonly cm: ClusterMember | undefined;
   /** The cycle's other calls to the store: none after one failed, and the lease renews at once next. */
@@ -154,6 +159,7 @@ export class PostgresManager implements JobController {
   async start(): Promise<void> {
     if (this.loop) return;
     this.stopping = false;
+    this.roleUnread = true;
     if (!this.store) {
       this.setRole({ role: "primary", bootstrap: !hasData(this.paths), syncNames: [] });
     } else {
@@ -192,6 +198,7 @@ export class PostgresManager implements JobController {
         setTimeout(r, 500);
       });
     }
+    this.roleUnread = false;
     return this.role;
   }
 
@@ -660,6 +667,11 @@ export class PostgresManager implements JobController {
         const rewind = wasPrimary || this.role === null || (this.role.role === "replica" && this.role.rewind);
         const onlyUpstream = this.role?.role === "replica" && !rewind && this.pg.running;
         this.setRole({ role: "replica", leader: d.leader, rewind });
+        // The job's start has not read its role yet: it takes this one. A restart queued
+        // behind it would stop postgres in its first moments of recovery (after a
+        // pg_rewind, a recovery cut short there leaves a minimum recovery point on the
+        // wrong timeline, and postgres never starts again).
+        if (this.roleUnread) return;
         // Not running (waiting to retry a start that failed, perhaps towards the last
         // leader): started again now, towards this one.
         if (onlyUpstream) await this.conn.query("SELECT pg_reload_conf()");
