@@ -327,11 +327,16 @@ export class ClusterService {
             };
           }),
       );
-      const top = members.find((m) => m.member === leaderMember)?.position ?? null;
+      const leaderView = members.find((m) => m.member === leaderMember);
+      const top = leaderView?.position ?? null;
+      // A member on another timeline than the leader's is not behind by a distance: it
+      // has not reached the leader's fork yet (its lag is unknown, so not caught up).
+      const forked = (m: MemberView) =>
+        m.timeline !== null && leaderView?.timeline != null && m.timeline !== leaderView.timeline;
       for (const m of members) {
         const upstream = members.find((x) => x.address !== null && x.address === m.streamsFrom);
         if (upstream) m.streamsFrom = upstream.member;
-        if (top !== null && m.position !== null) m.lag = service.lag?.(top, m.position) ?? null;
+        if (top !== null && m.position !== null && !forked(m)) m.lag = service.lag?.(top, m.position) ?? null;
       }
       out.push({
         group: g.name,

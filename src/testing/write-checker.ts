@@ -68,7 +68,10 @@ export type TargetSource<T> = T | (() => Promise<T>);
 /** A write that was not acknowledged: the server refused, went away or timed out. */
 export interface WriteFailure {
   n: number;
+  /** When the attempt failed. */
   at: number;
+  /** When the attempt began (its connect, if it had to, or its statement). */
+  startedAt: number;
   via: string;
   error: string;
 }
@@ -106,13 +109,20 @@ class Writer<T> {
     this.loop = (async () => {
       while (!this.stopped) {
         const n = this.checker.nextNumber();
+        const startedAt = Date.now();
         try {
           const s = await this.connect();
           const { member, timeline } = await s.insert(n);
           this.checker.acked.push({ n, member, timeline, at: Date.now(), via: this.via });
           await sleep(10);
         } catch (err) {
-          this.checker.failures.push({ n, at: Date.now(), via: this.via, error: (err as Error).message });
+          this.checker.failures.push({
+            n,
+            at: Date.now(),
+            startedAt,
+            via: this.via,
+            error: (err as Error).message,
+          });
           this.drop();
           await sleep(50);
         }

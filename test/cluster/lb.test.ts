@@ -25,6 +25,7 @@ import {
   type LbFault,
 } from "../../src/testing/lb-pair.js";
 import { ZonalHarness } from "../../src/testing/zonal-harness.js";
+import { longIt } from "../../src/testing/tier.js";
 
 // A crashed or frozen node answers nothing; one whose processes died refuses at once.
 const TARGET_MS: Record<LbFault, number> = {
@@ -110,6 +111,8 @@ describe("load-balancer pair under faults", () => {
     name: string;
     cut: (activeVm: { id: string; zone: string }) => Promise<void>;
     holdMs: number;
+    /** Runs in the long tier only (src/testing/tier.ts). */
+    long?: boolean;
   }> = [
     {
       name: "the active node cut off from the control plane (and the lease store)",
@@ -141,32 +144,36 @@ describe("load-balancer pair under faults", () => {
         }
       },
       holdMs: 0,
+      long: true,
     },
   ];
   for (const c of partitions) {
-    it(`partition: ${c.name}: one node serves at a time, the pair whole after the heal`, async () => {
-      const p = await waitPairWhole(z, { backends: 6 });
-      const vm = Object.values(z.state().vms).find((v) => v.id === p.holder!.vmId)!;
-      const sampler = new RoleSampler(
-        p.nodes.map((n) => ({ member: n.member, address: n.address! })),
-        memberTokenOf(z, p.nodes[0]!.address!),
-      );
-      const t0 = Date.now();
-      await c.cut(vm);
-      await sleep(c.holdMs);
-      await z.client.healNetwork();
-      const whole = await waitPairWhole(z, { backends: 6 });
-      await sleep(1000);
-      await sampler.stop();
-      console.log(
-        `# lb partition, ${c.name}: active ${p.holder!.member} -> ${whole.holder!.member}; longest gap ${client.longestGap(t0)} ms; ${sampler.rounds.length} rounds asked`,
-      );
-      assert.deepEqual(sampler.doubles(), [], "never two nodes active at once");
-      assert.ok(
-        client.runs(t0).length <= 2,
-        `one node at a time, as the client saw it: ${client.runs(t0).join(" -> ")}`,
-      );
-    });
+    (c.long ? longIt : it)(
+      `partition: ${c.name}: one node serves at a time, the pair whole after the heal`,
+      async () => {
+        const p = await waitPairWhole(z, { backends: 6 });
+        const vm = Object.values(z.state().vms).find((v) => v.id === p.holder!.vmId)!;
+        const sampler = new RoleSampler(
+          p.nodes.map((n) => ({ member: n.member, address: n.address! })),
+          memberTokenOf(z, p.nodes[0]!.address!),
+        );
+        const t0 = Date.now();
+        await c.cut(vm);
+        await sleep(c.holdMs);
+        await z.client.healNetwork();
+        const whole = await waitPairWhole(z, { backends: 6 });
+        await sleep(1000);
+        await sampler.stop();
+        console.log(
+          `# lb partition, ${c.name}: active ${p.holder!.member} -> ${whole.holder!.member}; longest gap ${client.longestGap(t0)} ms; ${sampler.rounds.length} rounds asked`,
+        );
+        assert.deepEqual(sampler.doubles(), [], "never two nodes active at once");
+        assert.ok(
+          client.runs(t0).length <= 2,
+          `one node at a time, as the client saw it: ${client.runs(t0).join(" -> ")}`,
+        );
+      },
+    );
   }
 
   it("a crashed backend leaves the rotation within the health-check window and rejoins with no HAProxy restart", async () => {

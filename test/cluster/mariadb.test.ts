@@ -25,6 +25,7 @@ import {
 import { MariadbChecker, type MariadbTarget } from "../../src/testing/mariadb-checker.js";
 import { CpuLoad } from "../../src/testing/cpu-load.js";
 import { ZonalHarness } from "../../src/testing/zonal-harness.js";
+import { longIt } from "../../src/testing/tier.js";
 
 const D = "maria-ha";
 
@@ -149,7 +150,7 @@ describe("mariadb galera cluster under faults", () => {
     assert.match(running.err, /runs \(m\d leads\): nothing to bootstrap/);
   });
 
-  it("no failover while the machine runs at full CPU for 20 s (a busy loop per core)", async () => {
+  longIt("no failover while the machine runs at full CPU for 20 s (a busy loop per core)", async () => {
     const before = await whole();
     const t0 = Date.now();
     const load = new CpuLoad().start();

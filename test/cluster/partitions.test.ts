@@ -25,6 +25,7 @@ import {
 } from "../../src/testing/cluster-faults.js";
 import type { Ack, PgChecker } from "../../src/testing/pg-checker.js";
 import { ZonalHarness } from "../../src/testing/zonal-harness.js";
+import { longIt } from "../../src/testing/tier.js";
 
 const TTL_MS = 5000; // examples/postgres-cluster.yml
 
@@ -202,7 +203,7 @@ describe("clustered postgres under network partitions", () => {
       failover: "allowed",
     }));
 
-  it("flapping: the primary cut off from its replicas and healed every 2 s", () =>
+  longIt("flapping: the primary cut off from its replicas and healed every 2 s", () =>
     partitionCase({
       cut: async (c, vm) => {
         const replicas = c.members
@@ -217,5 +218,6 @@ describe("clustered postgres under network partitions", () => {
       },
       holdMs: 0,
       failover: "allowed",
-    }));
+    }),
+  );
 });

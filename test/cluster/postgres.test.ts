@@ -20,6 +20,7 @@ import {
 import type { PgChecker } from "../../src/testing/pg-checker.js";
 import { CpuLoad } from "../../src/testing/cpu-load.js";
 import { ZonalHarness } from "../../src/testing/zonal-harness.js";
+import { longIt } from "../../src/testing/tier.js";
 
 describe("clustered postgres under faults", () => {
   const z = new ZonalHarness();
@@ -89,7 +90,7 @@ describe("clustered postgres under faults", () => {
     });
   }
 
-  it("no failover while the machine runs at full CPU for 20 s (a busy loop per core)", async () => {
+  longIt("no failover while the machine runs at full CPU for 20 s (a busy loop per core)", async () => {
     const before = await waitWhole(z, undefined, 90_000);
     const t0 = Date.now();
     const load = new CpuLoad().start();

@@ -87,6 +87,8 @@ export class PostgresManager implements JobController {
    * prepare's awaitRole): a role set meanwhile needs no restart, the start takes it.
    */
   private roleUnread = false;
+  /** The leader the last start read its role for (null: it was to lead, or none read yet). */
+  private preparedLeader: { member: string; address: string } | null = null;
   /** The member skeleton (lease store, leader lease, failsafe, VIP, fencing); none for a single postgres. */
   private readonly cm: ClusterMember | undefined;
   /** The cycle's other calls to the store: none after one failed, and the lease renews at once next. */
@@ -199,6 +201,7 @@ export class PostgresManager implements JobController {
       });
     }
     this.roleUnread = false;
+    this.preparedLeader = this.role.role === "replica" ? this.role.leader : null;
     return this.role;
   }
 
@@ -663,15 +666,23 @@ export class PostgresManager implements JobController {
         return;
       case "follow": {
         this.streamedAt = Date.now();
-        const wasPrimary = this.role?.role === "primary";
-        const rewind = wasPrimary || this.role === null || (this.role.role === "replica" && this.role.rewind);
-        const onlyUpstream = this.role?.role === "replica" && !rewind && this.pg.running;
+        const current = this.role?.role === "replica" ? this.role : null;
+        const sameLeader = (l: { member: string; address: string } | null | undefined) =>
+          l?.member === d.leader.member && l.address === d.leader.address;
+        // A rewind onto this leader is asked for already: the restart (or start) that
+        // asked it is on its way and does it; another would only cut it short.
+        if (current?.rewind && sameLeader(current.leader)) return;
+        const rewind = this.role?.role === "primary" || this.role === null || current?.rewind === true;
+        const onlyUpstream = current !== null && !rewind && this.pg.running;
+        // Started for this very leader, its rewind done (a decision taken on what was
+        // observed before the start's prepare finished).
+        const startedFor = !rewind && this.handle.processRunning() && sameLeader(this.preparedLeader);
         this.setRole({ role: "replica", leader: d.leader, rewind });
-        // The job's start has not read its role yet: it takes this one. A restart queued
-        // behind it would stop postgres in its first moments of recovery (after a
+        // The job's start has not read its role yet (it takes this one), or read it: no
+        // restart. One would stop postgres in its first moments of recovery (after a
         // pg_rewind, a recovery cut short there leaves a minimum recovery point on the
         // wrong timeline, and postgres never starts again).
-        if (this.roleUnread) return;
+        if (this.roleUnread || startedFor) return;
         // Not running (waiting to retry a start that failed, perhaps towards the last
         // leader): started again now, towards this one.
         if (onlyUpstream) await this.conn.query("SELECT pg_reload_conf()");

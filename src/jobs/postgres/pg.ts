@@ -208,7 +208,10 @@ export async function observe(conn: PgConn): Promise<PgState> {
               CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END AS cur,
               pg_last_wal_receive_lsn()::text AS rcv,
               pg_last_wal_replay_lsn()::text AS rpl,
-              COALESCE((SELECT received_tli FROM pg_stat_wal_receiver), (SELECT timeline_id FROM pg_control_checkpoint())) AS tli,
+              CASE WHEN pg_is_in_recovery()
+                THEN COALESCE((SELECT received_tli FROM pg_stat_wal_receiver), (SELECT timeline_id FROM pg_control_checkpoint()))
+                -- a primary's timeline is its current WAL file's (the checkpoint's lags behind a promotion)
+                ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS tli,
               (SELECT sender_host FROM pg_stat_wal_receiver WHERE status = 'streaming') AS up`,
     );
     const r = row!;
