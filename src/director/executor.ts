@@ -156,14 +156,14 @@ async function runLockedStep(
       const note = await ops.drainAndStop(inst);
       if (note) await say(note, "warn");
       inst = await ops.deleteVm(inst);
+      if (step.newDisk && inst.diskId) {
+        // A cluster member moving zones or growing its disk: its peers fill the new one.
+        await say(
+          `deletes disk ${inst.diskId} (${inst.diskSizeMb ?? "?"} MiB) in ${inst.zone}: a new one (${step.diskSizeMb ?? "?"} MiB) in ${step.zone} is filled from the cluster`,
+        );
+        inst = await ops.deleteDisk(inst);
+      }
       if (inst.zone !== step.zone) {
-        if (step.newDisk && inst.diskId) {
-          // A cluster member moving zones: its old disk stays behind; its peers fill the new one.
-          await say(
-            `deletes disk ${inst.diskId} in ${inst.zone}: a new one in ${step.zone} is filled from the cluster`,
-          );
-          inst = await ops.deleteDisk(inst);
-        }
         await o.ctx.store.instances.update(inst.id, { zone: step.zone });
         inst = { ...inst, zone: step.zone };
       }

@@ -164,16 +164,44 @@ describe("planner", () => {
     assert.match(p.errors[0]!, /^web\/\d+ \(z\d\): z\d\/h1: 0 CPUs free, needs 2; z\d\/h2: lacks ssd$/);
   });
 
-  it("refuses to resize or drop a persistent disk", () => {
+  it("refuses to shrink a persistent disk, to grow one that holds the only copy of its data, or to drop one", () => {
     const d = deployed(web);
     const withDisk = d.instances.map((i) => ({ ...i, diskId: `disk-${i.index}`, diskSizeMb: 1024 }));
-    const larger = structuredClone(web);
-    larger.instance_groups[0]!.persistent_disk = 2048;
+    const sized = (mb: number) => {
+      const m = structuredClone(web);
+      m.instance_groups[0]!.persistent_disk = mb;
+      return m;
+    };
+    const grown = run({ ...d, instances: withDisk, manifest: sized(2048) });
+    assert.deepEqual(grown.steps, []);
     assert.match(
-      run({ ...d, instances: withDisk, manifest: larger }).errors[0]!,
-      /1024 MiB, the manifest asks 2048; resizing disks is not supported/,
+      grown.errors[0]!,
+      /^instance_groups\.web\.persistent_disk: web\/0's disk has 1024 MiB, the manifest asks 2048; growing a disk that holds the only copy of its data needs the cloud to resize it in place/,
+    );
+    assert.match(
+      run({ ...d, instances: withDisk, manifest: sized(512) }).errors[0]!,
+      /web\/0's disk has 1024 MiB, the manifest asks 512; a disk is never shrunk \(its data may not fit\): ask for 1024 MiB or more/,
     );
     assert.match(run({ ...d, instances: withDisk }).errors[0]!, /removing disks is not supported/);
+  });
+
+  it("grows a cluster member's disk as a new disk its peers fill, each member recreated", () => {
+    const pg = parseManifest(parse(readFileSync(repoPath("examples", "postgres-cluster.yml"), "utf8")), cc);
+    const d = deployed(pg);
+    const withDisk = d.instances.map((i) => ({ ...i, diskId: `disk-${i.index}`, diskSizeMb: 1024 }));
+    const bigger = structuredClone(pg);
+    delete bigger.instance_groups[0]!.persistent_disk_type;
+    bigger.instance_groups[0]!.persistent_disk = 4096;
+    const p = run({ ...d, instances: withDisk, manifest: bigger });
+    assert.deepEqual(p.errors, []);
+    assert.deepEqual(
+      p.steps.map((s) => [s.key, s.action, s.newDisk, s.diskSizeMb]),
+      withDisk.map((i) => [`${i.group}/${i.index}`, "recreate", true, 4096]),
+    );
+    for (const s of p.steps)
+      assert.deepEqual(s.reasons, [
+        "grow its persistent disk from 1024 to 4096 MiB: a new disk, filled by the cluster",
+      ]);
   });
 
   it("moves what runs on a host in maintenance to another host of its zone, and places nothing there", () => {

@@ -37,7 +37,10 @@ export interface Step {
   resources: Resources;
   /** The group's persistent disk size, when it has one. */
   diskSizeMb?: number;
-  /** A recreate in another zone: the old disk is deleted and a new one made there (a cluster member: its peers hold the data). */
+  /**
+   * A cluster member's recreate with a new disk (in another zone, or a bigger one): the
+   * old disk is deleted and a new one made; its peers hold the data and fill it.
+   */
   newDisk?: true;
   reasons: string[];
 }
@@ -172,9 +175,18 @@ export function plan(input: PlanInput): Plan {
       const inst = byIndex.get(k.index)!;
       const key = `${group.name}/${inst.index}`;
       if (inst.diskSizeMb !== null && disk !== undefined && inst.diskSizeMb !== disk) {
-        out.errors.push(
-          `${key}: its persistent disk has ${inst.diskSizeMb} MiB, the manifest asks ${disk}; resizing disks is not supported`,
-        );
+        const grow = growDisk(group.name, key, inst.diskSizeMb, disk, rebuildDisks);
+        if ("error" in grow) out.errors.push(grow.error);
+        else {
+          free(inst);
+          placeLater.push({
+            ...base(inst),
+            action: "recreate",
+            instanceId: inst.id,
+            newDisk: true,
+            reasons: [grow.reason],
+          });
+        }
         continue;
       }
       if (inst.diskId !== null && disk === undefined) {
@@ -289,4 +301,32 @@ export function plan(input: PlanInput): Plan {
   const order = new Map(manifest.instance_groups.map((g, i) => [g.name, i]));
   out.steps.sort((a, b) => (order.get(a.group) ?? 1e9) - (order.get(b.group) ?? 1e9) || a.index - b.index);
   return out;
+}
+
+/**
+ * A persistent disk of another size. A bigger one for a cluster member whose service
+ * rolls (its peers hold the data): a new disk, filled by the cluster, in the update's
+ * order. Anything else is refused, naming the field: shrinking (data may not fit), and
+ * growing the only copy of the data (that needs the cloud to resize the volume in
+ * place, which zonal does not do yet).
+ */
+export function growDisk(
+  group: string,
+  key: string,
+  hasMb: number,
+  wantMb: number,
+  rebuildDisks: boolean,
+): { reason: string } | { error: string } {
+  const at = `instance_groups.${group}.persistent_disk`;
+  if (wantMb < hasMb)
+    return {
+      error: `${at}: ${key}'s disk has ${hasMb} MiB, the manifest asks ${wantMb}; a disk is never shrunk (its data may not fit): ask for ${hasMb} MiB or more`,
+    };
+  if (!rebuildDisks)
+    return {
+      error: `${at}: ${key}'s disk has ${hasMb} MiB, the manifest asks ${wantMb}; growing a disk that holds the only copy of its data needs the cloud to resize it in place, which zonal does not do yet (a cluster of 2 or more members gets new disks, filled by its peers)`,
+    };
+  return {
+    reason: `grow its persistent disk from ${hasMb} to ${wantMb} MiB: a new disk, filled by the cluster`,
+  };
 }

@@ -17,7 +17,7 @@ import type { ClusterView } from "../../src/director/cluster-service.js";
 import { EtcdLeaseStore } from "../../src/ha/etcd/store.js";
 import { waitFor } from "../../src/lib/sleep.js";
 import { TestEtcd } from "../../src/testing/etcd.js";
-import { bindingOf, roleTarget } from "../../src/testing/cluster-faults.js";
+import { bindingOf, roleTarget, timeline } from "../../src/testing/cluster-faults.js";
 import { PgChecker } from "../../src/testing/pg-checker.js";
 import { ZonalHarness } from "../../src/testing/zonal-harness.js";
 
@@ -132,7 +132,7 @@ describe("clustered postgres on etcd leases: switchover, failover, roles", () =>
     const gap = checker.longestGap(t0);
     await checker.stop();
     console.log(`# etcd crash failover: write gap ${gap} ms`);
-    assert.ok(gap <= 3000, `writes paused ${gap} ms`);
+    assert.ok(gap <= 3000, `writes paused ${gap} ms\n${await timeline(z, t0, "pg")}`);
     const v = await checker.verify();
     assert.deepEqual(v.missing, []);
     assert.equal(v.twoWriters, false);

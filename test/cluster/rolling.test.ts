@@ -130,7 +130,12 @@ for (const svc of services.filter((s) => LONG || !s.long)) {
     let checker: WriteChecker<unknown>;
     const D = svc.deployment;
     const manifest = parse(readFileSync(repoPath("examples", svc.example), "utf8")) as {
-      instance_groups: Array<{ vm_type: string; jobs: Array<{ properties: Record<string, unknown> }> }>;
+      instance_groups: Array<{
+        vm_type: string;
+        persistent_disk_type?: string;
+        persistent_disk?: number;
+        jobs: Array<{ properties: Record<string, unknown> }>;
+      }>;
     };
 
     before(async () => {
@@ -243,6 +248,28 @@ for (const svc of services.filter((s) => LONG || !s.long)) {
         assert.notEqual(a.vmId, b.vmId, `${b.group}/${b.index} got a new VM`);
         assert.equal(a.diskId, b.diskId, `${b.group}/${b.index} kept its disk`);
         assert.equal(disks.find((d) => d.id === a.diskId)?.attachedTo, a.vmId, "attached to the new VM only");
+      }
+    });
+
+    it("grows every member's disk: a new, bigger disk each, filled by the cluster, in the same order", async () => {
+      const list = () => z.director.http.request<InstanceView[]>("GET", `/v1/instances?deployment=${D}`);
+      const vmsBefore = await list();
+      const { events, before } = await roll("disk grow", () => {
+        delete manifest.instance_groups[0]!.persistent_disk_type;
+        manifest.instance_groups[0]!.persistent_disk = 2048;
+      });
+      const order = stepOrder(events);
+      assert.equal(order.length, 3, order.join(", "));
+      assert.equal(order.at(-1), leaderKey(before), `the leader is rebuilt last: ${order.join(", ")}`);
+      const vmsAfter = await list();
+      const disks = Object.values(z.state().disks);
+      for (const b of vmsBefore) {
+        const a = vmsAfter.find((x) => x.id === b.id)!;
+        const disk = disks.find((d) => d.id === a.diskId);
+        assert.notEqual(a.diskId, b.diskId, `${b.group}/${b.index} got a new disk`);
+        assert.equal(disk?.sizeMb, 2048, `${b.group}/${b.index}'s disk has 2048 MiB`);
+        assert.equal(disk?.attachedTo, a.vmId, "attached to its new VM");
+        assert.ok(!disks.some((d) => d.id === b.diskId), `${b.group}/${b.index}'s old disk is deleted`);
       }
     });
 

@@ -87,7 +87,7 @@ export class PostgresManager implements JobController {
    * prepare's awaitRole): a role set meanwhile needs no restart, the start takes it.
    */
   private roleUnread = false;
-  /** The leader the last start read its role for (null: it was to lead, or none read yet). */
+  /** The leader the running postgres was set up to follow: by the last start's role, or a reload since (null: it was to lead, or none yet). */
   private preparedLeader: { member: string; address: string } | null = null;
   /** The member skeleton (lease store, leader lease, failsafe, VIP, fencing); none for a single postgres. */
   private readonly cm: ClusterMember | undefined;
@@ -685,8 +685,10 @@ export class PostgresManager implements JobController {
         if (this.roleUnread || startedFor) return;
         // Not running (waiting to retry a start that failed, perhaps towards the last
         // leader): started again now, towards this one.
-        if (onlyUpstream) await this.conn.query("SELECT pg_reload_conf()");
-        else await this.restart(`following ${d.leader.member}`);
+        if (onlyUpstream) {
+          await this.conn.query("SELECT pg_reload_conf()");
+          this.preparedLeader = d.leader; // the running postgres streams from it now
+        } else await this.restart(`following ${d.leader.member}`);
         return;
       }
       case "handover":

@@ -117,12 +117,28 @@ export async function basebackup(
 export const couldNotConnect = (output: string): boolean =>
   /could not connect|connection to server .* failed|timeout expired|Connection refused/i.test(output);
 
-/** Rewinds the (stopped) data dir onto the leader's timeline. False when pg_rewind cannot (then clone again). */
+/**
+ * Rewinds the (stopped) data dir onto the leader's timeline. False when pg_rewind cannot (then clone again).
+ *
+ * A CHECKPOINT on the leader first (what Patroni does after a promotion): pg_rewind
+ * takes the timeline it writes beside the minimum recovery point from the source's
+ * last checkpoint, and a leader promoted moments ago has not finished one on its new
+ * timeline yet; the rewound member would then refuse to start ("requested timeline N
+ * does not contain minimum recovery point … on timeline N-1").
+ */
 export async function rewind(
   paths: PgPaths,
   leader: { address: string; port: number },
   secrets: PgSecrets,
 ): Promise<ToolResult> {
+  const conn = new PgConn(leader.address, leader.port, secrets.postgres, tlsFiles(paths).ca);
+  try {
+    await conn.query("CHECKPOINT");
+  } catch (err) {
+    return { code: 1, output: `could not connect to ${leader.address} for a CHECKPOINT: ${String(err)}` };
+  } finally {
+    conn.reset();
+  }
   return runPgTool(
     "pg_rewind",
     [
