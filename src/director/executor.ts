@@ -16,6 +16,7 @@ import { buildSpec, resolveLinks } from "./spec-builder.js";
 import type { Batch } from "./update-policy.js";
 import { strategyOf } from "../strategies/registry.js";
 import { drainFromBalancers, handOver, waitCaughtUp, type RollingControl } from "./rolling.js";
+import { adoptStandby, readyStandby } from "./standby-pool.js";
 
 export class DeployFailed extends Error {}
 
@@ -152,10 +153,21 @@ async function runLockedStep(
       inst = await ops.setState(inst, "updating");
       if (o.rolling) await drainFromBalancers(o.rolling, inst, step.key, o.report);
     }
+    const group = o.manifest.instance_groups.find((g) => g.name === step.group)!;
+    // A standby group's recreate in its own zone, same vm_type: its zone's warm VM
+    // takes the instance over (booted already), as in a failover, but planned.
+    const warm =
+      step.action === "recreate" && strategyOf(group).warmStandbys && inst.zone === step.zone
+        ? await readyStandby(o.ctx, inst.deployment, step.group, step.zone, step.resources)
+        : undefined;
     if (step.action === "recreate") {
       const note = await ops.drainAndStop(inst);
       if (note) await say(note, "warn");
       inst = await ops.deleteVm(inst);
+      if (warm) {
+        inst = await adoptStandby(o.ctx, inst, warm);
+        await say(`standby ${inst.vmId} on ${inst.host} takes over (its zone's warm VM)`);
+      }
       if (step.newDisk && inst.diskId) {
         // A cluster member moving zones or growing its disk: its peers fill the new one.
         await say(
@@ -168,7 +180,7 @@ async function runLockedStep(
         inst = { ...inst, zone: step.zone };
       }
     }
-    if (step.action === "create" || step.action === "recreate") {
+    if (step.action === "create" || (step.action === "recreate" && !warm)) {
       inst = await ops.createVm(inst, step.host!, step.resources);
       await say(`VM ${inst.vmId} on ${inst.host} at ${inst.address}`);
     }
@@ -178,7 +190,6 @@ async function runLockedStep(
       if (!hadDisk) await say(`disk ${inst.diskId} (${step.diskSizeMb} MiB) created`);
       await ops.attachDisk(inst);
     }
-    const group = o.manifest.instance_groups.find((g) => g.name === step.group)!;
     const known = await o.ctx.store.instances.list();
     const spec = buildSpec({
       manifest: o.manifest,

@@ -89,7 +89,7 @@ export function resourcesOf(group: GroupManifest, cc: CloudConfig): Resources {
 const describeResources = (r: Resources): string =>
   `${r.cpu} CPU/${r.ramMb} MiB${r.hostAttributes ? ` ${JSON.stringify(r.hostAttributes)}` : ""}`;
 
-function sameResources(a: Resources, b: Resources): boolean {
+export function sameResources(a: Resources, b: Resources): boolean {
   return (
     a.cpu === b.cpu &&
     a.ramMb === b.ramMb &&

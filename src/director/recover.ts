@@ -24,7 +24,7 @@ import type { GroupManifest, Manifest } from "../manifest/manifest.js";
 import { placementHosts } from "./observe.js";
 import { resourcesOf } from "./planner.js";
 import { buildSpec, resolveLinks } from "./spec-builder.js";
-import { standbyReady, syncStandbys } from "./standby-pool.js";
+import { adoptStandby, readyStandby, syncStandbys } from "./standby-pool.js";
 import { breakLeasesOf, specExtras } from "./clusters.js";
 import { strategyOf } from "../strategies/registry.js";
 
@@ -167,33 +167,19 @@ async function resurrect(r: Recovery, inst: InstanceRecord): Promise<InstanceRec
  * undefined when no standby is ready (the caller resurrects instead).
  */
 async function claimStandby(r: Recovery, inst: InstanceRecord): Promise<InstanceRecord | undefined> {
-  const pool = (await r.ctx.store.standbys.list(inst.deployment)).filter(
-    (s) => s.group === inst.group && s.zone === inst.zone,
-  );
   // Resumed after a crash: the standby may already be this instance's VM.
-  const already = pool.find((s) => s.vmId !== null && s.vmId === inst.vmId);
+  const already = (await r.ctx.store.standbys.list(inst.deployment)).find(
+    (s) => s.vmId !== null && s.vmId === inst.vmId,
+  );
   if (already) await r.ctx.store.standbys.delete(already.id);
   if (!stillOnFailedVm(r, inst)) return inst;
-  let standby;
-  for (const s of pool) if (await standbyReady(r.ctx, s)) standby ??= s;
+  const standby = await readyStandby(r.ctx, inst.deployment, inst.group, inst.zone);
   if (!standby) {
     await r.say(`no standby ready in ${inst.zone}; resurrecting instead`, "warn");
     return undefined;
   }
   inst = await letGoOfOldVm(r, inst);
-  // The instance takes the standby's VM over (recorded before the standby row goes).
-  const patch = {
-    vmId: standby.vmId,
-    host: standby.host,
-    address: standby.address,
-    agentPort: standby.agentPort,
-    agentToken: standby.agentToken,
-    vmResources: standby.vmResources,
-  };
-  await r.ctx.store.instances.update(inst.id, patch);
-  await r.ctx.store.standbys.delete(standby.id);
-  await r.ctx.cloud.setVmMetadata(standby.vmId!, { instance: inst.id, index: String(inst.index) });
-  inst = { ...inst, ...patch };
+  inst = await adoptStandby(r.ctx, inst, standby);
   await r.say(`standby ${inst.vmId} on ${inst.host} takes over`);
   return inst;
 }

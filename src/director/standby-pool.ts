@@ -9,13 +9,15 @@ import type { AgentClient } from "../agent/client.js";
 import { errorMessage } from "../lib/errors.js";
 import { waitFor } from "../lib/sleep.js";
 import { place } from "../placement/place.js";
+import type { InstanceRecord } from "../store/instances.js";
 import type { StandbyRecord } from "../store/standbys.js";
 import type { CloudConfig } from "../manifest/cloud-config.js";
 import { agentClient, agentSettings, type DirectorContext } from "./context.js";
 import type { TaskReporter } from "./events.js";
 import type { Manifest } from "../manifest/manifest.js";
 import { placementHosts } from "./observe.js";
-import { resourcesOf } from "./planner.js";
+import { resourcesOf, sameResources } from "./planner.js";
+import type { Resources } from "../placement/types.js";
 import { strategyOf } from "../strategies/registry.js";
 
 export function standbyAgent(
@@ -49,6 +51,54 @@ export async function standbyReady(ctx: DirectorContext, s: StandbyRecord): Prom
   }
 }
 
+/**
+ * A ready standby of `group` in `zone`, on a host not in maintenance and, when asked,
+ * with these resources (a standby built for another vm_type does not do); undefined
+ * when there is none.
+ */
+export async function readyStandby(
+  ctx: DirectorContext,
+  deployment: string,
+  group: string,
+  zone: string,
+  resources?: Resources,
+): Promise<StandbyRecord | undefined> {
+  const maintenance = await ctx.store.maintenance.view();
+  const pool = (await ctx.store.standbys.list(deployment)).filter(
+    (s) =>
+      s.group === group &&
+      s.zone === zone &&
+      !(s.host !== null && maintenance.hosts.has(s.host)) &&
+      (!resources || (s.vmResources !== null && sameResources(s.vmResources, resources))),
+  );
+  for (const s of pool) if (await standbyReady(ctx, s)) return s;
+  return undefined;
+}
+
+/**
+ * The instance takes the standby's VM over: recorded on the instance before the
+ * standby's row goes (a director that dies in between finds the VM the instance's,
+ * and `syncStandbys` drops the row). Its disk and address follow in the caller.
+ */
+export async function adoptStandby(
+  ctx: DirectorContext,
+  inst: InstanceRecord,
+  standby: StandbyRecord,
+): Promise<InstanceRecord> {
+  const patch = {
+    vmId: standby.vmId,
+    host: standby.host,
+    address: standby.address,
+    agentPort: standby.agentPort,
+    agentToken: standby.agentToken,
+    vmResources: standby.vmResources,
+  };
+  await ctx.store.instances.update(inst.id, patch);
+  await ctx.store.standbys.delete(standby.id);
+  await ctx.cloud.setVmMetadata(standby.vmId!, { instance: inst.id, index: String(inst.index) });
+  return { ...inst, ...patch };
+}
+
 export async function syncStandbys(
   ctx: DirectorContext,
   manifest: Manifest,
@@ -56,6 +106,11 @@ export async function syncStandbys(
   report: TaskReporter,
   only?: { group: string; zone: string },
 ): Promise<void> {
+  const taken = new Set((await ctx.store.instances.list(manifest.name)).map((i) => i.vmId));
+  for (const s of await ctx.store.standbys.list(manifest.name)) {
+    // Adopted by an instance, and the director died before the row went: the VM is the instance's.
+    if (s.vmId !== null && taken.has(s.vmId)) await ctx.store.standbys.delete(s.id);
+  }
   const pool = await ctx.store.standbys.list(manifest.name);
   const maintenance = await ctx.store.maintenance.view();
   const wanted = new Set<string>();

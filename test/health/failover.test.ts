@@ -123,5 +123,68 @@ for (const strategy of ["resurrect", "standby"] as const) {
         if (isolation) await z.client.healNetwork(isolation.id);
       });
     }
+
+    it(`host drain: ${strategy === "standby" ? "its zone's warm VM takes the instance over" : "a new VM on the zone's other host"}, with every acknowledged write`, async () => {
+      // A zone whose warm VM is not on the instance's own host (the one drained); after
+      // the faults above a zone's warm VM may share it.
+      const warmOf = async (zone: string) => {
+        const host = (await instance(zone)).host;
+        return Object.values(z.state().vms).find(
+          (v) =>
+            v.zone === zone &&
+            v.host !== host &&
+            v.metadata.deployment === "counter" &&
+            v.metadata.standby !== undefined,
+        );
+      };
+      let zone = "z2";
+      if (strategy === "standby") {
+        const zones: string[] = [];
+        for (const zn of ["z1", "z2", "z3"]) if (await warmOf(zn)) zones.push(zn);
+        assert.ok(zones.length > 0, "a zone whose warm VM is on another host than its instance");
+        zone = zones[0]!;
+      }
+      const warm = await warmOf(zone);
+      const inst = await instance(zone);
+      const url = async () => {
+        const i = await instance(zone);
+        return `http://${strategy === "standby" ? i.vip : i.address}:8080`;
+      };
+      const writer = new CounterWriter(url).start();
+      await waitFor(() => (writer.acked.length >= 5 ? true : undefined), {
+        timeoutMs: 10_000,
+        what: "writes before the drain",
+      });
+      const t0 = Date.now();
+      const r = await z.zonalAsync("host", "drain", inst.host!, "--reason", "firmware");
+      assert.equal(r.code, 0, r.err + r.out);
+      const tookMs = Date.now() - t0;
+      const moved = await instance(zone);
+      assert.notEqual(moved.host, inst.host, "it runs off the drained host");
+      assert.notEqual(moved.vmId, inst.vmId);
+      if (strategy === "standby")
+        assert.equal(
+          moved.vmId,
+          warm!.id,
+          `the warm VM took it over:\n${z
+            .json<Array<{ message: string }>>("events", "-d", "counter", "-n", "30")
+            .map((e) => e.message)
+            .join("\n")}`,
+        );
+      const before = writer.acked.length;
+      await waitFor(() => (writer.acked.length >= before + 5 ? true : undefined), {
+        timeoutMs: 10_000,
+        what: "writes after the drain",
+      });
+      await writer.stop();
+      const gap = writer.longestGap(t0);
+      console.log(`# ${strategy} host drain: moved in ${tookMs} ms, longest write gap ${gap} ms`);
+      const body = await (await fetch(`${await url()}/`)).text();
+      assert.ok(Number(body.split(" ")[0]) >= writer.max, "the counter holds every acknowledged increment");
+      const log = readWriteLog(join(z.dataDir, "disks", moved.diskId!, "writes.log"));
+      for (const n of writer.acked) assert.ok(log.written.has(n), `acknowledged ${n} is on the disk`);
+      assert.equal(log.interleaved, false, `one writer at a time: ${log.writers.join(" -> ")}`);
+      assert.equal(z.zonal("host", "undrain", inst.host!).code, 0);
+    });
   });
 }
