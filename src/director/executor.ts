@@ -15,8 +15,8 @@ import type { Step } from "./planner.js";
 import { buildSpec, resolveLinks } from "./spec-builder.js";
 import type { Batch } from "./update-policy.js";
 import { strategyOf } from "../strategies/registry.js";
-import { drainFromBalancers, handOver, waitCaughtUp, type RollingControl } from "./rolling.js";
-import { adoptStandby, readyStandby } from "./standby-pool.js";
+import { drainFromBalancers, handOver, peersHoldData, waitCaughtUp, type RollingControl } from "./rolling.js";
+import { adoptStandby, readyStandby, releaseStandby } from "./standby-pool.js";
 
 export class DeployFailed extends Error {}
 
@@ -161,13 +161,17 @@ async function runLockedStep(
         ? await readyStandby(o.ctx, inst.deployment, step.group, step.zone, step.resources)
         : undefined;
     if (step.action === "recreate") {
-      const note = await ops.drainAndStop(inst);
-      if (note) await say(note, "warn");
-      inst = await ops.deleteVm(inst);
-      if (warm) {
-        inst = await adoptStandby(o.ctx, inst, warm);
-        await say(`standby ${inst.vmId} on ${inst.host} takes over (its zone's warm VM)`);
+      try {
+        if (step.newDisk && inst.diskId) await peersHoldData(o.rolling, o.manifest, step);
+        const note = await ops.drainAndStop(inst);
+        if (note) await say(note, "warn");
+        inst = await ops.deleteVm(inst);
+        if (warm) inst = await adoptStandby(o.ctx, inst, warm);
+      } catch (err) {
+        if (warm) releaseStandby(warm);
+        throw err;
       }
+      if (warm) await say(`standby ${inst.vmId} on ${inst.host} takes over (its zone's warm VM)`);
       if (step.newDisk && inst.diskId) {
         // A cluster member moving zones or growing its disk: its peers fill the new one.
         await say(

@@ -202,6 +202,13 @@ describe("planner", () => {
       assert.deepEqual(s.reasons, [
         "grow its persistent disk from 1024 to 4096 MiB: a new disk, filled by the cluster",
       ]);
+    // Grown from one member in the same deploy: the new members hold nothing yet.
+    const one = withDisk.filter((i) => i.index === 0);
+    const grown = run({ ...d, instances: one, known: one, manifest: bigger });
+    assert.match(
+      grown.errors.join("\n"),
+      /postgres\/0's disk has 1024 MiB, the manifest asks 4096; growing a disk that holds the only copy/,
+    );
   });
 
   it("moves what runs on a host in maintenance to another host of its zone, and places nothing there", () => {

@@ -150,9 +150,12 @@ export function plan(input: PlanInput): Plan {
       );
       continue;
     }
-    // A cluster member's data is on its peers too: it may move zones with a new disk.
+    // A cluster member's data is on its peers too: it may move zones with a new disk —
+    // when at least one other member holds it already (not one being created now).
     const rebuildDisks =
-      isClustered(group) && group.instances > 1 && serviceOf(group)?.service.update !== undefined;
+      isClustered(group) &&
+      existing.filter((i) => i.diskId !== null && i.index < group.instances).length > 1 &&
+      serviceOf(group)?.service.update !== undefined;
     const zones = balanceZones(
       group.name,
       open,

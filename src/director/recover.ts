@@ -24,7 +24,7 @@ import type { GroupManifest, Manifest } from "../manifest/manifest.js";
 import { placementHosts } from "./observe.js";
 import { resourcesOf } from "./planner.js";
 import { buildSpec, resolveLinks } from "./spec-builder.js";
-import { adoptStandby, readyStandby, syncStandbys } from "./standby-pool.js";
+import { adoptStandby, readyStandby, releaseStandby, syncStandbys } from "./standby-pool.js";
 import { breakLeasesOf, specExtras } from "./clusters.js";
 import { strategyOf } from "../strategies/registry.js";
 
@@ -178,8 +178,13 @@ async function claimStandby(r: Recovery, inst: InstanceRecord): Promise<Instance
     await r.say(`no standby ready in ${inst.zone}; resurrecting instead`, "warn");
     return undefined;
   }
-  inst = await letGoOfOldVm(r, inst);
-  inst = await adoptStandby(r.ctx, inst, standby);
+  try {
+    inst = await letGoOfOldVm(r, inst);
+    inst = await adoptStandby(r.ctx, inst, standby);
+  } catch (err) {
+    releaseStandby(standby);
+    throw err;
+  }
   await r.say(`standby ${inst.vmId} on ${inst.host} takes over`);
   return inst;
 }

@@ -128,6 +128,35 @@ export async function drainFromBalancers(
     );
 }
 
+/**
+ * Before a member's disk is deleted for a new one its peers fill (a zone move, a
+ * bigger disk): it must not lead, and another member must hold the data (the leader,
+ * or a follower caught up). Throws, saying why, otherwise: the disk is kept.
+ */
+export async function peersHoldData(
+  control: RollingControl | undefined,
+  manifest: Manifest,
+  step: Step,
+): Promise<void> {
+  const member = `m${step.index}`;
+  const rules = rulesOf(manifest, step.group);
+  const now = control && rules ? await control.roles(manifest.name, step.group) : undefined;
+  const keeps = `${step.key} keeps its disk`;
+  if (!rules || !now)
+    throw new Error(
+      `${keeps}: the cluster's roles cannot be read, so no other member is known to hold its data`,
+    );
+  if (now.leader === member)
+    throw new Error(`${keeps}: it still leads (no caught-up follower took its role)`);
+  const holders = now.members.filter(
+    (m) => m.member !== member && (m.member === now.leader || rules.caughtUp(m)),
+  );
+  if (holders.length === 0)
+    throw new Error(
+      `${keeps}: no other member holds its data (${now.members.map((m) => `${m.member} ${m.role}`).join(", ")})`,
+    );
+}
+
 /** After a member's step: waits until its service holds it caught up (or `timeoutMs`: the update stops). */
 export async function waitCaughtUp(
   control: RollingControl,

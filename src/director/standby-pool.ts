@@ -64,15 +64,36 @@ export async function readyStandby(
   resources?: Resources,
 ): Promise<StandbyRecord | undefined> {
   const maintenance = await ctx.store.maintenance.view();
+  // A warm VM an instance owns already (its director died before the row went) is not one.
+  const owned = new Set((await ctx.store.instances.list(deployment)).map((i) => i.vmId));
   const pool = (await ctx.store.standbys.list(deployment)).filter(
     (s) =>
       s.group === group &&
       s.zone === zone &&
+      !owned.has(s.vmId) &&
       !(s.host !== null && maintenance.hosts.has(s.host)) &&
       (!resources || (s.vmResources !== null && sameResources(s.vmResources, resources))),
   );
-  for (const s of pool) if (await standbyReady(ctx, s)) return s;
+  for (const s of pool) {
+    if (claimed.has(s.id) || !(await standbyReady(ctx, s))) continue;
+    // Checked again after the wait: two steps of a batch (or a recovery beside a deploy)
+    // looking at once must not both take it.
+    if (claimed.has(s.id)) continue;
+    claimed.add(s.id);
+    return s;
+  }
   return undefined;
+}
+
+/**
+ * Warm VMs handed out by `readyStandby` and not adopted (or given back) yet, in this
+ * control plane: each goes to one instance only.
+ */
+const claimed = new Set<string>();
+
+/** Gives back a warm VM `readyStandby` handed out and nobody adopted. */
+export function releaseStandby(s: StandbyRecord): void {
+  claimed.delete(s.id);
 }
 
 /**
@@ -95,6 +116,7 @@ export async function adoptStandby(
   };
   await ctx.store.instances.update(inst.id, patch);
   await ctx.store.standbys.delete(standby.id);
+  claimed.delete(standby.id);
   await ctx.cloud.setVmMetadata(standby.vmId!, { instance: inst.id, index: String(inst.index) });
   return { ...inst, ...patch };
 }

@@ -130,7 +130,8 @@ export async function openConnection(
   conn.on("error", onError);
   if (queryTimeout) {
     try {
-      await conn.query({ sql: `SET max_statement_time=${queryTimeout / 1000}`, timeout: queryTimeout });
+      // No `timeout` on this one: the connector would wrap it in SET STATEMENT … FOR, which undoes it.
+      await conn.query(`SET max_statement_time=${queryTimeout / 1000}`);
     } catch (err) {
       conn.destroy();
       throw err;

@@ -135,7 +135,15 @@ export async function rewind(
   try {
     await conn.query("CHECKPOINT");
   } catch (err) {
-    return { code: 1, output: `could not connect to ${leader.address} for a CHECKPOINT: ${String(err)}` };
+    const why = String(err);
+    // Unreachable: nothing is known about this data, tried again later. Refused
+    // otherwise: like a failed rewind (a fresh clone).
+    return {
+      code: 1,
+      output: /ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ECONNRESET|timeout|terminated/i.test(why)
+        ? `could not connect to ${leader.address} for a CHECKPOINT: ${why}`
+        : `CHECKPOINT on ${leader.address} failed: ${why}`,
+    };
   } finally {
     conn.reset();
   }
