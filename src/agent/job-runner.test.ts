@@ -10,7 +10,7 @@ import { isZombie, processTree, readStat, signalPid } from "../lib/proc.js";
 import { waitFor } from "../lib/sleep.js";
 import { claimAddressBlock } from "../testing/addresses.js";
 import { JobRunner } from "./job-runner.js";
-import { tailFile } from "./logs.js";
+import { tailFile } from "../lib/files.js";
 import { parseSpec } from "./spec.js";
 
 const dir = mkdtempSync(join(tmpdir(), "zonal-runner-"));

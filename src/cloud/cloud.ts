@@ -207,6 +207,14 @@ export interface Cloud {
   rebootVm(id: string): Promise<void>;
 
   /**
+   * The last `lines` lines of the VM's console: what its agent printed at boot (its
+   * log until it listens, and why it stopped if it did; OpenStack's
+   * `os-getConsoleOutput`). Read-only. Absent: the cloud keeps none.
+   * Rejects: NotFound, Unavailable.
+   */
+  consoleOutput?(id: string, lines: number): Promise<string[]>;
+
+  /**
    * Hard power off: fencing. Resolves only once nothing of the VM runs any more, so a
    * resolved call means the VM can no longer act. Idempotent: a stopped VM stays
    * stopped. Works on a VM whose host has failed.

@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { randomBytes } from "node:crypto";
 import { InvalidInput, NotFound } from "../lib/errors.js";
+import { waitFor } from "../lib/sleep.js";
 import { DiskInUse, NoValidHost, ZoneMismatch, type Cloud, type VmType } from "./cloud.js";
 
 export interface ContractSetup {
@@ -32,6 +33,8 @@ export interface ContractParts {
   disks?: boolean;
   /** VMs of one `group` land on different hosts of a zone (default false). */
   antiAffinity?: boolean;
+  /** `consoleOutput`: the cloud keeps a VM's console (default false). */
+  console?: boolean;
 }
 
 export function cloudContract(
@@ -179,6 +182,23 @@ export function cloudContract(
       assert.equal((await s.cloud.getVm(vm.id))?.state, "running");
       await s.cloud.deleteVm(vm.id);
     });
+
+    if (parts.console)
+      it("shows a VM's console, at most the lines asked for; an unknown VM is NotFound", async () => {
+        const { vm } = await s.cloud.createVm({ zone: s.zones[0], vmType: SMALL, metadata: md() });
+        const read = s.cloud.consoleOutput!.bind(s.cloud);
+        const lines = await waitFor(
+          async () => ((await read(vm.id, 2)).length > 0 ? read(vm.id, 2) : undefined),
+          {
+            timeoutMs: 30_000,
+            what: `a line on ${vm.id}'s console`,
+          },
+        );
+        assert.ok(lines.length >= 1 && lines.length <= 2, `${lines.length} lines`);
+        for (const line of lines) assert.equal(typeof line, "string");
+        await assert.rejects(read(`vm-missing-${run}`, 5), NotFound);
+        await s.cloud.deleteVm(vm.id);
+      });
 
     it("reserves virtual addresses and moves each to one holder at a time", async () => {
       const a = await s.cloud.createVm({ zone: s.zones[0], vmType: SMALL, metadata: md() });

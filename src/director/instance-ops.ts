@@ -61,9 +61,27 @@ export class InstanceOps {
     return created;
   }
 
+  /** Waits for a new VM's agent; one that never answers fails with the VM's state and console. */
   async waitForAgent(inst: InstanceRecord, timeoutMs = 60_000): Promise<void> {
     const agent = agentOf(this.ctx, inst, 2000);
-    await waitFor(() => agent.info(), { timeoutMs, intervalMs: 100, what: `the agent of ${inst.vmId}` });
+    try {
+      await waitFor(() => agent.info(), { timeoutMs, intervalMs: 100, what: `the agent of ${inst.vmId}` });
+    } catch (err) {
+      throw new Error(`${errorMessage(err)}${await this.bootReport(inst.vmId!)}`, { cause: err });
+    }
+  }
+
+  /** What the cloud says of a VM whose agent does not answer: its state and its console's last lines. */
+  private async bootReport(vmId: string): Promise<string> {
+    const cloud = this.ctx.cloud;
+    const vm = await cloud.getVm(vmId).catch((err: unknown) => errorMessage(err));
+    const state =
+      typeof vm === "string"
+        ? `the cloud cannot say how VM ${vmId} is (${vm})`
+        : `VM ${vmId} is ${vm?.state ?? "gone"}`;
+    const lines = cloud.consoleOutput ? await cloud.consoleOutput(vmId, 12).catch(() => []) : [];
+    const console = lines.length > 0 ? `; its console's last lines:\n    ${lines.join("\n    ")}` : "";
+    return `; ${state}${console}`;
   }
 
   /** Creates the instance's persistent disk when it has none (recorded right after). */

@@ -1,12 +1,14 @@
-/** Small file helpers: crash-safe writes, tolerant reads, a private run directory. */
+/** Small file helpers: crash-safe writes, tolerant reads, a file's last lines, a private run directory. */
 import {
   closeSync,
   existsSync,
+  fstatSync,
   fsyncSync,
   lstatSync,
   mkdirSync,
   openSync,
   readFileSync,
+  readSync,
   renameSync,
   writeSync,
 } from "node:fs";
@@ -57,4 +59,33 @@ export function privateRunDir(name: string): string {
   if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o022) !== 0)
     throw new Error(`${dir}: expected a directory of uid ${uid} that only it can write`);
   return dir;
+}
+
+/** The last `lines` lines of a file ([] when it does not exist). */
+export function tailFile(path: string, lines: number): string[] {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch {
+    return [];
+  }
+  try {
+    const size = fstatSync(fd).size;
+    let start = size;
+    let text = "";
+    const chunk = 64 * 1024;
+    while (start > 0) {
+      const len = Math.min(chunk, start);
+      start -= len;
+      const buf = Buffer.alloc(len);
+      readSync(fd, buf, 0, len, start);
+      text = buf.toString("utf8") + text;
+      if (text.split("\n").length > lines + 1) break;
+    }
+    const all = text.split("\n");
+    if (all[all.length - 1] === "") all.pop();
+    return all.slice(-lines);
+  } finally {
+    closeSync(fd);
+  }
 }

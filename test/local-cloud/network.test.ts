@@ -12,7 +12,9 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createSocket } from "node:dgram";
+import { readFileSync } from "node:fs";
 import { connect, createServer, type AddressInfo, type Server } from "node:net";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Vm } from "../../src/cloud/cloud.js";
 import type { LocalCloudClient } from "../../src/cloud/local/client.js";
@@ -209,24 +211,38 @@ describe("local cloud network", () => {
   });
 
   it("a slow link delays every packet each way; heal takes the delay away", async () => {
-    const oneWay = async (): Promise<number> => {
+    // Five packets 50 ms apart, each timed from its own send: every one that arrives
+    // must be late by the delay. A lost one (the link has 0% loss) fails with the
+    // delayer's log, which says whether it was running.
+    const arrivals = async (): Promise<number[]> => {
       const rx = createSocket("udp4");
       const tx = createSocket("udp4");
       await new Promise<void>((r) => rx.bind(0, b.address, () => r()));
-      const sent = Date.now();
-      const got = new Promise<number>((r) => rx.once("message", () => r(Date.now() - sent)));
-      tx.send("x", rx.address().port, b.address);
-      const ms = await Promise.race([got, sleep(3000).then(() => -1)]);
+      const sent: number[] = [];
+      const took: number[] = [];
+      rx.on("message", (msg) => took.push(Date.now() - sent[Number(msg.toString())]!));
+      for (let i = 0; i < 5; i++) {
+        sent.push(Date.now());
+        tx.send(String(i), rx.address().port, b.address);
+        await sleep(50);
+      }
+      await waitFor(async () => (took.length === 5 ? true : undefined), {
+        timeoutMs: 5000,
+        what: "five packets",
+      }).catch(() => undefined);
       rx.close();
       tx.close();
-      return ms;
+      return took;
     };
     const f = await cloud.addNetworkFault({ kind: "slow", target: b.id, delayMs: 300, lossPct: 0 });
-    const slow = await oneWay();
-    assert.ok(slow >= 295, `a packet to the slow VM took ${slow} ms (delay 300 ms)`);
+    const slow = await arrivals();
+    const delayLog = () => readFileSync(join(harness.dataDir, "delay.log"), "utf8").slice(-2000);
+    assert.equal(slow.length, 5, `${slow.length} of 5 packets arrived; the delayer's log:\n${delayLog()}`);
+    for (const ms of slow) assert.ok(ms >= 295, `a packet to the slow VM took ${ms} ms (delay 300 ms)`);
     await cloud.healNetwork(f.id);
-    const fast = await oneWay();
-    assert.ok(fast >= 0 && fast < 200, `after heal: ${fast} ms`);
+    const fast = await arrivals();
+    assert.equal(fast.length, 5, `after heal ${fast.length} of 5 packets arrived`);
+    for (const ms of fast) assert.ok(ms < 200, `after heal: ${ms} ms`);
   });
 
   it("a crashed VM answers nothing; one whose processes were killed answers with resets", async () => {

@@ -22,5 +22,5 @@ cloudContract(
       teardown: async () => {},
     });
   },
-  { disks: false, antiAffinity: true },
+  { disks: false, antiAffinity: true, console: true },
 );

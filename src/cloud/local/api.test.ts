@@ -81,6 +81,19 @@ describe("local cloud API input handling", () => {
       (await app.inject({ method: "GET", url: "/v1/vms/vm-nope", headers: auth })).statusCode,
       404,
     );
+    for (const lines of ["0", "abc", "1001"]) {
+      const console = await app.inject({
+        method: "GET",
+        url: `/v1/vms/vm-nope/console?lines=${lines}`,
+        headers: auth,
+      });
+      assert.equal(console.statusCode, 400, `lines=${lines}`);
+      assert.match(console.json().message, /^lines: expected a whole number from 1 to 1000/);
+    }
+    assert.equal(
+      (await app.inject({ method: "GET", url: "/v1/vms/vm-nope/console?lines=5", headers: auth })).statusCode,
+      404,
+    );
     assert.equal(
       (await app.inject({ method: "PUT", url: "/v1/disks/disk-nope/attachment", headers: auth, payload: {} }))
         .statusCode,

@@ -7,6 +7,7 @@
  *   GET    /v1/vms/:id                   DELETE /v1/vms/:id
  *   POST   /v1/vms/:id/reboot | /power-off
  *   PATCH  /v1/vms/:id/metadata          GET /v1/vms/:id/agent (address, port, token)
+ *   GET    /v1/vms/:id/console?lines=N   the last N lines its agent printed
  *   POST   /v1/disks                     GET /v1/disks[?metadata.KEY=VALUE]
  *   GET    /v1/disks/:id                 DELETE /v1/disks/:id
  *   PUT    /v1/disks/:id/attachment      DELETE /v1/disks/:id/attachment[?force=true]
@@ -69,6 +70,9 @@ export function buildCloudApi(service: LocalCloudService, token: string, logger?
     await service.setVmMetadata(req.params.id, req.body as Metadata);
     return reply.status(204).send();
   });
+  app.get<{ Params: IdParams; Querystring: { lines?: string } }>("/v1/vms/:id/console", async (req) => ({
+    lines: await service.consoleOutput(req.params.id, Number(req.query.lines ?? 100)),
+  }));
   app.get<{ Params: IdParams }>("/v1/vms/:id/agent", (req) => service.agentSettings(req.params.id));
 
   app.post("/v1/disks", async (req, reply) =>

@@ -129,6 +129,17 @@ export class LocalCloudClient implements Cloud {
     await this.http.request("PATCH", `/v1/vms/${encodeURIComponent(id)}/metadata`, { body: metadata });
   }
 
+  async consoleOutput(id: string, lines: number): Promise<string[]> {
+    const res = await this.http.request<{ lines: string[] }>(
+      "GET",
+      `/v1/vms/${encodeURIComponent(id)}/console`,
+      {
+        query: { lines: String(lines) },
+      },
+    );
+    return res.lines;
+  }
+
   /** Address, port and token of a VM's agent. */
   agentEndpoint(id: string): Promise<{ address: string; agentPort: number; token: string }> {
     return this.http.request("GET", `/v1/vms/${encodeURIComponent(id)}/agent`);

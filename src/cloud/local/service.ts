@@ -54,8 +54,9 @@ import {
 } from "./network/faults.js";
 import { chooseHost, type HostView } from "../scheduler.js";
 import { StateFile, type AddressRecord, type DiskRecord, type VmRecord } from "./state.js";
-import { bootAgent, findVmByMarker, freezeVm, killVm, observe, thawVm } from "./vm-runtime.js";
+import { bootAgent, consolePath, findVmByMarker, freezeVm, killVm, observe, thawVm } from "./vm-runtime.js";
 import { readStat } from "../../lib/proc.js";
+import { tailFile } from "../../lib/files.js";
 
 export interface LocalCloudOptions {
   config: CloudConfig;
@@ -596,6 +597,16 @@ export class LocalCloudService implements Cloud {
       Object.assign(vm.metadata, md);
       this.file.save();
     });
+  }
+
+  /** The last `lines` lines of the VM's console (its agent's stdout and stderr, across boots). */
+  async consoleOutput(id: string, lines: number): Promise<string[]> {
+    if (!Number.isInteger(lines) || lines < 1 || lines > 1000)
+      throw new InvalidInput(`lines: expected a whole number from 1 to 1000, got ${String(lines)}`, [
+        { field: "lines", problem: "expected 1..1000" },
+      ]);
+    this.requireVm(id);
+    return tailFile(consolePath(this.vmDir(id)), lines);
   }
 
   /** The agent settings of a VM, token included (what an IaaS admin can read as user data). */

@@ -29,6 +29,9 @@ export const VM_MARKER = "ZONAL_VM_ID";
  */
 export const AGENT_NODE_FLAGS = ["--max-semi-space-size=1"];
 
+/** Where a VM's agent writes its stdout and stderr: the VM's console. */
+export const consolePath = (vmDir: string): string => join(vmDir, "console.log");
+
 export type ProcObservation = "running" | "stopped" | "gone";
 
 /**
@@ -42,7 +45,7 @@ export function bootAgent(
   vmDir: string,
   o: { cgroupProcs?: string; extraEnv?: Record<string, string> } = {},
 ): ProcRef {
-  const consoleFd = openSync(join(vmDir, "console.log"), "a");
+  const consoleFd = openSync(consolePath(vmDir), "a");
   const agent = [process.execPath, ...AGENT_NODE_FLAGS, AGENT_MAIN, "--vm-dir", vmDir];
   const [command, ...args] = o.cgroupProcs
     ? ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', o.cgroupProcs, ...agent]

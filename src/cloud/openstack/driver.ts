@@ -341,6 +341,14 @@ export class OpenStackCloud implements Cloud {
     });
   }
 
+  consoleOutput(id: string, lines: number): Promise<string[]> {
+    return guard(async () => {
+      await this.mustServer(id);
+      const text = await this.nova.consoleOutput(id, lines);
+      return text.split("\n").filter((line, i, all) => line !== "" || i < all.length - 1);
+    });
+  }
+
   setVmMetadata(id: string, metadata: Metadata): Promise<void> {
     return guard(async () => {
       await this.mustServer(id);

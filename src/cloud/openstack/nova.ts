@@ -273,6 +273,15 @@ export class Nova {
     return res.status;
   }
 
+  /** The last `length` lines of the server's console log (`os-getConsoleOutput`; read-only). */
+  async consoleOutput(id: string, length: number): Promise<string> {
+    const res = await this.call<{ output: string }>("POST", `/servers/${encodeURIComponent(id)}/action`, {
+      body: { "os-getConsoleOutput": { length } },
+      idempotent: true,
+    });
+    return res.body.output;
+  }
+
   async setMetadata(id: string, metadata: Record<string, string>): Promise<void> {
     await this.call("POST", `/servers/${encodeURIComponent(id)}/metadata`, {
       body: { metadata },
