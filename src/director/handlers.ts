@@ -16,7 +16,7 @@ import { planDeployment } from "./observe.js";
 import type { Plan, Step } from "./planner.js";
 import { releaseDeploymentResources, specExtras } from "./clusters.js";
 import { reconcile } from "./reconcile.js";
-import { deleteStandby, syncStandbys } from "./standby-pool.js";
+import { deleteStandby, instanceVmSince, syncStandbys } from "./standby-pool.js";
 import { selectTargets, type Target } from "./targets.js";
 import type { TaskHandler } from "./task-runner.js";
 import { batchesFor } from "./update-policy.js";
@@ -125,11 +125,12 @@ export function makeHandlers(ctx: DirectorContext, rolling?: RollingControl): Re
       const { target } = task.payload as TargetPayload;
       const { manifest, cloudConfig } = await storedDeployment(ctx, task.deployment!);
       const picked = selectTargets(await ctx.store.instances.list(manifest.name), target, manifest.name);
-      // Idempotent on resume: an instance whose VM is newer than the task was recreated by it already.
+      // Idempotent on resume: an instance whose VM is newer than the task (made, or a
+      // warm VM adopted, since) was recreated by it already.
       const vms = await ctx.cloud.listVms({
         metadata: { director: ctx.directorId, deployment: manifest.name },
       });
-      const createdAt = new Map(vms.map((vm) => [vm.id, vm.createdAt]));
+      const createdAt = new Map(vms.map((vm) => [vm.id, instanceVmSince(vm)]));
       const due = picked.filter((i) => !i.vmId || (createdAt.get(i.vmId) ?? "") < task.createdAt);
       if (due.length < picked.length) {
         await report.event(

@@ -96,6 +96,18 @@ export function releaseStandby(s: StandbyRecord): void {
   claimed.delete(s.id);
 }
 
+/** VM metadata: when an instance took the warm VM over (it was booted long before). */
+export const ADOPTED_AT = "adopted_at";
+
+/**
+ * When a VM became its instance's: its creation, or the moment an instance adopted it
+ * (a warm VM). A recreate resumed after a restart skips instances whose VM is newer.
+ */
+export function instanceVmSince(vm: { createdAt: string; metadata: Record<string, string> }): string {
+  const adopted = vm.metadata[ADOPTED_AT];
+  return adopted !== undefined && adopted > vm.createdAt ? adopted : vm.createdAt;
+}
+
 /**
  * The instance takes the standby's VM over: recorded on the instance before the
  * standby's row goes (a director that dies in between finds the VM the instance's,
@@ -117,7 +129,11 @@ export async function adoptStandby(
   await ctx.store.instances.update(inst.id, patch);
   await ctx.store.standbys.delete(standby.id);
   claimed.delete(standby.id);
-  await ctx.cloud.setVmMetadata(standby.vmId!, { instance: inst.id, index: String(inst.index) });
+  await ctx.cloud.setVmMetadata(standby.vmId!, {
+    instance: inst.id,
+    index: String(inst.index),
+    [ADOPTED_AT]: new Date().toISOString(),
+  });
   return { ...inst, ...patch };
 }
 
