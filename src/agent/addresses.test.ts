@@ -36,7 +36,10 @@ describe("AddressForwarder", () => {
     echo = createServer((s) => s.pipe(s));
     await new Promise<void>((res) => echo.listen(PORT, vmAddress, res));
   });
-  after(() => echo.close());
+  after(() => {
+    echo.close();
+    block.release();
+  });
 
   async function served(f: AddressForwarder) {
     f.set([{ address: vip, ports: [PORT] }]);

@@ -19,6 +19,7 @@ import { after, before, describe, it } from "node:test";
 import type { Vm } from "../../src/cloud/cloud.js";
 import type { LocalCloudClient } from "../../src/cloud/local/client.js";
 import { InvalidInput } from "../../src/lib/errors.js";
+import { isAlive } from "../../src/lib/proc.js";
 import { sleep, waitFor } from "../../src/lib/sleep.js";
 import { CloudHarness } from "../../src/testing/cloud-harness.js";
 import { HeartbeatSink } from "../../src/testing/heartbeat-sink.js";
@@ -210,6 +211,27 @@ describe("local cloud network", () => {
     await cloud.healNetwork(f.id);
   });
 
+  /** What a lost delayed packet leaves to read: the delayer, its queue, the rules and their counters. */
+  const delayDiagnostics = async (): Promise<string> => {
+    const sh = (cmd: string, args: string[]) => {
+      const r = spawnSync(cmd, args, { encoding: "utf8" });
+      return `$ ${cmd} ${args.join(" ")}\n${r.stdout}${r.stderr}`;
+    };
+    const log = readFileSync(join(harness.dataDir, "delay.log"), "utf8").slice(-2000);
+    return [
+      `the delayer's log: ${JSON.stringify(log)}`,
+      `delay queues: ${JSON.stringify(
+        (harness.state().network?.delays ?? []).map((d) => ({
+          ...d,
+          alive: isAlive(d.proc.pid, d.proc.startTime),
+        })),
+      )}`,
+      `nfnetlink_queue (queue portid waiting copy range dropped user_dropped id):\n${readFileSync("/proc/net/netfilter/nfnetlink_queue", "utf8")}`,
+      sh("/usr/sbin/iptables-nft", ["-t", "filter", "-L", "-v", "-n", "-x"]),
+      sh("nft", ["list", "table", "ip", `zonal_b${harness.addressBase}`]),
+    ].join("\n");
+  };
+
   it("a slow link delays every packet each way; heal takes the delay away", async () => {
     // Five packets 50 ms apart, each timed from its own send: every one that arrives
     // must be late by the delay. A lost one (the link has 0% loss) fails with the
@@ -236,8 +258,7 @@ describe("local cloud network", () => {
     };
     const f = await cloud.addNetworkFault({ kind: "slow", target: b.id, delayMs: 300, lossPct: 0 });
     const slow = await arrivals();
-    const delayLog = () => readFileSync(join(harness.dataDir, "delay.log"), "utf8").slice(-2000);
-    assert.equal(slow.length, 5, `${slow.length} of 5 packets arrived; the delayer's log:\n${delayLog()}`);
+    assert.equal(slow.length, 5, `${slow.length} of 5 packets arrived; ${await delayDiagnostics()}`);
     for (const ms of slow) assert.ok(ms >= 295, `a packet to the slow VM took ${ms} ms (delay 300 ms)`);
     await cloud.healNetwork(f.id);
     const fast = await arrivals();
