@@ -3,12 +3,19 @@
  * adopts the VMs that kept running and marks the ones that died meanwhile crashed.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import type { LocalCloudClient } from "../../src/cloud/local/client.js";
 import { groupMembers, isZombie, readStat, signalGroup } from "../../src/lib/proc.js";
 import { waitFor } from "../../src/lib/sleep.js";
 import { CloudHarness } from "../../src/testing/cloud-harness.js";
 import { bootVm, HTTP_SERVER, nodeJob } from "../../src/testing/vms.js";
+
+const CLI_MAIN = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
 
 describe("local cloud daemon restart", () => {
   const harness = new CloudHarness();
@@ -17,6 +24,35 @@ describe("local cloud daemon restart", () => {
     cloud = await harness.start();
   });
   after(() => harness.teardown());
+
+  it("refuses a second daemon on the address base a live one holds, naming it, even before it has VMs", async () => {
+    const other = mkdtempSync(join(tmpdir(), "zonal-second-cloud-"));
+    try {
+      const r = spawnSync(
+        process.execPath,
+        [
+          CLI_MAIN,
+          "cloud",
+          "serve",
+          "--config",
+          harness.configPath,
+          "--data-dir",
+          join(other, "cloud"),
+          "--listen",
+          "127.0.0.1:0",
+        ],
+        { encoding: "utf8", timeout: 30_000 },
+      );
+      assert.notEqual(r.status, 0, "the second daemon must not start");
+      assert.match(
+        r.stderr,
+        new RegExp(`address_base ${harness.addressBase} .* is used by the local cloud in ${harness.dataDir}`),
+      );
+      assert.deepEqual(await cloud.listVms(), [], "the first daemon has no VM yet, and still answers");
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+  });
 
   it("keeps VMs running while it is down and adopts them when it comes back", async () => {
     const survivor = await bootVm(cloud, { zone: "z1" });
