@@ -7,6 +7,7 @@
  * is `missing`; whether two nodes took writes at once is `writerRuns`, per fault
  * window.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import tls from "node:tls";
 import type { Connection } from "mariadb";
 import { clientTls, openConnection } from "../jobs/mariadb/config.js";
@@ -26,14 +27,14 @@ export type MariadbTarget = CheckerTarget;
 /**
  * A statement with a deadline on the client. The connector's `queryTimeout` is the
  * server's max_statement_time, which a silent server never enforces; past the
- * deadline the connection is destroyed, and a commit it carried may or may not be
- * there (it was never acknowledged).
+ * deadline the connection is cut, and a commit it carried may or may not be there
+ * (it was never acknowledged).
  */
 async function timedQuery<R>(conn: Connection, ms: number, sql: string, values?: unknown[]): Promise<R> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      conn.destroy();
+      cut(conn);
       reject(new Error(`no answer from the server within ${ms} ms`));
     }, ms);
   });
@@ -43,6 +44,23 @@ async function timedQuery<R>(conn: Connection, ms: number, sql: string, values?:
     clearTimeout(timer);
   }
 }
+
+/**
+ * Cuts a connection whose statement is still running. The connector's `destroy()`
+ * would open another connection to KILL the statement and leave that KILL's failure
+ * unhandled (a node not yet ready refuses it: "WSREP has not yet prepared node"), an
+ * unhandled rejection that fails the test file; closing the connection's own socket
+ * fails the statement without a KILL. Sockets are known for TLS connections (below);
+ * any other is destroyed the connector's way.
+ */
+function cut(conn: Connection): void {
+  const socket = socketOf.get(conn);
+  if (socket) socket.destroy();
+  else conn.destroy();
+}
+const socketOf = new WeakMap<Connection, tls.TLSSocket>();
+/** The TLS socket a connection being opened in this context gets (see noteLateTlsErrors). */
+const opening = new AsyncLocalStorage<{ socket?: tls.TLSSocket }>();
 
 class MariadbSession implements CheckerSession {
   constructor(
@@ -77,7 +95,7 @@ class MariadbSession implements CheckerSession {
   }
 
   close(): void {
-    void this.conn.end().catch(() => this.conn.destroy());
+    void this.conn.end().catch(() => cut(this.conn));
   }
 
   private query<R = unknown>(sql: string, values?: unknown[]): Promise<R> {
@@ -92,16 +110,20 @@ class MariadbDriver implements CheckerDriver<MariadbTarget> {
   ) {}
 
   async connect(target: MariadbTarget, timeouts: Timeouts): Promise<CheckerSession> {
-    const conn = await openConnection({
-      host: target.host,
-      port: target.port,
-      user: target.user,
-      password: target.password,
-      database: target.database,
-      ...(target.ssl ? { ssl: clientTls(target.host, target.ssl.ca) } : {}),
-      connectTimeout: timeouts.connectMs,
-      queryTimeout: timeouts.queryMs,
-    });
+    const slot: { socket?: tls.TLSSocket } = {};
+    const conn = await opening.run(slot, () =>
+      openConnection({
+        host: target.host,
+        port: target.port,
+        user: target.user,
+        password: target.password,
+        database: target.database,
+        ...(target.ssl ? { ssl: clientTls(target.host, target.ssl.ca) } : {}),
+        connectTimeout: timeouts.connectMs,
+        queryTimeout: timeouts.queryMs,
+      }),
+    );
+    if (slot.socket) socketOf.set(conn, slot.socket);
     try {
       const [row] = await timedQuery<Array<{ member: string }>>(
         conn,
@@ -110,7 +132,7 @@ class MariadbDriver implements CheckerDriver<MariadbTarget> {
       );
       return new MariadbSession(conn, this.table, timeouts.queryMs, String(row!.member));
     } catch (err) {
-      void conn.end().catch(() => conn.destroy());
+      void conn.end().catch(() => cut(conn));
       throw err;
     }
   }
@@ -131,6 +153,8 @@ function noteLateTlsErrors(): void {
   const connect = tls.connect;
   (tls as { connect: typeof tls.connect }).connect = ((...args: Parameters<typeof tls.connect>) => {
     const socket = connect(...args);
+    const slot = opening.getStore();
+    if (slot) slot.socket = socket;
     const note = (err: Error) => {
       if (socket.listenerCount("error") === 1)
         process.stderr.write(`mariadb checker: a TLS socket nobody listens to any more: ${err.message}\n`);
