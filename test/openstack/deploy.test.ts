@@ -9,7 +9,9 @@
  * (the deployment's server group); every instance answers HTTP; heartbeats arrive
  * over HTTPS; a server stopped through Nova is replaced (resurrect) in its zone; an
  * ssd vm type lands on the ssd aggregate's host only; deleting the deployment deletes
- * its servers, ports and server group.
+ * its servers, ports and server group; `zonal host drain` moves a host's instance to
+ * the zone's other host and disables the host's nova-compute with the reason while
+ * it is drained.
  */
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
@@ -223,6 +225,42 @@ describe("the director on OpenStack", () => {
     });
     assert.ok(old.status === 404 || old.body.server?.status === "DELETED", "the stopped server is deleted");
     console.log(`web/0 back on a new server ${took} ms after Nova stopped its old one`);
+  });
+
+  it("drains a host: its instance moves to the zone's other host, Nova's compute service is disabled with the reason; undrain enables it", async () => {
+    const computeService = async (host: string) =>
+      (
+        await session.request<{
+          services: Array<{ host: string; binary: string; status: string; disabled_reason: string | null }>;
+        }>({ service: "compute", path: "/os-services", headers: { "openstack-api-version": "compute 2.74" } })
+      ).body.services.find((s) => s.binary === "nova-compute" && s.host === host)!;
+    const web = () => zonal("instances", "-d", "web", "--json").then((o) => JSON.parse(o) as InstanceView[]);
+    const moving = (await web()).find((i) => i.zone === "z2")!;
+    const host = moving.host!;
+    const started = Date.now();
+    await zonal("host", "drain", host, "--reason", "kernel update");
+    const took = Date.now() - started;
+    const svc = await computeService(host.split("/")[1]!);
+    assert.equal(svc.status, "disabled");
+    assert.match(String(svc.disabled_reason), /zonal maintenance: kernel update/);
+    const after = (await web()).filter((i) => i.zone === "z2");
+    assert.equal(after.length, 2);
+    for (const i of after) {
+      assert.equal(i.state, "running");
+      assert.notEqual(i.host, host, `${i.group}/${i.index} is off ${host}`);
+    }
+    const real = (await servers("web")).filter((s) => s["OS-EXT-AZ:availability_zone"] === "z2");
+    assert.ok(
+      real.every((s) => `z2/${s["OS-EXT-SRV-ATTR:host"]}` !== host),
+      "Nova has no web server left on the drained host",
+    );
+    const moved = after.find((i) => i.index === moving.index)!;
+    assert.match(await (await fetch(`http://${moved.address}:8080/`)).text(), /^hello from web\//);
+    await zonal("host", "undrain", host);
+    assert.equal((await computeService(host.split("/")[1]!)).status, "enabled");
+    console.log(
+      `host drain of ${host} on the test OpenStack: ${took} ms; nova-compute disabled, then enabled`,
+    );
   });
 
   it("puts an ssd vm type on the ssd aggregate's host", async () => {
