@@ -80,7 +80,8 @@ export class InstanceOps {
         ? `the cloud cannot say how VM ${vmId} is (${vm})`
         : `VM ${vmId} is ${vm?.state ?? "gone"}`;
     const lines = cloud.consoleOutput ? await cloud.consoleOutput(vmId, 12).catch(() => []) : [];
-    const console = lines.length > 0 ? `; its console's last lines:\n    ${lines.join("\n    ")}` : "";
+    const shown = lines.map((l) => (l.length > 300 ? `${l.slice(0, 297)}...` : l));
+    const console = shown.length > 0 ? `; its console's last lines:\n    ${shown.join("\n    ")}` : "";
     return `; ${state}${console}`;
   }
 

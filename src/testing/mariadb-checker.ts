@@ -55,7 +55,8 @@ async function timedQuery<R>(conn: Connection, ms: number, sql: string, values?:
  */
 function cut(conn: Connection): void {
   const socket = socketOf.get(conn);
-  if (socket) socket.destroy();
+  // With an error: the connector listens for 'error' (not 'close') and fails the statement.
+  if (socket) socket.destroy(new Error("statement deadline passed: connection cut by the checker"));
   else conn.destroy();
 }
 const socketOf = new WeakMap<Connection, tls.TLSSocket>();

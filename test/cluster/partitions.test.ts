@@ -62,6 +62,16 @@ describe("clustered postgres under network partitions", () => {
     return Object.values(vm).find((v) => v.address === m.address)!;
   };
 
+  /** When a member first promoted itself after `t0` (its agent's log), in ms after `t0`. */
+  async function promotedAt(t0: number): Promise<number | undefined> {
+    const lines = (await timeline(z, t0)).split("\n");
+    for (const l of lines) {
+      const m = /^\s*\+(\d+) ms \S+ \S+: cluster manager: promoted self to leader/.exec(l);
+      if (m) return Number(m[1]);
+    }
+    return undefined;
+  }
+
   /** When the control plane reported `vmId` powered off (fenced), in ms after `t0`. */
   async function fenceTime(vmId: string, t0: number): Promise<number | undefined> {
     const events = await z.director.http.request<Array<{ at: string; message: string }>>(
@@ -80,6 +90,8 @@ describe("clustered postgres under network partitions", () => {
     cut: (c: ClusterView, leaderVm: { id: string; zone: string }) => Promise<void>;
     holdMs: number;
     failover: "expected" | "forbidden" | "allowed";
+    /** Only the control plane is cut from the primary: its replicas may keep it leading (failsafe) until it is fenced. */
+    failsafe?: true;
   }): Promise<void> {
     const before = await waitWhole(z, undefined, 120_000);
     const leader = before.leader!;
@@ -121,14 +133,20 @@ describe("clustered postgres under network partitions", () => {
         assert.equal(after.leader?.member, leader.member);
       }
       if (failedOver && lastOld) {
-        // Within its lease — or, where every other member still confirmed it (failsafe:
-        // only the control plane was out of its reach), until the control plane fenced it.
-        const fencedAt = await fenceTime(leaderVm.id, t0);
-        const bound = Math.max(TTL_MS, fencedAt ?? 0);
+        // Within its lease — or, where only the control plane was out of its reach and
+        // every other member still confirmed it (failsafe), until it was powered off.
+        const fencedAt = o.failsafe ? await fenceTime(leaderVm.id, t0) : undefined;
         assert.ok(
-          lastOld.at - t0 <= bound,
+          lastOld.at - t0 <= Math.max(TTL_MS, fencedAt ?? 0),
           `the old primary's last acknowledged write came ${lastOld.at - t0} ms after the cut, within its lease (${TTL_MS} ms)` +
             (fencedAt !== undefined ? ` or before it was powered off (+${fencedAt} ms)` : ""),
+        );
+        // And in every case before the new leader was promoted: never two writers.
+        const promoted = await promotedAt(t0);
+        assert.ok(promoted !== undefined, "the new leader's promotion is in the timeline");
+        assert.ok(
+          lastOld.at - t0 <= promoted,
+          `the old primary's last acknowledged write came ${lastOld.at - t0} ms after the cut, after the new leader's promotion (+${promoted} ms)`,
         );
       }
       // Read back from the primary itself (whole: its replicas stream).
@@ -156,6 +174,7 @@ describe("clustered postgres under network partitions", () => {
       cut: async (_c, vm) => void (await partition(vm.id, "control-plane")),
       holdMs: 10_000,
       failover: "allowed",
+      failsafe: true,
     }));
 
   // The path the issue found: the primary's postgres (not its agent) cut off from the
@@ -216,6 +235,7 @@ describe("clustered postgres under network partitions", () => {
       cut: async (_c, vm) => void (await partition(vm.id, "control-plane", true)),
       holdMs: 10_000,
       failover: "allowed",
+      failsafe: true,
     }));
 
   longIt("flapping: the primary cut off from its replicas and healed every 2 s", () =>

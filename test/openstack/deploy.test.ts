@@ -238,25 +238,30 @@ describe("the director on OpenStack", () => {
     const moving = (await web()).find((i) => i.zone === "z2")!;
     const host = moving.host!;
     const started = Date.now();
-    await zonal("host", "drain", host, "--reason", "kernel update");
-    const took = Date.now() - started;
-    const svc = await computeService(host.split("/")[1]!);
-    assert.equal(svc.status, "disabled");
-    assert.match(String(svc.disabled_reason), /zonal maintenance: kernel update/);
-    const after = (await web()).filter((i) => i.zone === "z2");
-    assert.equal(after.length, 2);
-    for (const i of after) {
-      assert.equal(i.state, "running");
-      assert.notEqual(i.host, host, `${i.group}/${i.index} is off ${host}`);
+    let took = 0;
+    try {
+      await zonal("host", "drain", host, "--reason", "kernel update");
+      took = Date.now() - started;
+      const svc = await computeService(host.split("/")[1]!);
+      assert.equal(svc.status, "disabled");
+      assert.match(String(svc.disabled_reason), /zonal maintenance: kernel update/);
+      const after = (await web()).filter((i) => i.zone === "z2");
+      assert.equal(after.length, 2);
+      for (const i of after) {
+        assert.equal(i.state, "running");
+        assert.notEqual(i.host, host, `${i.group}/${i.index} is off ${host}`);
+      }
+      const real = (await servers("web")).filter((s) => s["OS-EXT-AZ:availability_zone"] === "z2");
+      assert.ok(
+        real.every((s) => `z2/${s["OS-EXT-SRV-ATTR:host"]}` !== host),
+        "Nova has no web server left on the drained host",
+      );
+      const moved = after.find((i) => i.index === moving.index)!;
+      assert.match(await (await fetch(`http://${moved.address}:8080/`)).text(), /^hello from web\//);
+    } finally {
+      // Never leave the host's nova-compute disabled in the test OpenStack.
+      await zonal("host", "undrain", host);
     }
-    const real = (await servers("web")).filter((s) => s["OS-EXT-AZ:availability_zone"] === "z2");
-    assert.ok(
-      real.every((s) => `z2/${s["OS-EXT-SRV-ATTR:host"]}` !== host),
-      "Nova has no web server left on the drained host",
-    );
-    const moved = after.find((i) => i.index === moving.index)!;
-    assert.match(await (await fetch(`http://${moved.address}:8080/`)).text(), /^hello from web\//);
-    await zonal("host", "undrain", host);
     assert.equal((await computeService(host.split("/")[1]!)).status, "enabled");
     console.log(
       `host drain of ${host} on the test OpenStack: ${took} ms; nova-compute disabled, then enabled`,
