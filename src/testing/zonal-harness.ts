@@ -62,7 +62,7 @@ export class ZonalHarness extends CloudHarness {
   /** Runs a command that must succeed and parses its `--json` output. */
   json<T>(...args: string[]): T {
     const r = this.zonal(...args, "--json");
-    if (r.code !== 0) throw new Error(`zonal ${args.join(" ")} failed (${r.code}): ${r.err}`);
+    if (r.code !== 0) throw new Error(`zonal ${args.join(" ")} failed (${r.code}): ${r.err}${r.out}`);
     return JSON.parse(r.out) as T;
   }
 
