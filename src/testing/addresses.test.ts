@@ -1,7 +1,7 @@
 /** Test address blocks: one owner per block, even when several processes reclaim a dead owner's block at once. */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -35,34 +35,42 @@ describe("test address blocks", () => {
   it("reclaims a dead owner's block, never a live one's or one being claimed", async () => {
     const stale = join(dir, "stale");
     mkdirSync(stale);
-    writeFileSync(join(stale, "pid"), String(await deadPid()));
+    writeFileSync(join(stale, `owner-${await deadPid()}-0`), "");
     assert.equal(reclaimStale(stale), true);
-    assert.equal(readFileSync(join(stale, "pid"), "utf8"), String(process.pid));
+    const [owner] = readdirSync(stale);
+    assert.match(owner!, new RegExp(`^owner-${process.pid}-\\d+$`));
+    assert.equal(readdirSync(stale).length, 1, "one owner file");
     assert.equal(reclaimStale(stale), false, "now owned by a live process");
-    const claiming = join(dir, "claiming");
-    mkdirSync(claiming);
-    assert.equal(reclaimStale(claiming), false, "no pid yet: being claimed");
+    const releasing = join(dir, "releasing");
+    mkdirSync(releasing);
+    assert.equal(reclaimStale(releasing), false, "no owner file: being released");
   });
 
   it("lets exactly one of eight processes that race for a dead owner's block have it", async () => {
     const stale = join(dir, "raced");
     mkdirSync(stale);
-    writeFileSync(join(stale, "pid"), String(await deadPid()));
-    // Each tries at the same wall-clock moment, then stays alive (a winner that exited
-    // would leave the block stale again) until every one has tried.
+    writeFileSync(join(stale, `owner-${await deadPid()}-0`), "");
+    // Each tries at the same wall-clock moment, then stays alive until told (a winner
+    // that exited would leave the block stale again for a late one).
     const at = Date.now() + 2000;
     const script = `import { reclaimStale } from ${JSON.stringify(MODULE)};
-      setTimeout(() => {
-        process.stdout.write(String(reclaimStale(${JSON.stringify(stale)})));
-        setTimeout(() => undefined, 1500);
-      }, ${at} - Date.now());`;
+      setTimeout(() => process.stdout.write(String(reclaimStale(${JSON.stringify(stale)}))), ${at} - Date.now());
+      process.stdin.resume();`;
+    const children = Array.from({ length: 8 }, () =>
+      spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["pipe", "pipe", "inherit"] }),
+    );
     const results = await Promise.all(
-      Array.from({ length: 8 }, () => {
-        const child = spawn(process.execPath, ["--input-type=module", "-e", script]);
-        let out = "";
-        child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-        return new Promise<string>((r) => child.once("exit", () => r(out)));
-      }),
+      children.map(
+        (child) =>
+          new Promise<string>((r) => {
+            let out = "";
+            child.stdout.on("data", (d: Buffer) => r((out += d.toString())));
+          }),
+      ),
+    );
+    for (const child of children) child.stdin.end();
+    await Promise.all(
+      children.map((c) => new Promise((r) => (c.exitCode !== null ? r(0) : c.once("exit", r)))),
     );
     assert.equal(results.filter((r) => r === "true").length, 1, `winners: ${results.join(", ")}`);
     assert.equal(results.filter((r) => r === "false").length, 7);

@@ -1,13 +1,15 @@
 /**
  * Hands each test its own block of loopback addresses: an `address_base` for the
- * cloud file, so its zones get octets base+1..base+4. A block is claimed by
- * creating a directory (atomic) holding the owner's PID (written atomically); a
- * block whose owner died is reclaimed under a lock, by one process only.
+ * cloud file, so its zones get octets base+1..base+4. A block is a directory holding
+ * one file naming its owner (`owner-<pid>-<start time>`). It appears with that file
+ * already in it (made aside, renamed into place), and a dead owner's block changes
+ * hands by renaming that file: a rename succeeds for one process only, so two that
+ * race for a block cannot both have it.
  */
-import { mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { privateRunDir, writeFileAtomic } from "../lib/files.js";
-import { isAlive } from "../lib/proc.js";
+import { privateRunDir } from "../lib/files.js";
+import { isAlive, readStat } from "../lib/proc.js";
 
 const FIRST = 10;
 const STEP = 5;
@@ -24,55 +26,49 @@ export function claimAddressBlock(): AddressBlock {
   for (let i = 0; i <= (LAST - FIRST) / STEP; i++) {
     const base = FIRST + ((start - FIRST + i * STEP) % (LAST - FIRST + STEP));
     const dir = join(ROOT, String(base));
-    let mine: boolean;
-    try {
-      mkdirSync(dir);
-      mine = true;
-    } catch {
-      mine = reclaimStale(dir);
-    }
-    if (!mine) continue;
-    // Atomic: a reader sees no pid (being claimed) or this one, never an empty file.
-    writeFileAtomic(join(dir, "pid"), String(process.pid));
-    return { base, release: () => rmSync(dir, { recursive: true, force: true }) };
+    if (claimFree(ROOT, dir) || reclaimStale(dir))
+      return { base, release: () => rmSync(dir, { recursive: true, force: true }) };
   }
   throw new Error("no free test address block");
 }
 
-/** The owner's pid; 0 while the block is being claimed (no pid written yet). */
-function ownerOf(dir: string): number {
+/** This process as a block's owner file names it. */
+function me(): string {
+  return `owner-${process.pid}-${readStat(process.pid)?.startTime ?? 0}`;
+}
+
+/** Takes a block nobody holds: its directory, made aside with the owner file in it, renamed into place. */
+function claimFree(root: string, dir: string): boolean {
+  const made = mkdtempSync(join(root, ".claim-"));
+  writeFileSync(join(made, me()), "");
   try {
-    return Number(readFileSync(join(dir, "pid"), "utf8")) || 0;
+    renameSync(made, dir); // fails when the block's directory exists (it is never empty)
+    return true;
   } catch {
-    return 0;
+    rmSync(made, { recursive: true, force: true });
+    return false;
   }
 }
 
 /**
- * Takes over a block whose owner died. Only under the block's reclaim lock (a
- * directory beside it, made atomically), and only when the owner read under the
- * lock is still dead: two processes that both saw the dead owner cannot both win.
+ * Takes over a block whose owner died, by renaming its owner file to this process's:
+ * of several processes that saw the same dead owner, one rename succeeds. A block
+ * without an owner file is being released: not taken.
  */
 export function reclaimStale(dir: string): boolean {
-  const before = ownerOf(dir);
-  if (before === 0 || isAlive(before)) return false;
-  const lock = `${dir}.reclaim`;
+  let owner: string | undefined;
   try {
-    mkdirSync(lock);
+    owner = readdirSync(dir).find((f) => f.startsWith("owner-"));
   } catch {
-    // Someone else reclaims it now; a lock left by a process that died is cleared after a minute.
-    try {
-      if (Date.now() - statSync(lock).mtimeMs > 60_000) rmSync(lock, { recursive: true, force: true });
-    } catch {
-      /* gone meanwhile */
-    }
     return false;
   }
+  if (!owner) return false;
+  const [pid = 0, startTime = 0] = owner.slice("owner-".length).split("-").map(Number);
+  if (isAlive(pid, startTime)) return false;
   try {
-    if (ownerOf(dir) !== before) return false;
-    writeFileAtomic(join(dir, "pid"), String(process.pid));
+    renameSync(join(dir, owner), join(dir, me()));
     return true;
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
+  } catch {
+    return false;
   }
 }

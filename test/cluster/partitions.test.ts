@@ -62,24 +62,13 @@ describe("clustered postgres under network partitions", () => {
     return Object.values(vm).find((v) => v.address === m.address)!;
   };
 
-  /** When a member first promoted itself after `t0` (its agent's log), in ms after `t0`. */
-  async function promotedAt(t0: number): Promise<number | undefined> {
-    const lines = (await timeline(z, t0)).split("\n");
-    for (const l of lines) {
-      const m = /^\s*\+(\d+) ms \S+ \S+: cluster manager: promoted self to leader/.exec(l);
-      if (m) return Number(m[1]);
+  /** The first timeline line after `t0` matching `what` (its text after "+N ms "): N, or undefined. */
+  async function firstAt(t0: number, what: RegExp): Promise<number | undefined> {
+    for (const l of (await timeline(z, t0)).split("\n")) {
+      const m = /^\s*\+(\d+) ms (.*)$/.exec(l);
+      if (m && what.test(m[2]!)) return Number(m[1]);
     }
     return undefined;
-  }
-
-  /** When the control plane reported `vmId` powered off (fenced), in ms after `t0`. */
-  async function fenceTime(vmId: string, t0: number): Promise<number | undefined> {
-    const events = await z.director.http.request<Array<{ at: string; message: string }>>(
-      "GET",
-      "/v1/events?deployment=pg&limit=200",
-    );
-    const fenced = events.find((e) => e.message.startsWith(`fenced: ${vmId} powered off`));
-    return fenced ? Date.parse(fenced.at) - t0 : undefined;
   }
 
   /**
@@ -135,14 +124,16 @@ describe("clustered postgres under network partitions", () => {
       if (failedOver && lastOld) {
         // Within its lease — or, where only the control plane was out of its reach and
         // every other member still confirmed it (failsafe), until it was powered off.
-        const fencedAt = o.failsafe ? await fenceTime(leaderVm.id, t0) : undefined;
+        const fencedAt = o.failsafe
+          ? await firstAt(t0, new RegExp(`^event: fenced: ${leaderVm.id} powered off`))
+          : undefined;
         assert.ok(
           lastOld.at - t0 <= Math.max(TTL_MS, fencedAt ?? 0),
           `the old primary's last acknowledged write came ${lastOld.at - t0} ms after the cut, within its lease (${TTL_MS} ms)` +
             (fencedAt !== undefined ? ` or before it was powered off (+${fencedAt} ms)` : ""),
         );
         // And in every case before the new leader was promoted: never two writers.
-        const promoted = await promotedAt(t0);
+        const promoted = await firstAt(t0, /^\S+ \S+: cluster manager: promoted self to leader/);
         assert.ok(promoted !== undefined, "the new leader's promotion is in the timeline");
         assert.ok(
           lastOld.at - t0 <= promoted,
