@@ -5,8 +5,10 @@
  * listens there (the old holder fenced or gone); until then it is retried, and the
  * address is reported `waiting` with the reason.
  */
-import { createServer, connect, type Server, type Socket } from "node:net";
+import { createServer, connect, Socket, type Server } from "node:net";
 import { errorMessage } from "../lib/errors.js";
+import { fdOf, listenOptions, socketKey, track } from "../lib/handed-sockets.js";
+import { sleep } from "../lib/sleep.js";
 
 export interface AddressSpec {
   address: string;
@@ -20,6 +22,16 @@ export interface AddressStatus {
   error?: string;
 }
 
+/**
+ * A forwarded connection handed to a successor agent: its binding (`address:port`)
+ * and the descriptors of both ends, quiet (nothing read and not yet written).
+ */
+export interface HandedConnection {
+  binding: string;
+  client: number;
+  upstream: number;
+}
+
 interface Binding {
   address: string;
   port: number;
@@ -29,12 +41,16 @@ interface Binding {
   timer?: NodeJS.Timeout;
   closed: boolean;
   sockets: Set<Socket>;
+  pairs: Set<{ client: Socket; upstream: Socket }>;
 }
 
-const key = (address: string, port: number) => `${address}:${port}`;
+const key = socketKey;
 
 export class AddressForwarder {
   private readonly bindings = new Map<string, Binding>();
+  private quiesced: Array<{ binding: Binding; client: Socket; upstream: Socket }> = [];
+  /** What `set` was last asked to serve (a successor serves the same). */
+  private wanted: AddressSpec[] = [];
 
   constructor(
     private readonly vmAddress: string,
@@ -48,6 +64,7 @@ export class AddressForwarder {
    * balancer's VIP: requests in flight complete on the old holder).
    */
   set(specs: AddressSpec[], o: { lingerMs?: number } = {}): void {
+    this.wanted = specs;
     const wanted = new Set(specs.flatMap((s) => s.ports.map((p) => key(s.address, p))));
     for (const [k, b] of this.bindings) {
       if (!wanted.has(k)) {
@@ -58,7 +75,14 @@ export class AddressForwarder {
     for (const s of specs) {
       for (const port of s.ports) {
         if (this.bindings.has(key(s.address, port))) continue;
-        const b: Binding = { address: s.address, port, state: "waiting", closed: false, sockets: new Set() };
+        const b: Binding = {
+          address: s.address,
+          port,
+          state: "waiting",
+          closed: false,
+          sockets: new Set(),
+          pairs: new Set(),
+        };
         this.bindings.set(key(s.address, port), b);
         this.bind(b);
       }
@@ -72,6 +96,77 @@ export class AddressForwarder {
       state: b.state,
       ...(b.error ? { error: b.error } : {}),
     }));
+  }
+
+  /** The addresses asked for, as `set` took them. */
+  specs(): AddressSpec[] {
+    return this.wanted;
+  }
+
+  /**
+   * For a handover to a successor agent: every forwarded connection stops moving
+   * data (reading stops; what was read is written on and flushed to the kernel), and
+   * is returned with both descriptors. Data that arrives afterwards waits in the
+   * kernel for the successor. A connection whose descriptors cannot be read is cut.
+   */
+  async quiesce(): Promise<HandedConnection[]> {
+    const out: HandedConnection[] = [];
+    for (const [k, b] of this.bindings) {
+      for (const pair of b.pairs) {
+        const { client, upstream } = pair;
+        const c = fdOf(client);
+        const u = fdOf(upstream);
+        if (c === undefined || u === undefined || upstream.connecting) continue; // cut with the process
+        b.pairs.delete(pair);
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        for (const s of [client, upstream]) {
+          s.removeAllListeners("close");
+          s.removeAllListeners("error");
+          s.on("error", () => undefined);
+          // Reading stops in libuv; the handle still says it reads, so nothing restarts it.
+          (s as unknown as { _handle?: { readStop?: () => number } })._handle?.readStop?.();
+        }
+        moveBuffered(client, upstream);
+        moveBuffered(upstream, client);
+        this.quiesced.push({ binding: b, client, upstream });
+        out.push({ binding: k, client: c, upstream: u });
+      }
+    }
+    const all = [...this.bindings.values()].flatMap((b) => [...b.sockets]);
+    for (let i = 0; i < 200 && all.some((s) => s.writableLength > 0); i++) await sleep(10);
+    return out;
+  }
+
+  /** The handover failed: the quiesced connections move data again, here. */
+  resume(): void {
+    for (const { binding, client, upstream } of this.quiesced.splice(0)) {
+      for (const s of [client, upstream]) {
+        s.removeAllListeners("error");
+        const h = (s as unknown as { _handle?: { reading?: boolean } })._handle;
+        if (h) h.reading = false;
+      }
+      this.pipe(binding, client, upstream);
+    }
+  }
+
+  /**
+   * A successor takes over: serves `specs` (on the listening descriptors it
+   * inherited) and forwards each handed connection on as before.
+   */
+  adopt(specs: AddressSpec[], connections: HandedConnection[]): void {
+    this.set(specs);
+    for (const h of connections) {
+      const b = this.bindings.get(h.binding);
+      const client = new Socket({ fd: h.client, readable: true, writable: true });
+      const upstream = new Socket({ fd: h.upstream, readable: true, writable: true });
+      if (!b) {
+        client.destroy();
+        upstream.destroy();
+        continue;
+      }
+      this.pipe(b, client, upstream);
+    }
   }
 
   close(): void {
@@ -88,8 +183,9 @@ export class AddressForwarder {
       server.close();
       b.timer = setTimeout(() => this.bind(b), this.retryMs);
     });
-    server.listen({ host: b.address, port: b.port, exclusive: true }, () => {
+    server.listen(listenOptions(b.address, b.port, { exclusive: true }), () => {
       if (b.closed) return void server.close();
+      track(b.address, b.port, server);
       b.server = server;
       b.state = "bound";
       delete b.error;
@@ -97,14 +193,20 @@ export class AddressForwarder {
   }
 
   private forward(b: Binding, client: Socket): void {
-    const upstream = connect({ host: this.vmAddress, port: b.port });
+    this.pipe(b, client, connect({ host: this.vmAddress, port: b.port }));
+  }
+
+  private pipe(b: Binding, client: Socket, upstream: Socket): void {
+    const pair = { client, upstream };
     b.sockets.add(client);
     b.sockets.add(upstream);
+    b.pairs.add(pair);
     const done = () => {
       client.destroy();
       upstream.destroy();
       b.sockets.delete(client);
       b.sockets.delete(upstream);
+      b.pairs.delete(pair);
     };
     client.on("error", done).on("close", done);
     upstream.on("error", done).on("close", done);
@@ -121,4 +223,10 @@ export class AddressForwarder {
     if (lingerMs > 0 && b.sockets.size > 0) setTimeout(cut, lingerMs).unref();
     else cut();
   }
+}
+
+/** Writes on what `from` read but nobody consumed yet (its readable buffer). */
+function moveBuffered(from: Socket, to: Socket): void {
+  for (let chunk = from.read() as Buffer | null; chunk !== null; chunk = from.read() as Buffer | null)
+    to.write(chunk);
 }

@@ -23,7 +23,10 @@ import type { AgentSettingsFile } from "./settings.js";
 import { parseSpec, type Spec } from "./spec.js";
 import { jobTypesNamed, loadJobTypes } from "../jobs/job-modules.js";
 import { Supervisor } from "./supervisor.js";
-import { NotFound } from "../lib/errors.js";
+import { Internal, NotFound } from "../lib/errors.js";
+import { liveListeners } from "../lib/handed-sockets.js";
+import { handoffPath, startSuccessor, type Handoff } from "./handoff.js";
+import type { HandedJob } from "./job-runner.js";
 
 /** The agent runs the zonal version it was installed with (`zonal version` lists every agent's). */
 export const AGENT_VERSION = ZONAL_VERSION;
@@ -95,6 +98,70 @@ export class Agent {
     } catch (err) {
       this.log.warn({ err: errorMessage(err) }, "could not restore the previous spec");
     }
+  }
+
+  /**
+   * The successor's side of a handover: the same spec applied, then every job, its
+   * controller and the virtual addresses (with their connections) adopted as the
+   * predecessor left them. Rejects when anything cannot be adopted: the predecessor
+   * then goes on itself.
+   */
+  async adopt(h: Handoff): Promise<void> {
+    await this.ops.run(async () => {
+      if (h.jobs.length > 0) {
+        const body = JSON.parse(readFileSync(this.specPath, "utf8")) as unknown;
+        await loadJobTypes(jobTypesNamed(body));
+        await this.supervisor.apply(parseSpec(body, this.specPath));
+        await this.supervisor.adopt(h.jobs);
+      }
+      this.addresses.adopt(h.addresses, h.connections);
+    });
+    this.log.info(
+      { from: h.from, jobs: h.jobs.map((j) => `${j.name}:${j.state}${j.pid ? `:${j.pid}` : ""}`) },
+      "took over from the previous agent; every job kept running",
+    );
+  }
+
+  /**
+   * Hands over to a successor started from the zonal files on disk now (a new
+   * version), every job running on (handoff.ts). Resolves once the successor is
+   * ready: this agent must then exit without touching its jobs (`exitAfterHandover`).
+   * When the successor fails, this agent goes on with everything as before and
+   * rejects with why.
+   */
+  handOver(o: { pauseHeartbeats(): void; resumeHeartbeats(): void }): Promise<{ pid: number; from: number }> {
+    return this.ops.run(async () => {
+      const path = handoffPath(this.settings.ephemeralDir);
+      const t0 = Date.now();
+      o.pauseHeartbeats();
+      let jobs: HandedJob[] = [];
+      try {
+        jobs = await this.supervisor.handOff();
+        const connections = await this.addresses.quiesce();
+        const pid = await startSuccessor(path, {
+          from: { pid: process.pid, version: AGENT_VERSION },
+          jobs,
+          addresses: this.addresses.specs(),
+          listeners: liveListeners(),
+          connections,
+        });
+        this.log.info({ successor: pid, tookMs: Date.now() - t0 }, "handed over to a new agent");
+        return { pid, from: process.pid };
+      } catch (err) {
+        this.log.warn({ err: errorMessage(err) }, "handover failed; this agent goes on");
+        this.addresses.resume();
+        try {
+          if (jobs.length > 0) await this.supervisor.adopt(jobs);
+        } catch (again) {
+          throw new Internal(
+            `handover failed (${errorMessage(err)}), and this agent could not take its jobs back: ${errorMessage(again)}`,
+          );
+        } finally {
+          o.resumeHeartbeats();
+        }
+        throw err;
+      }
+    });
   }
 
   info() {

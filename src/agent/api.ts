@@ -9,12 +9,14 @@
  *   POST /v1/start[?wait_ms=N]         start all jobs; wait until they run or fail
  *   POST /v1/stop[?drain=false]        stop all jobs (draining by default)
  *   PUT  /v1/addresses                 serve these virtual addresses: {addresses: [{address, ports}]}
+ *   POST /v1/handover                  hand over to a new agent from the zonal files on disk now
+ *                                      (a new version); jobs keep running: {pid (the new agent's), from}
  *   POST /v1/jobs/:name/restart
  *   GET  /v1/jobs/:name/logs[?lines=N] the job's recent log lines
  *   GET  /v1/jobs/:name/status         the job and what its controller reports
  */
 import type { FastifyInstance } from "fastify";
-import { InvalidInput, NotFound } from "../lib/errors.js";
+import { Conflict, InvalidInput, NotFound } from "../lib/errors.js";
 import { createApi } from "../lib/http-server.js";
 import type { Agent } from "./agent.js";
 
@@ -27,7 +29,10 @@ function intParam(value: string | undefined, name: string, max: number): number 
   return n;
 }
 
-export function buildAgentApi(agent: Agent): FastifyInstance {
+export function buildAgentApi(
+  agent: Agent,
+  o: { handOver?: () => Promise<{ pid: number; from: number }> } = {},
+): FastifyInstance {
   const tls = agent.settings.tls;
   const app = createApi({
     token: agent.settings.token,
@@ -43,6 +48,10 @@ export function buildAgentApi(agent: Agent): FastifyInstance {
   app.put("/v1/spec", async (req) => agent.apply(req.body));
   app.post<Q>("/v1/start", async (req) => agent.start(intParam(req.query.wait_ms, "wait_ms", 600_000) ?? 0));
   app.put("/v1/addresses", async (req) => ({ addresses: agent.setAddresses(req.body) }));
+  app.post("/v1/handover", async () => {
+    if (!o.handOver) throw new Conflict("this agent cannot hand over (it is not a VM's agent process)");
+    return { handedOver: true, ...(await o.handOver()) };
+  });
   app.post<Q>("/v1/stop", async (req) => agent.stop(req.query.drain !== "false"));
   app.post<{ Params: { name: string } }>("/v1/jobs/:name/restart", async (req) =>
     agent.restartJob(req.params.name),

@@ -65,6 +65,11 @@ export class AgentClient {
     ).addresses;
   }
 
+  /** Hands over to a new agent from the zonal files on the VM now; resolves with the new agent's pid. */
+  handOver(): Promise<{ handedOver: true; pid: number; from: number }> {
+    return this.http.request("POST", "/v1/handover", { timeoutMs: 120_000 });
+  }
+
   restartJob(name: string): Promise<JobStatus> {
     return this.http.request("POST", `/v1/jobs/${encodeURIComponent(name)}/restart`, { timeoutMs: 900_000 });
   }

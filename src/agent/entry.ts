@@ -3,6 +3,7 @@
  * the CLI and everything it loads (every VM pays for what its agent loads; see
  * bench/agent-memory.ts). `zonal agent --vm-dir DIR` runs the same agent.
  */
+import { ADOPT_FLAG } from "./handoff.js";
 import { runAgent } from "./main.js";
 
 const at = process.argv.indexOf("--vm-dir");
@@ -11,4 +12,5 @@ if (!vmDir) {
   process.stderr.write("usage: zonal-agent --vm-dir DIR\n");
   process.exit(2);
 }
-await runAgent(vmDir);
+const adoptAt = process.argv.indexOf(ADOPT_FLAG);
+await runAgent(vmDir, adoptAt > 0 ? process.argv[adoptAt + 1] : undefined);

@@ -8,6 +8,7 @@
  * or a restart cannot act twice.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { z } from "zod";
 import { chownSync, closeSync, mkdirSync } from "node:fs";
 import { errorMessage } from "../lib/errors.js";
 import { Mutex } from "../lib/mutex.js";
@@ -37,6 +38,40 @@ export interface JobStatus {
   lastDrain?: { at: string; tookMs: number; error?: string };
 }
 
+/**
+ * A job as one agent hands it to its successor (src/agent/handoff.ts): its state,
+ * its process (pid and start time: a pid alone gets reused), its counters, and what
+ * its controller handed over.
+ */
+export const handedJobSchema = z
+  .object({
+    name: z.string(),
+    state: z.enum(["stopped", "starting", "running", "backoff", "failed"]),
+    pid: z.number().int().positive().optional(),
+    startTime: z.number().int().nonnegative().optional(),
+    stopSignal: z.string().optional(),
+    abortSignal: z.string().optional(),
+    stopSignalTo: z.enum(["tree", "process"]).optional(),
+    restarts: z.number().int().nonnegative(),
+    consecutiveFailures: z.number().int().nonnegative(),
+    since: z.string(),
+    message: z.string().optional(),
+    lastExit: z
+      .object({ code: z.number().int().nullable(), signal: z.string().nullable(), at: z.string() })
+      .strict()
+      .optional(),
+    lastDrain: z
+      .object({ at: z.string(), tookMs: z.number(), error: z.string().optional() })
+      .strict()
+      .optional(),
+    controller: z.unknown().optional(),
+  })
+  .strict();
+export type HandedJob = z.infer<typeof handedJobSchema>;
+
+/** How often an adopted process (not this agent's child) is looked for in /proc. */
+const ADOPTED_POLL_MS = 200;
+
 /** How many failed health checks in a row make a running job restart. */
 export const UNHEALTHY_AFTER = 3;
 /** Running this long without trouble resets the backoff. */
@@ -57,7 +92,11 @@ export class JobRunner {
   private since = new Date();
   private message: string | undefined;
   private child: ChildProcess | undefined;
-  private childSpec: ProcessSpec | undefined;
+  /** A process a predecessor agent started and handed over (not this agent's child). */
+  private adopted: { pid: number; startTime: number } | undefined;
+  private childSpec: Pick<ProcessSpec, "stopSignal" | "abortSignal" | "stopSignalTo"> | undefined;
+  /** Handed over to a successor agent: nothing here acts on the job any more. */
+  private handedOff = false;
   private exited: Promise<void> = Promise.resolve();
   private generation = 0;
   private restarts = 0;
@@ -77,9 +116,13 @@ export class JobRunner {
   constructor(private readonly o: RunnerOptions) {
     this.controller = o.type.controller?.(o.ctx, o.job.config, {
       restartProcess: (why, o) => this.restartProcess(why, o),
-      processRunning: () =>
-        this.child !== undefined && (this.state === "running" || this.state === "starting"),
+      processRunning: () => this.pid !== undefined && (this.state === "running" || this.state === "starting"),
     });
+  }
+
+  /** The job's process: this agent's child, or one adopted from its predecessor. */
+  private get pid(): number | undefined {
+    return this.child?.pid ?? this.adopted?.pid;
   }
 
   /** What the job's controller reports (undefined for jobs without one). */
@@ -100,7 +143,7 @@ export class JobRunner {
       name: this.name,
       type: this.o.job.type,
       state: this.state,
-      ...(this.child?.pid !== undefined ? { pid: this.child.pid } : {}),
+      ...(this.pid !== undefined ? { pid: this.pid } : {}),
       restarts: this.restarts,
       healthy: this.healthy,
       since: this.since.toISOString(),
@@ -113,7 +156,7 @@ export class JobRunner {
   /** Starts the job unless it runs already: prepare, pre-start hook, then the process. */
   start(): Promise<void> {
     return this.ops.run(async () => {
-      if (this.state !== "stopped" && this.state !== "failed") return;
+      if (this.handedOff || (this.state !== "stopped" && this.state !== "failed")) return;
       this.restarts = 0;
       this.consecutiveFailures = 0;
       this.note(`starting job ${this.name}`);
@@ -139,6 +182,10 @@ export class JobRunner {
     // it would never run. The job is stopping anyway.
     if (this.stopsPending > 0) {
       this.note(`not restarting the process (${why}): the job is stopping`);
+      return Promise.resolve();
+    }
+    if (this.handedOff) {
+      this.note(`not restarting the process (${why}): the job was handed to a new agent`);
       return Promise.resolve();
     }
     return this.ops.run(async () => {
@@ -176,7 +223,7 @@ export class JobRunner {
   }
 
   private async stopNow(opts: { drain?: boolean }): Promise<void> {
-    if (this.state === "stopped") return;
+    if (this.state === "stopped" || this.handedOff) return;
     this.clearTimers();
     if (opts.drain && this.state === "running" && (this.o.type.drain || this.o.job.hooks.drain)) {
       const t0 = Date.now();
@@ -204,6 +251,110 @@ export class JobRunner {
     }
     this.healthy = false;
     this.enter("stopped");
+  }
+
+  /**
+   * For a successor agent (a new zonal version): stops supervising — no health check,
+   * no restart, no stop — leaves the process running, hands the controller over, and
+   * returns the job as it is. Waits for a start or stop in progress to finish. Rejects
+   * when the job's controller cannot be handed over.
+   */
+  handOff(): Promise<HandedJob> {
+    return this.ops.run(async () => {
+      const blocker = this.handOffBlocker();
+      if (blocker) throw new Error(blocker);
+      this.handedOff = true;
+      this.clearTimers();
+      this.generation += 1;
+      const controller = await this.controller?.handOff?.();
+      const pid = this.pid;
+      const st = pid !== undefined ? readStat(pid) : undefined;
+      const state = this.state === "stopping" ? "stopped" : this.state;
+      this.note(`handed to a new agent${pid !== undefined ? ` (pid ${pid} keeps running)` : ""}`);
+      return {
+        name: this.name,
+        state,
+        ...(pid !== undefined && st ? { pid, startTime: st.startTime } : {}),
+        ...(this.childSpec?.stopSignal ? { stopSignal: this.childSpec.stopSignal } : {}),
+        ...(this.childSpec?.abortSignal ? { abortSignal: this.childSpec.abortSignal } : {}),
+        ...(this.childSpec?.stopSignalTo ? { stopSignalTo: this.childSpec.stopSignalTo } : {}),
+        restarts: this.restarts,
+        consecutiveFailures: this.consecutiveFailures,
+        since: this.since.toISOString(),
+        ...(this.message ? { message: this.message } : {}),
+        ...(this.lastExit ? { lastExit: this.lastExit } : {}),
+        ...(this.lastDrain ? { lastDrain: this.lastDrain } : {}),
+        ...(controller !== undefined ? { controller } : {}),
+      };
+    });
+  }
+
+  /** Why this job cannot be handed to a new agent, if it cannot. */
+  handOffBlocker(): string | undefined {
+    if (this.controller && !this.controller.handOff)
+      return `job ${this.name}: its type's controller cannot be handed to a new agent`;
+    return undefined;
+  }
+
+  /**
+   * Goes on supervising a job its predecessor agent handed over (or, after a
+   * handover that failed, this agent's own): the same process, checked and
+   * restarted as before. Its exit is seen in /proc (it is not this agent's child:
+   * the exit status went elsewhere); a process that is gone already is restarted.
+   */
+  adopt(h: HandedJob): Promise<void> {
+    return this.ops.run(async () => {
+      this.handedOff = false;
+      const gen = ++this.generation;
+      this.restarts = h.restarts;
+      this.consecutiveFailures = h.consecutiveFailures;
+      this.lastExit = h.lastExit;
+      this.lastDrain = h.lastDrain;
+      this.childSpec = {
+        ...(h.stopSignal ? { stopSignal: h.stopSignal as NodeJS.Signals } : {}),
+        ...(h.abortSignal ? { abortSignal: h.abortSignal as NodeJS.Signals } : {}),
+        ...(h.stopSignalTo ? { stopSignalTo: h.stopSignalTo } : {}),
+      };
+      if (h.controller !== undefined) await this.controller?.start(h.controller);
+      this.state = h.state;
+      this.since = new Date(h.since);
+      this.message = h.message;
+      const alive = (): boolean => {
+        const st = h.pid !== undefined ? readStat(h.pid) : undefined;
+        return st !== undefined && !isZombie(st) && st.startTime === h.startTime;
+      };
+      if (h.state === "running" || h.state === "starting") {
+        if (h.pid === undefined || h.startTime === undefined || !alive()) {
+          this.note("adopted from the previous agent: its process is gone");
+          this.backoff(gen, "process exited while the agent was handed over");
+          return;
+        }
+        this.child = undefined;
+        this.adopted = { pid: h.pid, startTime: h.startTime };
+        this.healthy = h.state === "running";
+        this.runningSince = Date.now();
+        this.exited = new Promise((resolve) => {
+          const poll = (): void => {
+            if (alive()) return void setTimeout(poll, ADOPTED_POLL_MS);
+            this.onExit(
+              gen,
+              null,
+              null,
+              "exited (seen in /proc: it was adopted, its exit status went elsewhere)",
+            );
+            resolve();
+          };
+          setTimeout(poll, ADOPTED_POLL_MS);
+        });
+        this.note(`adopted from the previous agent: pid ${h.pid}, ${h.state}`);
+        this.watchHealth(gen, Date.now());
+      } else if (h.state === "backoff") {
+        this.note("adopted from the previous agent while in backoff: restarting");
+        this.after(1000, () => {
+          if (gen === this.generation && this.state === "backoff") void this.restartFromBackoff(gen);
+        });
+      } else this.note(`adopted from the previous agent: ${h.state}`);
+    });
   }
 
   // ---- internals ---------------------------------------------------------------------
@@ -286,6 +437,7 @@ export class JobRunner {
       return;
     }
     this.child = undefined;
+    this.adopted = undefined;
     this.healthy = false;
     this.lastExit = { code, signal, at: new Date().toISOString() };
     if (this.state === "stopping" || this.state === "stopped") return;
@@ -380,7 +532,7 @@ export class JobRunner {
 
   /** The job's process and its descendants, as they are now. */
   private tree(): Array<{ pid: number; startTime: number }> {
-    const pid = this.child?.pid;
+    const pid = this.pid;
     if (pid === undefined) return [];
     return processTree(pid).flatMap((p) => {
       const st = readStat(p);
@@ -391,7 +543,7 @@ export class JobRunner {
   /** Signals the job's process alone; returns its tree as it was (what must be gone afterwards). */
   private signalProcess(signal: NodeJS.Signals): Array<{ pid: number; startTime: number }> {
     const tree = this.tree();
-    if (this.child?.pid !== undefined) signalPid(this.child.pid, signal);
+    if (this.pid !== undefined) signalPid(this.pid, signal);
     return tree;
   }
 
@@ -407,7 +559,7 @@ export class JobRunner {
    * only once every process of the tree is gone.
    */
   private async terminate(abort = false): Promise<void> {
-    if (!this.child) return;
+    if (this.pid === undefined) return;
     const signal = abort
       ? (this.childSpec?.abortSignal ?? "SIGKILL")
       : (this.childSpec?.stopSignal ?? "SIGTERM");
@@ -437,6 +589,7 @@ export class JobRunner {
     }
     await this.exited;
     this.child = undefined;
+    this.adopted = undefined;
   }
 
   private runHook(name: HookName): Promise<void> {

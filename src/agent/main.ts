@@ -10,18 +10,43 @@ import { Agent } from "./agent.js";
 import { buildAgentApi } from "./api.js";
 import { HeartbeatSender } from "./heartbeat.js";
 import { settingsFor } from "./settings.js";
+import { inheritListeners, listenOptions, takeUnclaimed, track } from "../lib/handed-sockets.js";
+import { readHandoff, reportReady } from "./handoff.js";
 
-/** `zonal agent --vm-dir DIR`: runs until SIGTERM. */
-export async function runAgent(vmDir: string): Promise<void> {
+/**
+ * `zonal agent --vm-dir DIR`: runs until SIGTERM. With `--adopt FILE` it is the
+ * successor of the agent that wrote FILE (handoff.ts): it adopts that agent's jobs,
+ * addresses and sockets instead of restoring a stopped spec.
+ */
+export async function runAgent(vmDir: string, adoptFrom?: string): Promise<void> {
   const bootLog = createLogger("agent");
   const settings = await settingsFor(vmDir, (line) => bootLog.info(line));
   const log = bootLog.child({ vm: settings.vmId });
+  const handoff = adoptFrom !== undefined ? readHandoff(adoptFrom) : undefined;
+  if (handoff) inheritListeners(handoff.listeners);
   const agent = new Agent(settings, log);
-  await agent.restore();
-  const app = buildAgentApi(agent);
+  if (handoff) await agent.adopt(handoff);
+  else await agent.restore();
+  let heartbeat: HeartbeatSender | undefined;
+  const app = buildAgentApi(agent, {
+    handOver: async () => {
+      const r = await agent.handOver({
+        pauseHeartbeats: () => heartbeat?.stop(),
+        resumeHeartbeats: () => heartbeat?.start(),
+      });
+      // The successor serves everything now; this process leaves its jobs running.
+      setTimeout(() => process.exit(0), 200);
+      return r;
+    },
+  });
   for (let attempt = 1; ; attempt++) {
     try {
-      await app.listen({ host: settings.address, port: settings.agentPort });
+      const at = listenOptions(settings.address, settings.agentPort);
+      if ("fd" in at) {
+        await app.ready();
+        await new Promise<void>((resolve) => app.server.listen(at, resolve));
+      } else await app.listen({ host: settings.address, port: settings.agentPort });
+      track(settings.address, settings.agentPort, app.server);
       break;
     } catch (err) {
       if (attempt >= 50) throw err;
@@ -33,7 +58,6 @@ export async function runAgent(vmDir: string): Promise<void> {
     { address: settings.address, port: settings.agentPort, tls: settings.tls !== undefined },
     "agent listening",
   );
-  let heartbeat: HeartbeatSender | undefined;
   if (settings.heartbeat) {
     let lastError = "";
     heartbeat = new HeartbeatSender({
@@ -50,6 +74,7 @@ export async function runAgent(vmDir: string): Promise<void> {
     });
     heartbeat.start();
   }
+  if (handoff && adoptFrom) reportReady(adoptFrom, takeUnclaimed());
   const shutdown = async (signal: string) => {
     log.info({ signal }, "agent stopping its jobs");
     heartbeat?.stop();

@@ -9,7 +9,7 @@ import { mountBlockDisk } from "./block-disk.js";
 import { Conflict } from "../lib/errors.js";
 import type { AgentServices, JobContext } from "../jobs/job-type.js";
 import { jobType } from "../jobs/job-modules.js";
-import { JobRunner, type JobStatus } from "./job-runner.js";
+import { JobRunner, type HandedJob, type JobStatus } from "./job-runner.js";
 import { summarizeJobs, type JobsSummary } from "./job-state.js";
 import { appendAgentLine } from "./logs.js";
 import type { AgentSettingsFile } from "./settings.js";
@@ -134,6 +134,28 @@ export class Supervisor {
 
   async stopAll(opts: { drain?: boolean } = {}): Promise<void> {
     await Promise.all([...this.runners.values()].map((r) => r.stop(opts)));
+  }
+
+  /**
+   * For a successor agent: every job handed over, its process left running (see
+   * JobRunner.handOff). Refused before anything is handed when a job cannot be.
+   */
+  async handOff(): Promise<HandedJob[]> {
+    const blockers = [...this.runners.values()].flatMap((r) => r.handOffBlocker() ?? []);
+    if (blockers.length > 0) throw new Conflict(blockers.join("; "));
+    const results = await Promise.allSettled([...this.runners.values()].map((r) => r.handOff()));
+    const failed = results.flatMap((r) => (r.status === "rejected" ? [r.reason as unknown] : []));
+    const handed = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+    if (failed.length === 0) return handed;
+    await this.adopt(handed); // those handed go on here
+    throw failed[0];
+  }
+
+  /** Goes on supervising the jobs handed over (the same spec applied first). */
+  async adopt(jobs: HandedJob[]): Promise<void> {
+    const unknown = jobs.filter((j) => !this.runners.has(j.name)).map((j) => j.name);
+    if (unknown.length > 0) throw new Conflict(`handed jobs not in the spec: ${unknown.join(", ")}`);
+    await Promise.all(jobs.map((j) => this.runners.get(j.name)!.adopt(j)));
   }
 
   runner(name: string): JobRunner | undefined {

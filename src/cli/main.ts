@@ -46,7 +46,8 @@ program
   .command("agent")
   .description("run the agent (inside a VM; the cloud starts it)")
   .requiredOption("--vm-dir <dir>", "the VM's directory with settings.json")
-  .action(async (o: { vmDir: string }) => runAgent(o.vmDir));
+  .option("--adopt <file>", "take over from the agent that wrote this handover (it starts the successor)")
+  .action(async (o: { vmDir: string; adopt?: string }) => runAgent(o.vmDir, o.adopt));
 
 try {
   await program.parseAsync(process.argv);

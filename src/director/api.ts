@@ -5,7 +5,7 @@
  *   GET  /v1/cloud-config                      PUT /v1/cloud-config {cloud config}
  *   GET  /v1/deployments                       POST /v1/deployments {manifest} -> 202 task
  *   GET  /v1/deployments/:name (manifest)      DELETE /v1/deployments/:name -> 202 task
- *   POST /v1/deployments/:name/recreate|stop|start {target?: "GROUP[/INDEX]"} -> 202 task
+ *   POST /v1/deployments/:name/recreate|stop|start|upgrade-agents {target?: "GROUP[/INDEX]"} -> 202 task
  *   GET  /v1/deployments/:name/logs?instance=GROUP/INDEX[&job=J][&lines=N]
  *   GET  /v1/instances[?deployment=NAME]
  *   GET  /v1/tasks[?deployment=&limit=]        GET /v1/tasks/:id
@@ -157,7 +157,7 @@ export function buildDirectorApi(
   app.delete<{ Params: { name: string } }>("/v1/deployments/:name", async (req, reply) =>
     reply.status(202).send(await director().deleteDeployment(req.params.name)),
   );
-  for (const action of ["recreate", "stop", "start"] as const) {
+  for (const action of ["recreate", "stop", "start", "upgrade-agents"] as const) {
     app.post<{ Params: { name: string } }>(`/v1/deployments/:name/${action}`, async (req, reply) => {
       const target = (req.body as { target?: unknown } | undefined)?.target;
       if (target !== undefined && typeof target !== "string")

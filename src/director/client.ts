@@ -62,7 +62,11 @@ export class DirectorClient {
   deleteDeployment(name: string): Promise<TaskRecord> {
     return this.http.request("DELETE", `/v1/deployments/${encodeURIComponent(name)}`);
   }
-  action(action: "recreate" | "stop" | "start", deployment: string, target?: string): Promise<TaskRecord> {
+  action(
+    action: "recreate" | "stop" | "start" | "upgrade-agents",
+    deployment: string,
+    target?: string,
+  ): Promise<TaskRecord> {
     return this.http.request("POST", `/v1/deployments/${encodeURIComponent(deployment)}/${action}`, {
       body: target ? { target } : {},
     });

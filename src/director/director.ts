@@ -360,7 +360,7 @@ export class Director {
   }
 
   async action(
-    kind: Extract<TaskKind, "recreate" | "stop" | "start">,
+    kind: Extract<TaskKind, "recreate" | "stop" | "start" | "upgrade-agents">,
     deployment: string,
     targetText?: string,
   ): Promise<TaskRecord> {

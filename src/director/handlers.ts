@@ -21,6 +21,7 @@ import { selectTargets, type Target } from "./targets.js";
 import type { TaskHandler } from "./task-runner.js";
 import { batchesFor } from "./update-policy.js";
 import { clusterOrders, type RollingControl } from "./rolling.js";
+import { upgradeAgents } from "./agent-upgrade.js";
 
 export interface DeployPayload {
   manifest: Manifest;
@@ -191,5 +192,7 @@ export function makeHandlers(ctx: DirectorContext, rolling?: RollingControl): Re
       actOnAgents(ctx, report, task.deployment!, (task.payload as TargetPayload).target, "stop"),
     start: (task, report) =>
       actOnAgents(ctx, report, task.deployment!, (task.payload as TargetPayload).target, "start"),
+    "upgrade-agents": (task, report) =>
+      upgradeAgents(ctx, rolling, report, task.deployment!, (task.payload as TargetPayload).target),
   };
 }

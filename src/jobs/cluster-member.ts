@@ -7,10 +7,12 @@
  * silence (its VM crashed, froze or is cut off: nothing answers).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { z } from "zod";
 import { EtcdLeaseStore } from "../ha/etcd/store.js";
 import { HttpLeaseStore } from "../ha/embedded/client.js";
 import { errorMessage } from "../lib/errors.js";
 import { fetcherFor } from "../lib/fetch.js";
+import { listenOptions, track } from "../lib/handed-sockets.js";
 import { bearerToken, tokensEqual } from "../lib/http-server.js";
 import type { LeaseStore } from "../ha/lease-store.js";
 import type { ClusterSpec, JobContext } from "./job-type.js";
@@ -99,8 +101,9 @@ export async function listenStatus(
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(port, address, () => resolve());
+    server.listen(listenOptions(address, port), () => resolve());
   });
+  track(address, port, server);
   return server;
 }
 
@@ -293,6 +296,31 @@ export class HeldLease {
     this.setDeadline(null);
   }
 
+  /**
+   * For a successor agent: the lease as held now (token, deadline, last renewal),
+   * with the watchdog stopped here — the successor's takes over the same deadline.
+   */
+  handOff(): HandedLease | null {
+    clearTimeout(this.watchdog);
+    this.watchdog = undefined;
+    if (this.token === null) return null;
+    return {
+      token: this.token,
+      until: this.until,
+      lastRenewAt: this.lastRenewAt,
+      lastRenewOk: this.lastRenewOk,
+    };
+  }
+
+  /** Holds what a predecessor agent handed over: the same token and deadline, the watchdog armed. */
+  resume(h: HandedLease | null): void {
+    if (h === null) return this.forget();
+    this.token = h.token;
+    this.lastRenewAt = h.lastRenewAt;
+    this.lastRenewOk = h.lastRenewOk;
+    this.setDeadline(h.until);
+  }
+
   /** Gives it up (best effort: if the store is away, it expires) and forgets it. True if it was held. */
   async release(): Promise<boolean> {
     const token = this.token;
@@ -329,6 +357,27 @@ export class HeldLease {
     }
   }
 }
+
+/** A held lease as one agent hands it to its successor (epoch milliseconds: the same host's clock). */
+export const handedLeaseSchema = z
+  .object({
+    token: z.number().int(),
+    until: z.number().nullable(),
+    lastRenewAt: z.number(),
+    lastRenewOk: z.boolean(),
+  })
+  .strict();
+export type HandedLease = z.infer<typeof handedLeaseSchema>;
+
+/** What a cluster member hands to its successor agent (ClusterMember.handOff). */
+export const handedMemberSchema = z
+  .object({
+    lease: handedLeaseSchema.nullable(),
+    promise: z.object({ leader: z.string(), until: z.number() }).strict().nullable(),
+    vipServed: z.boolean(),
+  })
+  .strict();
+export type HandedMember = z.infer<typeof handedMemberSchema>;
 
 /** The leader lease as a member sees it (ClusterMember.leaseView); `T` is what holders publish. */
 export type LeaseLook<T> =
@@ -448,6 +497,22 @@ export class ClusterMember {
     } catch {
       return { state: "unreachable" };
     }
+  }
+
+  /**
+   * For a successor agent (the job keeps running): the lease with its deadline, the
+   * failsafe promise given, whether the VIP is served here. Nothing is released or
+   * dropped; this member's watchdog stops (the successor's takes the same deadline).
+   */
+  handOff(): HandedMember {
+    return { lease: this.held.handOff(), promise: this.promise.handOff(), vipServed: this.vipServed };
+  }
+
+  /** Goes on from what a predecessor agent handed over (the VIP's listener came along). */
+  resume(h: HandedMember): void {
+    this.held.resume(h.lease);
+    this.promise.resume(h.promise);
+    this.vipServed = h.vipServed;
   }
 
   /** Voids a failsafe promise to `leader` if the control plane fenced it since. True when it did. */

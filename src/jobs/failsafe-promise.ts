@@ -18,6 +18,16 @@ export class FailsafePromise {
     return this.promise && this.promise.until > now ? this.promise.leader : null;
   }
 
+  /** For a successor agent: the promise given, if it still stands. */
+  handOff(): { leader: string; until: number } | null {
+    return this.promise && this.promise.until > Date.now() ? { ...this.promise } : null;
+  }
+
+  /** Keeps a promise a predecessor agent gave. */
+  resume(p: { leader: string; until: number } | null): void {
+    this.promise = p;
+  }
+
   /** Confirms `leader` when the member `follows` it and is not taking the lease; whether it did. */
   confirm(leader: string, ttlMs: number, follows: boolean): boolean {
     if (!follows || this.taking) return false;

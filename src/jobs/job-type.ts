@@ -89,8 +89,21 @@ export interface JobHandle {
  * holds (a leader lease) outlives the writes it guards.
  */
 export interface JobController {
-  start(): Promise<void>;
+  /**
+   * Starts the controller; with `handedOver` (what a predecessor agent's controller
+   * handed over, as JSON: validate it), it goes on from there with the job's process
+   * already running — nothing is re-decided that the process was started with.
+   */
+  start(handedOver?: unknown): Promise<void>;
   stop(): Promise<void>;
+  /**
+   * For an agent handing over to its successor (a new zonal version) while the job
+   * runs on: stops acting — its loop, its timers, its watchdog — without releasing
+   * anything it holds (lease, VIP, role), and returns what the successor's controller
+   * needs (JSON), or undefined when it was not running. Its listening sockets stay
+   * open: they go to the successor. A controller without it cannot be handed over.
+   */
+  handOff?(): Promise<unknown>;
   /** What `GET /v1/jobs/:name/status` shows (may be a promise). */
   status(): unknown;
   /**

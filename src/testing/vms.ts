@@ -2,6 +2,8 @@
 import { AgentClient } from "../agent/client.js";
 import type { CreateVmRequest, Vm } from "../cloud/cloud.js";
 import type { LocalCloudClient } from "../cloud/local/client.js";
+import { readFileSync } from "node:fs";
+import { isZombie, listProcesses } from "../lib/proc.js";
 import { waitFor } from "../lib/sleep.js";
 
 export interface BootedVm {
@@ -50,3 +52,30 @@ export const ECHO_SERVER = (port: number) =>
 /** An HTTP server on the VM's address answering with its VM id. */
 export const HTTP_SERVER = (port: number) =>
   `require("http").createServer((q, s) => s.end("hello from " + process.env.ZONAL_VM_ID)).listen(${port}, process.env.ZONAL_ADDRESS)`;
+
+/**
+ * Each job's process on a VM of the local cloud, seen in /proc as `pid@start time`
+ * (a PID alone gets reused): the process carrying the VM's and the job's names in
+ * its environment whose parent does not (its own children do).
+ */
+export function jobProcesses(vmId: string): Record<string, string> {
+  const envOf = (pid: number): string[] => {
+    try {
+      return readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
+    } catch {
+      return [];
+    }
+  };
+  const out: Record<string, string> = {};
+  for (const st of listProcesses()) {
+    if (isZombie(st)) continue;
+    const env = envOf(st.pid);
+    if (!env.includes(`ZONAL_VM_ID=${vmId}`)) continue;
+    const job = env.find((e) => e.startsWith("ZONAL_JOB_NAME="));
+    if (!job || env.some((e) => e.startsWith("ZONAL_HOOK=")) || envOf(st.ppid).includes(job)) continue;
+    const name = job.slice("ZONAL_JOB_NAME=".length);
+    if (out[name]) throw new Error(`VM ${vmId}: two processes of job ${name} (${out[name]}, ${st.pid})`);
+    out[name] = `${st.pid}@${st.startTime}`;
+  }
+  return out;
+}

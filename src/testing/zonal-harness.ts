@@ -24,12 +24,16 @@ export interface CliResult {
 export class ZonalHarness extends CloudHarness {
   director!: DirectorClient;
 
-  constructor(private readonly opts: HarnessOptions & { env?: Record<string, string> } = {}) {
+  /** The CLI this harness runs: this checkout's, or `opts.bin` (a staged copy of zonal, for upgrades). */
+  private readonly bin: string;
+
+  constructor(private readonly opts: HarnessOptions & { env?: Record<string, string>; bin?: string } = {}) {
     super(opts);
+    this.bin = opts.bin ?? BIN;
   }
 
   zonal(...args: string[]): CliResult {
-    const r = spawnSync(process.execPath, [BIN, "--home", this.home, ...args], {
+    const r = spawnSync(process.execPath, [this.bin, "--home", this.home, ...args], {
       encoding: "utf8",
       timeout: 300_000,
       env: { ...process.env, ...(this.opts.env ?? {}) },
@@ -43,7 +47,7 @@ export class ZonalHarness extends CloudHarness {
    */
   zonalAsync(...args: string[]): Promise<CliResult> {
     return new Promise((resolve) => {
-      const child = spawn(process.execPath, [BIN, "--home", this.home, ...args], {
+      const child = spawn(process.execPath, [this.bin, "--home", this.home, ...args], {
         env: { ...process.env, ...(this.opts.env ?? {}) },
         stdio: ["ignore", "pipe", "pipe"],
       });

@@ -2,7 +2,7 @@
  * Tasks and events as the director's API sends them (and the store keeps them): the
  * CLI and other clients read these types from here, never from the store.
  */
-export type TaskKind = "deploy" | "delete" | "recreate" | "stop" | "start" | "recover";
+export type TaskKind = "deploy" | "delete" | "recreate" | "stop" | "start" | "recover" | "upgrade-agents";
 export type TaskState = "queued" | "running" | "done" | "failed";
 export type EventLevel = "info" | "warn" | "error";
 

@@ -28,6 +28,9 @@ import {
 import { MariadbChecker } from "../../src/testing/mariadb-checker.js";
 import type { WriteChecker } from "../../src/testing/write-checker.js";
 import { ZonalHarness, type CliResult } from "../../src/testing/zonal-harness.js";
+import { StagedZonal } from "../../src/testing/staged-zonal.js";
+import { jobProcesses } from "../../src/testing/vms.js";
+import type { VersionsView } from "../../src/director/director.js";
 import { LONG } from "../../src/testing/tier.js";
 
 interface EventLine {
@@ -126,7 +129,9 @@ const services: Service[] = [
 
 for (const svc of services.filter((s) => LONG || !s.long)) {
   describe(`rolling updates of a ${svc.title} under writes`, () => {
-    const z = new ZonalHarness();
+    // From a staged copy of zonal: the last case installs "a new release" over it.
+    const staged = new StagedZonal();
+    const z = new ZonalHarness({ bin: staged.bin });
     let checker: WriteChecker<unknown>;
     const D = svc.deployment;
     const manifest = parse(readFileSync(repoPath("examples", svc.example), "utf8")) as {
@@ -150,6 +155,7 @@ for (const svc of services.filter((s) => LONG || !s.long)) {
     after(async () => {
       await checker?.stop();
       await z.teardown();
+      staged.remove();
     });
 
     /** Deploys the changed manifest while the checker writes; checks the history; returns the update's events. */
@@ -334,6 +340,60 @@ for (const svc of services.filter((s) => LONG || !s.long)) {
         /0 to create, 0 to recreate, 0 to update, 0 to delete, 3 unchanged/,
         "every member was updated",
       );
+    });
+
+    it("hands every agent over to a new zonal version while the jobs run on: the same job PIDs, no write lost or failed", async () => {
+      const list = () => z.director.http.request<InstanceView[]>("GET", `/v1/instances?deployment=${D}`);
+      const vmIds = (await list()).map((i) => i.vmId!);
+      const agentsOf = () => z.json<VersionsView>("version").agents.filter((a) => a.deployment === D);
+      const jobsBefore = vmIds.map((id) => jobProcesses(id));
+      const agentsBefore = agentsOf();
+      const old = staged.version;
+      const next = `${old}-next.${Date.now()}`;
+      staged.setVersion(next);
+      await z.stopControlPlane("SIGTERM");
+      await z.up();
+      const behind = z.json<VersionsView>("version");
+      assert.equal(behind.controlPlane, next, "the restarted control plane runs the new version");
+      assert.deepEqual(
+        behind.agents.filter((a) => a.deployment === D).map((a) => a.version),
+        vmIds.map(() => old),
+        "every agent still runs the old one",
+      );
+      const before = await svc.whole(z);
+      const t0 = Date.now();
+      const failed0 = checker.failures.length;
+      const r = await z.zonalAsync("upgrade-agents", "-d", D);
+      const t1 = Date.now();
+      assert.equal(r.code, 0, `${r.err}${r.out}\n${await timeline(z, t0, D)}`);
+      const steps = r.out.split("\n").filter((l) => / agent: /.test(l));
+      const pause = checker.longestGap(t0, t1);
+      const failures = checker.failures.slice(failed0);
+      console.log(
+        `# ${svc.title}, agent upgrade ${old} -> ${next}: took ${t1 - t0} ms; longest write pause ${pause} ms; ${failures.length} failed writes\n${steps.map((l) => `#   ${l}`).join("\n")}`,
+      );
+      assert.equal(steps.length, vmIds.length, `one step per VM:\n${r.out}`);
+      assert.match(steps.at(-1)!, new RegExp(` ${leaderKey(before)}: `), "the leader's agent goes last");
+      const agentsAfter = agentsOf();
+      for (const a of agentsAfter) {
+        const b = agentsBefore.find((x) => x.vmId === a.vmId)!;
+        assert.equal(a.version, next, `${a.vm}'s agent runs ${next}`);
+        assert.notEqual(a.pid, b.pid, `${a.vm} runs a new agent process`);
+      }
+      assert.deepEqual(
+        vmIds.map((id) => jobProcesses(id)),
+        jobsBefore,
+        "every job kept its process (pid and start time)",
+      );
+      assert.deepEqual(
+        failures.map((f) => `sent +${f.startedAt - t0} ms: ${f.error}`),
+        [],
+        "no write failed: nothing was restarted or switched over",
+      );
+      await svc.whole(z);
+      const v = await checker.verify();
+      assert.deepEqual(v.missing, [], "every acknowledged row is there");
+      assert.equal(await svc.twoWriters(checker, { from: t0, to: Date.now() }), null, "never two writers");
     });
   });
 }

@@ -1,4 +1,4 @@
-/** `zonal deploy | deployments | instances | delete-deployment | recreate | stop | start | cloud-config`. */
+/** `zonal deploy | deployments | instances | delete-deployment | recreate | stop | start | upgrade-agents | cloud-config`. */
 import { Command } from "commander";
 import { stringify } from "yaml";
 import type { DirectorClient } from "../../director/client.js";
@@ -105,7 +105,7 @@ export function deploymentCommands(): Command[] {
     await finish(client, await client.deleteDeployment(name), o.follow, o.json);
   });
 
-  const actions = (["recreate", "stop", "start"] as const).map((action) =>
+  const actions = (["recreate", "stop", "start", "upgrade-agents"] as const).map((action) =>
     addFollowOptions(
       new Command(action)
         .argument("[target]", "GROUP or GROUP/INDEX (default: every instance)")
@@ -115,6 +115,8 @@ export function deploymentCommands(): Command[] {
             recreate: "rebuild instances on new VMs (disks kept) under the update policy",
             stop: "drain and stop the jobs of instances (VMs keep running)",
             start: "start the jobs of stopped instances",
+            "upgrade-agents":
+              "hand each agent over to the zonal version the control plane runs, one VM at a time, leaders last; jobs keep running (same PIDs)",
           }[action],
         ),
     ).action(

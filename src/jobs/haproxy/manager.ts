@@ -13,6 +13,8 @@ import type { Server as HttpServer } from "node:http";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { z } from "zod";
+import { parseWith } from "../../lib/validate.js";
 import { errorMessage } from "../../lib/errors.js";
 import type { BackendState, LbNodeStatus } from "../data-service.js";
 import { sleep } from "../../lib/sleep.js";
@@ -20,6 +22,7 @@ import { type LeaseStore } from "../../ha/lease-store.js";
 import {
   closeServer,
   ClusterMember,
+  handedMemberSchema,
   controlPlaneCall,
   type HeldLease,
   listenStatus,
@@ -76,6 +79,17 @@ export function haproxySocket(path: string, command: string, timeoutMs = 2000): 
     });
   });
 }
+
+/** What the pair's manager hands to its successor agent's manager (handOff, start). */
+const handedLbSchema = z
+  .object({
+    runningVersion: z.string().nullable(),
+    holder: z.object({ member: z.string(), address: z.string(), vmId: z.string() }).strict().nullable(),
+    draining: z.array(z.string()),
+    member: handedMemberSchema.nullable(),
+  })
+  .strict();
+type HandedLb = z.infer<typeof handedLbSchema>;
 
 export class LbManager implements JobController {
   /** The pair's member skeleton (lease, failsafe, VIP, fencing); none for a single node. */
@@ -145,10 +159,19 @@ export class LbManager implements JobController {
     return { text, version: configVersion(this.config, servers) };
   }
 
-  async start(): Promise<void> {
+  async start(handedOver?: unknown): Promise<void> {
     if (this.loop) return;
     this.stopping = false;
-    this.server = await listenStatus(
+    this.handedOff = false;
+    if (handedOver !== undefined) {
+      // A predecessor agent ran HAProxy with this config, holding (or not) the VIP.
+      const h = parseWith(handedLbSchema, handedOver, "handover.controller");
+      this.runningVersion = h.runningVersion;
+      this.holder = h.holder;
+      this.draining = new Set(h.draining);
+      if (h.member) this.cm?.resume(h.member);
+    }
+    this.server ??= await listenStatus(
       this.ctx.address,
       this.config.status_port,
       this.ctx.cluster?.member_token ?? NOBODY,
@@ -156,6 +179,28 @@ export class LbManager implements JobController {
     );
     this.loop = this.run();
   }
+
+  /**
+   * For a successor agent (HAProxy keeps running): the loop stops, the lease's
+   * watchdog stops here; the lease and the VIP are handed over, not given up. This
+   * node confirms no failsafe from now on (the successor does).
+   */
+  async handOff(): Promise<unknown> {
+    if (!this.loop) return undefined;
+    this.handedOff = true;
+    this.stopping = true;
+    await this.loop;
+    this.loop = undefined;
+    this.holderWatch.stop();
+    const h: HandedLb = {
+      runningVersion: this.runningVersion,
+      holder: this.holder,
+      draining: [...this.draining],
+      member: this.cm?.handOff() ?? null,
+    };
+    return h;
+  }
+  private handedOff = false;
 
   async stop(): Promise<void> {
     this.stopping = true;
@@ -205,6 +250,7 @@ export class LbManager implements JobController {
       const holder = u.searchParams.get("holder");
       const confirm =
         holder !== null &&
+        !this.handedOff &&
         this.cm!.promise.confirm(
           holder,
           this.ctx.cluster!.ttl_ms,

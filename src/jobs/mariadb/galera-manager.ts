@@ -26,11 +26,14 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Connection } from "mariadb";
+import { z } from "zod";
+import { parseWith } from "../../lib/validate.js";
 import { errorMessage } from "../../lib/errors.js";
 import { sleep } from "../../lib/sleep.js";
 import {
   closeServer,
   ClusterMember,
+  handedMemberSchema,
   controlPlaneCall,
   LeaderWatch,
   type LeaseLook,
@@ -119,6 +122,20 @@ const roleOf = (n: NodeState, writer: boolean, waiting: boolean): GaleraStatus["
   return "joining";
 };
 
+/** What a member's manager hands to its successor agent's manager (handOff, start). */
+const handedGaleraSchema = z
+  .object({
+    lastLeader: z.string().nullable(),
+    initialized: z.boolean().nullable(),
+    bootstrapUntil: z.number(),
+    seenPrimary: z.boolean(),
+    unsyncedSince: z.number().nullable(),
+    nonPrimarySince: z.number().nullable(),
+    member: handedMemberSchema,
+  })
+  .strict();
+type HandedGalera = z.infer<typeof handedGaleraSchema>;
+
 export class GaleraManager implements JobController {
   private readonly paths: MariadbPaths;
   private readonly cm: ClusterMember;
@@ -169,17 +186,51 @@ export class GaleraManager implements JobController {
     };
   }
 
-  async start(): Promise<void> {
+  async start(handedOver?: unknown): Promise<void> {
     if (this.loop) return;
     this.stopping = false;
     this.abandoned = false;
-    this.server = await listenStatus(
+    if (handedOver !== undefined) {
+      // A predecessor agent ran mariadbd and this member: go on from there.
+      const h = parseWith(handedGaleraSchema, handedOver, "handover.controller");
+      this.lastLeader = h.lastLeader;
+      this.initialized = h.initialized;
+      this.bootstrapUntil = h.bootstrapUntil;
+      this.seenPrimary = h.seenPrimary;
+      this.unsyncedSince = h.unsyncedSince;
+      this.nonPrimarySince = h.nonPrimarySince;
+      this.cm.resume(h.member);
+    }
+    this.server ??= await listenStatus(
       this.ctx.address,
       this.config.status_port,
       this.cluster.member_token,
       (req, res) => this.serveStatus(req, res),
     );
     this.loop = this.run();
+  }
+
+  /**
+   * For a successor agent (mariadbd keeps running): the loop stops, the lease's
+   * watchdog stops here; the lease and the VIP are handed over, not given up.
+   */
+  async handOff(): Promise<unknown> {
+    if (!this.loop) return undefined;
+    this.stopping = true;
+    await this.loop;
+    this.loop = undefined;
+    this.leaderWatch.stop();
+    await this.closeConn();
+    const h: HandedGalera = {
+      lastLeader: this.lastLeader,
+      initialized: this.initialized,
+      bootstrapUntil: this.bootstrapUntil,
+      seenPrimary: this.seenPrimary,
+      unsyncedSince: this.unsyncedSince,
+      nonPrimarySince: this.nonPrimarySince,
+      member: this.cm.handOff(),
+    };
+    return h;
   }
 
   async stop(): Promise<void> {

@@ -11,6 +11,8 @@
  * postgres uses the same manager without a lease store: always primary.
  */
 import { writeFileSync } from "node:fs";
+import { z } from "zod";
+import { parseWith } from "../../lib/validate.js";
 import type { Server } from "node:http";
 import { errorMessage } from "../../lib/errors.js";
 import { sleep } from "../../lib/sleep.js";
@@ -18,6 +20,7 @@ import {
   closeServer,
   ClusterMember,
   controlPlaneCall,
+  handedMemberSchema,
   type HeldLease,
   LeaderWatch,
   listenStatus,
@@ -47,6 +50,37 @@ import {
 } from "./decide.js";
 import { parseLsn, roleConf, syncStandbyNames, type RoleFile } from "./files.js";
 import { hasData, observe, ownByPostgres, PgConn, type PgState } from "./pg.js";
+
+const leaderSchema = z
+  .object({ member: z.string(), vmId: z.string(), address: z.string(), port: z.number().int() })
+  .strict();
+const roleSchema: z.ZodType<RoleFile> = z.union([
+  z.object({ role: z.literal("primary"), bootstrap: z.boolean(), syncNames: z.array(z.string()) }).strict(),
+  z
+    .object({
+      role: z.literal("replica"),
+      // The leader as decide() set it (it may carry more, e.g. the VM's id).
+      leader: z
+        .object({ member: z.string(), address: z.string(), port: z.number().int() })
+        .passthrough()
+        .nullable(),
+      rewind: z.boolean(),
+    })
+    .strict(),
+]);
+
+/** What the manager hands to its successor agent's manager (handOff, start). */
+const handedManagerSchema = z
+  .object({
+    role: roleSchema.nullable(),
+    preparedLeader: z.object({ member: z.string(), address: z.string() }).passthrough().nullable(),
+    lastLeader: z.string().nullable(),
+    lastLeaderAt: leaderSchema.nullable(),
+    initialized: z.boolean().nullable(),
+    member: handedMemberSchema.nullable(),
+  })
+  .strict();
+type HandedManager = z.infer<typeof handedManagerSchema>;
 
 const DOWN: PgState = { running: false, inRecovery: null, lsn: null, timeline: null, upstream: null };
 
@@ -158,14 +192,26 @@ export class PostgresManager implements JobController {
     };
   }
 
-  async start(): Promise<void> {
+  async start(handedOver?: unknown): Promise<void> {
     if (this.loop) return;
     this.stopping = false;
-    this.roleUnread = true;
+    this.handedOff = false;
+    if (handedOver !== undefined) {
+      // A predecessor agent started postgres in this role: go on from there.
+      const h = parseWith(handedManagerSchema, handedOver, "handover.controller");
+      this.role = h.role;
+      this.preparedLeader = h.preparedLeader;
+      this.lastLeader = h.lastLeader;
+      this.lastLeaderAt = h.lastLeaderAt;
+      this.initialized = h.initialized;
+      if (h.member) this.cm?.resume(h.member);
+      this.roleUnread = false;
+    } else this.roleUnread = true;
     if (!this.store) {
-      this.setRole({ role: "primary", bootstrap: !hasData(this.paths), syncNames: [] });
+      if (handedOver === undefined)
+        this.setRole({ role: "primary", bootstrap: !hasData(this.paths), syncNames: [] });
     } else {
-      this.server = await listenStatus(
+      this.server ??= await listenStatus(
         this.ctx.address,
         this.config.status_port,
         this.cluster.member_token,
@@ -188,6 +234,31 @@ export class PostgresManager implements JobController {
     this.server = undefined;
     this.role = null;
   }
+
+  /**
+   * For a successor agent (postgres keeps running): the loop stops between cycles, the
+   * lease's watchdog stops here; the lease, the VIP and the role are handed over, not
+   * given up. From now on this member confirms no failsafe (the successor does).
+   */
+  async handOff(): Promise<unknown> {
+    if (!this.loop) return undefined;
+    this.handedOff = true;
+    this.stopping = true;
+    await this.loop;
+    this.loop = undefined;
+    this.leaderWatch.stop();
+    this.conn.reset();
+    const h: HandedManager = {
+      role: this.role,
+      preparedLeader: this.preparedLeader,
+      lastLeader: this.lastLeader,
+      lastLeaderAt: this.lastLeaderAt,
+      initialized: this.initialized,
+      member: this.cm?.handOff() ?? null,
+    };
+    return h;
+  }
+  private handedOff = false;
 
   /** For prepare: the role to start postgres in (waits for the first decision). */
   async awaitRole(timeoutMs = 120_000): Promise<RoleFile> {
@@ -245,6 +316,7 @@ export class PostgresManager implements JobController {
       const s = this.status();
       const confirm =
         leader !== null &&
+        !this.handedOff &&
         this.cm!.promise.confirm(
           leader,
           this.cluster.ttl_ms,
