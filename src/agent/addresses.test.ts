@@ -5,6 +5,8 @@ import { after, before, describe, it } from "node:test";
 import { waitFor } from "../lib/sleep.js";
 import { claimAddressBlock } from "../testing/addresses.js";
 import { AddressForwarder } from "./addresses.js";
+import { liveListeners } from "../lib/handed-sockets.js";
+import { spawn } from "node:child_process";
 
 const block = claimAddressBlock();
 const vmAddress = `127.${block.base}.1.1`;
@@ -73,5 +75,63 @@ describe("AddressForwarder", () => {
     assert.equal(c.closed(), false);
     await waitFor(() => (c.closed() ? true : undefined), { timeoutMs: 3000, what: "the cut after 1.5 s" });
     f.close();
+  });
+
+  it("hands its listener and a busy connection to another process: nothing refused, nothing lost", async () => {
+    const f = new AddressForwarder(vmAddress, 20);
+    await served(f);
+    const c = await open();
+    // A stream of numbered lines in flight through the whole handover.
+    let sent = 0;
+    const pump = setInterval(() => {
+      for (let i = 0; i < 20; i++) c.socket.write(`${++sent}\n`);
+    }, 2);
+    await waitFor(() => (c.got().length > 1000 ? true : undefined), { timeoutMs: 2000, what: "echoes" });
+    const connections = await f.quiesce();
+    assert.equal(connections.length, 1, "the connection is handed");
+    const fds = [...Object.values(liveListeners()), connections[0]!.client, connections[0]!.upstream];
+    // The successor: the same forwarder code in another process, on the descriptors it inherits.
+    const successor = spawn(
+      process.execPath,
+      [
+        "--input-type=module",
+        "-e",
+        `import { AddressForwarder } from ${JSON.stringify(new URL("./addresses.js", import.meta.url).href)};
+         import { inheritListeners } from ${JSON.stringify(new URL("../lib/handed-sockets.js", import.meta.url).href)};
+         inheritListeners({ ${JSON.stringify(`${vip}:${PORT}`)}: 4 });
+         new AddressForwarder(${JSON.stringify(vmAddress)}).adopt(
+           [{ address: ${JSON.stringify(vip)}, ports: [${PORT}] }],
+           [{ binding: ${JSON.stringify(`${vip}:${PORT}`)}, client: 5, upstream: 6 }]);
+         process.send({ ready: true });`,
+      ],
+      { stdio: ["ignore", "inherit", "inherit", "ipc", ...fds] },
+    );
+    try {
+      await new Promise<void>((res, rej) => {
+        successor.once("message", () => res());
+        successor.once("exit", (code) => rej(new Error(`the successor exited (${code})`)));
+      });
+      // This process lets go of its copies, as an agent that exits does (no FIN: the successor holds them).
+      f.close();
+      clearInterval(pump);
+      const expected = Array.from({ length: sent }, (_, i) => `${i + 1}\n`).join("");
+      await waitFor(() => (c.got().length >= expected.length ? true : undefined), {
+        timeoutMs: 5000,
+        what: `all ${sent} lines echoed`,
+      });
+      assert.equal(c.got(), expected, "every line came back once, in order");
+      assert.equal(c.closed(), false, "the connection stays open");
+      const fresh = await open();
+      fresh.socket.write("new");
+      await waitFor(() => (fresh.got() === "new" ? true : undefined), {
+        timeoutMs: 2000,
+        what: "a new connection served by the successor",
+      });
+      fresh.socket.destroy();
+    } finally {
+      clearInterval(pump);
+      successor.kill("SIGKILL");
+      c.socket.destroy();
+    }
   });
 });

@@ -269,4 +269,53 @@ describe("JobRunner", () => {
     );
     assert.match(tailFile(join(dir, "stubborn.log"), 10).join("\n"), /did not stop within 300 ms: SIGKILL/);
   });
+
+  it("hands a running job to another runner: same process, supervised there (its exit seen, restarted)", async () => {
+    const job = {
+      name: "handed",
+      type: "process",
+      config: { command: httpServer(7031), health_check: { http: { port: 7031, path: "/" } } },
+    };
+    const a = makeRunner(job);
+    await a.start();
+    await until(() => (a.status().state === "running" ? true : undefined), "running");
+    const pid = a.status().pid!;
+    const h = await a.handOff();
+    assert.equal(h.state, "running");
+    assert.equal(h.pid, pid);
+    await a.stop();
+    assert.equal(gone(pid), false, "a runner that handed its job over no longer stops it");
+    const b = makeRunner(job);
+    await b.adopt(h);
+    assert.equal(b.status().pid, pid, "the successor supervises the same process");
+    assert.equal(b.status().state, "running");
+    signalPid(pid, "SIGKILL");
+    await until(
+      () =>
+        b.status().pid !== undefined && b.status().pid !== pid && b.status().state === "running"
+          ? true
+          : undefined,
+      "the adopted process's exit seen and the job restarted",
+    );
+    assert.equal(b.status().restarts, 1);
+    await b.stop();
+  });
+
+  it("restarts an adopted job whose process died during the handover", async () => {
+    const job = { name: "died", type: "process", config: { command: httpServer(7032) } };
+    const a = makeRunner(job);
+    await a.start();
+    await until(() => (a.status().state === "running" ? true : undefined), "running");
+    const pid = a.status().pid!;
+    const h = await a.handOff();
+    signalPid(pid, "SIGKILL");
+    await until(() => (gone(pid) ? true : undefined), "the process gone");
+    const b = makeRunner(job);
+    await b.adopt(h);
+    await until(
+      () => (b.status().state === "running" && b.status().pid !== pid ? true : undefined),
+      "restarted by the successor",
+    );
+    await b.stop();
+  });
 });
