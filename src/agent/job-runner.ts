@@ -315,7 +315,7 @@ export class JobRunner {
         ...(h.abortSignal ? { abortSignal: h.abortSignal as NodeJS.Signals } : {}),
         ...(h.stopSignalTo ? { stopSignalTo: h.stopSignalTo } : {}),
       };
-      if (h.controller !== undefined) await this.controller?.start(h.controller);
+      // The process first, then its controller: the controller's first look must see it running.
       this.state = h.state;
       this.since = new Date(h.since);
       this.message = h.message;
@@ -323,37 +323,40 @@ export class JobRunner {
         const st = h.pid !== undefined ? readStat(h.pid) : undefined;
         return st !== undefined && !isZombie(st) && st.startTime === h.startTime;
       };
+      let watch = false;
       if (h.state === "running" || h.state === "starting") {
         if (h.pid === undefined || h.startTime === undefined || !alive()) {
           this.note("adopted from the previous agent: its process is gone");
           this.backoff(gen, "process exited while the agent was handed over");
-          return;
+        } else {
+          this.child = undefined;
+          this.adopted = { pid: h.pid, startTime: h.startTime };
+          this.healthy = h.state === "running";
+          this.runningSince = Date.now();
+          this.exited = new Promise((resolve) => {
+            const poll = (): void => {
+              if (alive()) return void setTimeout(poll, ADOPTED_POLL_MS);
+              this.onExit(
+                gen,
+                null,
+                null,
+                "exited (seen in /proc: it was adopted, its exit status went elsewhere)",
+              );
+              resolve();
+            };
+            setTimeout(poll, ADOPTED_POLL_MS);
+          });
+          this.note(`adopted from the previous agent: pid ${h.pid}, ${h.state}`);
+          watch = true;
         }
-        this.child = undefined;
-        this.adopted = { pid: h.pid, startTime: h.startTime };
-        this.healthy = h.state === "running";
-        this.runningSince = Date.now();
-        this.exited = new Promise((resolve) => {
-          const poll = (): void => {
-            if (alive()) return void setTimeout(poll, ADOPTED_POLL_MS);
-            this.onExit(
-              gen,
-              null,
-              null,
-              "exited (seen in /proc: it was adopted, its exit status went elsewhere)",
-            );
-            resolve();
-          };
-          setTimeout(poll, ADOPTED_POLL_MS);
-        });
-        this.note(`adopted from the previous agent: pid ${h.pid}, ${h.state}`);
-        this.watchHealth(gen, Date.now());
       } else if (h.state === "backoff") {
         this.note("adopted from the previous agent while in backoff: restarting");
         this.after(1000, () => {
           if (gen === this.generation && this.state === "backoff") void this.restartFromBackoff(gen);
         });
       } else this.note(`adopted from the previous agent: ${h.state}`);
+      if (h.controller !== undefined) await this.controller?.start(h.controller);
+      if (watch) this.watchHealth(gen, Date.now());
     });
   }
 
