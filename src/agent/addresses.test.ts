@@ -5,7 +5,8 @@ import { after, before, describe, it } from "node:test";
 import { waitFor } from "../lib/sleep.js";
 import { claimAddressBlock } from "../testing/addresses.js";
 import { AddressForwarder } from "./addresses.js";
-import { liveListeners } from "../lib/handed-sockets.js";
+import { closeListeners, liveListeners } from "../lib/handed-sockets.js";
+import { sendConnections } from "./handoff.js";
 import { spawn } from "node:child_process";
 
 const block = claimAddressBlock();
@@ -87,31 +88,35 @@ describe("AddressForwarder", () => {
       for (let i = 0; i < 20; i++) c.socket.write(`${++sent}\n`);
     }, 2);
     await waitFor(() => (c.got().length > 1000 ? true : undefined), { timeoutMs: 2000, what: "echoes" });
-    const connections = await f.quiesce();
-    assert.equal(connections.length, 1, "the connection is handed");
-    const fds = [...Object.values(liveListeners()), connections[0]!.client, connections[0]!.upstream];
-    // The successor: the same forwarder code in another process, on the descriptors it inherits.
+    const listeners = liveListeners();
+    assert.deepEqual(Object.keys(listeners), [`${vip}:${PORT}`], "the VIP's listener is tracked");
+    // The successor: the same forwarder code in another process, on the descriptor it inherits.
+    const mod = (path: string) => JSON.stringify(new URL(path, import.meta.url).href);
     const successor = spawn(
       process.execPath,
       [
         "--input-type=module",
         "-e",
-        `import { AddressForwarder } from ${JSON.stringify(new URL("./addresses.js", import.meta.url).href)};
-         import { inheritListeners } from ${JSON.stringify(new URL("../lib/handed-sockets.js", import.meta.url).href)};
+        `import { AddressForwarder } from ${mod("./addresses.js")};
+         import { reportReady } from ${mod("./handoff.js")};
+         import { inheritListeners } from ${mod("../lib/handed-sockets.js")};
          inheritListeners({ ${JSON.stringify(`${vip}:${PORT}`)}: 4 });
-         new AddressForwarder(${JSON.stringify(vmAddress)}).adopt(
-           [{ address: ${JSON.stringify(vip)}, ports: [${PORT}] }],
-           [{ binding: ${JSON.stringify(`${vip}:${PORT}`)}, client: 5, upstream: 6 }]);
-         process.send({ ready: true });`,
+         const f = new AddressForwarder(${JSON.stringify(vmAddress)});
+         f.adopt([{ address: ${JSON.stringify(vip)}, ports: [${PORT}] }]);
+         reportReady("/nonexistent/zonal-handoff.json", [], (b, client, upstream) => f.adoptConnection(b, client, upstream));`,
       ],
-      { stdio: ["ignore", "inherit", "inherit", "ipc", ...fds] },
+      { stdio: ["ignore", "inherit", "inherit", "ipc", ...Object.values(listeners)] },
     );
     try {
       await new Promise<void>((res, rej) => {
         successor.once("message", () => res());
         successor.once("exit", (code) => rej(new Error(`the successor exited (${code})`)));
       });
-      // This process lets go of its copies, as an agent that exits does (no FIN: the successor holds them).
+      // As an agent does once its successor serves: stop accepting, quiesce, send.
+      closeListeners();
+      const connections = await f.quiesce();
+      assert.equal(connections.length, 1, "the connection is handed");
+      await sendConnections(successor, connections);
       f.close();
       clearInterval(pump);
       const expected = Array.from({ length: sent }, (_, i) => `${i + 1}\n`).join("");

@@ -5,9 +5,9 @@
  * listens there (the old holder fenced or gone); until then it is retried, and the
  * address is reported `waiting` with the reason.
  */
-import { createServer, connect, Socket, type Server } from "node:net";
+import { createServer, connect, type Server, type Socket } from "node:net";
 import { errorMessage } from "../lib/errors.js";
-import { fdOf, listenOptions, socketKey, track } from "../lib/handed-sockets.js";
+import { listenOptions, socketKey, track } from "../lib/handed-sockets.js";
 import { sleep } from "../lib/sleep.js";
 
 export interface AddressSpec {
@@ -22,14 +22,11 @@ export interface AddressStatus {
   error?: string;
 }
 
-/**
- * A forwarded connection handed to a successor agent: its binding (`address:port`)
- * and the descriptors of both ends, quiet (nothing read and not yet written).
- */
-export interface HandedConnection {
+/** A forwarded connection on its way to a successor agent: its binding (`address:port`) and both ends, quiet. */
+export interface QuiescedConnection {
   binding: string;
-  client: number;
-  upstream: number;
+  client: Socket;
+  upstream: Socket;
 }
 
 interface Binding {
@@ -48,7 +45,6 @@ const key = socketKey;
 
 export class AddressForwarder {
   private readonly bindings = new Map<string, Binding>();
-  private quiesced: Array<{ binding: Binding; client: Socket; upstream: Socket }> = [];
   /** What `set` was last asked to serve (a successor serves the same). */
   private wanted: AddressSpec[] = [];
 
@@ -104,20 +100,24 @@ export class AddressForwarder {
   }
 
   /**
-   * For a handover to a successor agent: every forwarded connection stops moving
-   * data (reading stops; what was read is written on and flushed to the kernel), and
-   * is returned with both descriptors. Data that arrives afterwards waits in the
-   * kernel for the successor. A connection whose descriptors cannot be read is cut.
+   * For a handover to a successor agent, once it accepts on the listeners (and this
+   * agent no longer does): every forwarded connection stops moving data — reading
+   * stops; what was read is written on and flushed to the kernel — and is taken out
+   * of this forwarder, to be sent to the successor. Data that arrives afterwards
+   * waits in the kernel for the successor. A connection to the VM still being made is
+   * waited for (up to a second).
    */
-  async quiesce(): Promise<HandedConnection[]> {
-    const out: HandedConnection[] = [];
+  async quiesce(): Promise<QuiescedConnection[]> {
+    const pending = () =>
+      [...this.bindings.values()].some((b) => [...b.pairs].some((p) => p.upstream.connecting));
+    for (let i = 0; i < 100 && pending(); i++) await sleep(10);
+    const out: QuiescedConnection[] = [];
     for (const [k, b] of this.bindings) {
       for (const pair of b.pairs) {
         const { client, upstream } = pair;
-        const c = fdOf(client);
-        const u = fdOf(upstream);
-        if (c === undefined || u === undefined || upstream.connecting) continue; // cut with the process
         b.pairs.delete(pair);
+        b.sockets.delete(client);
+        b.sockets.delete(upstream);
         client.unpipe(upstream);
         upstream.unpipe(client);
         for (const s of [client, upstream]) {
@@ -129,44 +129,28 @@ export class AddressForwarder {
         }
         moveBuffered(client, upstream);
         moveBuffered(upstream, client);
-        this.quiesced.push({ binding: b, client, upstream });
-        out.push({ binding: k, client: c, upstream: u });
+        out.push({ binding: k, client, upstream });
       }
     }
-    const all = [...this.bindings.values()].flatMap((b) => [...b.sockets]);
+    const all = out.flatMap((c) => [c.client, c.upstream]);
     for (let i = 0; i < 200 && all.some((s) => s.writableLength > 0); i++) await sleep(10);
     return out;
   }
 
-  /** The handover failed: the quiesced connections move data again, here. */
-  resume(): void {
-    for (const { binding, client, upstream } of this.quiesced.splice(0)) {
-      for (const s of [client, upstream]) {
-        s.removeAllListeners("error");
-        const h = (s as unknown as { _handle?: { reading?: boolean } })._handle;
-        if (h) h.reading = false;
-      }
-      this.pipe(binding, client, upstream);
-    }
+  /** A successor takes over: serves `specs` (on the listening descriptors it inherited). */
+  adopt(specs: AddressSpec[]): void {
+    this.set(specs);
   }
 
-  /**
-   * A successor takes over: serves `specs` (on the listening descriptors it
-   * inherited) and forwards each handed connection on as before.
-   */
-  adopt(specs: AddressSpec[], connections: HandedConnection[]): void {
-    this.set(specs);
-    for (const h of connections) {
-      const b = this.bindings.get(h.binding);
-      const client = new Socket({ fd: h.client, readable: true, writable: true });
-      const upstream = new Socket({ fd: h.upstream, readable: true, writable: true });
-      if (!b) {
-        client.destroy();
-        upstream.destroy();
-        continue;
-      }
-      this.pipe(b, client, upstream);
+  /** A successor forwards a connection its predecessor quiesced and sent, as before. */
+  adoptConnection(binding: string, client: Socket, upstream: Socket): void {
+    const b = this.bindings.get(binding);
+    if (!b) {
+      client.destroy();
+      upstream.destroy();
+      return;
     }
+    this.pipe(b, client, upstream);
   }
 
   close(): void {

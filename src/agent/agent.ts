@@ -24,8 +24,9 @@ import { parseSpec, type Spec } from "./spec.js";
 import { jobTypesNamed, loadJobTypes } from "../jobs/job-modules.js";
 import { Supervisor } from "./supervisor.js";
 import { Internal, NotFound } from "../lib/errors.js";
-import { liveListeners } from "../lib/handed-sockets.js";
-import { handoffPath, startSuccessor, type Handoff } from "./handoff.js";
+import type { ChildProcess } from "node:child_process";
+import { closeListeners, liveListeners } from "../lib/handed-sockets.js";
+import { handoffPath, sendConnections, startSuccessor, type Handoff } from "./handoff.js";
 import type { HandedJob } from "./job-runner.js";
 
 /** The agent runs the zonal version it was installed with (`zonal version` lists every agent's). */
@@ -114,7 +115,7 @@ export class Agent {
         await this.supervisor.apply(parseSpec(body, this.specPath));
         await this.supervisor.adopt(h.jobs);
       }
-      this.addresses.adopt(h.addresses, h.connections);
+      this.addresses.adopt(h.addresses);
     });
     this.log.info(
       { from: h.from, jobs: h.jobs.map((j) => `${j.name}:${j.state}${j.pid ? `:${j.pid}` : ""}`) },
@@ -135,21 +136,17 @@ export class Agent {
       const t0 = Date.now();
       o.pauseHeartbeats();
       let jobs: HandedJob[] = [];
+      let successor: ChildProcess;
       try {
         jobs = await this.supervisor.handOff();
-        const connections = await this.addresses.quiesce();
-        const pid = await startSuccessor(path, {
+        successor = await startSuccessor(path, {
           from: { pid: process.pid, version: AGENT_VERSION },
           jobs,
           addresses: this.addresses.specs(),
           listeners: liveListeners(),
-          connections,
         });
-        this.log.info({ successor: pid, tookMs: Date.now() - t0 }, "handed over to a new agent");
-        return { pid, from: process.pid };
       } catch (err) {
         this.log.warn({ err: errorMessage(err) }, "handover failed; this agent goes on");
-        this.addresses.resume();
         try {
           if (jobs.length > 0) await this.supervisor.adopt(jobs);
         } catch (again) {
@@ -161,6 +158,18 @@ export class Agent {
         }
         throw err;
       }
+      // The successor serves now: this agent stops accepting (the sockets stay open in
+      // the successor) and passes its forwarded connections on.
+      closeListeners();
+      const connections = await this.addresses.quiesce();
+      await sendConnections(successor, connections).catch((err: unknown) =>
+        this.log.warn({ err: errorMessage(err) }, "connections not all handed over; the rest are cut"),
+      );
+      this.log.info(
+        { successor: successor.pid, connections: connections.length, tookMs: Date.now() - t0 },
+        "handed over to a new agent",
+      );
+      return { pid: successor.pid!, from: process.pid };
     });
   }
 

@@ -7,14 +7,19 @@
  * no client is refused or cut.
  *
  *   old agent                                  successor (--adopt FILE)
- *   heartbeats paused, jobs handed over ──▶ FILE (0600) + descriptors 4…N
- *                                             spec applied, jobs adopted, sockets taken
- *   exits (jobs untouched)              ◀── "ready" on the IPC channel
+ *   heartbeats paused, jobs handed over ──▶ FILE (0600) + listening descriptors 4…N
+ *                                             spec applied, jobs adopted, accepts too
+ *                                       ◀── "ready" on the IPC channel
+ *   stops accepting; each forwarded
+ *   connection quiesced and sent        ──▶ IPC, both ends' handles; forwarded on
+ *   exits (jobs untouched)              ◀── "adopted"
  *
  * A successor that exits or is not ready within READY_TIMEOUT_MS is killed and the
- * old agent goes on with its jobs as before (adopting its own handover).
+ * old agent goes on with its jobs as before (adopting its own handover). From
+ * "ready" on, the successor serves: the old agent only passes its connections on.
  */
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
+import { Socket } from "node:net";
 import { closeSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
@@ -22,7 +27,7 @@ import { errorMessage, Unavailable } from "../lib/errors.js";
 import { writeFileAtomic } from "../lib/files.js";
 import { parseWith } from "../lib/validate.js";
 import { handedJobSchema, type HandedJob } from "./job-runner.js";
-import type { AddressSpec, HandedConnection } from "./addresses.js";
+import type { AddressSpec, QuiescedConnection } from "./addresses.js";
 
 /** The successor's flag: where its predecessor wrote the handover. */
 export const ADOPT_FLAG = "--adopt";
@@ -40,15 +45,6 @@ const handoffSchema = z
     ),
     /** `host:port` → the successor's descriptor of that listening socket. */
     listeners: z.record(z.string(), z.number().int().min(FIRST_FD)),
-    connections: z.array(
-      z
-        .object({
-          binding: z.string(),
-          client: z.number().int().min(FIRST_FD),
-          upstream: z.number().int().min(FIRST_FD),
-        })
-        .strict(),
-    ),
   })
   .strict();
 export type Handoff = z.infer<typeof handoffSchema>;
@@ -73,20 +69,18 @@ export interface HandoffParts {
   addresses: AddressSpec[];
   /** `host:port` → this process's descriptor. */
   listeners: Record<string, number>;
-  /** With this process's descriptors. */
-  connections: HandedConnection[];
 }
 
 /**
- * Writes the handover, starts the successor with the descriptors, and resolves with
- * its pid once it is ready. Rejects (the successor killed) when it exits first or
- * is not ready in time.
+ * Writes the handover, starts the successor with the listening descriptors, and
+ * resolves with it once it is ready (serving). Rejects (the successor killed) when
+ * it exits first or is not ready in time.
  */
 export async function startSuccessor(
   path: string,
   parts: HandoffParts,
   timeoutMs = READY_TIMEOUT_MS,
-): Promise<number> {
+): Promise<ChildProcess> {
   const fds: number[] = [];
   const pass = (fd: number): number => fds.push(fd) - 1 + FIRST_FD;
   const handoff: Handoff = {
@@ -94,11 +88,6 @@ export async function startSuccessor(
     jobs: parts.jobs,
     addresses: parts.addresses,
     listeners: Object.fromEntries(Object.entries(parts.listeners).map(([k, fd]) => [k, pass(fd)])),
-    connections: parts.connections.map((c) => ({
-      binding: c.binding,
-      client: pass(c.client),
-      upstream: pass(c.upstream),
-    })),
   };
   writeFileAtomic(path, JSON.stringify(handoff), 0o600);
   const args = [...process.execArgv, ...withoutAdopt(process.argv.slice(1)), ADOPT_FLAG, path];
@@ -106,43 +95,100 @@ export async function startSuccessor(
     stdio: ["ignore", "inherit", "inherit", "ipc", ...fds],
     env: process.env,
   });
+  // Only these listeners come off afterwards: Node's own (handle acknowledgements) stay.
+  const onError = (err: Error) => done(new Unavailable(`could not start the new agent: ${err.message}`));
+  const onExit = (code: number | null, signal: string | null) =>
+    done(
+      new Unavailable(
+        `the new agent exited (${signal ? `signal ${signal}` : `code ${code}`}) before it was ready; its output is on the VM's console`,
+      ),
+    );
+  const onMessage = (m: unknown) => {
+    if ((m as { ready?: unknown } | null)?.ready === true) done();
+  };
+  let done: (err?: Error) => void = () => undefined;
   try {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new Unavailable(`the new agent was not ready within ${timeoutMs} ms`)),
         timeoutMs,
       );
-      const done = (err?: Error) => {
+      done = (err?: Error) => {
         clearTimeout(timer);
         if (err) reject(err);
         else resolve();
       };
-      child.once("error", (err) => done(new Unavailable(`could not start the new agent: ${err.message}`)));
-      child.once("exit", (code, signal) =>
-        done(
-          new Unavailable(
-            `the new agent exited (${signal ? `signal ${signal}` : `code ${code}`}) before it was ready; its output is on the VM's console`,
-          ),
-        ),
-      );
-      child.on("message", (m: unknown) => {
-        if ((m as { ready?: unknown } | null)?.ready === true) done();
-      });
+      child.once("error", onError).once("exit", onExit).on("message", onMessage);
     });
   } catch (err) {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
     rmSync(path, { force: true });
     throw err;
+  } finally {
+    child.off("error", onError).off("exit", onExit).off("message", onMessage);
   }
-  child.removeAllListeners();
   child.on("error", () => undefined);
-  if (child.connected) child.disconnect();
   child.unref();
-  return child.pid!;
+  return child;
 }
 
-/** The successor, once it adopted everything: tells its predecessor, drops the file and any descriptor nobody took. */
-export function reportReady(path: string, unclaimed: number[]): void {
+/** How long the successor may take to take the connections sent to it. */
+const CONNECTIONS_TIMEOUT_MS = 10_000;
+
+/**
+ * Sends each quiesced connection's two ends to the ready successor (IPC handles) and
+ * waits until it forwards them all; then lets go of the channel. Rejects when it does
+ * not confirm in time (the connections it did not take are cut when this agent exits).
+ */
+export async function sendConnections(child: ChildProcess, connections: QuiescedConnection[]): Promise<void> {
+  const adopted = new Promise<void>((resolve) =>
+    child.on("message", (m: unknown) => {
+      if ((m as { adopted?: unknown } | null)?.adopted === true) resolve();
+    }),
+  );
+  const send = (message: object, handle?: Socket) =>
+    new Promise<void>((resolve, reject) =>
+      child.send(message, handle, {}, (err) => (err ? reject(err) : resolve())),
+    );
+  const work = (async () => {
+    for (const [id, c] of connections.entries()) {
+      await send({ connection: id, binding: c.binding, end: "client" }, c.client);
+      await send({ connection: id, binding: c.binding, end: "upstream" }, c.upstream);
+    }
+    await send({ done: connections.length });
+    await adopted;
+  })();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      work,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new Unavailable(`the new agent did not take the connections in ${CONNECTIONS_TIMEOUT_MS} ms`),
+            ),
+          CONNECTIONS_TIMEOUT_MS,
+        );
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    work.catch(() => undefined);
+    if (child.connected) child.disconnect();
+  }
+}
+
+/**
+ * The successor, once it adopted everything and serves: tells its predecessor, drops
+ * the file and any descriptor nobody took, then takes the connections the
+ * predecessor sends (`forward` each) until it says it is done.
+ */
+export function reportReady(
+  path: string,
+  unclaimed: number[],
+  forward: (binding: string, client: Socket, upstream: Socket) => void,
+): void {
   for (const fd of unclaimed) {
     try {
       closeSync(fd);
@@ -151,9 +197,26 @@ export function reportReady(path: string, unclaimed: number[]): void {
     }
   }
   rmSync(path, { force: true });
-  process.send?.({ ready: true }, () => {
-    if (process.connected) process.disconnect();
+  const halves = new Map<number, { binding: string; client?: Socket; upstream?: Socket }>();
+  process.on("message", (m: unknown, handle: unknown) => {
+    const msg = m as { connection?: unknown; binding?: unknown; end?: unknown; done?: unknown };
+    if (typeof msg.done === "number") {
+      process.send?.({ adopted: true }, () => {
+        if (process.connected) process.disconnect();
+      });
+      return;
+    }
+    if (typeof msg.connection !== "number" || typeof msg.binding !== "string" || !(handle instanceof Socket))
+      return;
+    const h = halves.get(msg.connection) ?? { binding: msg.binding };
+    if (msg.end === "client") h.client = handle;
+    else if (msg.end === "upstream") h.upstream = handle;
+    if (h.client && h.upstream) {
+      halves.delete(msg.connection);
+      forward(h.binding, h.client, h.upstream);
+    } else halves.set(msg.connection, h);
   });
+  process.send?.({ ready: true });
 }
 
 /** The command line without a previous `--adopt FILE` (a successor hands over in turn). */

@@ -3,7 +3,7 @@
  * restores its jobs, serves its API on the VM's address and sends heartbeats until
  * SIGTERM. It wires the pieces; agent.ts is the agent itself, api.ts its routes.
  */
-import { errorMessage } from "../lib/errors.js";
+import { Conflict, errorMessage } from "../lib/errors.js";
 import { createLogger } from "../lib/log.js";
 import { sleep } from "../lib/sleep.js";
 import { Agent } from "./agent.js";
@@ -30,6 +30,11 @@ export async function runAgent(vmDir: string, adoptFrom?: string): Promise<void>
   let heartbeat: HeartbeatSender | undefined;
   const app = buildAgentApi(agent, {
     handOver: async () => {
+      // systemd would restart a service whose main process exits: two agents then.
+      if (process.env.INVOCATION_ID)
+        throw new Conflict(
+          "this agent runs as a systemd service, which restarts when this process exits: a handover would leave two agents; recreate the VM to upgrade it",
+        );
       const r = await agent.handOver({
         pauseHeartbeats: () => heartbeat?.stop(),
         resumeHeartbeats: () => heartbeat?.start(),
@@ -74,7 +79,10 @@ export async function runAgent(vmDir: string, adoptFrom?: string): Promise<void>
     });
     heartbeat.start();
   }
-  if (handoff && adoptFrom) reportReady(adoptFrom, takeUnclaimed());
+  if (handoff && adoptFrom)
+    reportReady(adoptFrom, takeUnclaimed(), (binding, client, upstream) =>
+      agent.addresses.adoptConnection(binding, client, upstream),
+    );
   const shutdown = async (signal: string) => {
     log.info({ signal }, "agent stopping its jobs");
     heartbeat?.stop();

@@ -61,6 +61,16 @@ export function liveListeners(): Record<string, number> {
   return out;
 }
 
+/**
+ * Stops accepting on every tracked listener (once a successor accepts on the same
+ * sockets: this process's copies close, the sockets stay open in the successor).
+ * Connections accepted already are not touched.
+ */
+export function closeListeners(): void {
+  for (const server of [...live.values()]) server.close();
+  live.clear();
+}
+
 /** Inherited descriptors nobody listened on (an address dropped meanwhile): forgotten here, to be closed. */
 export function takeUnclaimed(): number[] {
   const fds = [...inherited.values()];

@@ -18,6 +18,9 @@ import { timeline } from "../../src/testing/cluster-faults.js";
 import { HttpChecker, type HttpSample } from "../../src/testing/http-checker.js";
 import { pairOf, waitPairWhole } from "../../src/testing/lb-pair.js";
 import { ZonalHarness } from "../../src/testing/zonal-harness.js";
+import { StagedZonal } from "../../src/testing/staged-zonal.js";
+import { jobProcesses } from "../../src/testing/vms.js";
+import type { VersionsView } from "../../src/director/director.js";
 
 /**
  * A connection refused or reset while the pair's VIP moved (started from the
@@ -50,7 +53,9 @@ type AnyManifest = {
 };
 
 describe("rolling updates behind and of the load-balancer pair", () => {
-  const z = new ZonalHarness();
+  // From a staged copy of zonal: the last case installs "a new release" over it.
+  const staged = new StagedZonal();
+  const z = new ZonalHarness({ bin: staged.bin });
   let clients: HttpChecker[] = [];
   /** Every client's answers from `t0` on, in time order. */
   const since = (t0: number) => clients.flatMap((c) => c.since(t0)).sort((a, b) => a.at - b.at);
@@ -96,6 +101,7 @@ describe("rolling updates behind and of the load-balancer pair", () => {
   after(async () => {
     for (const c of clients) await c.stop();
     await z.teardown();
+    staged.remove();
   });
 
   /**
@@ -286,5 +292,48 @@ describe("rolling updates behind and of the load-balancer pair", () => {
       "no request fails",
     );
     assert.equal(z.zonal("zone", "undrain", "z3").code, 0);
+  });
+
+  it("hands every agent of web and of the pair over to a new zonal version: the same job PIDs, no request fails", async () => {
+    const vmsOf = async (d: string) =>
+      (await z.director.http.request<Array<{ vmId: string }>>("GET", `/v1/instances?deployment=${d}`)).map(
+        (i) => i.vmId,
+      );
+    const vmIds = [...(await vmsOf("web")), ...(await vmsOf("lb"))];
+    const jobsBefore = vmIds.map((id) => jobProcesses(id));
+    const pidsBefore = new Map(z.json<VersionsView>("version").agents.map((a) => [a.vmId, a.pid]));
+    const next = `${staged.version}-next.${Date.now()}`;
+    staged.setVersion(next);
+    await z.stopControlPlane("SIGTERM");
+    await z.up();
+    const t0 = Date.now();
+    const lines: string[] = [];
+    for (const d of ["web", "lb"]) {
+      const r = await z.zonalAsync("upgrade-agents", "-d", d);
+      assert.equal(r.code, 0, `${r.err}${r.out}\n${await timeline(z, t0, d)}`);
+      lines.push(...r.out.split("\n").filter((l) => / agent: /.test(l)));
+    }
+    await new Promise((res) => setTimeout(res, 1000));
+    const failed = since(t0).filter((x) => !x.ok);
+    console.log(
+      `# agent upgrade of web and lb: ${Date.now() - t0} ms, ${since(t0).length} requests, ${failed.length} failed, longest gap ${longestGap(t0)} ms\n${lines.map((l) => `#   ${l}`).join("\n")}`,
+    );
+    assert.equal(lines.length, vmIds.length, "one step per VM");
+    const after = z.json<VersionsView>("version").agents.filter((a) => vmIds.includes(a.vmId ?? ""));
+    for (const a of after) {
+      assert.equal(a.version, next, `${a.deployment} ${a.vm} runs ${next}`);
+      assert.notEqual(a.pid, pidsBefore.get(a.vmId), `${a.deployment} ${a.vm} runs a new agent process`);
+    }
+    assert.deepEqual(
+      vmIds.map((id) => jobProcesses(id)),
+      jobsBefore,
+      "every job kept its process (pid and start time)",
+    );
+    assert.deepEqual(
+      failed.map((f) => `+${f.at - t0} ms: ${f.error}`),
+      [],
+      "no request fails",
+    );
+    await waitPairWhole(z, { backends: 6 });
   });
 });
