@@ -360,6 +360,11 @@ for (const svc of services.filter((s) => LONG || !s.long)) {
         vmIds.map(() => old),
         "every agent still runs the old one",
       );
+      assert.match(
+        z.zonal("version").out,
+        new RegExp(`do not run .*zonal upgrade-agents -d ${D}`),
+        "and says how to move them",
+      );
       const before = await svc.whole(z);
       const t0 = Date.now();
       const failed0 = checker.failures.length;

@@ -27,10 +27,11 @@ export function versionCommand(): Command {
           ]),
         ),
       );
+      const behindIn = [...new Set(behind.map((a) => a.deployment))];
       print(
         behind.length === 0
           ? `every agent runs ${v.controlPlane}`
-          : `${behind.length} of ${v.agents.length} agent(s) do not run ${v.controlPlane}`,
+          : `${behind.length} of ${v.agents.length} agent(s) do not run ${v.controlPlane}; to hand them over (jobs keep running): ${behindIn.map((d) => `zonal upgrade-agents -d ${d}`).join("; ")}`,
       );
     });
 }
