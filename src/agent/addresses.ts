@@ -132,9 +132,14 @@ export class AddressForwarder {
         out.push({ binding: k, client, upstream });
       }
     }
-    const all = out.flatMap((c) => [c.client, c.upstream]);
-    for (let i = 0; i < 200 && all.some((s) => s.writableLength > 0); i++) await sleep(10);
-    return out;
+    const unflushed = (c: QuiescedConnection) => c.client.writableLength > 0 || c.upstream.writableLength > 0;
+    for (let i = 0; i < 200 && out.some(unflushed); i++) await sleep(10);
+    // One whose peer reads nothing for 2 s is cut here: sent on, it would lose what is not flushed.
+    for (const c of out.filter(unflushed)) {
+      c.client.destroy();
+      c.upstream.destroy();
+    }
+    return out.filter((c) => !unflushed(c) && !c.client.destroyed && !c.upstream.destroyed);
   }
 
   /** A successor takes over: serves `specs` (on the listening descriptors it inherited). */

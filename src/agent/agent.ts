@@ -23,11 +23,14 @@ import type { AgentSettingsFile } from "./settings.js";
 import { parseSpec, type Spec } from "./spec.js";
 import { jobTypesNamed, loadJobTypes } from "../jobs/job-modules.js";
 import { Supervisor } from "./supervisor.js";
-import { Internal, NotFound } from "../lib/errors.js";
+import { Conflict, Internal, NotFound, Unavailable } from "../lib/errors.js";
 import type { ChildProcess } from "node:child_process";
 import { closeListeners, liveListeners } from "../lib/handed-sockets.js";
-import { handoffPath, sendConnections, startSuccessor, type Handoff } from "./handoff.js";
+import { handoffPath, READY_TIMEOUT_MS, sendConnections, startSuccessor, type Handoff } from "./handoff.js";
 import type { HandedJob } from "./job-runner.js";
+
+/** How long before a handed lease's deadline the successor must be ready (else this agent goes on). */
+const HANDOVER_MARGIN_MS = 300;
 
 /** The agent runs the zonal version it was installed with (`zonal version` lists every agent's). */
 export const AGENT_VERSION = ZONAL_VERSION;
@@ -66,6 +69,14 @@ export class Agent {
   private readonly ops = new Mutex();
   private readonly meter = new DiskMeter();
   private readonly startedAt = new Date();
+  /** The successor's pid once this agent handed over: it changes nothing from then on. */
+  private handedTo: number | undefined;
+
+  /** Refuses a change once this agent handed over (a request queued behind the handover). */
+  private mustServe(): void {
+    if (this.handedTo !== undefined)
+      throw new Conflict(`this agent handed over to a new agent (pid ${this.handedTo}); ask again`);
+  }
 
   constructor(
     readonly settings: AgentSettingsFile,
@@ -109,13 +120,14 @@ export class Agent {
    */
   async adopt(h: Handoff): Promise<void> {
     await this.ops.run(async () => {
-      if (h.jobs.length > 0) {
+      // The addresses first: a controller that finds its lease gone drops its VIP after.
+      this.addresses.adopt(h.addresses);
+      if (h.jobs.length > 0 || existsSync(this.specPath)) {
         const body = JSON.parse(readFileSync(this.specPath, "utf8")) as unknown;
         await loadJobTypes(jobTypesNamed(body));
         await this.supervisor.apply(parseSpec(body, this.specPath));
         await this.supervisor.adopt(h.jobs);
       }
-      this.addresses.adopt(h.addresses);
     });
     this.log.info(
       { from: h.from, jobs: h.jobs.map((j) => `${j.name}:${j.state}${j.pid ? `:${j.pid}` : ""}`) },
@@ -132,19 +144,32 @@ export class Agent {
    */
   handOver(o: { pauseHeartbeats(): void; resumeHeartbeats(): void }): Promise<{ pid: number; from: number }> {
     return this.ops.run(async () => {
+      this.mustServe();
       const path = handoffPath(this.settings.ephemeralDir);
       const t0 = Date.now();
-      o.pauseHeartbeats();
       let jobs: HandedJob[] = [];
       let successor: ChildProcess;
       try {
         jobs = await this.supervisor.handOff();
-        successor = await startSuccessor(path, {
-          from: { pid: process.pid, version: AGENT_VERSION },
-          jobs,
-          addresses: this.addresses.specs(),
-          listeners: liveListeners(),
-        });
+        o.pauseHeartbeats();
+        // The successor must run before any lease handed over runs out (its watchdog
+        // takes over the same deadline); otherwise this agent goes on, in time.
+        const deadline = Math.min(...jobs.map((j) => j.deadline ?? Infinity));
+        const budget = Math.min(READY_TIMEOUT_MS, deadline - Date.now() - HANDOVER_MARGIN_MS);
+        if (budget <= 0)
+          throw new Unavailable(
+            `the leader lease runs out too soon to hand over (in ${deadline - Date.now()} ms)`,
+          );
+        successor = await startSuccessor(
+          path,
+          {
+            from: { pid: process.pid, version: AGENT_VERSION },
+            jobs,
+            addresses: this.addresses.specs(),
+            listeners: liveListeners(),
+          },
+          budget,
+        );
       } catch (err) {
         this.log.warn({ err: errorMessage(err) }, "handover failed; this agent goes on");
         try {
@@ -158,8 +183,9 @@ export class Agent {
         }
         throw err;
       }
-      // The successor serves now: this agent stops accepting (the sockets stay open in
-      // the successor) and passes its forwarded connections on.
+      // The successor serves now: this agent acts no more, stops accepting (the
+      // sockets stay open in the successor) and passes its forwarded connections on.
+      this.handedTo = successor.pid!;
       closeListeners();
       const connections = await this.addresses.quiesce();
       await sendConnections(successor, connections).catch((err: unknown) =>
@@ -237,6 +263,7 @@ export class Agent {
     await loadJobTypes(jobTypesNamed(body));
     const spec = parseSpec(body);
     return this.ops.run(async () => {
+      this.mustServe();
       const restarted = await this.supervisor.apply(spec);
       mkdirSync(join(this.settings.ephemeralDir, "agent"), { recursive: true });
       writeFileAtomic(this.specPath, JSON.stringify(spec, null, 2), 0o600);
@@ -247,6 +274,7 @@ export class Agent {
 
   start(waitMs: number): Promise<AgentState> {
     return this.ops.run(async () => {
+      this.mustServe();
       await this.supervisor.startAll();
       const deadline = Date.now() + waitMs;
       while (Date.now() < deadline) {
@@ -261,6 +289,7 @@ export class Agent {
 
   stop(drain: boolean): Promise<AgentState> {
     return this.ops.run(async () => {
+      this.mustServe();
       await this.supervisor.stopAll({ drain });
       return this.state();
     });
@@ -268,6 +297,7 @@ export class Agent {
 
   restartJob(name: string): Promise<JobStatus> {
     return this.ops.run(async () => {
+      this.mustServe();
       const runner = this.supervisor.runner(name);
       if (!runner) throw new NotFound(`no job ${name} on this VM`);
       await runner.stop({ drain: true });
@@ -290,6 +320,7 @@ export class Agent {
   /** Serves exactly these virtual addresses (not kept across reboots: whoever reboots decides). */
   setAddresses(body: unknown): AddressStatus[] {
     const specs = parseWith(addressesSchema, body, "addresses").addresses;
+    this.mustServe();
     this.addresses.set(specs);
     this.log.info({ addresses: specs }, "virtual addresses set");
     return this.addresses.statuses();

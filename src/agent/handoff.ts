@@ -20,8 +20,8 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { Socket } from "node:net";
-import { closeSync, readFileSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { closeSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { z } from "zod";
 import { errorMessage, Unavailable } from "../lib/errors.js";
 import { writeFileAtomic } from "../lib/files.js";
@@ -36,8 +36,12 @@ export const READY_TIMEOUT_MS = 60_000;
 /** The first descriptor handed to the successor (0–2 stdio, 3 the IPC channel). */
 const FIRST_FD = 4;
 
+/** The handover file's format: a successor refuses one it does not know before it adopts anything. */
+const FORMAT = 1;
+
 const handoffSchema = z
   .object({
+    format: z.literal(FORMAT),
     from: z.object({ pid: z.number().int().positive(), version: z.string() }).strict(),
     jobs: z.array(handedJobSchema),
     addresses: z.array(
@@ -84,11 +88,13 @@ export async function startSuccessor(
   const fds: number[] = [];
   const pass = (fd: number): number => fds.push(fd) - 1 + FIRST_FD;
   const handoff: Handoff = {
+    format: FORMAT,
     from: parts.from,
     jobs: parts.jobs,
     addresses: parts.addresses,
     listeners: Object.fromEntries(Object.entries(parts.listeners).map(([k, fd]) => [k, pass(fd)])),
   };
+  mkdirSync(dirname(path), { recursive: true });
   writeFileAtomic(path, JSON.stringify(handoff), 0o600);
   const args = [...process.execArgv, ...withoutAdopt(process.argv.slice(1)), ADOPT_FLAG, path];
   const child = spawn(process.execPath, args, {
@@ -201,6 +207,8 @@ export function reportReady(
   process.on("message", (m: unknown, handle: unknown) => {
     const msg = m as { connection?: unknown; binding?: unknown; end?: unknown; done?: unknown };
     if (typeof msg.done === "number") {
+      for (const h of halves.values()) for (const s of [h.client, h.upstream]) s?.destroy();
+      halves.clear();
       process.send?.({ adopted: true }, () => {
         if (process.connected) process.disconnect();
       });

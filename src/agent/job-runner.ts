@@ -65,6 +65,8 @@ export const handedJobSchema = z
       .strict()
       .optional(),
     controller: z.unknown().optional(),
+    /** The deadline of the lease the controller holds (epoch ms): the successor must run by then. */
+    deadline: z.number().optional(),
   })
   .strict();
 export type HandedJob = z.infer<typeof handedJobSchema>;
@@ -259,14 +261,16 @@ export class JobRunner {
    * returns the job as it is. Waits for a start or stop in progress to finish. Rejects
    * when the job's controller cannot be handed over.
    */
-  handOff(): Promise<HandedJob> {
+  async handOff(): Promise<HandedJob> {
+    const blocker = this.handOffBlocker();
+    if (blocker) throw new Error(blocker);
+    // The controller first, outside the mutex: a restart its last cycle asks for runs
+    // (a step-down restarts the process before it gives up the lease).
+    const handed = await this.controller?.handOff?.();
     return this.ops.run(async () => {
-      const blocker = this.handOffBlocker();
-      if (blocker) throw new Error(blocker);
       this.handedOff = true;
       this.clearTimers();
       this.generation += 1;
-      const controller = await this.controller?.handOff?.();
       const pid = this.pid;
       const st = pid !== undefined ? readStat(pid) : undefined;
       const state = this.state === "stopping" ? "stopped" : this.state;
@@ -284,7 +288,8 @@ export class JobRunner {
         ...(this.message ? { message: this.message } : {}),
         ...(this.lastExit ? { lastExit: this.lastExit } : {}),
         ...(this.lastDrain ? { lastDrain: this.lastDrain } : {}),
-        ...(controller !== undefined ? { controller } : {}),
+        ...(handed !== undefined ? { controller: handed.state } : {}),
+        ...(handed?.deadline != null ? { deadline: handed.deadline } : {}),
       };
     });
   }

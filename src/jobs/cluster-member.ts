@@ -379,6 +379,9 @@ export const handedMemberSchema = z
   .strict();
 export type HandedMember = z.infer<typeof handedMemberSchema>;
 
+/** Until when a handed member surely holds its lease (null: it holds none). */
+export const handedDeadline = (h: HandedMember | null): number | null => h?.lease?.until ?? null;
+
 /** The leader lease as a member sees it (ClusterMember.leaseView); `T` is what holders publish. */
 export type LeaseLook<T> =
   | { state: "mine"; token: number }

@@ -100,10 +100,12 @@ export interface JobController {
    * For an agent handing over to its successor (a new zonal version) while the job
    * runs on: stops acting — its loop, its timers, its watchdog — without releasing
    * anything it holds (lease, VIP, role), and returns what the successor's controller
-   * needs (JSON), or undefined when it was not running. Its listening sockets stay
-   * open: they go to the successor. A controller without it cannot be handed over.
+   * needs (`state`, JSON) with the deadline of the lease it holds (epoch ms; null:
+   * none) — the successor must run by then — or undefined when it was not running.
+   * Its listening sockets stay open: they go to the successor. A controller without
+   * it cannot be handed over.
    */
-  handOff?(): Promise<unknown>;
+  handOff?(): Promise<{ state: unknown; deadline: number | null } | undefined>;
   /** What `GET /v1/jobs/:name/status` shows (may be a promise). */
   status(): unknown;
   /**

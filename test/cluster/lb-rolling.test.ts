@@ -320,6 +320,7 @@ describe("rolling updates behind and of the load-balancer pair", () => {
     );
     assert.equal(lines.length, vmIds.length, "one step per VM");
     const after = z.json<VersionsView>("version").agents.filter((a) => vmIds.includes(a.vmId ?? ""));
+    assert.equal(after.length, vmIds.length, "every agent answers");
     for (const a of after) {
       assert.equal(a.version, next, `${a.deployment} ${a.vm} runs ${next}`);
       assert.notEqual(a.pid, pidsBefore.get(a.vmId), `${a.deployment} ${a.vm} runs a new agent process`);

@@ -8,7 +8,7 @@
  * failed writes only around the handover, and the write pause printed.
  */
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parse, stringify } from "yaml";
@@ -368,6 +368,30 @@ for (const svc of services.filter((s) => LONG || !s.long)) {
       const before = await svc.whole(z);
       const t0 = Date.now();
       const failed0 = checker.failures.length;
+      // First the leader's successor cannot adopt (its VM's spec file is away): the task
+      // stops there, the old agent keeps its jobs, its lease and the VIP.
+      const leaderVm = (await list()).find((i) => `${i.group}/${i.index}` === leaderKey(before))!.vmId!;
+      const specFile = join(z.dataDir, "vms", leaderVm, "ephemeral", "agent", "spec.json");
+      renameSync(specFile, `${specFile}.away`);
+      const broken = await z.zonalAsync("upgrade-agents", "-d", D);
+      renameSync(`${specFile}.away`, specFile);
+      assert.notEqual(broken.code, 0, broken.out);
+      assert.match(
+        broken.out + broken.err,
+        new RegExp(
+          `upgrade-agents stopped at ${leaderKey(before)}: .*the new agent exited \\(code 1\\) before it was ready`,
+        ),
+      );
+      console.log(
+        `#   the broken handover, as the task said it: ${broken.out.split("\n").find((l) => /ERROR agent/.test(l))}`,
+      );
+      assert.equal((await svc.whole(z)).leader?.member, before.leader?.member, "the leader still leads");
+      assert.equal(
+        agentsOf().find((a) => a.vmId === leaderVm)?.pid,
+        agentsBefore.find((a) => a.vmId === leaderVm)?.pid,
+        "with its old agent",
+      );
+      // Again: the followers run the new agent already; the leader's hands over now.
       const r = await z.zonalAsync("upgrade-agents", "-d", D);
       const t1 = Date.now();
       assert.equal(r.code, 0, `${r.err}${r.out}\n${await timeline(z, t0, D)}`);
@@ -378,7 +402,16 @@ for (const svc of services.filter((s) => LONG || !s.long)) {
         `# ${svc.title}, agent upgrade ${old} -> ${next}: took ${t1 - t0} ms; longest write pause ${pause} ms; ${failures.length} failed writes\n${steps.map((l) => `#   ${l}`).join("\n")}`,
       );
       assert.equal(steps.length, vmIds.length, `one step per VM:\n${r.out}`);
-      assert.match(steps.at(-1)!, new RegExp(` ${leaderKey(before)}: `), "the leader's agent goes last");
+      assert.match(
+        steps.at(-1)!,
+        new RegExp(` ${leaderKey(before)}: agent ${old} -> `),
+        "the leader's agent goes last",
+      );
+      assert.equal(
+        steps.filter((l) => l.endsWith(`runs ${next} already`)).length,
+        vmIds.length - 1,
+        "the followers' agents were handed over by the first run",
+      );
       const agentsAfter = agentsOf();
       for (const a of agentsAfter) {
         const b = agentsBefore.find((x) => x.vmId === a.vmId)!;

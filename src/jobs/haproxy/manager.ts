@@ -22,6 +22,7 @@ import { type LeaseStore } from "../../ha/lease-store.js";
 import {
   closeServer,
   ClusterMember,
+  handedDeadline,
   handedMemberSchema,
   controlPlaneCall,
   type HeldLease,
@@ -185,7 +186,7 @@ export class LbManager implements JobController {
    * watchdog stops here; the lease and the VIP are handed over, not given up. This
    * node confirms no failsafe from now on (the successor does).
    */
-  async handOff(): Promise<unknown> {
+  async handOff(): Promise<{ state: unknown; deadline: number | null } | undefined> {
     if (!this.loop) return undefined;
     this.handedOff = true;
     this.stopping = true;
@@ -198,7 +199,7 @@ export class LbManager implements JobController {
       draining: [...this.draining],
       member: this.cm?.handOff() ?? null,
     };
-    return h;
+    return { state: h, deadline: handedDeadline(h.member) };
   }
   private handedOff = false;
 

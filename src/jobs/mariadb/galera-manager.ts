@@ -33,6 +33,7 @@ import { sleep } from "../../lib/sleep.js";
 import {
   closeServer,
   ClusterMember,
+  handedDeadline,
   handedMemberSchema,
   controlPlaneCall,
   LeaderWatch,
@@ -214,7 +215,7 @@ export class GaleraManager implements JobController {
    * For a successor agent (mariadbd keeps running): the loop stops, the lease's
    * watchdog stops here; the lease and the VIP are handed over, not given up.
    */
-  async handOff(): Promise<unknown> {
+  async handOff(): Promise<{ state: unknown; deadline: number | null } | undefined> {
     if (!this.loop) return undefined;
     this.stopping = true;
     await this.loop;
@@ -230,7 +231,7 @@ export class GaleraManager implements JobController {
       nonPrimarySince: this.nonPrimarySince,
       member: this.cm.handOff(),
     };
-    return h;
+    return { state: h, deadline: handedDeadline(h.member) };
   }
 
   async stop(): Promise<void> {

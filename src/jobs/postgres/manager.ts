@@ -20,6 +20,7 @@ import {
   closeServer,
   ClusterMember,
   controlPlaneCall,
+  handedDeadline,
   handedMemberSchema,
   type HeldLease,
   LeaderWatch,
@@ -240,7 +241,7 @@ export class PostgresManager implements JobController {
    * lease's watchdog stops here; the lease, the VIP and the role are handed over, not
    * given up. From now on this member confirms no failsafe (the successor does).
    */
-  async handOff(): Promise<unknown> {
+  async handOff(): Promise<{ state: unknown; deadline: number | null } | undefined> {
     if (!this.loop) return undefined;
     this.handedOff = true;
     this.stopping = true;
@@ -256,7 +257,7 @@ export class PostgresManager implements JobController {
       initialized: this.initialized,
       member: this.cm?.handOff() ?? null,
     };
-    return h;
+    return { state: h, deadline: handedDeadline(h.member) };
   }
   private handedOff = false;
 
