@@ -374,6 +374,7 @@ for (const svc of services.filter((s) => LONG || !s.long)) {
       const specFile = join(z.dataDir, "vms", leaderVm, "ephemeral", "agent", "spec.json");
       renameSync(specFile, `${specFile}.away`);
       const broken = await z.zonalAsync("upgrade-agents", "-d", D);
+      const tBroken = Date.now();
       renameSync(`${specFile}.away`, specFile);
       assert.notEqual(broken.code, 0, broken.out);
       assert.match(
@@ -392,14 +393,17 @@ for (const svc of services.filter((s) => LONG || !s.long)) {
         "with its old agent",
       );
       // Again: the followers run the new agent already; the leader's hands over now.
+      const t2 = Date.now();
       const r = await z.zonalAsync("upgrade-agents", "-d", D);
       const t1 = Date.now();
       assert.equal(r.code, 0, `${r.err}${r.out}\n${await timeline(z, t0, D)}`);
       const steps = r.out.split("\n").filter((l) => / agent: /.test(l));
-      const pause = checker.longestGap(t0, t1);
+      // Between the two runs the test calls the CLI synchronously, which stalls this
+      // process's checker: the pause is measured over the two runs.
+      const pause = Math.max(checker.longestGap(t0, tBroken), checker.longestGap(t2, t1));
       const failures = checker.failures.slice(failed0);
       console.log(
-        `# ${svc.title}, agent upgrade ${old} -> ${next}: took ${t1 - t0} ms; longest write pause ${pause} ms; ${failures.length} failed writes\n${steps.map((l) => `#   ${l}`).join("\n")}`,
+        `# ${svc.title}, agent upgrade ${old} -> ${next}: took ${t1 - t0} ms; longest write pause ${pause} ms (${checker.longestGap(t0, tBroken)} ms in the broken run, ${checker.longestGap(t2, t1)} ms in the second); ${failures.length} failed writes\n${steps.map((l) => `#   ${l}`).join("\n")}`,
       );
       assert.equal(steps.length, vmIds.length, `one step per VM:\n${r.out}`);
       assert.match(
