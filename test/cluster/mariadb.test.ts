@@ -321,7 +321,10 @@ describe("mariadb galera cluster under faults", () => {
     await z.client
       .rebootVm(vmOf(off.key))
       .catch((err: unknown) => console.log(`# ${off.member}: ${String(err)}`));
-    const back = await whole(undefined, 180_000);
+    const back = await whole(undefined, 180_000).catch(async (err: unknown) => {
+      console.log(z.zonal("cluster", "-d", D).out, z.zonal("health", "-d", D).out, await timeline(z, t0, D));
+      throw err;
+    });
     console.log(`# whole again ${Date.now() - t0} ms after the power-off; writer ${back.leader!.member}`);
     await waitFor(() => (checker.since(Date.now() - 2000).length > 5 ? true : undefined), {
       timeoutMs: 30_000,

@@ -437,5 +437,69 @@ for (const svc of services.filter((s) => LONG || !s.long)) {
       assert.deepEqual(v.missing, [], "every acknowledged row is there");
       assert.equal(await svc.twoWriters(checker, { from: t0, to: Date.now() }), null, "never two writers");
     });
+
+    it("resumes upgrade-agents after the control plane was killed in the middle of it", async () => {
+      const list = () => z.director.http.request<InstanceView[]>("GET", `/v1/instances?deployment=${D}`);
+      const vmIds = (await list()).map((i) => i.vmId!);
+      const jobsBefore = vmIds.map((id) => jobProcesses(id));
+      const next = `${staged.version.split("-next")[0]}-next.${Date.now()}`;
+      staged.setVersion(next);
+      await z.stopControlPlane("SIGTERM");
+      await z.up();
+      await svc.whole(z);
+      const t0 = Date.now();
+      const failed0 = checker.failures.length;
+      const started = JSON.parse(
+        (await z.zonalAsync("upgrade-agents", "-d", D, "--no-follow", "--json")).out,
+      ) as {
+        id: number;
+      };
+      // Killed once the first agent has handed over.
+      await waitFor(
+        async () =>
+          (await z.director.http.request<EventLine[]>("GET", `/v1/events?deployment=${D}&limit=20`)).some(
+            (e) => e.stage === "agent" && Date.parse(e.at) >= t0,
+          )
+            ? true
+            : undefined,
+        { timeoutMs: 60_000, intervalMs: 50, what: "the first agent to hand over" },
+      );
+      await z.stopControlPlane("SIGKILL");
+      await z.up();
+      const restartedAt = Date.now();
+      const r = await z.zonalAsync("task", String(started.id), "--follow");
+      const t1 = Date.now();
+      assert.equal(r.code, 0, `${r.err}${r.out}\n${await timeline(z, t0, D)}`);
+      const failures = checker.failures.slice(failed0);
+      console.log(
+        `# ${svc.title}, upgrade-agents with the control plane killed after the first agent: ${t1 - t0} ms, ${failures.length} failed writes\n${r.out
+          .split("\n")
+          .filter((l) => / agent: /.test(l))
+          .map((l) => `#   ${l}`)
+          .join("\n")}`,
+      );
+      const resumed = (
+        await z.director.http.request<EventLine[]>("GET", `/v1/events?deployment=${D}&limit=50`)
+      ).filter((e) => e.stage === "agent" && Date.parse(e.at) >= restartedAt);
+      assert.ok(resumed.length > 0, "the resumed task went on with the agents left");
+      const agents = z.json<VersionsView>("version").agents.filter((a) => a.deployment === D);
+      assert.deepEqual(
+        agents.map((a) => a.version),
+        vmIds.map(() => next),
+        "every agent runs the new version",
+      );
+      assert.deepEqual(
+        vmIds.map((id) => jobProcesses(id)),
+        jobsBefore,
+        "every job kept its process",
+      );
+      assert.deepEqual(
+        failures.map((f) => `sent +${f.startedAt - t0} ms: ${f.error}`),
+        [],
+        "no write failed",
+      );
+      const v = await checker.verify();
+      assert.deepEqual(v.missing, [], "every acknowledged row is there");
+    });
   });
 }

@@ -17,9 +17,10 @@
  *   when the lease's deadline passes without a renewal, a watchdog drops the VIP.
  * - **a silent writer**: the others ask the control plane to fence it (it does so only
  *   when the writer's agent is silent to it too), which frees the lease at once.
- * - **a node left outside any Primary component** for long, while no member runs
- *   one, is restarted, so it goes through the start decision again (after the loss
- *   of the node it was joining, say).
+ * - **a node left outside any Primary component** for long is restarted, so it goes
+ *   through the start decision again: it joins the component a member runs (a state
+ *   transfer it was receiving failed and left it outside), or, when none runs, waits
+ *   or bootstraps as decided (after the loss of the node it was joining, say).
  *
  * Reads wait for the node to catch up (`wsrep_sync_wait`), so a read after a
  * failover sees every write acknowledged before it.
@@ -453,13 +454,17 @@ export class GaleraManager implements JobController {
       return;
     }
     if (d.do === "start-over") {
-      const peers = await this.peers();
-      if (peers.some((p) => p.status?.node.primary)) return this.say(`${d.sentence}; a member runs one`);
+      // Whether or not a member runs a Primary component, this server did not get (back)
+      // into it by itself (a state transfer it was receiving failed, seen here): it
+      // starts again, and the start decision joins the running component or waits.
+      const runs = (await this.peers()).find((p) => p.status?.node.primary);
       this.nonPrimarySince = null;
-      this.say(d.sentence);
+      this.say(`${d.sentence}${runs ? `: rejoining the Primary component ${runs.member} runs` : ""}`);
       // Not awaited: the restart's prepare waits for this loop's start decision.
       void this.handle
-        .restartProcess("no Primary component to rejoin", { abort: true })
+        .restartProcess(runs ? "outside the running Primary component" : "no Primary component to rejoin", {
+          abort: true,
+        })
         .catch((err: unknown) => this.ctx.log(`galera manager: restart failed: ${errorMessage(err)}`));
       return;
     }

@@ -118,7 +118,7 @@ export function decideStart(o: StartInput): StartDecision {
 
 /** A writer in the Primary component stays writer this long while not Synced (donating state, Joined). */
 export const HOLDER_UNSYNCED_MS = 5000;
-/** A node outside any Primary component this long, with no member running one, starts over. */
+/** A node outside any Primary component this long starts over (the start decision again). */
 export const STUCK_NON_PRIMARY_MS = 30_000;
 
 export interface RunningInput {
@@ -178,7 +178,7 @@ export function decideRunning(o: RunningInput): RunningDecision {
   if (!n.primary && o.nonPrimarySince !== null && o.now - o.nonPrimarySince > STUCK_NON_PRIMARY_MS)
     return {
       do: "start-over",
-      sentence: `outside any Primary component for ${STUCK_NON_PRIMARY_MS / 1000} s: starting over unless a member runs one`,
+      sentence: `outside any Primary component for ${STUCK_NON_PRIMARY_MS / 1000} s: starting over`,
     };
   return { do: "follow", sentence: n.primary ? `${n.state ?? "?"}` : "non-primary" };
 }
