@@ -215,6 +215,33 @@ for (const svc of services.filter((s) => LONG || !s.long)) {
       return { events, before };
     }
 
+    /**
+     * Starts a task with the CLI (`args`, not followed), kills the control plane once the
+     * task's first event of `stage` is out, starts it again, and follows the task to its end.
+     */
+    async function killMidTask(
+      args: string[],
+      stage: string,
+      what: string,
+    ): Promise<{ restartedAt: number; follow: Promise<CliResult> }> {
+      const tStart = Date.now();
+      const started = JSON.parse((await z.zonalAsync(...args, "--no-follow", "--json")).out) as {
+        id: number;
+      };
+      await waitFor(
+        async () =>
+          (await z.director.http.request<EventLine[]>("GET", `/v1/events?deployment=${D}&limit=20`)).some(
+            (e) => e.stage === stage && Date.parse(e.at) >= tStart,
+          )
+            ? true
+            : undefined,
+        { timeoutMs: 120_000, intervalMs: 50, what },
+      );
+      await z.stopControlPlane("SIGKILL");
+      await z.up();
+      return { restartedAt: Date.now(), follow: z.zonalAsync("task", String(started.id), "--follow") };
+    }
+
     /** The members in the order their steps ran (`group/N`), from the events. */
     const stepOrder = (events: EventLine[]) =>
       [
@@ -308,24 +335,10 @@ for (const svc of services.filter((s) => LONG || !s.long)) {
       writeFileSync(path, stringify(manifest));
       let restartedAt = 0;
       const { events } = await act("control plane killed mid-update", async () => {
-        const tStart = Date.now();
-        const started = JSON.parse((await z.zonalAsync("deploy", path, "--no-follow", "--json")).out) as {
-          id: number;
-        };
         // Killed once the first member is done, before the leader's turn.
-        await waitFor(
-          async () =>
-            (await z.director.http.request<EventLine[]>("GET", `/v1/events?deployment=${D}&limit=20`)).some(
-              (e) => e.stage === "catch-up" && Date.parse(e.at) >= tStart,
-            )
-              ? true
-              : undefined,
-          { timeoutMs: 120_000, intervalMs: 100, what: "the first member to be updated" },
-        );
-        await z.stopControlPlane("SIGKILL");
-        await z.up();
-        restartedAt = Date.now();
-        return z.zonalAsync("task", String(started.id), "--follow");
+        const killed = await killMidTask(["deploy", path], "catch-up", "the first member to be updated");
+        restartedAt = killed.restartedAt;
+        return killed.follow;
       });
       assert.ok(restartedAt > 0);
       const resumed = events.filter((e) => Date.parse(e.at) >= restartedAt);
@@ -449,25 +462,13 @@ for (const svc of services.filter((s) => LONG || !s.long)) {
       await svc.whole(z);
       const t0 = Date.now();
       const failed0 = checker.failures.length;
-      const started = JSON.parse(
-        (await z.zonalAsync("upgrade-agents", "-d", D, "--no-follow", "--json")).out,
-      ) as {
-        id: number;
-      };
       // Killed once the first agent has handed over.
-      await waitFor(
-        async () =>
-          (await z.director.http.request<EventLine[]>("GET", `/v1/events?deployment=${D}&limit=20`)).some(
-            (e) => e.stage === "agent" && Date.parse(e.at) >= t0,
-          )
-            ? true
-            : undefined,
-        { timeoutMs: 60_000, intervalMs: 50, what: "the first agent to hand over" },
+      const { restartedAt, follow } = await killMidTask(
+        ["upgrade-agents", "-d", D],
+        "agent",
+        "the first agent to hand over",
       );
-      await z.stopControlPlane("SIGKILL");
-      await z.up();
-      const restartedAt = Date.now();
-      const r = await z.zonalAsync("task", String(started.id), "--follow");
+      const r = await follow;
       const t1 = Date.now();
       assert.equal(r.code, 0, `${r.err}${r.out}\n${await timeline(z, t0, D)}`);
       const failures = checker.failures.slice(failed0);
