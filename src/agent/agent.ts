@@ -98,14 +98,20 @@ export class Agent {
     return join(this.settings.ephemeralDir, "agent", "spec.json");
   }
 
+  /** Applies the spec saved on the ephemeral disk (its job types loaded first); jobs stay as they are. */
+  private async applySaved(): Promise<Spec> {
+    const body = JSON.parse(readFileSync(this.specPath, "utf8")) as unknown;
+    await loadJobTypes(jobTypesNamed(body));
+    const spec = parseSpec(body, this.specPath);
+    await this.supervisor.apply(spec);
+    return spec;
+  }
+
   /** Loads the spec applied before a reboot (jobs stay stopped). */
   async restore(): Promise<void> {
     if (!existsSync(this.specPath)) return;
     try {
-      const body = JSON.parse(readFileSync(this.specPath, "utf8")) as unknown;
-      await loadJobTypes(jobTypesNamed(body));
-      const spec = parseSpec(body, this.specPath);
-      await this.supervisor.apply(spec);
+      const spec = await this.applySaved();
       this.log.info({ version: spec.version }, "restored the spec applied before boot; jobs stay stopped");
     } catch (err) {
       this.log.warn({ err: errorMessage(err) }, "could not restore the previous spec");
@@ -123,9 +129,7 @@ export class Agent {
       // The addresses first: a controller that finds its lease gone drops its VIP after.
       this.addresses.adopt(h.addresses);
       if (h.jobs.length > 0 || existsSync(this.specPath)) {
-        const body = JSON.parse(readFileSync(this.specPath, "utf8")) as unknown;
-        await loadJobTypes(jobTypesNamed(body));
-        await this.supervisor.apply(parseSpec(body, this.specPath));
+        await this.applySaved();
         await this.supervisor.adopt(h.jobs);
       }
     });

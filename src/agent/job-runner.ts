@@ -12,7 +12,7 @@ import { z } from "zod";
 import { chownSync, closeSync, mkdirSync } from "node:fs";
 import { errorMessage } from "../lib/errors.js";
 import { Mutex } from "../lib/mutex.js";
-import { isZombie, readStat, signalPid, processTree } from "../lib/proc.js";
+import { isAlive, readStat, signalPid, processTree } from "../lib/proc.js";
 import { sleep } from "../lib/sleep.js";
 import type { AnyJobType, HealthCheck, JobContext, JobController, ProcessSpec } from "../jobs/job-type.js";
 import { describeCheck, runCheck } from "./health-check.js";
@@ -271,23 +271,20 @@ export class JobRunner {
       this.handedOff = true;
       this.clearTimers();
       this.generation += 1;
-      const pid = this.pid;
-      const st = pid !== undefined ? readStat(pid) : undefined;
-      const state = this.state === "stopping" ? "stopped" : this.state;
-      this.note(`handed to a new agent${pid !== undefined ? ` (pid ${pid} keeps running)` : ""}`);
+      // Under the mutex the job is never half-way through a start or a stop.
+      const { type: _type, healthy: _healthy, state, ...status } = this.status();
+      const st = status.pid !== undefined ? readStat(status.pid) : undefined;
+      this.note(
+        `handed to a new agent${status.pid !== undefined ? ` (pid ${status.pid} keeps running)` : ""}`,
+      );
       return {
-        name: this.name,
-        state,
-        ...(pid !== undefined && st ? { pid, startTime: st.startTime } : {}),
+        ...status,
+        state: state === "stopping" ? "stopped" : state,
+        ...(st ? { startTime: st.startTime } : {}),
         ...(this.childSpec?.stopSignal ? { stopSignal: this.childSpec.stopSignal } : {}),
         ...(this.childSpec?.abortSignal ? { abortSignal: this.childSpec.abortSignal } : {}),
         ...(this.childSpec?.stopSignalTo ? { stopSignalTo: this.childSpec.stopSignalTo } : {}),
-        restarts: this.restarts,
         consecutiveFailures: this.consecutiveFailures,
-        since: this.since.toISOString(),
-        ...(this.message ? { message: this.message } : {}),
-        ...(this.lastExit ? { lastExit: this.lastExit } : {}),
-        ...(this.lastDrain ? { lastDrain: this.lastDrain } : {}),
         ...(handed !== undefined ? { controller: handed.state } : {}),
         ...(handed?.deadline != null ? { deadline: handed.deadline } : {}),
       };
@@ -324,10 +321,7 @@ export class JobRunner {
       this.state = h.state;
       this.since = new Date(h.since);
       this.message = h.message;
-      const alive = (): boolean => {
-        const st = h.pid !== undefined ? readStat(h.pid) : undefined;
-        return st !== undefined && !isZombie(st) && st.startTime === h.startTime;
-      };
+      const alive = (): boolean => h.pid !== undefined && isAlive(h.pid, h.startTime);
       let watch = false;
       if (h.state === "running" || h.state === "starting") {
         if (h.pid === undefined || h.startTime === undefined || !alive()) {
@@ -580,11 +574,7 @@ export class JobRunner {
     if (timedOut) this.note(`did not stop within ${this.o.job.stop_timeout_ms} ms: SIGKILL`);
     // Children started after the SIGTERM count too; those orphaned by it are in `tree`.
     const all = [...tree, ...this.killTree("SIGKILL")];
-    const alive = () =>
-      all.filter((p) => {
-        const st = readStat(p.pid);
-        return st !== undefined && !isZombie(st) && st.startTime === p.startTime;
-      });
+    const alive = () => all.filter((p) => isAlive(p.pid, p.startTime));
     for (let i = 0; alive().length > 0; i++) {
       for (const p of alive()) signalPid(p.pid, "SIGKILL");
       if (i > 500)
