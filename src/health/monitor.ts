@@ -18,7 +18,7 @@ import { guard, type GuardDecision } from "./guard.js";
 import type { RecoverPayload } from "./recover-request.js";
 import type { Store } from "../store/store.js";
 import { isDown, judge, type Verdict } from "./verdict.js";
-import { findZombies } from "./zombies.js";
+import { readZombies } from "./zombies.js";
 import { strategyOf } from "../strategies/registry.js";
 
 /** What the monitor reads and acts through (the composition root hands it the director's). */
@@ -318,7 +318,7 @@ export class HealthMonitor {
       if (!decision.actions.some((a) => a.id === id)) this.said.delete(id);
     if (now - this.zombiesAt > 5000 || this.suspects.size > 0) {
       this.zombiesAt = now;
-      await this.sweepZombies(instances);
+      await this.sweepZombies();
     }
   }
 
@@ -488,13 +488,17 @@ export class HealthMonitor {
       .finally(() => (p.inFlight = false));
   }
 
-  private async sweepZombies(instances: InstanceRecord[]): Promise<void> {
+  private async sweepZombies(): Promise<void> {
     this.suspects.clear();
-    const [vms, standbys] = await Promise.all([
-      this.ctx.cloud.listVms({ metadata: { director: this.ctx.directorId } }),
-      this.ctx.store.standbys.list(),
-    ]);
-    for (const z of findZombies(vms, instances, standbys, (id) => this.ctx.instanceLocks.isLocked(id))) {
+    const zombies = await readZombies(
+      {
+        vms: () => this.ctx.cloud.listVms({ metadata: { director: this.ctx.directorId } }),
+        instances: () => this.ctx.store.instances.list(),
+        standbys: () => this.ctx.store.standbys.list(),
+      },
+      (id) => this.ctx.instanceLocks.isLocked(id),
+    );
+    for (const z of zombies) {
       await this.ctx.cloud.deleteVm(z.vm.id);
       this.heartbeats.forget(z.vm.id);
       await this.event(

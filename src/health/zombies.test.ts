@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import type { Vm } from "../cloud/cloud.js";
 import type { InstanceRecord } from "../store/instances.js";
 import type { StandbyRecord } from "../store/standbys.js";
-import { findZombies } from "./zombies.js";
+import { findZombies, readZombies } from "./zombies.js";
 
 const vm = (id: string, metadata: Record<string, string>) => ({ id, metadata }) as unknown as Vm;
 const inst = (id: string, vmId: string | null) =>
@@ -35,5 +35,23 @@ describe("findZombies", () => {
         "vm-gone: no instance i-7 any more",
       ],
     );
+  });
+
+  it("leaves a VM a task creates while the zombies are read: its record is read after the VMs", async () => {
+    // The world: i-0 on vm-a. A deploy records i-1 and then creates vm-new while the
+    // cloud lists the VMs (the list already shows it).
+    const instances = [inst("i-0", "vm-a")];
+    const zombies = await readZombies(
+      {
+        vms: () => {
+          instances.push(inst("i-1", "vm-new"));
+          return Promise.resolve([vm("vm-a", { instance: "i-0" }), vm("vm-new", { instance: "i-1" })]);
+        },
+        instances: () => Promise.resolve([...instances]),
+        standbys: () => Promise.resolve([]),
+      },
+      () => false,
+    );
+    assert.deepEqual(zombies, []);
   });
 });

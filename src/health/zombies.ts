@@ -44,3 +44,26 @@ export function findZombies(
   }
   return out;
 }
+
+/** Where the zombies are looked for: this director's VMs and its records, read now. */
+export interface ZombieSources {
+  vms(): Promise<Vm[]>;
+  instances(): Promise<InstanceRecord[]>;
+  standbys(): Promise<StandbyRecord[]>;
+}
+
+/**
+ * The zombies now. The VMs are listed first and the records read after: a task
+ * records an instance (or a standby) before it creates its VM, so every VM listed has
+ * its record in what is read next. Records read before the VMs could miss one that a
+ * task made in between, and its brand-new VM would look like a zombie (a canary's VM
+ * was deleted so while its agent was being waited for).
+ */
+export async function readZombies(
+  from: ZombieSources,
+  locked: (instanceId: string) => boolean,
+): Promise<Zombie[]> {
+  const vms = await from.vms();
+  const [instances, standbys] = await Promise.all([from.instances(), from.standbys()]);
+  return findZombies(vms, instances, standbys, locked);
+}
