@@ -442,13 +442,16 @@ export class ClusterMember {
    * Serves the cluster's VIP on `ports` once the control plane moved it to this VM
    * (it checks that this VM holds the leader lease with this token). Returns the VIP
    * when it starts serving it now; null when it already did, holds no lease, or the
-   * cluster has none. Rejects with the control plane's refusal.
+   * cluster has none. Rejects with the control plane's refusal. `beforeBind` runs once
+   * the VIP is moved, before this VM binds it (a planned handover asks the old holder
+   * to let it go then).
    */
-  async serveVip(ports: number[]): Promise<string | null> {
+  async serveVip(ports: number[], beforeBind?: () => Promise<void>): Promise<string | null> {
     const vip = this.spec.vip;
     const token = this.token;
     if (!vip || this.vipServed || token === null) return null;
     await controlPlanePost(this.ctx, "/v1/clusters/vip", { key: this.spec.key, token });
+    await beforeBind?.();
     // The move took a while: serve only if the lease is still this token's and its
     // deadline has not passed meanwhile (the watchdog found nothing to drop then).
     if (this.token !== token || (this.held.deadline ?? 0) <= Date.now()) return null;

@@ -134,10 +134,11 @@ describe("rolling updates behind and of the load-balancer pair", () => {
       `# rolling update of ${deployment}: ${t1 - t0} ms, ${samples.length} requests (${Math.round((samples.length * 1000) / (Date.now() - t0))}/s), ${failed.length} failed, longest gap ${longestGap(t0)} ms`,
     );
     for (const e of events.filter((x) => x.stage === "drain" || x.stage === "handover"))
-      console.log(`#   ${e.instance ?? ""} ${e.message}`);
+      console.log(`#   +${Date.parse(e.at) - t0} ms ${e.instance ?? ""} ${e.message}`);
     const excused = refusedInHandover ? refusedWhileVipMoved(events) : () => false;
     if (refusedInHandover)
       console.log(`#   refused or reset while the VIP moved: ${failed.filter(excused).length}`);
+    for (const f of failed) console.log(`#   +${f.at - t0} ms: ${f.error}`);
     assert.deepEqual(
       failed.filter((f) => !excused(f)).map((f) => `+${f.at - t0} ms: ${f.error}`),
       [],

@@ -58,7 +58,10 @@ export function decidePair(o: PairObservation): PairVerdict {
   switch (o.lease.state) {
     case "mine":
       if (o.switchoverTo && o.switchoverTo !== o.member)
-        return v("handover", `switchover to ${o.switchoverTo}: released the VIP and the lease`);
+        return v(
+          "handover",
+          `switchover to ${o.switchoverTo}: released the lease; the VIP goes when it asks`,
+        );
       if (!o.haproxyRunning && o.haproxyDownLong)
         return v(
           "handover",

@@ -51,6 +51,13 @@ const SWITCHOVER_CYCLE_MS = 20;
 
 /** How long connections through the VIP may finish on a node that hands the VIP over (HAProxy's hard-stop-after). */
 const HANDOVER_LINGER_MS = 30_000;
+
+/**
+ * How long a node that released the lease in a planned handover goes on serving the
+ * VIP at most, waiting for the node taking over to ask for it (it asks once the
+ * control plane moved the VIP to it, and binds it at once after).
+ */
+const HANDOVER_OVERLAP_MS = 2_000;
 interface Peer {
   member: string;
   address: string;
@@ -114,6 +121,11 @@ export class LbManager implements JobController {
   private soon = false;
   /** The version of the config HAProxy runs (set at prepare and at each reload). */
   runningVersion: string | null = null;
+  /**
+   * Since when this node, having released the lease in a planned handover, still
+   * serves the VIP until the node taking over asks for it (HANDOVER_OVERLAP_MS at most).
+   */
+  private handingSince: number | null = null;
 
   constructor(
     private readonly ctx: JobContext,
@@ -176,7 +188,7 @@ export class LbManager implements JobController {
       this.ctx.address,
       this.config.status_port,
       this.ctx.cluster?.member_token ?? NOBODY,
-      (req, res) => this.serveStatus(req.url ?? "/", res),
+      (req, res) => this.serveStatus(req.url ?? "/", res, req.method ?? "GET"),
     );
     this.loop = this.run();
   }
@@ -193,6 +205,7 @@ export class LbManager implements JobController {
     await this.loop;
     this.loop = undefined;
     this.holderWatch.stop();
+    this.letVipGo("an agent handover"); // a VIP without the lease is not handed on
     const h: HandedLb = {
       runningVersion: this.runningVersion,
       holder: this.holder,
@@ -208,6 +221,7 @@ export class LbManager implements JobController {
     await this.loop;
     this.loop = undefined;
     this.holderWatch.stop();
+    this.handingSince = null;
     this.dropVip();
     await this.held?.release();
     await closeServer(this.server);
@@ -237,7 +251,7 @@ export class LbManager implements JobController {
     };
   }
 
-  private serveStatus(url: string, res: import("node:http").ServerResponse): void {
+  private serveStatus(url: string, res: import("node:http").ServerResponse, method: string): void {
     const u = new URL(url, "http://node");
     res.setHeader("content-type", "application/json");
     if (u.pathname === "/status") {
@@ -258,6 +272,13 @@ export class LbManager implements JobController {
           this.token === null && this.holder?.member === holder,
         );
       return void res.end(JSON.stringify({ member: this.member, confirm }));
+    }
+    if (u.pathname === "/vip-release" && method === "POST") {
+      // The node taking over in a planned handover holds the lease and the VIP's
+      // assignment now: this node stops accepting on the VIP, and it binds it.
+      const released =
+        this.handingSince !== null && this.letVipGo(`${u.searchParams.get("to") ?? "the other node"} asked`);
+      return void res.end(JSON.stringify({ member: this.member, released }));
     }
     res.statusCode = 404;
     res.end(JSON.stringify({ error: "not_found" }));
@@ -349,6 +370,9 @@ export class LbManager implements JobController {
   private async cycle(): Promise<void> {
     const now = Date.now();
     const lease = await this.leaseView(now);
+    if (this.handingSince !== null && lease.state === "mine") this.handingSince = null; // serving on
+    if (this.handingSince !== null && now - this.handingSince >= HANDOVER_OVERLAP_MS)
+      this.letVipGo(`nobody asked for it in ${HANDOVER_OVERLAP_MS} ms`);
     // A promise to an active the control plane fenced since holds nobody back.
     const holder = this.holder;
     if (lease.state === "free" && holder && (await this.cm!.voidPromiseIfFenced(holder)))
@@ -442,10 +466,17 @@ export class LbManager implements JobController {
         this.dropVip();
         return;
       case "handover":
-        // Planned: requests in flight through the VIP finish here (HAProxy's own
-        // limit, hard-stop-after, bounds them too); new ones go to the other node.
-        this.dropVip({ lingerMs: HANDOVER_LINGER_MS });
         await this.held!.release();
+        if (!this.handle.processRunning() || !this.cm!.servesVip) {
+          this.dropVip();
+          return;
+        }
+        // Planned, with HAProxy running here: the VIP stays until the node taking
+        // over asks for it, so that clients find it served all along but between this
+        // node closing it and that one binding it (a request apart). An LB node keeps
+        // no data: serving on without the lease can harm nobody, and on the local
+        // cloud two VMs cannot bind one address at once.
+        this.handingSince = Date.now();
         return;
       case "fence": {
         const fence = await this.cm!.requestFence(this.holder!.vmId);
@@ -458,8 +489,39 @@ export class LbManager implements JobController {
   }
 
   private async serveVip(): Promise<void> {
-    const vip = await this.cm!.serveVip(this.config.frontends.map((f) => f.port));
+    const vip = await this.cm!.serveVip(
+      this.config.frontends.map((f) => f.port),
+      () => this.askVipReleased(),
+    );
     if (vip) this.ctx.log(`lb pair: serving the VIP ${vip}`);
+  }
+
+  /** Asks the other node, which may still serve the VIP after a planned handover, to let it go now. */
+  private async askVipReleased(): Promise<void> {
+    await Promise.all(
+      this.peers.map((p) =>
+        fetch(`http://${p.address}:${p.statusPort}/vip-release?to=${this.member}`, {
+          method: "POST",
+          headers: memberHeaders(this.ctx),
+          signal: AbortSignal.timeout(1000),
+        }).then(
+          (r) => r.body?.cancel(),
+          () => undefined, // not serving it, or gone: the bind is retried until it is free
+        ),
+      ),
+    );
+  }
+
+  /**
+   * Ends a planned handover's overlap (idempotent): new connections to the VIP go to
+   * the other node now; the ones in flight here finish (HAProxy's hard-stop-after
+   * bounds them too). True when this node still served the VIP.
+   */
+  private letVipGo(why: string): boolean {
+    if (this.handingSince === null) return false;
+    this.handingSince = null;
+    this.ctx.log(`lb pair: let the VIP go after the handover (${why})`);
+    return this.cm?.dropVip({ lingerMs: HANDOVER_LINGER_MS }) ?? false;
   }
 
   private dropVip(o: { lingerMs?: number } = {}): void {
