@@ -8,6 +8,8 @@ import { request } from "node:http";
 
 export interface HttpSample {
   at: number;
+  /** How long the request took, answered or not. */
+  ms: number;
   ok: boolean;
   lb?: string;
   body?: string;
@@ -19,9 +21,16 @@ export class HttpChecker {
   private running = false;
   private loop: Promise<void> | undefined;
 
+  /**
+   * `timeoutMs`: how long a request may go without a byte. 500 ms by default: a silent
+   * VIP (its holder dead) costs a client that long. A client that waits as browsers and
+   * HTTP libraries do (seconds) outlasts a SYN lost while a VIP moves: TCP sends it again
+   * after a second.
+   */
   constructor(
     private readonly url: string,
     private readonly intervalMs = 50,
+    private readonly timeoutMs = 500,
   ) {}
 
   start(): void {
@@ -42,23 +51,23 @@ export class HttpChecker {
   once(): Promise<HttpSample> {
     return new Promise((resolve) => {
       const at = Date.now();
-      // 500 ms without a byte: a silent VIP (its holder dead) costs a client that long.
-      const req = request(this.url, { agent: false, timeout: 500 }, (res) => {
+      const req = request(this.url, { agent: false, timeout: this.timeoutMs }, (res) => {
         let body = "";
         res.on("data", (d: Buffer) => (body += d.toString()));
         res.on("end", () =>
           resolve({
             at,
+            ms: Date.now() - at,
             ok: res.statusCode === 200,
             body: body.trim(),
             ...(typeof res.headers["x-zonal-lb"] === "string" ? { lb: res.headers["x-zonal-lb"] } : {}),
             ...(res.statusCode === 200 ? {} : { error: `HTTP ${res.statusCode}` }),
           }),
         );
-        res.on("error", (err) => resolve({ at, ok: false, error: err.message }));
+        res.on("error", (err) => resolve({ at, ms: Date.now() - at, ok: false, error: err.message }));
       });
       req.on("timeout", () => req.destroy(new Error("timeout")));
-      req.on("error", (err) => resolve({ at, ok: false, error: err.message }));
+      req.on("error", (err) => resolve({ at, ms: Date.now() - at, ok: false, error: err.message }));
       req.end();
     });
   }

@@ -145,6 +145,7 @@ export class NodeNetwork {
       state,
       members: this.nodes.map((n) => ({ id: n.name, address: n.address })),
       silent: [...this.silent],
+      held: [],
       faults: this.faults,
       delays: [],
     });

@@ -1,14 +1,38 @@
 /**
  * Virtual addresses on the local cloud: the holder's agent serves the address and
  * forwards to its job; a new holder can bind it only once the old one is fenced —
- * a frozen holder still has it, so nobody else can serve it.
+ * a frozen holder still has it, so nobody else can serve it. A new connection reaches
+ * the address only at the VM the cloud assigned it to, once it listens there: before,
+ * the SYN is lost (no reset), as on a network where no host has taken the address.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { LocalCloudClient } from "../../src/cloud/local/client.js";
+import { connect } from "node:net";
 import { sleep, waitFor } from "../../src/lib/sleep.js";
 import { CloudHarness } from "../../src/testing/cloud-harness.js";
 import { bootVm, HTTP_SERVER, nodeJob } from "../../src/testing/vms.js";
+
+/** A new TCP connection to (address, port): made, refused (a reset), or silent (no answer in `timeoutMs`). */
+function dial(address: string, port: number, timeoutMs = 300): Promise<"connected" | "refused" | "silent"> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: address, port });
+    const done = (r: "connected" | "refused" | "silent") => {
+      socket.destroy();
+      resolve(r);
+    };
+    const timer = setTimeout(() => done("silent"), timeoutMs);
+    socket.once("connect", () => (clearTimeout(timer), done("connected")));
+    socket.once("error", () => (clearTimeout(timer), done("refused")));
+  });
+}
+
+/** One request on a connection of its own (fetch would reuse a pooled one). */
+function getOnce(url: string, timeoutMs: number): Promise<string> {
+  return fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { connection: "close" } }).then((r) =>
+    r.text(),
+  );
+}
 
 describe("virtual addresses on the local cloud", () => {
   const harness = new CloudHarness();
@@ -55,5 +79,38 @@ describe("virtual addresses on the local cloud", () => {
     assert.equal(await (await fetch(url)).text(), `hello from ${b.vm.id}`);
     await b.agent.setAddresses([]);
     assert.deepEqual((await b.agent.state()).addresses, []);
+  });
+
+  it("takes a new connection only at the VM it is assigned to, once that VM listens; lost, not refused, before", async () => {
+    const a = await bootVm(cloud, { zone: "z2" });
+    const b = await bootVm(cloud, { zone: "z2" });
+    for (const vm of [a, b]) {
+      await vm.agent.apply({ jobs: [nodeJob("web", HTTP_SERVER(8080), 8080)] });
+      assert.equal((await vm.agent.start(20_000)).jobsState, "running");
+    }
+    const vip = (await cloud.allocateAddress({ zone: "z2" })).address;
+    const url = `http://${vip}:8080/`;
+    assert.equal(await dial(vip, 8080), "silent", "an address nobody holds answers nothing");
+    await cloud.assignAddress(vip, a.vm.id);
+    assert.equal(await dial(vip, 8080), "silent", "assigned to A, which does not listen on it yet");
+    await a.agent.setAddresses([{ address: vip, ports: [8080] }]);
+    await waitFor(async () => ((await dial(vip, 8080)) === "connected" ? true : undefined), {
+      timeoutMs: 5000,
+      what: "A to serve the VIP",
+    });
+    assert.equal(await getOnce(url, 2000), `hello from ${a.vm.id}`);
+
+    // The cloud moves it to B while A still listens: A takes no new connection.
+    await cloud.assignAddress(vip, b.vm.id);
+    assert.equal(await dial(vip, 8080), "silent", "A still listens, but the address is B's now");
+    const t0 = Date.now();
+    const pending = getOnce(url, 5000);
+    await sleep(100);
+    await a.agent.setAddresses([]);
+    await b.agent.setAddresses([{ address: vip, ports: [8080] }]);
+    // The SYN lost meanwhile is sent again (after about a second), and B answers it.
+    assert.equal(await pending, `hello from ${b.vm.id}`);
+    console.log(`# a connection opened while the address moved: answered by B after ${Date.now() - t0} ms`);
+    assert.equal(await getOnce(url, 2000), `hello from ${b.vm.id}`);
   });
 });

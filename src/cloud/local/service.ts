@@ -197,6 +197,13 @@ export class LocalCloudService implements Cloud {
           .filter((a) => !a.holder || silentVms.has(a.holder))
           .map((a) => a.address),
       ],
+      // One held by a running VM takes new connections there only, once it listens. A
+      // VM whose processes died keeps the address configured in its kernel: resets.
+      held: Object.values(this.state.addresses).flatMap((a) =>
+        a.holder && this.state.vms[a.holder]?.state === "running"
+          ? [{ address: a.address, holder: a.holder }]
+          : [],
+      ),
       faults: this.state.network.faults,
     });
     this.file.save();

@@ -33,6 +33,8 @@ export interface NetworkInput {
   controlPlane?: { address: string };
   /** Addresses that answer nothing. */
   silent: string[];
+  /** Virtual addresses and the member (VM id) the cloud assigned each to. */
+  held: Array<{ address: string; holder: string }>;
   faults: NetworkFault[];
   /** The slow links' delay queues running now (what the last sync returned). */
   delays: DelayQueue[];
@@ -117,6 +119,10 @@ export class LocalNetwork {
         table: this.table,
         members,
         silent: input.silent,
+        held: input.held.flatMap((h) => {
+          const holder = members.find((m) => m.name === h.holder);
+          return holder ? [{ address: h.address, holder: holder.cgroup }] : [];
+        }),
         rules: input.faults.flatMap((f) =>
           rulesOf(f, input.state, delays.find((d) => d.faultId === f.id)?.mark),
         ),

@@ -18,6 +18,13 @@
  * retransmitted later, silently.
  * Marking by cgroup and translating the source is what lets rules on addresses tell
  * VMs apart: without it, every VM's connections leave from 127.0.0.1.
+ *
+ * A virtual address takes a new connection only at the VM the cloud assigned it to,
+ * and only once a process there listens on it (the VM "configured" it): a SYN that
+ * would reach another VM's socket on it (the old holder, not yet closed), or no socket
+ * at all, is dropped on receipt, as a real network drops a packet for an address no
+ * host has taken yet (its sender retransmits; no reset). The rules come last in
+ * drop_received, after the faults, which an accept there would skip.
  */
 
 export interface Endpoint {
@@ -50,11 +57,19 @@ export interface PacketRule {
   mark?: number;
 }
 
+/** A virtual address the cloud assigned to a running member: new connections reach it there only. */
+export interface HeldAddress {
+  address: string;
+  holder: Member["cgroup"];
+}
+
 export interface NetworkView {
   table: string;
   members: Member[];
   /** Addresses that answer nothing, in or out (a crashed, frozen or powered-off VM). */
   silent: string[];
+  /** Virtual addresses held by a running member. */
+  held?: HeldAddress[];
   rules: PacketRule[];
 }
 
@@ -123,6 +138,20 @@ export function renderRuleset(v: NetworkView): string {
     "  chain drop_received {",
     "    type filter hook prerouting priority mangle; policy accept;",
     ...inDirection("original"),
+    ...(v.held ?? []).flatMap((h) => {
+      const syn = `    ct direction original ip daddr ${h.address} tcp flags syn / syn,ack`;
+      const says = (what: string) => `comment ${quote(`${h.address}: ${what}`)}`;
+      return [
+        `${syn} socket cgroupv2 level ${h.holder.level} ${quote(h.holder.nftPath)} accept ${says("its holder listens")}`,
+        // `wildcard` matches a full socket only: a listener of another VM.
+        `${syn} socket wildcard 0 drop ${says("another VM listens")}`,
+        `${syn} socket wildcard 1 drop ${says("another VM listens")}`,
+        // Any other socket is a TIME-WAIT one, which the kernel hands the SYN's listener.
+        `${syn} socket transparent 0 accept ${says("TIME-WAIT")}`,
+        `${syn} socket transparent 1 accept ${says("TIME-WAIT")}`,
+        `${syn} drop ${says("nobody listens at its holder yet")}`,
+      ];
+    }),
     "  }",
     // After mark_members (a delay mark must not be overwritten), before NAT.
     "  chain drop_replies {",
