@@ -126,6 +126,8 @@ export class LbManager implements JobController {
    * serves the VIP until the node taking over asks for it (HANDOVER_OVERLAP_MS at most).
    */
   private handingSince: number | null = null;
+  /** This cycle's switchover names this node: the old active may still serve the VIP and is asked for it. */
+  private planned = false;
 
   constructor(
     private readonly ctx: JobContext,
@@ -406,6 +408,7 @@ export class LbManager implements JobController {
     };
     const verdict = decidePair(obs);
     this.say(verdict.sentence);
+    this.planned = obs.switchoverTo === this.member;
     await this.act(verdict.decision);
     // Named in a switchover and not holding the lease yet: look again soon, not in a
     // full cycle — clients reach nobody between the old node dropping the VIP and this
@@ -489,9 +492,11 @@ export class LbManager implements JobController {
   }
 
   private async serveVip(): Promise<void> {
+    // Only a planned takeover asks: after a failure the old node is dead or fenced, and
+    // asking it would cost the whole timeout before the bind.
     const vip = await this.cm!.serveVip(
       this.config.frontends.map((f) => f.port),
-      () => this.askVipReleased(),
+      this.planned ? () => this.askVipReleased() : undefined,
     );
     if (vip) this.ctx.log(`lb pair: serving the VIP ${vip}`);
   }
@@ -503,7 +508,7 @@ export class LbManager implements JobController {
         fetch(`http://${p.address}:${p.statusPort}/vip-release?to=${this.member}`, {
           method: "POST",
           headers: memberHeaders(this.ctx),
-          signal: AbortSignal.timeout(1000),
+          signal: AbortSignal.timeout(500),
         }).then(
           (r) => r.body?.cancel(),
           () => undefined, // not serving it, or gone: the bind is retried until it is free
