@@ -43,9 +43,10 @@ describe("findZombies", () => {
     const instances = [inst("i-0", "vm-a")];
     const zombies = await readZombies(
       {
-        vms: () => {
+        vms: async () => {
+          await new Promise((r) => setImmediate(r)); // the cloud answers later
           instances.push(inst("i-1", "vm-new"));
-          return Promise.resolve([vm("vm-a", { instance: "i-0" }), vm("vm-new", { instance: "i-1" })]);
+          return [vm("vm-a", { instance: "i-0" }), vm("vm-new", { instance: "i-1" })];
         },
         instances: () => Promise.resolve([...instances]),
         standbys: () => Promise.resolve([]),

@@ -26,6 +26,8 @@ import type { VersionsView } from "../../src/director/director.js";
 
 /** As browsers and HTTP libraries wait (seconds): a SYN lost while the VIP moves is sent again after 1 s. */
 const CLIENT_TIMEOUT_MS = 5000;
+/** A request whose first SYN was lost: answered after TCP's 1 s retransmission, with room for a loaded machine. */
+const ONE_LOST_SYN_MS = 2500;
 
 interface EventLine {
   at: string;
@@ -56,11 +58,19 @@ describe("rolling updates behind and of the load-balancer pair", () => {
     }
     return gap;
   };
+  const slowestOf = (t0: number) =>
+    since(t0).reduce<HttpSample | undefined>((m, s) => (!m || s.ms > m.ms ? s : m), undefined);
   /** The slowest request from `t0` on, and when it started. */
   const slowest = (t0: number) => {
-    const x = since(t0).reduce<HttpSample | undefined>((m, s) => (!m || s.ms > m.ms ? s : m), undefined);
+    const x = slowestOf(t0);
     return x ? `slowest request ${x.ms} ms (at +${x.at - t0} ms)` : "no request";
   };
+  /**
+   * No request waited for more than one lost SYN (TCP sends it again after 1 s): a
+   * VIP handover whose ask was lost (the old node lets go after 2 s) would show.
+   */
+  const assertNoLongWait = (t0: number) =>
+    assert.ok((slowestOf(t0)?.ms ?? 0) <= ONE_LOST_SYN_MS, `${slowest(t0)}: more than one lost SYN`);
   /** Every failed request from `t0` on, with its time and error. */
   const failures = (t0: number) =>
     since(t0)
@@ -123,6 +133,7 @@ describe("rolling updates behind and of the load-balancer pair", () => {
     for (const e of events.filter((x) => x.stage === "drain" || x.stage === "handover"))
       console.log(`#   +${Date.parse(e.at) - t0} ms ${e.instance ?? ""} ${e.message}`);
     assert.deepEqual(failures(t0), [], `no request fails\n${await timeline(z, t0, deployment)}`);
+    assertNoLongWait(t0);
     return events;
   }
 
@@ -212,6 +223,7 @@ describe("rolling updates behind and of the load-balancer pair", () => {
     const after = await z.director.http.request<Array<{ host: string }>>("GET", "/v1/instances");
     assert.equal(after.filter((i) => i.host === host).length, 0, "nothing runs on the drained host");
     assert.deepEqual(failures(t0), [], `no request fails\n${await timeline(z, t0, "lb")}`);
+    assertNoLongWait(t0);
     const whole = await waitPairWhole(z, { backends: 6 });
     assert.notEqual(whole.holder!.member, p.holder!.member, "the other node serves the VIP");
     assert.equal(z.zonal("host", "undrain", host).code, 0);

@@ -1,7 +1,8 @@
 /**
  * The load-balancer pair's controller, beside each node's HAProxy: holds or watches
  * the pair's lease (`<deployment>/<group>/leader`), serves the VIP while it holds it
- * (the control plane checks the lease token before moving the address), asks for
+ * (the control plane checks the lease token before moving the address; in a planned
+ * handover, until the node taking over asks for it), asks for
  * fencing when the active refuses connections or stays silent, and keeps HAProxy's config
  * current: every second it asks the control plane for its backends' instances and
  * reloads HAProxy (through its master socket: no connection dropped) when the
@@ -58,6 +59,7 @@ const HANDOVER_LINGER_MS = 30_000;
  * control plane moved the VIP to it, and binds it at once after).
  */
 const HANDOVER_OVERLAP_MS = 2_000;
+
 interface Peer {
   member: string;
   address: string;
@@ -223,8 +225,8 @@ export class LbManager implements JobController {
     await this.loop;
     this.loop = undefined;
     this.holderWatch.stop();
-    this.handingSince = null;
-    this.dropVip();
+    // In a handover's overlap the requests in flight finish (HAProxy's soft stop lets them).
+    if (!this.letVipGo("the job stops")) this.dropVip();
     await this.held?.release();
     await closeServer(this.server);
     this.server = undefined;
@@ -275,7 +277,11 @@ export class LbManager implements JobController {
         );
       return void res.end(JSON.stringify({ member: this.member, confirm }));
     }
-    if (u.pathname === "/vip-release" && method === "POST") {
+    if (u.pathname === "/vip-release") {
+      if (method !== "POST") {
+        res.statusCode = 405;
+        return void res.end(JSON.stringify({ error: "method_not_allowed", message: "POST only" }));
+      }
       // The node taking over in a planned handover holds the lease and the VIP's
       // assignment now: this node stops accepting on the VIP, and it binds it.
       const released =
@@ -372,7 +378,9 @@ export class LbManager implements JobController {
   private async cycle(): Promise<void> {
     const now = Date.now();
     const lease = await this.leaseView(now);
-    if (this.handingSince !== null && lease.state === "mine") this.handingSince = null; // serving on
+    // The lease came back during an overlap: the VIP may have moved to the other node
+    // meanwhile, so it is let go here and moved back (the "serve" decision).
+    if (this.handingSince !== null && lease.state === "mine") this.letVipGo("the lease is this node's again");
     if (this.handingSince !== null && now - this.handingSince >= HANDOVER_OVERLAP_MS)
       this.letVipGo(`nobody asked for it in ${HANDOVER_OVERLAP_MS} ms`);
     // A promise to an active the control plane fenced since holds nobody back.
@@ -459,6 +467,7 @@ export class LbManager implements JobController {
           this.held!.took(l.token, sentAt);
           return true;
         });
+        if (took) this.letVipGo("the lease is this node's again"); // moved back below
         if (took) await this.serveVip();
         return;
       }
@@ -469,17 +478,15 @@ export class LbManager implements JobController {
         this.dropVip();
         return;
       case "handover":
-        await this.held!.release();
-        if (!this.handle.processRunning() || !this.cm!.servesVip) {
-          this.dropVip();
-          return;
-        }
         // Planned, with HAProxy running here: the VIP stays until the node taking
         // over asks for it, so that clients find it served all along but between this
         // node closing it and that one binding it (a request apart). An LB node keeps
         // no data: serving on without the lease can harm nobody, and on the local
-        // cloud two VMs cannot bind one address at once.
-        this.handingSince = Date.now();
+        // cloud two VMs cannot bind one address at once. Marked before the release, so
+        // that the ask finds this node handing however soon it comes.
+        if (this.handle.processRunning() && this.cm!.servesVip) this.handingSince = Date.now();
+        else this.dropVip();
+        await this.held!.release();
         return;
       case "fence": {
         const fence = await this.cm!.requestFence(this.holder!.vmId);

@@ -5,6 +5,7 @@
  *   chain mark_members (output, mangle)       a member's packets, known by its cgroup, get its mark
  *   chain nat_members  (postrouting, srcnat)  a marked connection leaves from the member's own address
  *   chain drop_received (prerouting)          silent addresses and network faults: packets
+ *                                             (then a virtual address's SYN that its holder does not take)
  *   chain drop_replies  (output)              vanish, or get a slow link's mark (an NFQUEUE
  *                                             rule delays them)
  *
@@ -146,7 +147,8 @@ export function renderRuleset(v: NetworkView): string {
         // `wildcard` matches a full socket only: a listener of another VM.
         `${syn} socket wildcard 0 drop ${says("another VM listens")}`,
         `${syn} socket wildcard 1 drop ${says("another VM listens")}`,
-        // Any other socket is a TIME-WAIT one, which the kernel hands the SYN's listener.
+        // Any other socket is a TIME-WAIT (or half-open) one: the kernel hands the SYN to
+        // whichever listener matches, the old holder's too if it still listens then.
         `${syn} socket transparent 0 accept ${says("TIME-WAIT")}`,
         `${syn} socket transparent 1 accept ${says("TIME-WAIT")}`,
         `${syn} drop ${says("nobody listens at its holder yet")}`,
