@@ -42,13 +42,18 @@ describe("virtual addresses on the local cloud", () => {
   });
   after(() => harness.teardown());
 
-  it("serves a VIP from its holder, and moves it only after the old holder is fenced", async () => {
-    const a = await bootVm(cloud, { zone: "z1" });
-    const b = await bootVm(cloud, { zone: "z1" });
-    for (const vm of [a, b]) {
+  /** Two VMs in `zone`, each running a web job on port 8080 that says which VM it is. */
+  async function twoWebVms(zone: string) {
+    const vms = [await bootVm(cloud, { zone }), await bootVm(cloud, { zone })];
+    for (const vm of vms) {
       await vm.agent.apply({ jobs: [nodeJob("web", HTTP_SERVER(8080), 8080)] });
       assert.equal((await vm.agent.start(20_000)).jobsState, "running");
     }
+    return vms as [(typeof vms)[0], (typeof vms)[0]];
+  }
+
+  it("serves a VIP from its holder, and moves it only after the old holder is fenced", async () => {
+    const [a, b] = await twoWebVms("z1");
     const vip = await cloud.allocateAddress({ zone: "z1" });
     assert.ok(vip.address.startsWith(harness.zonePrefix(0)) && vip.address.includes(".0."), vip.address);
     await cloud.assignAddress(vip.address, a.vm.id);
@@ -82,12 +87,7 @@ describe("virtual addresses on the local cloud", () => {
   });
 
   it("takes a new connection only at the VM it is assigned to, once that VM listens; lost, not refused, before", async () => {
-    const a = await bootVm(cloud, { zone: "z2" });
-    const b = await bootVm(cloud, { zone: "z2" });
-    for (const vm of [a, b]) {
-      await vm.agent.apply({ jobs: [nodeJob("web", HTTP_SERVER(8080), 8080)] });
-      assert.equal((await vm.agent.start(20_000)).jobsState, "running");
-    }
+    const [a, b] = await twoWebVms("z2");
     const vip = (await cloud.allocateAddress({ zone: "z2" })).address;
     const url = `http://${vip}:8080/`;
     assert.equal(await dial(vip, 8080), "silent", "an address nobody holds answers nothing");
