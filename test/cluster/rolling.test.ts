@@ -329,6 +329,29 @@ for (const svc of services.filter((s) => LONG || !s.long)) {
       assert.deepEqual(z.json<unknown[]>("maintenance"), []);
     });
 
+    it("moves the leader's member out of its zone (zone drain): the leader hands over first, the member runs in another zone it lists", async () => {
+      const list = () => z.director.http.request<InstanceView[]>("GET", `/v1/instances?deployment=${D}`);
+      let zone = "";
+      const { events, before } = await act("zone drain", async (c) => {
+        zone = (await list()).find((i) => `${i.group}/${i.index}` === leaderKey(c))!.zone;
+        return z.zonalAsync("zone", "drain", zone, "--reason", "power work");
+      });
+      const order = stepOrder(events);
+      assert.deepEqual(order, [leaderKey(before)], "only the leader's member was in that zone");
+      const after = await list();
+      assert.deepEqual(
+        after.filter((i) => i.zone === zone).map((i) => `${i.group}/${i.index}`),
+        [],
+        `nothing runs in ${zone} now`,
+      );
+      const moved = after.find((i) => `${i.group}/${i.index}` === leaderKey(before))!;
+      console.log(`#   ${leaderKey(before)} moved from ${zone} to ${moved.host}`);
+      assert.equal((await svc.whole(z)).members.length, 3, "three members, the cluster whole");
+      const back = z.zonal("zone", "undrain", zone);
+      assert.equal(back.code, 0, back.err);
+      assert.deepEqual(z.json<unknown[]>("maintenance"), []);
+    });
+
     it("resumes a rolling update after the control plane was killed in the middle of it", async () => {
       svc.configChange(manifest.instance_groups[0]!.jobs[0]!.properties, 170);
       const path = join(z.dir, `${D}-crash.yml`);
