@@ -1,15 +1,18 @@
 /**
  * bench/upgrade: the write pause a client sees through a cluster's VIP while the
  * cluster is updated, per operation (a config change that restarts the server, a
- * vm_type change that rebuilds every VM), for a PostgreSQL cluster and a MariaDB
- * Galera cluster, median and max of N runs (default 3).
+ * vm_type change that rebuilds every VM, a new zonal agent on every VM), for a
+ * PostgreSQL cluster and a MariaDB Galera cluster, median and max of N runs (default 3).
  *
  * Peer, measured in the same run: the same update with `update.cluster_order: false`
  * — canaries and batches in index order, no handover, what a deployer that does not
  * know the cluster does (BOSH's default for a job without its own drain logic): the
  * leader is stopped wherever it falls in the order, and its lease expires or is
  * released before another member takes over. The ratio says what the service's
- * order and the planned switchover buy.
+ * order and the planned switchover buy. For a new agent, zonal hands each agent over
+ * to its successor in place (`zonal upgrade-agents`: the jobs run on); the peer is
+ * how such a deployer brings a new agent, as BOSH does with a new stemcell: every VM
+ * rebuilt, in index order.
  *
  *   npm run bench:upgrade [-- --runs 3]
  */
@@ -25,7 +28,8 @@ import { roleTarget, waitGaleraWhole, waitWhole } from "../src/testing/cluster-f
 import { MariadbChecker } from "../src/testing/mariadb-checker.js";
 import { PgChecker } from "../src/testing/pg-checker.js";
 import type { WriteChecker } from "../src/testing/write-checker.js";
-import { ZonalHarness } from "../src/testing/zonal-harness.js";
+import { StagedZonal } from "../src/testing/staged-zonal.js";
+import { ZonalHarness, type CliResult } from "../src/testing/zonal-harness.js";
 
 const runsArg = process.argv.indexOf("--runs");
 const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 3;
@@ -61,15 +65,67 @@ const SERVICES: Service[] = [
   },
 ];
 
-/** The operations, each a change to the manifest that a deploy then rolls out (run `i` of them). */
-const OPERATIONS: Array<{ name: string; change: (m: Manifest, i: number) => void }> = [
+type Mode = "cluster" | "index";
+
+/** What an operation has to work with: the harness, its staged zonal, the manifest and where a deploy reads it. */
+interface Bench {
+  z: ZonalHarness;
+  staged: StagedZonal;
+  m: Manifest;
+  path: string;
+  deployment: string;
+}
+
+/** Every VM rebuilt: the other of two vm_types (whatever the last operation left). */
+const toggleVmType = (m: Manifest) => {
+  const g = m.instance_groups[0]!;
+  g.vm_type = g.vm_type === "small" ? "medium" : "small";
+};
+
+const deploy = (b: Bench): Promise<CliResult> => {
+  writeFileSync(b.path, stringify(b.m));
+  return b.z.zonalAsync("deploy", b.path);
+};
+
+/**
+ * The operations (run `i` of them), each done in `mode`. `prepare` comes before the
+ * clock starts (a new release installed, the control plane restarted on it).
+ */
+const OPERATIONS: Array<{
+  name: string;
+  prepare?: (b: Bench, mode: Mode, i: number) => Promise<void>;
+  run: (b: Bench, mode: Mode, i: number) => Promise<CliResult>;
+}> = [
   {
     name: "config change (restart)",
-    change: (m, i) => (m.instance_groups[0]!.jobs[0]!.properties.parameters = { max_connections: 140 + i }),
+    run: (b, mode, i) => {
+      b.m.update.cluster_order = mode === "cluster";
+      b.m.instance_groups[0]!.jobs[0]!.properties.parameters = { max_connections: 140 + i };
+      return deploy(b);
+    },
   },
   {
     name: "vm_type change (rebuild)",
-    change: (m, i) => (m.instance_groups[0]!.vm_type = i % 2 === 0 ? "small" : "medium"),
+    run: (b, mode) => {
+      b.m.update.cluster_order = mode === "cluster";
+      toggleVmType(b.m);
+      return deploy(b);
+    },
+  },
+  {
+    name: "new zonal agent",
+    prepare: async (b, mode) => {
+      if (mode !== "cluster") return;
+      b.staged.setVersion(`${b.staged.version.split("-next")[0]}-next.${Date.now()}`);
+      await b.z.stopControlPlane("SIGTERM");
+      await b.z.up();
+    },
+    run: (b, mode) => {
+      if (mode === "cluster") return b.z.zonalAsync("upgrade-agents", "-d", b.deployment);
+      b.m.update.cluster_order = false;
+      toggleVmType(b.m);
+      return deploy(b);
+    },
   },
 ];
 
@@ -101,9 +157,10 @@ function gaps(checker: WriteChecker<unknown>, t0: number, t1: number): number[] 
   return out;
 }
 
-async function benchService(svc: Service): Promise<Record<string, Record<"cluster" | "index", Figure>>> {
-  const z = new ZonalHarness();
-  const out: Record<string, Record<"cluster" | "index", Figure>> = {};
+async function benchService(svc: Service): Promise<Record<string, Record<Mode, Figure>>> {
+  const staged = new StagedZonal();
+  const z = new ZonalHarness({ bin: staged.bin });
+  const out: Record<string, Record<Mode, Figure>> = {};
   let checker: WriteChecker<unknown> | undefined;
   try {
     await z.up();
@@ -127,19 +184,19 @@ async function benchService(svc: Service): Promise<Record<string, Record<"cluste
       timeoutMs: 20_000,
       what: "writes",
     });
+    const bench: Bench = { z, staged, m, path, deployment: svc.deployment };
     let n = 0;
     for (const op of OPERATIONS) {
       const empty = (): Figure => ({ pauses: [], totals: [], counts: [], failed: [], lost: 0 });
       out[op.name] = { cluster: empty(), index: empty() };
       for (let i = 0; i < RUNS; i++) {
         for (const mode of ["cluster", "index"] as const) {
-          m.update.cluster_order = mode === "cluster";
-          op.change(m, n++);
-          writeFileSync(path, stringify(m));
+          const at = n++;
+          await op.prepare?.(bench, mode, at);
           await svc.whole(z);
           const t0 = Date.now();
           const failed0 = checker.failures.length;
-          const d = await z.zonalAsync("deploy", path);
+          const d = await op.run(bench, mode, at);
           const t1 = Date.now();
           if (d.code !== 0) throw new Error(`${op.name} (${mode}) failed: ${d.err}${d.out}`);
           const f = out[op.name]![mode];
@@ -159,6 +216,7 @@ async function benchService(svc: Service): Promise<Record<string, Record<"cluste
   } finally {
     await checker?.stop();
     await z.teardown();
+    staged.remove();
   }
   return out;
 }
