@@ -15,7 +15,7 @@ import { repoPath } from "../../src/cli/home.js";
 import type { BindingView } from "../../src/director/cluster-service.js";
 import type { MariadbCredentials } from "../../src/jobs/mariadb/service.js";
 import { waitFor } from "../../src/lib/sleep.js";
-import { roleTarget } from "../../src/testing/cluster-faults.js";
+import { roleTarget, timeline } from "../../src/testing/cluster-faults.js";
 import { MariadbChecker } from "../../src/testing/mariadb-checker.js";
 import { LONG } from "../../src/testing/tier.js";
 import { ZonalHarness } from "../../src/testing/zonal-harness.js";
@@ -89,6 +89,7 @@ if (LONG)
       console.log(
         `# upgrade-services of a MariaDB cluster: ${t1 - t0} ms; longest write pause ${checker!.longestGap(t0, t1)} ms; ${failed} failed writes`,
       );
+      console.log((await timeline(z, t0, shop().deployment)).replace(/^/gm, "# "));
       const v = await checker!.verify();
       assert.deepEqual(v.missing, [], "every acknowledged row is there");
       const { runs, interleaved } = checker!.writerRuns({ from: t0, to: Date.now() });
