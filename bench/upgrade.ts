@@ -23,7 +23,6 @@ import { repoPath } from "../src/cli/home.js";
 import type { BindingView, ClusterView } from "../src/director/cluster-service.js";
 import type { MariadbCredentials } from "../src/jobs/mariadb/service.js";
 import type { PgCredentials } from "../src/jobs/postgres/service.js";
-import { waitFor } from "../src/lib/sleep.js";
 import { roleTarget, waitGaleraWhole, waitWhole } from "../src/testing/cluster-faults.js";
 import { MariadbChecker } from "../src/testing/mariadb-checker.js";
 import { PgChecker } from "../src/testing/pg-checker.js";
@@ -143,20 +142,6 @@ interface Figure {
 /** A gap between two acknowledged writes longer than this is a pause (writes come every few ms). */
 const PAUSE_MS = 250;
 
-/** The gaps over PAUSE_MS between acknowledgements of the main writer within [t0, t1]. */
-function gaps(checker: WriteChecker<unknown>, t0: number, t1: number): number[] {
-  const at = checker.acked
-    .filter((a) => a.via === checker.mainVia && a.at >= t0 && a.at <= t1)
-    .map((a) => a.at);
-  const out: number[] = [];
-  let last = t0;
-  for (const t of [...at, t1]) {
-    if (t - last > PAUSE_MS) out.push(t - last);
-    last = t;
-  }
-  return out;
-}
-
 async function benchService(svc: Service): Promise<Record<string, Record<Mode, Figure>>> {
   const staged = new StagedZonal();
   const z = new ZonalHarness({ bin: staged.bin });
@@ -177,13 +162,7 @@ async function benchService(svc: Service): Promise<Record<string, Record<Mode, F
         body: {},
       },
     );
-    checker = svc.checker(b.credentials);
-    await checker.setup();
-    checker.start();
-    await waitFor(() => (checker!.acked.length > 30 ? true : undefined), {
-      timeoutMs: 20_000,
-      what: "writes",
-    });
+    checker = await svc.checker(b.credentials).begin();
     const bench: Bench = { z, staged, m, path, deployment: svc.deployment };
     let n = 0;
     for (const op of OPERATIONS) {
@@ -201,7 +180,7 @@ async function benchService(svc: Service): Promise<Record<string, Record<Mode, F
           if (d.code !== 0) throw new Error(`${op.name} (${mode}) failed: ${d.err}${d.out}`);
           const f = out[op.name]![mode];
           f.pauses.push(checker.longestGap(t0, t1));
-          const g = gaps(checker, t0, t1);
+          const g = checker.pauses(t0, t1, PAUSE_MS).map((p) => p.ms);
           f.totals.push(g.reduce((a, b) => a + b, 0));
           f.counts.push(g.length);
           f.failed.push(checker.failures.length - failed0);

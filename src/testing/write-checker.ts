@@ -14,7 +14,7 @@
  * itself) is a `CheckerDriver`; the loop, the bookkeeping and the judging are here
  * once. Drivers: pg-checker.ts (PostgreSQL), mariadb-checker.ts (MariaDB Galera).
  */
-import { sleep } from "../lib/sleep.js";
+import { sleep, waitFor } from "../lib/sleep.js";
 import { judgeHistory, type Ack, type HistoryVerdict, type Row } from "./write-history.js";
 
 /**
@@ -169,6 +169,17 @@ export class WriteChecker<T> {
     return this;
   }
 
+  /** Makes the table, starts writing, and resolves once `writes` were acknowledged (20 s at most). */
+  async begin(writes = 30): Promise<this> {
+    await this.setup();
+    this.start();
+    await waitFor(() => (this.acked.length > writes ? true : undefined), {
+      timeoutMs: 20_000,
+      what: `${writes} acknowledged writes`,
+    });
+    return this;
+  }
+
   /** Starts one more writer, straight to one member (its own address). */
   addDirect(via: string, target: TargetSource<T>): this {
     const w = new Writer(this, this.driver, via, target);
@@ -196,6 +207,23 @@ export class WriteChecker<T> {
       last = a.at;
     }
     return Math.max(gap, to - last);
+  }
+
+  /**
+   * The main writer's pauses within [from, to]: each gap longer than `overMs` between
+   * two acknowledgements (or from `from`, or to `to`), where it began and how long.
+   */
+  pauses(from: number, to: number, overMs: number): Array<{ at: number; ms: number }> {
+    const out: Array<{ at: number; ms: number }> = [];
+    let last = from;
+    const at = this.acked
+      .filter((a) => a.via === this.mainVia && a.at >= from && a.at <= to)
+      .map((a) => a.at);
+    for (const t of [...at, to]) {
+      if (t - last > overMs) out.push({ at: last, ms: t - last });
+      last = t;
+    }
+    return out;
   }
 
   /** Acknowledgements by every writer received within `window` (all of them without one). */

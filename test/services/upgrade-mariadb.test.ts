@@ -14,7 +14,6 @@ import { parse, stringify } from "yaml";
 import { repoPath } from "../../src/cli/home.js";
 import type { BindingView } from "../../src/director/cluster-service.js";
 import type { MariadbCredentials } from "../../src/jobs/mariadb/service.js";
-import { waitFor } from "../../src/lib/sleep.js";
 import { roleTarget, timeline } from "../../src/testing/cluster-faults.js";
 import { MariadbChecker } from "../../src/testing/mariadb-checker.js";
 import { LONG } from "../../src/testing/tier.js";
@@ -55,13 +54,7 @@ if (LONG)
         `/v1/deployments/${shop().deployment}/bindings`,
         { body: {} },
       );
-      checker = new MariadbChecker(roleTarget(b.credentials as MariadbCredentials));
-      await checker.setup();
-      checker.start();
-      await waitFor(() => (checker!.acked.length > 30 ? true : undefined), {
-        timeoutMs: 20_000,
-        what: "writes",
-      });
+      checker = await new MariadbChecker(roleTarget(b.credentials as MariadbCredentials)).begin();
     });
     after(async () => {
       await checker?.stop();
@@ -77,18 +70,15 @@ if (LONG)
       const r = await z.zonalAsync("upgrade-services");
       const t1 = Date.now();
       assert.equal(r.code, 0, r.err + r.out);
-      console.log(
-        r.out
-          .split("\n")
-          .map((l) => `# ${l}`)
-          .join("\n"),
-      );
+      console.log(r.out.replace(/^/gm, "# "));
       assert.match(r.out, /upgraded 1 of 1/);
       assert.deepEqual([shop().version, shop().behind], ["1.1.0", false]);
       const failed = checker!.failures.filter((f) => f.startedAt >= t0 && f.startedAt <= t1).length;
       console.log(
         `# upgrade-services of a MariaDB cluster: ${t1 - t0} ms; longest write pause ${checker!.longestGap(t0, t1)} ms; ${failed} failed writes`,
       );
+      const pauses = checker!.pauses(t0, t1, 250).map((p) => `+${p.at - t0} ms for ${p.ms} ms`);
+      console.log(`# write pauses over 250 ms: ${pauses.join(", ") || "none"}`);
       console.log((await timeline(z, t0, shop().deployment)).replace(/^/gm, "# "));
       const v = await checker!.verify();
       assert.deepEqual(v.missing, [], "every acknowledged row is there");

@@ -80,13 +80,7 @@ describe("upgrading service instances to their plan's new version", () => {
         body: {},
       },
     );
-    checker = new PgChecker(roleTarget(b.credentials as PgCredentials), "upgrade");
-    await checker.setup();
-    checker.start();
-    await waitFor(() => (checker!.acked.length > 30 ? true : undefined), {
-      timeoutMs: 20_000,
-      what: "writes",
-    });
+    checker = await new PgChecker(roleTarget(b.credentials as PgCredentials), "upgrade").begin();
   });
   after(async () => {
     await checker?.stop();
