@@ -332,8 +332,7 @@ export class LocalCloudService implements Cloud {
         if (!vm.proc) continue;
         const host = this.state.hosts[vm.host];
         if (vm.state === "unknown" && host?.powerOffAt && Date.parse(host.powerOffAt) <= now) {
-          await killVm(vm.id, vm.proc);
-          vm.proc = undefined;
+          await this.powerDown(vm);
           changed = true;
           this.log.info({ vm: vm.id, host: vm.host }, "failed host lost power: VM is off");
           continue;
@@ -532,9 +531,16 @@ export class LocalCloudService implements Cloud {
     vm.bootCount += 1;
   }
 
-  private async powerDown(vm: VmRecord): Promise<void> {
+  /** Every process of the VM killed; with `kernelGone` (not a crash of its processes only) its sockets too. */
+  private async powerDown(vm: VmRecord, kernelGone = true): Promise<void> {
     await killVm(vm.id, vm.proc ?? findVmByMarker(vm.id));
     vm.proc = undefined;
+    if (kernelGone)
+      await this.net
+        ?.dropSockets(vm.id)
+        .catch((err: unknown) =>
+          this.log.error({ err, vm: vm.id }, "the VM's sockets could not be destroyed"),
+        );
   }
 
   deleteVm(id: string): Promise<void> {
@@ -794,7 +800,7 @@ export class LocalCloudService implements Cloud {
       vm.state = "crashed";
       vm.crash = how;
       await this.syncNetworkOrLog(); // silent before it dies: its sockets' last packets reach nobody
-      await this.powerDown(vm);
+      await this.powerDown(vm, how === "kernel");
       this.file.save();
       this.log.warn(
         { vm: id },
