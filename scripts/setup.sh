@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what zonal needs on a fresh Debian 12 machine, then builds it:
 #   - PostgreSQL 15, MariaDB 10.11 with Galera 4 and mariabackup (SST streams through socat),
-#     HAProxy, etcd, and nftables, iptables, iproute2 (ss) and python3 (the local cloud's
+#     HAProxy, etcd, and nftables, iptables and python3 (the local cloud's
 #     network faults; a slow link's delay queue) from Debian's packages (apt-get update +
 #     install, skipped when all are already installed);
 #   - the npm packages (npm ci), then the TypeScript build (dist/).
@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(postgresql-15 mariadb-server galera-4 mariadb-backup socat haproxy etcd-server etcd-client nftables iptables iproute2 python3)
+packages=(postgresql-15 mariadb-server galera-4 mariadb-backup socat haproxy etcd-server etcd-client nftables iptables python3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -332,7 +332,8 @@ export class LocalCloudService implements Cloud {
         if (!vm.proc) continue;
         const host = this.state.hosts[vm.host];
         if (vm.state === "unknown" && host?.powerOffAt && Date.parse(host.powerOffAt) <= now) {
-          await this.powerDown(vm);
+          await killVm(vm.id, vm.proc);
+          vm.proc = undefined;
           changed = true;
           this.log.info({ vm: vm.id, host: vm.host }, "failed host lost power: VM is off");
           continue;
@@ -531,16 +532,9 @@ export class LocalCloudService implements Cloud {
     vm.bootCount += 1;
   }
 
-  /** Every process of the VM killed; with `kernelGone` (not a crash of its processes only) its sockets too. */
-  private async powerDown(vm: VmRecord, kernelGone = true): Promise<void> {
+  private async powerDown(vm: VmRecord): Promise<void> {
     await killVm(vm.id, vm.proc ?? findVmByMarker(vm.id));
     vm.proc = undefined;
-    if (kernelGone)
-      await this.net
-        ?.dropSockets(vm.id)
-        .catch((err: unknown) =>
-          this.log.error({ err, vm: vm.id }, "the VM's sockets could not be destroyed"),
-        );
   }
 
   deleteVm(id: string): Promise<void> {
@@ -800,7 +794,7 @@ export class LocalCloudService implements Cloud {
       vm.state = "crashed";
       vm.crash = how;
       await this.syncNetworkOrLog(); // silent before it dies: its sockets' last packets reach nobody
-      await this.powerDown(vm, how === "kernel");
+      await this.powerDown(vm);
       this.file.save();
       this.log.warn(
         { vm: id },

@@ -8,9 +8,6 @@
  * without it the local cloud still runs, but its VMs leave from 127.0.0.1, a dead
  * VM answers with resets and network faults are refused.
  */
-import { execFile } from "node:child_process";
-import { relative } from "node:path";
-import { promisify } from "node:util";
 import { isAlive } from "../../../lib/proc.js";
 import {
   cgroup2Root,
@@ -24,8 +21,6 @@ import { rulesOf, type NetworkFault, type NetworkState } from "./faults.js";
 import { DelayQueues, type DelayQueue } from "./delay.js";
 import { deleteTable, loadRuleset, nftUnavailable } from "./nft.js";
 import { renderRuleset, type Member } from "./rules.js";
-
-const execFileP = promisify(execFile);
 
 /** Marks of this machine's zonal members: 0x5a in the top byte, the cloud's address base, an index. */
 const markOf = (addressBase: number, index: number) => (0x5a << 24) | (addressBase << 12) | (index & 0xfff);
@@ -89,18 +84,6 @@ export class LocalNetwork {
   adopt(name: string, pid: number, startTime: number): void {
     if (!isAlive(pid, startTime)) return;
     moveToCgroup(this.cgroup(name), pid);
-  }
-
-  /**
-   * A VM whose kernel is gone has no sockets: the host kernel would otherwise keep
-   * its killed processes' connections (orphans) and retransmit what they had not
-   * sent — a commit's answer could reach a client seconds after the VM was powered
-   * off, once its virtual address had moved on. Destroys every TCP socket of the VM's
-   * group (`ss -K`, SOCK_DESTROY; its reset goes nowhere: the VM is silent by then).
-   */
-  async dropSockets(name: string): Promise<void> {
-    const ref = cgroupRef(this.root, this.network, name);
-    await execFileP("ss", ["-K", "-tan", "cgroup", `/${relative(this.root, ref.dir)}`]);
   }
 
   forget(name: string): void {
