@@ -8,24 +8,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { LocalCloudClient } from "../../src/cloud/local/client.js";
-import { connect } from "node:net";
 import { sleep, waitFor } from "../../src/lib/sleep.js";
 import { CloudHarness } from "../../src/testing/cloud-harness.js";
+import { tryConnect } from "../../src/testing/try-connect.js";
 import { bootVm, HTTP_SERVER, nodeJob } from "../../src/testing/vms.js";
-
-/** A new TCP connection to (address, port): made, refused (a reset), or silent (no answer in `timeoutMs`). */
-function dial(address: string, port: number, timeoutMs = 300): Promise<"connected" | "refused" | "silent"> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: address, port });
-    const done = (r: "connected" | "refused" | "silent") => {
-      socket.destroy();
-      resolve(r);
-    };
-    const timer = setTimeout(() => done("silent"), timeoutMs);
-    socket.once("connect", () => (clearTimeout(timer), done("connected")));
-    socket.once("error", () => (clearTimeout(timer), done("refused")));
-  });
-}
 
 /** One request on a connection of its own (fetch would reuse a pooled one). */
 function getOnce(url: string, timeoutMs: number): Promise<string> {
@@ -90,19 +76,34 @@ describe("virtual addresses on the local cloud", () => {
     const [a, b] = await twoWebVms("z2");
     const vip = (await cloud.allocateAddress({ zone: "z2" })).address;
     const url = `http://${vip}:8080/`;
-    assert.equal(await dial(vip, 8080), "silent", "an address nobody holds answers nothing");
+    assert.equal(
+      await tryConnect(vip, 8080, undefined, 300),
+      "silent",
+      "an address nobody holds answers nothing",
+    );
     await cloud.assignAddress(vip, a.vm.id);
-    assert.equal(await dial(vip, 8080), "silent", "assigned to A, which does not listen on it yet");
+    assert.equal(
+      await tryConnect(vip, 8080, undefined, 300),
+      "silent",
+      "assigned to A, which does not listen on it yet",
+    );
     await a.agent.setAddresses([{ address: vip, ports: [8080] }]);
-    await waitFor(async () => ((await dial(vip, 8080)) === "connected" ? true : undefined), {
-      timeoutMs: 5000,
-      what: "A to serve the VIP",
-    });
+    await waitFor(
+      async () => ((await tryConnect(vip, 8080, undefined, 300)) === "connected" ? true : undefined),
+      {
+        timeoutMs: 5000,
+        what: "A to serve the VIP",
+      },
+    );
     assert.equal(await getOnce(url, 2000), `hello from ${a.vm.id}`);
 
     // The cloud moves it to B while A still listens: A takes no new connection.
     await cloud.assignAddress(vip, b.vm.id);
-    assert.equal(await dial(vip, 8080), "silent", "A still listens, but the address is B's now");
+    assert.equal(
+      await tryConnect(vip, 8080, undefined, 300),
+      "silent",
+      "A still listens, but the address is B's now",
+    );
     const t0 = Date.now();
     const pending = getOnce(url, 5000);
     await sleep(100);

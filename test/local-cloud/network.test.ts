@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { readFileSync } from "node:fs";
-import { connect, createServer, type AddressInfo, type Server } from "node:net";
+import { createServer, type AddressInfo, type Server } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Vm } from "../../src/cloud/cloud.js";
@@ -23,27 +23,8 @@ import { isAlive } from "../../src/lib/proc.js";
 import { sleep, waitFor } from "../../src/lib/sleep.js";
 import { CloudHarness } from "../../src/testing/cloud-harness.js";
 import { HeartbeatSink } from "../../src/testing/heartbeat-sink.js";
+import { tryConnect } from "../../src/testing/try-connect.js";
 import { bootVm } from "../../src/testing/vms.js";
-
-/** How a TCP connect from `from` (or 127.0.0.1) to host:port ends within `ms`. */
-function tryConnect(host: string, port: number, from?: string, ms = 1500): Promise<string> {
-  return new Promise((resolve) => {
-    const s = connect({ host, port, ...(from ? { localAddress: from } : {}) });
-    const timer = setTimeout(() => {
-      s.destroy();
-      resolve("silent");
-    }, ms);
-    s.once("connect", () => {
-      clearTimeout(timer);
-      s.destroy();
-      resolve("connected");
-    });
-    s.once("error", (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      resolve(err.code === "ECONNREFUSED" ? "refused" : (err.code ?? err.message));
-    });
-  });
-}
 
 /** A TCP listener on one address of the test's own (a stand-in for a service on that address). */
 async function listenOn(address: string): Promise<{ server: Server; port: number }> {

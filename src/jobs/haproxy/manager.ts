@@ -284,8 +284,7 @@ export class LbManager implements JobController {
       }
       // The node taking over in a planned handover holds the lease and the VIP's
       // assignment now: this node stops accepting on the VIP, and it binds it.
-      const released =
-        this.handingSince !== null && this.letVipGo(`${u.searchParams.get("to") ?? "the other node"} asked`);
+      const released = this.letVipGo(`${u.searchParams.get("to") ?? "the other node"} asked`);
       return void res.end(JSON.stringify({ member: this.member, released }));
     }
     res.statusCode = 404;
