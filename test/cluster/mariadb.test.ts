@@ -117,6 +117,17 @@ describe("mariadb galera cluster under faults", () => {
         timeoutMs: 30_000,
         intervalMs: 50,
         what: "writes through the VIP again",
+      }).catch(async (err: unknown) => {
+        const seen = new Map<string, number>();
+        for (const e of checker.failures.filter((x) => x.at >= tNew && x.via === "vip"))
+          seen.set(e.error, (seen.get(e.error) ?? 0) + 1);
+        const last = checker.failures.filter((x) => x.via === "vip").at(-1);
+        console.log(
+          `# the VIP writer's failures since the new writer: ${JSON.stringify([...seen])}; ` +
+            `its last failure: ${JSON.stringify(last)}; now ${Date.now()}`,
+        );
+        console.log(z.zonal("cluster", "-d", D).out, await timeline(z, t0, D));
+        throw err;
       });
       const gap = checker.longestGap(t0);
       console.log(`# ${f.name}: longest write gap ${gap} ms`);
