@@ -1,4 +1,5 @@
 /** Runs a job's health check once: resolves when healthy, rejects with the reason. */
+import { httpFetch } from "../lib/fetch.js";
 import { connect } from "node:net";
 import type { HealthCheck } from "../jobs/job-type.js";
 
@@ -16,9 +17,8 @@ export function describeCheck(check: HealthCheck): string {
 export async function runCheck(check: HealthCheck, timeoutMs = 2000): Promise<void> {
   switch (check.kind) {
     case "http": {
-      const res = await fetch(`http://${check.host}:${check.port}${check.path}`, {
+      const res = await httpFetch(`http://${check.host}:${check.port}${check.path}`, {
         signal: AbortSignal.timeout(timeoutMs),
-        redirect: "manual",
       });
       await res.body?.cancel();
       const ok = check.status !== undefined ? res.status === check.status : res.status < 400;

@@ -61,8 +61,6 @@ const SILENT = new Set([
   "ECONNRESET",
   "EHOSTUNREACH",
   "ENETUNREACH",
-  "UND_ERR_SOCKET",
-  "UND_ERR_CONNECT_TIMEOUT",
 ]);
 import type { ClusterHealth } from "../jobs/cluster-order.js";
 import { isClustered, type GroupManifest, type Manifest } from "../manifest/manifest.js";

@@ -11,7 +11,7 @@ import { z } from "zod";
 import { EtcdLeaseStore } from "../ha/etcd/store.js";
 import { HttpLeaseStore } from "../ha/embedded/client.js";
 import { errorMessage } from "../lib/errors.js";
-import { fetcherFor } from "../lib/fetch.js";
+import { fetcherFor, httpFetch } from "../lib/fetch.js";
 import { listenOptions, track } from "../lib/handed-sockets.js";
 import { bearerToken, tokensEqual } from "../lib/http-server.js";
 import type { LeaseStore } from "../ha/lease-store.js";
@@ -114,7 +114,7 @@ export type ProbeResult = "answers" | "refused" | "silent";
 
 /** One HTTP GET: answered (any status), refused (nothing listens there), or silent (no answer in time). */
 export function probe(url: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<ProbeResult> {
-  return fetch(url, { signal: AbortSignal.timeout(timeoutMs) }).then(
+  return httpFetch(url, { signal: AbortSignal.timeout(timeoutMs) }).then(
     async (res): Promise<ProbeResult> => {
       await res.body?.cancel();
       return "answers";

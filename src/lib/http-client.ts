@@ -41,7 +41,7 @@ export interface RequestOptions {
 }
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "PUT", "DELETE"]);
-const STALE_CONNECTION = new Set(["UND_ERR_SOCKET", "ECONNRESET", "EPIPE"]);
+const STALE_CONNECTION = new Set(["ECONNRESET", "EPIPE"]);
 
 export class JsonClient {
   private readonly fetch: Fetch;

@@ -6,6 +6,7 @@
  * so two acquirers never both succeed. Requests go to each endpoint in turn until
  * one answers; a majority of etcd members must be up for any write to succeed.
  */
+import { httpFetch } from "../../lib/fetch.js";
 import { Unavailable } from "../../lib/errors.js";
 import { pollWatch, type Lease, type LeaseStore } from "../lease-store.js";
 
@@ -52,7 +53,7 @@ export class EtcdLeaseStore implements LeaseStore {
     for (let i = 0; i < this.endpoints.length; i++) {
       const endpoint = this.endpoints[(this.next + i) % this.endpoints.length]!;
       try {
-        const res = await fetch(`${endpoint}${path}`, {
+        const res = await httpFetch(`${endpoint}${path}`, {
           method: "POST",
           headers: { "content-type": "application/json" },
           body: JSON.stringify(body),

@@ -8,6 +8,7 @@
  * reloads HAProxy (through its master socket: no connection dropped) when the
  * rendered config changes. The decisions are decide.ts's.
  */
+import { httpFetch } from "../../lib/fetch.js";
 import { execFile } from "node:child_process";
 import { renameSync, writeFileSync } from "node:fs";
 import type { Server as HttpServer } from "node:http";
@@ -434,7 +435,7 @@ export class LbManager implements JobController {
   private async askPeers(): Promise<boolean> {
     for (const p of this.peers) {
       try {
-        const r = await fetch(`http://${p.address}:${p.statusPort}/failsafe?holder=${this.member}`, {
+        const r = await httpFetch(`http://${p.address}:${p.statusPort}/failsafe?holder=${this.member}`, {
           headers: memberHeaders(this.ctx),
           signal: AbortSignal.timeout(1000),
         });
@@ -511,7 +512,7 @@ export class LbManager implements JobController {
   private async askVipReleased(): Promise<void> {
     await Promise.all(
       this.peers.map((p) =>
-        fetch(`http://${p.address}:${p.statusPort}/vip-release?to=${this.member}`, {
+        httpFetch(`http://${p.address}:${p.statusPort}/vip-release?to=${this.member}`, {
           method: "POST",
           headers: memberHeaders(this.ctx),
           signal: AbortSignal.timeout(500),

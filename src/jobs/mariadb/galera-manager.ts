@@ -25,6 +25,7 @@
  * Reads wait for the node to catch up (`wsrep_sync_wait`), so a read after a
  * failover sees every write acknowledged before it.
  */
+import { httpFetch } from "../../lib/fetch.js";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Connection } from "mariadb";
 import { z } from "zod";
@@ -588,7 +589,7 @@ export class GaleraManager implements JobController {
         .filter((r) => r.member !== this.cluster.member)
         .map(async (r) => {
           try {
-            const res = await fetch(`http://${r.address}:${r.statusPort}/status`, {
+            const res = await httpFetch(`http://${r.address}:${r.statusPort}/status`, {
               headers: memberHeaders(this.ctx),
               signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
             });

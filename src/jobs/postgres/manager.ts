@@ -10,6 +10,7 @@
  * (`pg_promote`) and following a new leader (a reload). A single, unclustered
  * postgres uses the same manager without a lease store: always primary.
  */
+import { httpFetch } from "../../lib/fetch.js";
 import { writeFileSync } from "node:fs";
 import { z } from "zod";
 import { parseWith } from "../../lib/validate.js";
@@ -596,7 +597,7 @@ export class PostgresManager implements JobController {
         // The leader this member watched go silent is not asked again (a timeout).
         if (this.leaderWatch.suspects(this.statusUrl(r.address))) return { member, reachable: false };
         try {
-          const res = await fetch(`http://${r.address}:${r.statusPort}/status`, {
+          const res = await httpFetch(`http://${r.address}:${r.statusPort}/status`, {
             headers: memberHeaders(this.ctx),
             signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
           });
@@ -619,7 +620,7 @@ export class PostgresManager implements JobController {
   /** A leader's timeline, as its status API says (null when it does not answer). */
   private async timelineOf(l: Leader): Promise<number | null> {
     try {
-      const res = await fetch(this.statusUrl(l.address), {
+      const res = await httpFetch(this.statusUrl(l.address), {
         headers: memberHeaders(this.ctx),
         signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
       });
@@ -631,7 +632,7 @@ export class PostgresManager implements JobController {
 
   private async runsAsPrimary(l: Leader): Promise<boolean> {
     try {
-      const res = await fetch(this.statusUrl(l.address), {
+      const res = await httpFetch(this.statusUrl(l.address), {
         headers: memberHeaders(this.ctx),
         signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
       });
@@ -655,7 +656,7 @@ export class PostgresManager implements JobController {
         .filter((r) => r.member !== this.cluster.member)
         .map(async (r) => {
           try {
-            const res = await fetch(
+            const res = await httpFetch(
               `http://${r.address}:${r.statusPort}/failsafe?leader=${this.cluster.member}`,
               { headers: memberHeaders(this.ctx), signal: AbortSignal.timeout(500) },
             );
