@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { errorMessage } from "../lib/errors.js";
 import { tailFile, writeFileAtomic } from "../lib/files.js";
-import type { Logger } from "../lib/log.js";
+import type { LineLogger } from "../lib/line-log.js";
 import { Mutex } from "../lib/mutex.js";
 import { sleep } from "../lib/sleep.js";
 import { z } from "zod";
@@ -80,7 +80,7 @@ export class Agent {
 
   constructor(
     readonly settings: AgentSettingsFile,
-    private readonly log: Logger,
+    private readonly log: LineLogger,
   ) {
     this.addresses = new AddressForwarder(settings.address);
     this.supervisor = new Supervisor(settings, {

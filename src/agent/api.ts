@@ -1,6 +1,7 @@
 /**
  * The agent's HTTP API, on the VM's own address, bearer token from the cloud;
- * HTTPS with the VM's certificate when its settings have `tls`.
+ * HTTPS with the VM's certificate when its settings have `tls`. On node's http
+ * server (lib/json-api.ts), not Fastify: every VM pays for what its agent loads.
  *
  *   GET  /v1/info                      who and where this agent is
  *   GET  /v1/state                     jobs, disks, load (what heartbeats carry)
@@ -15,9 +16,8 @@
  *   GET  /v1/jobs/:name/logs[?lines=N] the job's recent log lines
  *   GET  /v1/jobs/:name/status         the job and what its controller reports
  */
-import type { FastifyInstance } from "fastify";
 import { Conflict, InvalidInput, NotFound } from "../lib/errors.js";
-import { createApi } from "../lib/http-server.js";
+import { JsonApi } from "../lib/json-api.js";
 import type { Agent } from "./agent.js";
 
 function intParam(value: string | undefined, name: string, max: number): number | undefined {
@@ -31,38 +31,38 @@ function intParam(value: string | undefined, name: string, max: number): number 
 
 export function buildAgentApi(
   agent: Agent,
-  o: { handOver?: () => Promise<{ pid: number; from: number }> } = {},
-): FastifyInstance {
+  o: {
+    handOver?: () => Promise<{ pid: number; from: number }>;
+    onServerError?: (err: unknown, method: string, path: string) => void;
+  } = {},
+): JsonApi {
   const tls = agent.settings.tls;
-  const app = createApi({
+  const app = new JsonApi({
     token: agent.settings.token,
     open: ["/v1/health"],
     ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
+    ...(o.onServerError ? { onServerError: o.onServerError } : {}),
   });
-  type Q = { Querystring: Record<string, string | undefined> };
-
-  app.get("/v1/health", async () => ({ ok: true }));
-  app.get("/v1/info", async () => agent.info());
-  app.get("/v1/state", async () => agent.state());
-  app.get("/v1/spec", async () => ({ spec: agent.spec() ?? null }));
-  app.put("/v1/spec", async (req) => agent.apply(req.body));
-  app.post<Q>("/v1/start", async (req) => agent.start(intParam(req.query.wait_ms, "wait_ms", 600_000) ?? 0));
-  app.put("/v1/addresses", async (req) => ({ addresses: agent.setAddresses(req.body) }));
-  app.post("/v1/handover", async () => {
-    if (!o.handOver) throw new Conflict("this agent cannot hand over (it is not a VM's agent process)");
-    return { handedOver: true, ...(await o.handOver()) };
-  });
-  app.post<Q>("/v1/stop", async (req) => agent.stop(req.query.drain !== "false"));
-  app.post<{ Params: { name: string } }>("/v1/jobs/:name/restart", async (req) =>
-    agent.restartJob(req.params.name),
-  );
-  app.get<{ Params: { name: string } }>("/v1/jobs/:name/status", async (req) =>
-    agent.jobStatus(req.params.name),
-  );
-  app.get<{ Params: { name: string } } & Q>("/v1/jobs/:name/logs", async (req) => {
-    const lines = intParam(req.query.lines, "lines", 10_000) ?? 200;
-    if (!agent.hasJob(req.params.name)) throw new NotFound(`no job ${req.params.name} on this VM`);
-    return { job: req.params.name, lines: agent.logs(req.params.name, lines) };
-  });
-  return app;
+  const job = (name: string | undefined) => name!;
+  return app
+    .get("/v1/health", async () => ({ ok: true }))
+    .get("/v1/info", async () => agent.info())
+    .get("/v1/state", async () => agent.state())
+    .get("/v1/spec", async () => ({ spec: agent.spec() ?? null }))
+    .put("/v1/spec", async (req) => agent.apply(req.body))
+    .post("/v1/start", async (req) => agent.start(intParam(req.query.wait_ms, "wait_ms", 600_000) ?? 0))
+    .put("/v1/addresses", async (req) => ({ addresses: agent.setAddresses(req.body) }))
+    .post("/v1/handover", async () => {
+      if (!o.handOver) throw new Conflict("this agent cannot hand over (it is not a VM's agent process)");
+      return { handedOver: true, ...(await o.handOver()) };
+    })
+    .post("/v1/stop", async (req) => agent.stop(req.query.drain !== "false"))
+    .post("/v1/jobs/:name/restart", async (req) => agent.restartJob(job(req.params.name)))
+    .get("/v1/jobs/:name/status", async (req) => agent.jobStatus(job(req.params.name)))
+    .get("/v1/jobs/:name/logs", async (req) => {
+      const name = job(req.params.name);
+      const lines = intParam(req.query.lines, "lines", 10_000) ?? 200;
+      if (!agent.hasJob(name)) throw new NotFound(`no job ${name} on this VM`);
+      return { job: name, lines: agent.logs(name, lines) };
+    });
 }

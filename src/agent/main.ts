@@ -4,7 +4,7 @@
  * SIGTERM. It wires the pieces; agent.ts is the agent itself, api.ts its routes.
  */
 import { Conflict, errorMessage } from "../lib/errors.js";
-import { createLogger } from "../lib/log.js";
+import { createLineLogger } from "../lib/line-log.js";
 import { sleep } from "../lib/sleep.js";
 import { Agent } from "./agent.js";
 import { buildAgentApi } from "./api.js";
@@ -19,7 +19,7 @@ import { readHandoff, reportReady } from "./handoff.js";
  * addresses and sockets instead of restoring a stopped spec.
  */
 export async function runAgent(vmDir: string, adoptFrom?: string): Promise<void> {
-  const bootLog = createLogger("agent");
+  const bootLog = createLineLogger("agent");
   const settings = await settingsFor(vmDir, (line) => bootLog.info(line));
   const log = bootLog.child({ vm: settings.vmId });
   const handoff = adoptFrom !== undefined ? readHandoff(adoptFrom) : undefined;
@@ -29,6 +29,8 @@ export async function runAgent(vmDir: string, adoptFrom?: string): Promise<void>
   else await agent.restore();
   let heartbeat: HeartbeatSender | undefined;
   const app = buildAgentApi(agent, {
+    onServerError: (err, method, path) =>
+      log.error({ err: errorMessage(err), method, path }, "request failed"),
     handOver: async () => {
       // systemd would restart a service whose main process exits: two agents then.
       if (process.env.INVOCATION_ID)
@@ -46,11 +48,7 @@ export async function runAgent(vmDir: string, adoptFrom?: string): Promise<void>
   });
   for (let attempt = 1; ; attempt++) {
     try {
-      const at = listenOptions(settings.address, settings.agentPort);
-      if ("fd" in at) {
-        await app.ready();
-        await new Promise<void>((resolve) => app.server.listen(at, resolve));
-      } else await app.listen({ host: settings.address, port: settings.agentPort });
+      await app.listen(listenOptions(settings.address, settings.agentPort));
       track(settings.address, settings.agentPort, app.server);
       break;
     } catch (err) {

@@ -21,7 +21,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { ZonalError, errorMessage } from "../lib/errors.js";
-import { noteFailure, tokensEqual } from "../lib/http-server.js";
+import { tokensEqual } from "../lib/http-errors.js";
+import { noteFailure } from "../lib/http-server.js";
 import { formatProblems, problemsOf } from "../lib/validate.js";
 import { catalogBody, bindParameters, serviceById, updateParameters } from "./catalog.js";
 import type { Answer, Broker } from "./service.js";

@@ -8,7 +8,8 @@
  */
 import type { FastifyRequest } from "fastify";
 import { basicCredentials, originatingIdentity } from "../broker/api.js";
-import { bearerToken, tokensEqual, type AuditOptions } from "../lib/http-server.js";
+import { bearerToken, tokensEqual } from "../lib/http-errors.js";
+import type { AuditOptions } from "../lib/http-server.js";
 import type { Director } from "../director/director.js";
 
 const KEEPALIVES = new Set([

@@ -17,7 +17,7 @@ import {
   Unauthorized,
   Unavailable,
 } from "../lib/errors.js";
-import { tokensEqual } from "../lib/http-server.js";
+import { tokensEqual } from "../lib/http-errors.js";
 import type { InstanceRecord } from "../store/instances.js";
 import type { LeaseCaller, LeaseIntent } from "../ha/embedded/api.js";
 import {

@@ -6,7 +6,7 @@
  */
 import type { Heartbeat } from "../agent/heartbeat.js";
 import { Unauthorized } from "../lib/errors.js";
-import { tokensEqual } from "../lib/http-server.js";
+import { tokensEqual } from "../lib/http-errors.js";
 import type { Store } from "../store/store.js";
 
 export interface LastBeat {

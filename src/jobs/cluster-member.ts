@@ -13,7 +13,7 @@ import { HttpLeaseStore } from "../ha/embedded/client.js";
 import { errorMessage } from "../lib/errors.js";
 import { fetcherFor, httpFetch } from "../lib/fetch.js";
 import { listenOptions, track } from "../lib/handed-sockets.js";
-import { bearerToken, tokensEqual } from "../lib/http-server.js";
+import { bearerToken, tokensEqual } from "../lib/http-errors.js";
 import type { LeaseStore } from "../ha/lease-store.js";
 import type { ClusterSpec, JobContext } from "./job-type.js";
 import { FailsafePromise } from "./failsafe-promise.js";

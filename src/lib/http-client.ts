@@ -15,7 +15,7 @@ import {
   type ZonalError,
 } from "./errors.js";
 import { failureCode, fetcherFor, parseBody, type Fetch, type FetchResponse } from "./fetch.js";
-import type { ErrorBody } from "./http-server.js";
+import type { ErrorBody } from "./http-errors.js";
 
 export type ErrorDecoder = (status: number, body: ErrorBody) => ZonalError | undefined;
 

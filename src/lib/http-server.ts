@@ -3,7 +3,8 @@
  * checked. Every zonal HTTP API (cloud daemon, agent, director) is a Fastify app
  * made by `createApi`.
  *
- * Error bodies are `{ "error": code, "message": text, "problems"?: [...] }`.
+ * Error bodies are `{ "error": code, "message": text, "problems"?: [...] }`
+ * (http-errors.ts, shared with json-api.ts: the agent's API without Fastify).
  */
 import Fastify, {
   LogController,
@@ -11,42 +12,9 @@ import Fastify, {
   type FastifyRequest,
   type FastifyServerOptions,
 } from "fastify";
-import { timingSafeEqual } from "node:crypto";
-import { errorMessage, InvalidInput, Unauthorized, ZonalError, type FieldProblem } from "./errors.js";
+import { errorMessage, Unauthorized } from "./errors.js";
+import { bearerToken, errorBody, tokensEqual } from "./http-errors.js";
 import type { Logger } from "./log.js";
-
-export interface ErrorBody {
-  error: string;
-  message: string;
-  problems?: FieldProblem[];
-  [extra: string]: unknown;
-}
-
-export function errorBody(err: unknown): { status: number; body: ErrorBody } {
-  if (err instanceof ZonalError) {
-    const body: ErrorBody = { ...err.details(), error: err.code, message: err.message };
-    if (err instanceof InvalidInput && err.problems.length > 0) body.problems = err.problems;
-    return { status: err.status, body };
-  }
-  // Fastify's own client errors (bad JSON, wrong content type, body too large).
-  const status = (err as { statusCode?: number }).statusCode;
-  if (typeof status === "number" && status >= 400 && status < 500) {
-    return { status, body: { error: "invalid_input", message: (err as Error).message } };
-  }
-  return { status: 500, body: { error: "internal", message: (err as Error).message ?? String(err) } };
-}
-
-export function tokensEqual(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
-
-/** Returns the bearer token of an Authorization header, or undefined. */
-export function bearerToken(header: string | undefined): string | undefined {
-  const m = /^Bearer (\S+)$/i.exec(header ?? "");
-  return m?.[1];
-}
 
 export interface ApiOptions {
   /** Every request must carry `Authorization: Bearer <token>`; routes listed in `open` are exempt. */

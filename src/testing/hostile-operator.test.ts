@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
 import type { FastifyInstance } from "fastify";
+import type { JsonApi } from "../lib/json-api.js";
 import { parse } from "yaml";
 import { Agent } from "../agent/agent.js";
 import { buildAgentApi } from "../agent/api.js";
@@ -223,7 +224,7 @@ describe("hostile requests from operators and platforms", () => {
     const block = claimAddressBlock();
     const token = "a".repeat(32);
     let agent: Agent;
-    let agentApp: FastifyInstance;
+    let agentApp: JsonApi;
     before(() => {
       agent = new Agent(
         {

@@ -15,7 +15,6 @@ import { join } from "node:path";
 import { after } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import type { FastifyInstance } from "fastify";
 import { fieldPath } from "../lib/validate.js";
 
 /** The seed and count every property runs with. */
@@ -195,9 +194,19 @@ async function unchanged(tally: Tally, before: unknown, after: unknown, what: st
   }
 }
 
+/** An HTTP API that answers a request in-process: a Fastify app, or the agent's JsonApi. */
+export interface InjectableApp {
+  inject(r: {
+    method: string;
+    url: string;
+    headers: Record<string, string>;
+    payload?: string;
+  }): Promise<{ statusCode: number; body: string }>;
+}
+
 /** One request in-process; `auth` is a bearer token, or the headers to send. */
 export const send = async (
-  app: FastifyInstance,
+  app: InjectableApp,
   method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE",
   url: string,
   body: unknown,
@@ -217,7 +226,7 @@ export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
 /** One HTTP surface under test: its app, its tally, how callers authenticate, and the state a refusal must not change. */
 export interface Surface {
-  app: FastifyInstance;
+  app: InjectableApp;
   tally: Tally;
   auth: string | Record<string, string>;
   state: () => Promise<unknown> | unknown;

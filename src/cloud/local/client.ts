@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { InvalidInput, NotFound, Unavailable } from "../../lib/errors.js";
 import { ENDPOINT_FILE, type Endpoint } from "../../lib/data-dir.js";
 import { JsonClient } from "../../lib/http-client.js";
-import type { ErrorBody } from "../../lib/http-server.js";
+import type { ErrorBody } from "../../lib/http-errors.js";
 import {
   DetachFailed,
   DiskInUse,

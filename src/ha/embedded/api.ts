@@ -19,7 +19,7 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { Conflict, Forbidden, NotFound, Unauthorized } from "../../lib/errors.js";
-import { bearerToken } from "../../lib/http-server.js";
+import { bearerToken } from "../../lib/http-errors.js";
 import { invalidField, parseWith } from "../../lib/validate.js";
 import type { Lease, LeaseStore } from "../lease-store.js";
 
