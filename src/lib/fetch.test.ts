@@ -88,6 +88,18 @@ describe("httpFetch", () => {
     }
   });
 
+  it("waits for a slow answer past the idle timeout of kept-alive connections", async () => {
+    const slow = createServer((req, res) => setTimeout(() => res.end("late"), 4500));
+    await new Promise<void>((r) => slow.listen(0, "127.0.0.1", r));
+    try {
+      const res = await httpFetch(`http://127.0.0.1:${(slow.address() as AddressInfo).port}/`);
+      assert.equal(await res.text(), "late");
+    } finally {
+      slow.closeAllConnections();
+      slow.close();
+    }
+  });
+
   it("refuses a CA for a URL that is not https, naming it", () => {
     assert.throws(() => fetcherFor("http://127.0.0.1:1/", "PEM"), InvalidInput);
     assert.throws(() => fetcherFor("http://127.0.0.1:1/", "PEM"), /expected an https URL/);

@@ -39,14 +39,20 @@ export interface FetchResponse {
 export type Fetch = (url: URL | string, init?: FetchInit) => Promise<FetchResponse>;
 
 const agents = new Map<string, HttpAgent>();
+/**
+ * An idle kept-alive connection is closed after this: before the servers close theirs
+ * (node's http server after 5 s, Fastify's after 72 s), so a request never goes out on
+ * a connection the server is closing. It does not bound a request in progress.
+ */
+const IDLE_MS = 4000;
 
 function agentFor(https: boolean, ca: string | undefined): HttpAgent {
   const key = `${https ? "https" : "http"}\n${ca ?? ""}`;
   let agent = agents.get(key);
   if (!agent) {
     agent = https
-      ? new HttpsAgent({ keepAlive: true, ...(ca === undefined ? {} : { ca }) })
-      : new HttpAgent({ keepAlive: true });
+      ? new HttpsAgent({ keepAlive: true, timeout: IDLE_MS, ...(ca === undefined ? {} : { ca }) })
+      : new HttpAgent({ keepAlive: true, timeout: IDLE_MS });
     agents.set(key, agent);
   }
   return agent;
