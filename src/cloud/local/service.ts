@@ -204,6 +204,8 @@ export class LocalCloudService implements Cloud {
           ? [{ address: a.address, holder: a.holder }]
           : [],
       ),
+      // Nor do their sockets, on any address (a virtual address that moved on).
+      gone: [...silentVms],
       faults: this.state.network.faults,
     });
     this.file.save();

@@ -35,6 +35,8 @@ export interface NetworkInput {
   silent: string[];
   /** Virtual addresses and the member (VM id) the cloud assigned each to. */
   held: Array<{ address: string; holder: string }>;
+  /** Members (VM ids) whose kernel is gone: their sockets send nothing. */
+  gone?: string[];
   faults: NetworkFault[];
   /** The slow links' delay queues running now (what the last sync returned). */
   delays: DelayQueue[];
@@ -119,6 +121,7 @@ export class LocalNetwork {
         table: this.table,
         members,
         silent: input.silent,
+        gone: input.gone ?? [],
         held: input.held.flatMap((h) => {
           const holder = members.find((m) => m.name === h.holder);
           return holder ? [{ address: h.address, holder: holder.cgroup }] : [];

@@ -47,3 +47,27 @@ describe("renderRuleset: virtual addresses", () => {
     assert.doesNotMatch(chain(renderRuleset(view), "drop_replies").join("\n"), /tcp flags syn/);
   });
 });
+
+describe("renderRuleset: VMs without a kernel", () => {
+  const two: NetworkView = {
+    ...view,
+    members: [...view.members, { name: "vm-b", cgroup: cgroup("vm-b"), address: "127.61.1.3", mark: 2 }],
+  };
+
+  it("lets out the sockets of running members and drops every other socket of the cloud's group", () => {
+    assert.deepEqual(chain(renderRuleset({ ...two, gone: ["vm-b"] }), "drop_orphans").slice(1), [
+      'socket cgroupv2 level 3 "unified/zonal/b60/vm-a" return comment "vm-a"',
+      'socket cgroupv2 level 2 "unified/zonal/b60" drop comment "a VM without a kernel"',
+    ]);
+    // Before anything else sees the packet: the marking and NAT of a member come later.
+    assert.match(
+      renderRuleset(two),
+      /chain drop_orphans \{\n\s+type filter hook output priority mangle - 10;/,
+    );
+    assert.equal(chain(renderRuleset(two), "drop_orphans").filter((l) => l.includes("return")).length, 2);
+  });
+
+  it("has no such rule without members", () => {
+    assert.deepEqual(chain(renderRuleset({ ...view, members: [] }), "drop_orphans").slice(1), []);
+  });
+});

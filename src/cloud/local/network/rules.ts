@@ -2,6 +2,7 @@
  * The local cloud's nftables table, rendered from what the network should do
  * (pure: a view in, nft's text out; `nft.ts` loads it in one transaction).
  *
+ *   chain drop_orphans (output, mangle - 10)  packets of sockets whose VM has no kernel now
  *   chain mark_members (output, mangle)       a member's packets, known by its cgroup, get its mark
  *   chain nat_members  (postrouting, srcnat)  a marked connection leaves from the member's own address
  *   chain drop_received (prerouting)          silent addresses and network faults: packets
@@ -26,6 +27,16 @@
  * at all, is dropped on receipt, as a real network drops a packet for an address no
  * host has taken yet (its sender retransmits; no reset). The rules come last in
  * drop_received, after the faults, which an accept there would skip.
+ *
+ * A VM whose kernel is gone (crashed, frozen, powered off, deleted) sends nothing at
+ * all, from any address: the host kernel would keep its killed processes' connections
+ * (orphans) and retransmit what they had not sent — an answer from a virtual address
+ * that has moved on to another VM since (a commit's answer reached a client 4 s
+ * after its primary was powered off, in CI). drop_orphans lets out the sockets of
+ * every member that runs, and drops every other full socket of this cloud's cgroup
+ * (a deleted VM's group is gone from the members, yet its sockets still name it).
+ * Replies the kernel sends for no socket (a reset, a TIME-WAIT's ack) are not
+ * matched: a VM whose processes were killed still answers with resets.
  */
 
 export interface Endpoint {
@@ -71,6 +82,8 @@ export interface NetworkView {
   silent: string[];
   /** Virtual addresses held by a running member. */
   held?: HeldAddress[];
+  /** Members whose kernel is gone (crashed, frozen, powered off): their sockets send nothing. */
+  gone?: string[];
   rules: PacketRule[];
 }
 
@@ -123,11 +136,28 @@ export function renderRuleset(v: NetworkView): string {
     ...v.rules.flatMap(renderRule),
   ];
   const inDirection = (dir: "original" | "reply") => drops.map((l) => `    ct direction ${dir} ${l}`);
+  const gone = new Set(v.gone ?? []);
+  const first = v.members[0]?.cgroup;
+  const orphans = first
+    ? [
+        ...v.members
+          .filter((m) => !gone.has(m.name))
+          .map(
+            (m) =>
+              `    socket cgroupv2 level ${m.cgroup.level} ${quote(m.cgroup.nftPath)} return comment ${quote(m.name)}`,
+          ),
+        `    socket cgroupv2 level ${first.level - 1} ${quote(first.nftPath.split("/").slice(0, -1).join("/"))} drop comment "a VM without a kernel"`,
+      ]
+    : [];
   // Add-then-delete makes the replacement one transaction whether or not the table exists.
   return [
     `add ${t}`,
     `delete ${t}`,
     `${t} {`,
+    "  chain drop_orphans {",
+    "    type filter hook output priority mangle - 10; policy accept;",
+    ...orphans,
+    "  }",
     "  chain mark_members {",
     "    type filter hook output priority mangle; policy accept;",
     ...marks,
