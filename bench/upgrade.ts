@@ -14,7 +14,10 @@
  * how such a deployer brings a new agent, as BOSH does with a new stemcell: every VM
  * rebuilt, in index order.
  *
- *   npm run bench:upgrade [-- --runs 3]
+ *   npm run bench:upgrade [-- --runs 3] [--only postgres|mariadb] [--trace]
+ *
+ * `--trace` prints every pause of every run (when, how long) and the cluster's
+ * timeline (its members' decisions and the control plane's events) to stderr.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -23,7 +26,7 @@ import { repoPath } from "../src/cli/home.js";
 import type { BindingView, ClusterView } from "../src/director/cluster-service.js";
 import type { MariadbCredentials } from "../src/jobs/mariadb/service.js";
 import type { PgCredentials } from "../src/jobs/postgres/service.js";
-import { roleTarget, waitGaleraWhole, waitWhole } from "../src/testing/cluster-faults.js";
+import { roleTarget, timeline, waitGaleraWhole, waitWhole } from "../src/testing/cluster-faults.js";
 import { MariadbChecker } from "../src/testing/mariadb-checker.js";
 import { PgChecker } from "../src/testing/pg-checker.js";
 import type { WriteChecker } from "../src/testing/write-checker.js";
@@ -32,6 +35,9 @@ import { ZonalHarness, type CliResult } from "../src/testing/zonal-harness.js";
 
 const runsArg = process.argv.indexOf("--runs");
 const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 3;
+const onlyArg = process.argv.indexOf("--only");
+const ONLY = onlyArg > 0 ? process.argv[onlyArg + 1] : undefined;
+const TRACE = process.argv.includes("--trace");
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 type Manifest = {
@@ -186,6 +192,13 @@ async function benchService(svc: Service): Promise<Record<string, Record<Mode, F
           f.failed.push(checker.failures.length - failed0);
           await svc.whole(z);
           f.lost = (await checker.verify()).missing.length;
+          if (TRACE) {
+            const each = checker.pauses(t0, t1, PAUSE_MS).map((p) => `+${p.at - t0} ms for ${p.ms} ms`);
+            process.stderr.write(
+              `${svc.name} ${op.name} ${mode} order: pauses ${each.join(", ") || "none"}\n`,
+            );
+            process.stderr.write(`${await timeline(z, t0, svc.deployment)}\n`);
+          }
           process.stderr.write(
             `${svc.name} ${op.name} ${mode} order: longest pause ${f.pauses.at(-1)} ms, ${f.counts.at(-1)} pause(s) ${f.totals.at(-1)} ms in all, ${f.failed.at(-1)} failed writes, update ${t1 - t0} ms\n`,
           );
@@ -214,7 +227,12 @@ row(
   "acknowledged rows lost",
 );
 row("---", "---", "---", "---", "---", "---", "---", "---");
-for (const svc of SERVICES) {
+const unknown = ONLY !== undefined && !SERVICES.some((s) => s.name === ONLY);
+if (unknown) {
+  process.stderr.write(`--only: expected one of ${SERVICES.map((s) => s.name).join(", ")}, got "${ONLY}"\n`);
+  process.exit(2);
+}
+for (const svc of SERVICES.filter((s) => ONLY === undefined || s.name === ONLY)) {
   const figs = await benchService(svc);
   for (const [op, f] of Object.entries(figs)) {
     const a = median(f.cluster.pauses);
