@@ -94,6 +94,15 @@ export class AddressForwarder {
     }));
   }
 
+  /**
+   * Cuts every connection forwarded so far; the addresses stay served (a database
+   * writer stepping down in a planned handover: nobody goes on writing through it,
+   * and a new connection meets its read-only server until the new writer binds).
+   */
+  cutConnections(): void {
+    for (const b of this.bindings.values()) for (const s of b.sockets) s.destroy();
+  }
+
   /** The addresses asked for, as `set` took them. */
   specs(): AddressSpec[] {
     return this.wanted;

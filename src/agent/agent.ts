@@ -89,6 +89,7 @@ export class Agent {
         ...(settings.tls ? { ca: settings.tls.ca } : {}),
         ...(settings.heartbeat ? { controlPlaneUrl: new URL(settings.heartbeat.url).origin } : {}),
         setAddresses: (specs, o) => this.addresses.set(specs, o),
+        cutConnections: () => this.addresses.cutConnections(),
       },
     });
     mkdirSync(join(settings.ephemeralDir, "logs"), { recursive: true });

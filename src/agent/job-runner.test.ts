@@ -31,7 +31,7 @@ function makeRunner(job: Record<string, unknown>, type?: AnyJobType): JobRunner 
       links: {},
       cluster: null,
       secrets: {},
-      services: { token: "t", setAddresses: () => undefined },
+      services: { token: "t", setAddresses: () => undefined, cutConnections: () => undefined },
       log: () => {},
     },
     logPath: join(dir, `${spec.name}.log`),

@@ -55,7 +55,11 @@ export class Supervisor {
       links: spec.links,
       cluster: spec.cluster,
       secrets: spec.secrets,
-      services: this.opts.services ?? { token: this.settings.token, setAddresses: () => undefined },
+      services: this.opts.services ?? {
+        token: this.settings.token,
+        setAddresses: () => undefined,
+        cutConnections: () => undefined,
+      },
       log: (line) => appendAgentLine(logPath, line),
     };
   }

@@ -7,14 +7,17 @@ import type { Lease, LeaseStore } from "../ha/lease-store.js";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { claimAddressBlock } from "../testing/addresses.js";
+import type { JobContext } from "./job-type.js";
 import {
   closeServer,
+  ClusterMember,
   HeldLease,
   LeaderWatch,
   listenStatus,
   probe,
   StoreGate,
   SUSPECT_AFTER_MS,
+  VIP_HANDOVER_MS,
 } from "./cluster-member.js";
 
 /** A lease store whose renewals answer as told: granted, lost, or unreachable. */
@@ -259,6 +262,108 @@ describe("a member's status API", () => {
       assert.equal(await probe(url), "answers", "a 401 is an answer: the VM runs");
     } finally {
       await closeServer(server);
+      block.release();
+    }
+  });
+});
+
+describe("a planned handover of the VIP", () => {
+  it("keeps listening, cut or lingering, until the member taking over asks, and only then lets it go", async () => {
+    const block = claimAddressBlock();
+    const address = `127.${block.base}.7.8`;
+    const memberToken = "k".repeat(32);
+    // The control plane's member API: it moves the VIP for the lease's holder.
+    const moves: unknown[] = [];
+    const cp = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c: Buffer) => (body += c.toString()));
+      req.on("end", () => {
+        moves.push({ path: req.url, body: JSON.parse(body) as unknown });
+        res.end("{}");
+      });
+    });
+    await new Promise<void>((r) => cp.listen(0, address, r));
+    const calls: string[] = [];
+    const ctx = {
+      jobName: "db",
+      vmId: "vm-1",
+      address,
+      jobDir: "/nonexistent",
+      links: {},
+      secrets: {},
+      log: () => undefined,
+      cluster: {
+        key: "d/db",
+        member: "m0",
+        members: ["m0", "m1"],
+        lease: { store: "embedded", url: `http://${address}:1/` },
+        ttl_ms: 10_000,
+        renew_ms: 1000,
+        vip: `127.${block.base}.0.1`,
+        control_plane_url: `http://${address}:${(cp.address() as AddressInfo).port}`,
+        member_token: memberToken,
+      },
+      services: {
+        token: "t",
+        setAddresses: (specs: unknown[], o?: { lingerMs?: number }) =>
+          calls.push(`set ${JSON.stringify(specs)} linger ${o?.lingerMs ?? 0}`),
+        cutConnections: () => calls.push("cut"),
+      },
+    } as unknown as JobContext;
+    const cm = new ClusterMember(ctx, () => undefined);
+    const said: string[] = [];
+    const server = await listenStatus(address, 0, memberToken, (req, res) => {
+      if (!cm.serveVipRelease(req, res, (s) => said.push(s))) res.end("{}");
+    });
+    const release = (method: string) =>
+      fetch(`http://${address}:${(server.address() as AddressInfo).port}/vip-release?to=m1`, {
+        method,
+        headers: { authorization: `Bearer ${memberToken}` },
+      }).then(async (r) => ({ status: r.status, body: (await r.json()) as { released?: boolean } }));
+    try {
+      assert.equal(cm.handVip({ cut: true }), false, "nothing to hand: it serves no VIP");
+      cm.held.took(7, Date.now());
+      assert.equal(await cm.serveVip([3306]), ctx.cluster!.vip);
+      assert.deepEqual(moves, [{ path: "/v1/clusters/vip", body: { key: "d/db", token: 7 } }]);
+      calls.length = 0;
+
+      assert.equal(cm.handVip({ cut: true, lingerMs: 50 }), true);
+      assert.deepEqual(calls, ["cut"], "the open connections are cut; the address stays served");
+      assert.equal(cm.handsVip, true);
+      assert.equal(cm.servesVip, true);
+      assert.equal(cm.handoverOverdue(Date.now()), false);
+      assert.equal(cm.handoverOverdue(Date.now() + VIP_HANDOVER_MS), true);
+
+      assert.equal((await release("GET")).status, 405);
+      assert.equal(cm.handsVip, true, "a GET lets nothing go");
+      assert.deepEqual(await release("POST"), { status: 200, body: { member: "m0", released: true } });
+      assert.deepEqual(calls, ["cut", "set [] linger 50"]);
+      assert.deepEqual([cm.handsVip, cm.servesVip], [false, false]);
+      assert.match(said.join(), /m1 asked/);
+      assert.deepEqual(await release("POST"), { status: 200, body: { member: "m0", released: false } });
+      assert.equal(calls.length, 2, "let go once");
+
+      // The member taking over asks each peer, with the members' token.
+      const asked: string[] = [];
+      const peer = await listenStatus(address, 0, memberToken, (req, res) => {
+        asked.push(`${req.method} ${req.url}`);
+        res.end("{}");
+      });
+      try {
+        await cm.askVipReleased(
+          [
+            { address, statusPort: (peer.address() as AddressInfo).port },
+            { address, statusPort: 1 }, // nothing listens there: no wait, no failure
+          ],
+          "m0",
+        );
+        assert.deepEqual(asked, ["POST /vip-release?to=m0"]);
+      } finally {
+        await closeServer(peer);
+      }
+    } finally {
+      await closeServer(server);
+      await closeServer(cp);
       block.release();
     }
   });

@@ -26,6 +26,15 @@ import {
 
 export { PROBE_TIMEOUT_MS, SUSPECT_AFTER_MS } from "./cluster-timing.js";
 
+/**
+ * How long a member that gave up its role in a planned handover goes on listening on
+ * the VIP at most, for the member taking over to ask for it (it asks once the control
+ * plane moved the VIP to it, and binds it at once after).
+ */
+export const VIP_HANDOVER_MS = 2_000;
+/** How long the member taking over waits for each other member to let the VIP go. */
+const VIP_RELEASE_TIMEOUT_MS = 500;
+
 /** The cluster's lease store, as this VM reaches it (1 s timeouts: a cycle never waits long). */
 export function leaseStoreFor(ctx: JobContext): LeaseStore {
   const c = ctx.cluster!;
@@ -408,6 +417,8 @@ export class ClusterMember {
   /** Failsafe confirmations given, and the guard around taking the lease. */
   readonly promise = new FailsafePromise();
   private vipServed = false;
+  /** A planned handover's overlap: since when, and how long open connections may finish after it. */
+  private handing: { since: number; lingerMs: number } | null = null;
   private fenceAt = 0;
 
   constructor(
@@ -465,9 +476,86 @@ export class ClusterMember {
    * cut unless `lingerMs` lets them finish. True when it served it.
    */
   dropVip(o: { lingerMs?: number } = {}): boolean {
+    this.handing = null;
     if (!this.vipServed) return false;
     this.ctx.services.setAddresses([], o);
     this.vipServed = false;
+    return true;
+  }
+
+  /**
+   * A planned handover, on the member giving up its role: it goes on listening on the
+   * VIP (it served it) until the member taking over, which the control plane moved the
+   * VIP to, asks for it (`letVipGo`, from `serveVipRelease`), or VIP_HANDOVER_MS pass
+   * (`handoverOverdue`). A client that connects meanwhile reaches this member instead of
+   * losing its SYN to an address nobody listens on (a second, on a real network as on
+   * the local cloud). `cut`: the connections open now are cut at once (a database
+   * writer: nobody goes on writing through it; a new connection meets its read-only or
+   * stopping server and fails at once). `lingerMs`: what letting go leaves the
+   * connections open then. True when it hands the VIP over, false when it served none.
+   */
+  handVip(o: { cut?: boolean; lingerMs?: number } = {}): boolean {
+    if (!this.vipServed) return false;
+    if (o.cut) this.ctx.services.cutConnections();
+    this.handing = { since: Date.now(), lingerMs: o.lingerMs ?? 0 };
+    return true;
+  }
+
+  /** Whether this member still listens on the VIP after a planned handover. */
+  get handsVip(): boolean {
+    return this.handing !== null;
+  }
+
+  /** The planned handover's overlap has lasted VIP_HANDOVER_MS: nobody asked for the VIP. */
+  handoverOverdue(now: number): boolean {
+    return this.handing !== null && now - this.handing.since >= VIP_HANDOVER_MS;
+  }
+
+  /** Ends a planned handover's overlap (idempotent). True when this member still served the VIP. */
+  letVipGo(): boolean {
+    if (this.handing === null) return false;
+    return this.dropVip({ lingerMs: this.handing.lingerMs });
+  }
+
+  /**
+   * The member taking over in a planned handover asks the others to let the VIP go
+   * (`POST /vip-release` on their status APIs), once the control plane moved it to it
+   * and before it binds it. Only a planned takeover asks: after a failure the old
+   * member is dead or fenced, and asking it would cost the timeout before the bind.
+   */
+  async askVipReleased(peers: Array<{ address: string; statusPort: number }>, me: string): Promise<void> {
+    await Promise.all(
+      peers.map((p) =>
+        httpFetch(`http://${p.address}:${p.statusPort}/vip-release?to=${encodeURIComponent(me)}`, {
+          method: "POST",
+          headers: memberHeaders(this.ctx),
+          signal: AbortSignal.timeout(VIP_RELEASE_TIMEOUT_MS),
+        }).then(
+          () => undefined,
+          () => undefined, // not handing it, or gone: the bind is retried until the address is free
+        ),
+      ),
+    );
+  }
+
+  /**
+   * The status API's `/vip-release` (a member's token already checked): lets the VIP go
+   * when this member hands it over. True when the request was for that path (answered).
+   * `said` hears who asked, when this member let it go.
+   */
+  serveVipRelease(req: IncomingMessage, res: ServerResponse, said: (sentence: string) => void): boolean {
+    const u = new URL(req.url ?? "/", "http://member");
+    if (u.pathname !== "/vip-release") return false;
+    res.setHeader("content-type", "application/json");
+    if (req.method !== "POST") {
+      res.statusCode = 405;
+      res.end(JSON.stringify({ error: "method_not_allowed", message: "POST only" }));
+      return true;
+    }
+    const released = this.letVipGo();
+    if (released)
+      said(`let the VIP go after the handover (${u.searchParams.get("to") ?? "the other member"} asked)`);
+    res.end(JSON.stringify({ member: this.spec.member, released }));
     return true;
   }
 

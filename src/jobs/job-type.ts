@@ -69,6 +69,8 @@ export interface AgentServices {
    * `lingerMs`, left to finish for up to that long.
    */
   setAddresses(specs: Array<{ address: string; ports: number[] }>, o?: { lingerMs?: number }): void;
+  /** Cuts every connection forwarded from a virtual address now; the addresses stay served. */
+  cutConnections(): void;
 }
 
 /** What a job's controller may do to its job's process. */

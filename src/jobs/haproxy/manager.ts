@@ -8,6 +8,7 @@
  * reloads HAProxy (through its master socket: no connection dropped) when the
  * rendered config changes. The decisions are decide.ts's.
  */
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { httpFetch } from "../../lib/fetch.js";
 import { execFile } from "node:child_process";
 import { renameSync, writeFileSync } from "node:fs";
@@ -31,6 +32,7 @@ import {
   listenStatus,
   memberHeaders,
   LeaderWatch,
+  VIP_HANDOVER_MS,
 } from "../cluster-member.js";
 import type { JobContext, JobController, JobHandle } from "../job-type.js";
 import type { HaproxyConfig } from "./config.js";
@@ -53,13 +55,6 @@ const SWITCHOVER_CYCLE_MS = 20;
 
 /** How long connections through the VIP may finish on a node that hands the VIP over (HAProxy's hard-stop-after). */
 const HANDOVER_LINGER_MS = 30_000;
-
-/**
- * How long a node that released the lease in a planned handover goes on serving the
- * VIP at most, waiting for the node taking over to ask for it (it asks once the
- * control plane moved the VIP to it, and binds it at once after).
- */
-const HANDOVER_OVERLAP_MS = 2_000;
 
 interface Peer {
   member: string;
@@ -124,11 +119,6 @@ export class LbManager implements JobController {
   private soon = false;
   /** The version of the config HAProxy runs (set at prepare and at each reload). */
   runningVersion: string | null = null;
-  /**
-   * Since when this node, having released the lease in a planned handover, still
-   * serves the VIP until the node taking over asks for it (HANDOVER_OVERLAP_MS at most).
-   */
-  private handingSince: number | null = null;
   /** This cycle's switchover names this node: the old active may still serve the VIP and is asked for it. */
   private planned = false;
 
@@ -193,7 +183,7 @@ export class LbManager implements JobController {
       this.ctx.address,
       this.config.status_port,
       this.ctx.cluster?.member_token ?? NOBODY,
-      (req, res) => this.serveStatus(req.url ?? "/", res, req.method ?? "GET"),
+      (req, res) => this.serveStatus(req, res),
     );
     this.loop = this.run();
   }
@@ -256,8 +246,8 @@ export class LbManager implements JobController {
     };
   }
 
-  private serveStatus(url: string, res: import("node:http").ServerResponse, method: string): void {
-    const u = new URL(url, "http://node");
+  private serveStatus(req: IncomingMessage, res: ServerResponse): void {
+    const u = new URL(req.url ?? "/", "http://node");
     res.setHeader("content-type", "application/json");
     if (u.pathname === "/status") {
       void this.status().then((s) => res.end(JSON.stringify(s)));
@@ -278,16 +268,9 @@ export class LbManager implements JobController {
         );
       return void res.end(JSON.stringify({ member: this.member, confirm }));
     }
-    if (u.pathname === "/vip-release") {
-      if (method !== "POST") {
-        res.statusCode = 405;
-        return void res.end(JSON.stringify({ error: "method_not_allowed", message: "POST only" }));
-      }
-      // The node taking over in a planned handover holds the lease and the VIP's
-      // assignment now: this node stops accepting on the VIP, and it binds it.
-      const released = this.letVipGo(`${u.searchParams.get("to") ?? "the other node"} asked`);
-      return void res.end(JSON.stringify({ member: this.member, released }));
-    }
+    // The node taking over in a planned handover holds the lease and the VIP's
+    // assignment now: this node stops accepting on the VIP, and it binds it.
+    if (this.cm!.serveVipRelease(req, res, (sentence) => this.ctx.log(`lb pair: ${sentence}`))) return;
     res.statusCode = 404;
     res.end(JSON.stringify({ error: "not_found" }));
   }
@@ -380,9 +363,8 @@ export class LbManager implements JobController {
     const lease = await this.leaseView(now);
     // The lease came back during an overlap: the VIP may have moved to the other node
     // meanwhile, so it is let go here and moved back (the "serve" decision).
-    if (this.handingSince !== null && lease.state === "mine") this.letVipGo("the lease is this node's again");
-    if (this.handingSince !== null && now - this.handingSince >= HANDOVER_OVERLAP_MS)
-      this.letVipGo(`nobody asked for it in ${HANDOVER_OVERLAP_MS} ms`);
+    if (lease.state === "mine") this.letVipGo("the lease is this node's again");
+    if (this.cm!.handoverOverdue(now)) this.letVipGo(`nobody asked for it in ${VIP_HANDOVER_MS} ms`);
     // A promise to an active the control plane fenced since holds nobody back.
     const holder = this.holder;
     if (lease.state === "free" && holder && (await this.cm!.voidPromiseIfFenced(holder)))
@@ -484,8 +466,8 @@ export class LbManager implements JobController {
         // no data: serving on without the lease can harm nobody, and on the local
         // cloud two VMs cannot bind one address at once. Marked before the release, so
         // that the ask finds this node handing however soon it comes.
-        if (this.handle.processRunning() && this.cm!.servesVip) this.handingSince = Date.now();
-        else this.dropVip();
+        if (!this.handle.processRunning() || !this.cm!.handVip({ lingerMs: HANDOVER_LINGER_MS }))
+          this.dropVip();
         await this.held!.release();
         return;
       case "fence": {
@@ -503,25 +485,9 @@ export class LbManager implements JobController {
     // asking it would cost the whole timeout before the bind.
     const vip = await this.cm!.serveVip(
       this.config.frontends.map((f) => f.port),
-      this.planned ? () => this.askVipReleased() : undefined,
+      this.planned ? () => this.cm!.askVipReleased(this.peers, this.member) : undefined,
     );
     if (vip) this.ctx.log(`lb pair: serving the VIP ${vip}`);
-  }
-
-  /** Asks the other node, which may still serve the VIP after a planned handover, to let it go now. */
-  private async askVipReleased(): Promise<void> {
-    await Promise.all(
-      this.peers.map((p) =>
-        httpFetch(`http://${p.address}:${p.statusPort}/vip-release?to=${this.member}`, {
-          method: "POST",
-          headers: memberHeaders(this.ctx),
-          signal: AbortSignal.timeout(500),
-        }).then(
-          (r) => r.body?.cancel(),
-          () => undefined, // not serving it, or gone: the bind is retried until it is free
-        ),
-      ),
-    );
   }
 
   /**
@@ -530,10 +496,9 @@ export class LbManager implements JobController {
    * bounds them too). True when this node still served the VIP.
    */
   private letVipGo(why: string): boolean {
-    if (this.handingSince === null) return false;
-    this.handingSince = null;
-    this.ctx.log(`lb pair: let the VIP go after the handover (${why})`);
-    return this.cm?.dropVip({ lingerMs: HANDOVER_LINGER_MS }) ?? false;
+    const went = this.cm?.letVipGo() ?? false;
+    if (went) this.ctx.log(`lb pair: let the VIP go after the handover (${why})`);
+    return went;
   }
 
   private dropVip(o: { lingerMs?: number } = {}): void {

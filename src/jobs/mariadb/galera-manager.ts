@@ -44,6 +44,7 @@ import {
   memberHeaders,
   PROBE_TIMEOUT_MS,
   StoreGate,
+  VIP_HANDOVER_MS,
 } from "../cluster-member.js";
 import type { JobContext, JobController, JobHandle } from "../job-type.js";
 import { localRoot, mariadbPaths, openConnection, type MariadbConfig, type MariadbPaths } from "./config.js";
@@ -223,6 +224,7 @@ export class GaleraManager implements JobController {
     await this.loop;
     this.loop = undefined;
     this.leaderWatch.stop();
+    this.cm.letVipGo(); // a VIP handed over is not handed on to the next agent
     await this.closeConn();
     const h: HandedGalera = {
       lastLeader: this.lastLeader,
@@ -288,6 +290,7 @@ export class GaleraManager implements JobController {
   }
 
   private serveStatus(req: IncomingMessage, res: ServerResponse): void {
+    if (this.cm.serveVipRelease(req, res, (sentence) => this.ctx.log(`galera manager: ${sentence}`))) return;
     res.setHeader("content-type", "application/json");
     if (new URL(req.url ?? "/", "http://member").pathname === "/status")
       return void res.end(JSON.stringify(this.status()));
@@ -411,6 +414,8 @@ export class GaleraManager implements JobController {
     if (mine && n.primary) this.seenPrimary = true;
     if (lease.state === "other") this.leaderWatch.watch(this.statusUrl(lease.leader.address));
     else if (!mine) this.leaderWatch.watch(null);
+    if (this.cm.handoverOverdue(now) && this.cm.letVipGo())
+      this.ctx.log(`galera manager: let the VIP go: nobody asked for it in ${VIP_HANDOVER_MS} ms`);
     const d = decideRunning({
       now,
       node: n,
@@ -428,8 +433,9 @@ export class GaleraManager implements JobController {
       this.bootstrapUntil = 0;
       return this.lead();
     }
-    // Not the writer: no VIP, no writes.
-    if (this.cm.dropVip()) this.ctx.log("galera manager: no longer serving the cluster address");
+    // Not the writer: no VIP (but while a planned handover's overlap lasts), no writes.
+    if (!this.cm.handsVip && this.cm.dropVip())
+      this.ctx.log("galera manager: no longer serving the cluster address");
     if (n.readOnly === false) await this.setReadOnly(true);
     if (d.do === "fence" && lease.state === "other") {
       this.say(`the writer ${lease.leader.member} does not answer: asking to fence it`);
@@ -480,7 +486,7 @@ export class GaleraManager implements JobController {
         (l) => l?.value ?? null,
         () => null,
       );
-    if (to !== null && to !== this.cluster.member) return this.stepDown(`switchover to ${to}`);
+    if (to !== null && to !== this.cluster.member) return this.stepDown(`switchover to ${to}`, true);
     // The control plane's marker expires (a day): refreshed while the cluster runs.
     if (this.initialized !== true || Date.now() - this.markedAt > 60_000) {
       await this.markInitialized();
@@ -489,8 +495,20 @@ export class GaleraManager implements JobController {
     }
     // Writes on only while the lease is surely this node's (the awaits above took time).
     if (this.cm.token === null || (this.cm.held.deadline ?? 0) <= Date.now()) return;
+    // Leading again while handing the VIP over: it may have moved meanwhile; moved back below.
+    if (this.cm.letVipGo()) this.ctx.log("galera manager: let the VIP go: this node writes again");
     if (this.node.readOnly !== false) await this.setReadOnly(false);
-    const vip = await this.cm.serveVip([this.config.port]);
+    // A switchover that names this node: the old writer may still listen on the VIP.
+    const vip = await this.cm.serveVip(
+      [this.config.port],
+      to === this.cluster.member
+        ? () =>
+            this.cm.askVipReleased(
+              this.knownPeers.filter((r) => r.member !== this.cluster.member),
+              this.cluster.member,
+            )
+        : undefined,
+    );
     if (vip) this.ctx.log(`galera manager: serving the cluster address ${vip}`);
     this.say(`writer (Synced, ${this.node.size ?? "?"} nodes in the Primary component)`);
   }
@@ -500,14 +518,19 @@ export class GaleraManager implements JobController {
    * another node. A server in the Primary component that could not be made read-only
    * keeps the lease until it expires (no renewal): nobody else writes before then.
    */
-  private async stepDown(why: string): Promise<void> {
-    this.cm.dropVip();
+  private async stepDown(why: string, planned = false): Promise<void> {
+    if (!planned) this.cm.dropVip();
     const readOnly =
       !this.node.running ||
       (await this.setReadOnly(true).then(
         () => true,
         () => false,
       ));
+    // A switchover, once read-only: the VIP stays listened on, its connections cut,
+    // until the new writer asks for it. A client meanwhile meets this read-only server
+    // and fails at once, instead of losing its SYN (a second) to an address nobody
+    // listens on.
+    if (planned && !(readOnly && this.node.running && this.cm.handVip({ cut: true }))) this.cm.dropVip();
     this.bootstrapUntil = 0;
     if (!readOnly && this.node.primary) {
       this.cm.held.forget();

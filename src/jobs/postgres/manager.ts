@@ -14,7 +14,7 @@ import { httpFetch } from "../../lib/fetch.js";
 import { writeFileSync } from "node:fs";
 import { z } from "zod";
 import { parseWith } from "../../lib/validate.js";
-import type { Server } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { errorMessage } from "../../lib/errors.js";
 import { sleep } from "../../lib/sleep.js";
 import {
@@ -29,6 +29,7 @@ import {
   memberHeaders,
   PROBE_TIMEOUT_MS,
   StoreGate,
+  VIP_HANDOVER_MS,
 } from "../cluster-member.js";
 import { type LeaseStore } from "../../ha/lease-store.js";
 import type { JobContext, JobController, JobHandle } from "../job-type.js";
@@ -217,7 +218,7 @@ export class PostgresManager implements JobController {
         this.ctx.address,
         this.config.status_port,
         this.cluster.member_token,
-        (req, res) => this.serveStatus(req.url ?? "/", res),
+        (req, res) => this.serveStatus(req, res),
       );
     }
     this.loop = this.run();
@@ -249,6 +250,7 @@ export class PostgresManager implements JobController {
     await this.loop;
     this.loop = undefined;
     this.leaderWatch.stop();
+    this.cm?.letVipGo(); // a VIP handed over is not handed on to the next agent
     this.conn.reset();
     const h: HandedManager = {
       role: this.role,
@@ -306,8 +308,8 @@ export class PostgresManager implements JobController {
       this.say(`${leader.member}, whose failsafe this member confirmed, was fenced: the promise is void`);
   }
 
-  private serveStatus(url: string, res: import("node:http").ServerResponse): void {
-    const u = new URL(url, "http://member");
+  private serveStatus(req: IncomingMessage, res: ServerResponse): void {
+    const u = new URL(req.url ?? "/", "http://member");
     res.setHeader("content-type", "application/json");
     if (u.pathname === "/status") return void res.end(JSON.stringify(this.status()));
     if (u.pathname === "/failsafe") {
@@ -329,6 +331,8 @@ export class PostgresManager implements JobController {
         );
       return void res.end(JSON.stringify({ member: s.member, confirm }));
     }
+    if (this.cm!.serveVipRelease(req, res, (sentence) => this.ctx.log(`cluster manager: ${sentence}`)))
+      return;
     res.statusCode = 404;
     res.end(JSON.stringify({ error: "not_found" }));
   }
@@ -497,6 +501,9 @@ export class PostgresManager implements JobController {
           : null,
       oldLeaderAlive,
     };
+    this.switchoverTo = obs.switchoverTo;
+    if (this.cm!.handoverOverdue(now) && this.cm!.letVipGo())
+      this.ctx.log(`cluster manager: let the VIP go: nobody asked for it in ${VIP_HANDOVER_MS} ms`);
     const verdict = decide(obs);
     this.say(verdict.sentence);
     this.at(`acting on "${verdict.decision.do}"`);
@@ -525,7 +532,11 @@ export class PostgresManager implements JobController {
    * once (it rewinds onto the new leader anyway).
    */
   private async stepDown(role: RoleFile, why: string, clean = false): Promise<void> {
-    this.cm?.dropVip();
+    // A planned handover goes on listening on the VIP, its connections cut, until the
+    // new primary asks for it: a client meanwhile meets a stopping or read-only server
+    // and fails at once, instead of losing its SYN (a second) to an address nobody
+    // listens on. Nothing can write here any more: postgres stops first.
+    if (!clean || !this.cm?.handVip({ cut: true })) this.cm?.dropVip();
     this.setRole(role);
     await this.restart(why, { abort: !clean });
     await this.held?.release();
@@ -587,6 +598,8 @@ export class PostgresManager implements JobController {
     }
   }
   private knownPeers: RegisteredMember[] = [];
+  /** The member the last observed switchover names (null: none). */
+  private switchoverTo: string | null = null;
 
   private async peers(storeUp: boolean): Promise<PeerView[]> {
     const registered = await this.registered(storeUp);
@@ -853,8 +866,20 @@ export class PostgresManager implements JobController {
       this.markerAt = now;
       await this.gate!.call(() => this.markInitialized()).catch(() => undefined);
     }
-    const vip = await this.cm!.serveVip([this.config.port]);
+    // Leading again while handing the VIP over: it may have moved meanwhile; moved back below.
+    if (this.cm!.letVipGo()) this.ctx.log("cluster manager: let the VIP go: this member leads again");
+    // A switchover that names this member: the old primary may still listen on the VIP.
+    const planned = this.switchoverTo === this.cluster.member;
+    const vip = await this.cm!.serveVip(
+      [this.config.port],
+      planned ? () => this.cm!.askVipReleased(this.otherPeers(), this.cluster.member) : undefined,
+    );
     if (vip) this.ctx.log(`cluster manager: serving the cluster address ${vip}`);
+  }
+
+  /** The other registered members' status APIs. */
+  private otherPeers(): Array<{ address: string; statusPort: number }> {
+    return this.knownPeers.filter((r) => r.member !== this.cluster.member);
   }
 
   /** A physical replication slot for every other member (idempotent). */
