@@ -153,6 +153,8 @@ export class GaleraManager implements JobController {
   private initialized: boolean | null = null;
   private memberAt = 0;
   private knownPeers: Registered[] = [];
+  /** The lease was taken because a switchover named this node, and the VIP is not served yet. */
+  private plannedTakeover = false;
   private nonPrimarySince: number | null = null;
   private bootstrapUntil = 0;
   /** Since the bootstrap began, its server was seen in the Primary component. */
@@ -455,6 +457,9 @@ export class GaleraManager implements JobController {
       if (to !== null && to !== this.cluster.member)
         return this.say(`switchover to ${to}: leaving the lease to it`);
       if (await this.takeLease()) {
+        // A switchover names this node: the old writer listens on the VIP until asked
+        // (the switchover's key is gone once this node leads).
+        this.plannedTakeover = to === this.cluster.member;
         this.say("took the leader lease: this node writes");
         this.hurry = true;
       }
@@ -498,10 +503,10 @@ export class GaleraManager implements JobController {
     // Leading again while handing the VIP over: it may have moved meanwhile; moved back below.
     if (this.cm.letVipGo()) this.ctx.log("galera manager: let the VIP go: this node writes again");
     if (this.node.readOnly !== false) await this.setReadOnly(false);
-    // A switchover that names this node: the old writer may still listen on the VIP.
+    // Taken in a switchover: the old writer may still listen on the VIP.
     const vip = await this.cm.serveVip(
       [this.config.port],
-      to === this.cluster.member
+      this.plannedTakeover || to === this.cluster.member
         ? () =>
             this.cm.askVipReleased(
               this.knownPeers.filter((r) => r.member !== this.cluster.member),
@@ -509,6 +514,7 @@ export class GaleraManager implements JobController {
             )
         : undefined,
     );
+    if (this.cm.servesVip) this.plannedTakeover = false;
     if (vip) this.ctx.log(`galera manager: serving the cluster address ${vip}`);
     this.say(`writer (Synced, ${this.node.size ?? "?"} nodes in the Primary component)`);
   }

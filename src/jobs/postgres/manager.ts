@@ -600,6 +600,8 @@ export class PostgresManager implements JobController {
   private knownPeers: RegisteredMember[] = [];
   /** The member the last observed switchover names (null: none). */
   private switchoverTo: string | null = null;
+  /** The lease was taken because a switchover named this member, and the VIP is not served yet. */
+  private plannedTakeover = false;
 
   private async peers(storeUp: boolean): Promise<PeerView[]> {
     const registered = await this.registered(storeUp);
@@ -810,6 +812,9 @@ export class PostgresManager implements JobController {
   }
 
   private takeLease(token: number, sentAt: number): void {
+    // Taken because a switchover names this member: the old primary listens on the VIP
+    // until asked (the switchover's key is gone once this member leads).
+    this.plannedTakeover = this.switchoverTo === this.cluster.member;
     this.held!.took(token, sentAt);
     this.lastLeader = this.cluster.member;
     this.lastStreamingAt = null;
@@ -868,12 +873,14 @@ export class PostgresManager implements JobController {
     }
     // Leading again while handing the VIP over: it may have moved meanwhile; moved back below.
     if (this.cm!.letVipGo()) this.ctx.log("cluster manager: let the VIP go: this member leads again");
-    // A switchover that names this member: the old primary may still listen on the VIP.
-    const planned = this.switchoverTo === this.cluster.member;
+    // Taken in a switchover: the old primary may still listen on the VIP.
     const vip = await this.cm!.serveVip(
       [this.config.port],
-      planned ? () => this.cm!.askVipReleased(this.otherPeers(), this.cluster.member) : undefined,
+      this.plannedTakeover
+        ? () => this.cm!.askVipReleased(this.otherPeers(), this.cluster.member)
+        : undefined,
     );
+    if (this.cm!.servesVip) this.plannedTakeover = false;
     if (vip) this.ctx.log(`cluster manager: serving the cluster address ${vip}`);
   }
 
