@@ -19,3 +19,5 @@ export const PROBE_EVERY_MS = 200;
  * still answers every probe, late, and is not suspected.
  */
 export const WATCH_PROBE_TIMEOUT_MS = 2000;
+/** How often a member a switchover names looks at the lease until it holds it (250 ms otherwise). */
+export const SWITCHOVER_CYCLE_MS = 20;

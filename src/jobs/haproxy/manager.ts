@@ -34,6 +34,7 @@ import {
   LeaderWatch,
   VIP_HANDOVER_MS,
 } from "../cluster-member.js";
+import { SWITCHOVER_CYCLE_MS } from "../cluster-timing.js";
 import type { JobContext, JobController, JobHandle } from "../job-type.js";
 import type { HaproxyConfig } from "./config.js";
 import { decidePair, type PairDecision, type PairLease } from "./decide.js";
@@ -49,9 +50,6 @@ export const haproxyPaths = (ctx: JobContext) => ({
 });
 
 type Links = JobContext["links"];
-
-/** How often a node named in a switchover looks at the lease until it holds it. */
-const SWITCHOVER_CYCLE_MS = 20;
 
 /** How long connections through the VIP may finish on a node that hands the VIP over (HAProxy's hard-stop-after). */
 const HANDOVER_LINGER_MS = 30_000;

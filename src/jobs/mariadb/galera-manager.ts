@@ -46,6 +46,7 @@ import {
   StoreGate,
   VIP_HANDOVER_MS,
 } from "../cluster-member.js";
+import { SWITCHOVER_CYCLE_MS } from "../cluster-timing.js";
 import type { JobContext, JobController, JobHandle } from "../job-type.js";
 import { localRoot, mariadbPaths, openConnection, type MariadbConfig, type MariadbPaths } from "./config.js";
 import { decideRunning, decideStart, known, type Position } from "./galera.js";
@@ -163,6 +164,8 @@ export class GaleraManager implements JobController {
   private unsyncedSince: number | null = null;
   private markedAt = 0;
   private hurry = false;
+  /** The next cycle comes after SWITCHOVER_CYCLE_MS (a switchover names this node, which does not lead yet). */
+  private soon = false;
   private sentence = "starting";
   private since = new Date();
   /** A start prepare waits for, with where this node's data ends. */
@@ -314,8 +317,9 @@ export class GaleraManager implements JobController {
       } catch (err) {
         this.say(`cycle failed: ${errorMessage(err)}`);
       }
-      if (!this.hurry) await sleep(250);
+      if (!this.hurry) await sleep(this.soon ? SWITCHOVER_CYCLE_MS : 250);
       this.hurry = false;
+      this.soon = false;
     }
   }
 
@@ -435,6 +439,8 @@ export class GaleraManager implements JobController {
       this.bootstrapUntil = 0;
       return this.lead();
     }
+    // A switchover names this node: it looks at the lease often until the writer lets it go.
+    if (lease.state === "other" && (await this.switchoverTo()) === this.cluster.member) this.soon = true;
     // Not the writer: no VIP (but while a planned handover's overlap lasts), no writes.
     if (!this.cm.handsVip && this.cm.dropVip())
       this.ctx.log("galera manager: no longer serving the cluster address");
@@ -448,12 +454,7 @@ export class GaleraManager implements JobController {
       return;
     }
     if (d.do === "take") {
-      const to = await this.gate
-        .call((s) => s.read(`${this.cluster.key}/switchover`))
-        .then(
-          (l) => l?.value ?? null,
-          () => null,
-        );
+      const to = await this.switchoverTo();
       if (to !== null && to !== this.cluster.member)
         return this.say(`switchover to ${to}: leaving the lease to it`);
       if (await this.takeLease()) {
@@ -483,14 +484,19 @@ export class GaleraManager implements JobController {
     this.say(`${d.sentence}; ${lease.state === "other" ? `${lease.leader.member} writes` : "no writer"}`);
   }
 
-  /** The writer's chores: the init marker, writes on, the VIP; a switchover hands it all over. */
-  private async lead(): Promise<void> {
-    const to = await this.gate
+  /** The member a switchover names now (null: none, or the store did not answer). */
+  private switchoverTo(): Promise<string | null> {
+    return this.gate
       .call((s) => s.read(`${this.cluster.key}/switchover`))
       .then(
         (l) => l?.value ?? null,
         () => null,
       );
+  }
+
+  /** The writer's chores: the init marker, writes on, the VIP; a switchover hands it all over. */
+  private async lead(): Promise<void> {
+    const to = await this.switchoverTo();
     if (to !== null && to !== this.cluster.member) return this.stepDown(`switchover to ${to}`, true);
     // The control plane's marker expires (a day): refreshed while the cluster runs.
     if (this.initialized !== true || Date.now() - this.markedAt > 60_000) {

@@ -31,6 +31,7 @@ import {
   StoreGate,
   VIP_HANDOVER_MS,
 } from "../cluster-member.js";
+import { SWITCHOVER_CYCLE_MS } from "../cluster-timing.js";
 import { type LeaseStore } from "../../ha/lease-store.js";
 import type { JobContext, JobController, JobHandle } from "../job-type.js";
 import {
@@ -371,8 +372,9 @@ export class PostgresManager implements JobController {
         this.say(`cycle failed: ${errorMessage(err)}`);
       }
       this.step = null;
-      if (!this.hurry) await sleep(250);
+      if (!this.hurry) await sleep(this.soon ? SWITCHOVER_CYCLE_MS : 250);
       this.hurry = false;
+      this.soon = false;
     }
     clearInterval(stuck);
   }
@@ -394,6 +396,8 @@ export class PostgresManager implements JobController {
 
   /** The next cycle follows at once (the lease was just taken: promote without a pause). */
   private hurry = false;
+  /** The next cycle comes after SWITCHOVER_CYCLE_MS (a switchover names this member, which does not lead yet). */
+  private soon = false;
 
   private statusUrl(address: string): string {
     return `http://${address}:${this.config.status_port}/status`;
@@ -502,6 +506,7 @@ export class PostgresManager implements JobController {
       oldLeaderAlive,
     };
     this.switchoverTo = obs.switchoverTo;
+    if (obs.switchoverTo === this.cluster.member && lease.state !== "mine") this.soon = true;
     if (this.cm!.handoverOverdue(now) && this.cm!.letVipGo())
       this.ctx.log(`cluster manager: let the VIP go: nobody asked for it in ${VIP_HANDOVER_MS} ms`);
     const verdict = decide(obs);
