@@ -149,6 +149,38 @@ describe("JobRunner", () => {
     await r.stop();
   });
 
+  it("a restart runs `stopped` once the old process has exited, before prepare starts the new one", async () => {
+    const base = jobType("process")!;
+    const order: string[] = [];
+    const traced: AnyJobType = { ...base, prepare: async () => void order.push("prepare") };
+    const r = makeRunner(
+      {
+        name: "traced",
+        type: "process",
+        config: { command: httpServer(7007), health_check: { tcp: { port: 7007 } } },
+      },
+      traced,
+    );
+    await r.start();
+    await until(() => (r.status().state === "running" ? true : undefined), "running");
+    const oldPid = r.status().pid!;
+    order.length = 0;
+    await r.restartProcess("test", {
+      stopped: async () => {
+        let alive = true;
+        try {
+          process.kill(oldPid, 0);
+        } catch {
+          alive = false;
+        }
+        order.push(`stopped (old process alive: ${alive}, state ${r.status().state})`);
+      },
+    });
+    assert.deepEqual(order, ["stopped (old process alive: false, state stopped)", "prepare"]);
+    await until(() => (r.status().state === "running" ? true : undefined), "running again");
+    await r.stop();
+  });
+
   it("keeps restarting a process that keeps exiting, with growing delays, until stopped", async () => {
     const r = makeRunner({ name: "flap", type: "process", config: { command: "exit 3" } });
     await r.start();

@@ -179,7 +179,7 @@ export class JobRunner {
    * For the job's controller: stops the process and starts it again (prepare runs
    * first, the pre-start hook does not). The controller keeps running.
    */
-  restartProcess(why: string, o: { abort?: boolean } = {}): Promise<void> {
+  restartProcess(why: string, o: { abort?: boolean; stopped?: () => Promise<unknown> } = {}): Promise<void> {
     // The stop waits for the controller, which waits for this: queued behind the stop
     // it would never run. The job is stopping anyway.
     if (this.stopsPending > 0) {
@@ -199,6 +199,7 @@ export class JobRunner {
       await this.terminate(o.abort);
       this.healthy = false;
       this.enter("stopped");
+      await o.stopped?.().catch((err: unknown) => this.note(`after the stop (${why}): ${errorMessage(err)}`));
       try {
         await this.o.type.prepare?.(this.o.ctx, this.o.job.config, this.controller);
       } catch (err) {

@@ -78,9 +78,11 @@ export interface JobHandle {
   /**
    * Stops the process and starts it again (prepare runs again first). `abort`: stop
    * it at once with the process's abort signal (no graceful part), for a process that
-   * must stop now and will recover on start.
+   * must stop now and will recover on start. `stopped` runs once the process has
+   * exited, before it starts again (a leader gives up its lease there: nothing can
+   * commit after the stop, and the start may take a while).
    */
-  restartProcess(why: string, o?: { abort?: boolean }): Promise<void>;
+  restartProcess(why: string, o?: { abort?: boolean; stopped?: () => Promise<unknown> }): Promise<void>;
   /** True while the process runs (started, not exited). */
   processRunning(): boolean;
 }

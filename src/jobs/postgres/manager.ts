@@ -543,7 +543,9 @@ export class PostgresManager implements JobController {
     // listens on. Nothing can write here any more: postgres stops first.
     if (!clean || !this.cm?.handVip({ cut: true })) this.cm?.dropVip();
     this.setRole(role);
-    await this.restart(why, { abort: !clean });
+    // The lease goes as soon as postgres has stopped, not once it runs again as a
+    // replica: the new leader need not wait for this start.
+    await this.restart(why, { abort: !clean, stopped: () => this.held?.release() ?? Promise.resolve() });
     await this.held?.release();
   }
 
@@ -552,7 +554,10 @@ export class PostgresManager implements JobController {
    * stopped (this member's cycle waits for the restart: a rewind or a clone may take
    * a while, and what it observed before is no longer true).
    */
-  private async restart(why: string, o: { abort?: boolean } = {}): Promise<void> {
+  private async restart(
+    why: string,
+    o: { abort?: boolean; stopped?: () => Promise<unknown> } = {},
+  ): Promise<void> {
     this.pg = DOWN;
     await this.handle.restartProcess(why, o);
   }
