@@ -54,7 +54,12 @@ describe("stopping postgres while a commit waits for a synchronous standby", () 
         links: {},
         cluster: null,
         secrets: { postgres_password: PASSWORD, replication_password: "r" },
-        services: { token: "t", controlPlaneUrl: certificates.url, setAddresses: () => undefined, cutConnections: () => undefined },
+        services: {
+          token: "t",
+          controlPlaneUrl: certificates.url,
+          setAddresses: () => undefined,
+          cutConnections: () => undefined,
+        },
         log: () => {},
       },
       logPath: join(dir, "db.log"),
