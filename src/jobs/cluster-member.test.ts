@@ -336,7 +336,13 @@ describe("a planned handover of the VIP", () => {
 
       assert.equal((await release("GET")).status, 405);
       assert.equal(cm.handsVip, true, "a GET lets nothing go");
+      // A job stopping now waits for the ask (its status API still answers it).
+      let handedOver = false;
+      const waiting = cm.vipHandedOver().then(() => (handedOver = true));
+      await sleep(100);
+      assert.equal(handedOver, false, "still handing: nobody asked yet");
       assert.deepEqual(await release("POST"), { status: 200, body: { member: "m0", released: true } });
+      await waiting;
       assert.deepEqual(calls, ["cut", "set [] linger 50"]);
       assert.deepEqual([cm.handsVip, cm.servesVip], [false, false]);
       assert.match(said.join(), /m1 asked/);

@@ -11,6 +11,7 @@ import { z } from "zod";
 import { EtcdLeaseStore } from "../ha/etcd/store.js";
 import { HttpLeaseStore } from "../ha/embedded/client.js";
 import { errorMessage } from "../lib/errors.js";
+import { sleep } from "../lib/sleep.js";
 import { fetcherFor, httpFetch } from "../lib/fetch.js";
 import { listenOptions, track } from "../lib/handed-sockets.js";
 import { bearerToken, tokensEqual } from "../lib/http-errors.js";
@@ -509,6 +510,17 @@ export class ClusterMember {
   /** The planned handover's overlap has lasted VIP_HANDOVER_MS: nobody asked for the VIP. */
   handoverOverdue(now: number): boolean {
     return this.handing !== null && now - this.handing.since >= VIP_HANDOVER_MS;
+  }
+
+  /**
+   * Waits while this member hands the VIP over: until the member taking over asks for it,
+   * or VIP_HANDOVER_MS after the handover began (then it is let go here). A job that
+   * stops right after its handover (a rolling update) waits here before its listener
+   * goes, so clients meet a listener until the new one binds.
+   */
+  async vipHandedOver(): Promise<void> {
+    while (this.handing !== null && !this.handoverOverdue(Date.now())) await sleep(20);
+    this.letVipGo();
   }
 
   /** Ends a planned handover's overlap (idempotent). True when this member still served the VIP. */

@@ -249,6 +249,8 @@ export class GaleraManager implements JobController {
     await this.loop;
     this.loop = undefined;
     this.leaderWatch.stop();
+    // Handing the VIP over (a switchover just before this stop): until the new writer binds it.
+    await this.cm.vipHandedOver();
     this.cm.dropVip();
     if (await this.cm.held.release()) this.say("released the leader lease: the job is stopping");
     await this.closeConn();

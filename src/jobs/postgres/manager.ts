@@ -230,7 +230,10 @@ export class PostgresManager implements JobController {
     await this.loop;
     this.loop = undefined;
     this.leaderWatch.stop();
-    // Clients lose the address first, then the lease goes to another member.
+    // Handing the VIP over (a switchover just before this stop): until the new leader
+    // binds it (its status API still answers the ask). Otherwise clients lose the
+    // address first, then the lease goes to another member.
+    await this.cm?.vipHandedOver();
     this.cm?.dropVip();
     if (await this.held?.release()) this.say("released the leader lease: the job is stopping");
     this.conn.reset();
