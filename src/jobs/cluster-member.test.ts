@@ -364,9 +364,37 @@ describe("a planned handover of the VIP", () => {
           "m0",
         );
         assert.deepEqual(asked, ["POST /vip-release?to=m0"]);
+        // A member that lets it go ends the wait; a silent one does not hold it up.
+        const silent = createServer(() => undefined);
+        await new Promise<void>((r) => silent.listen(0, address, r));
+        const handing = await listenStatus(address, 0, memberToken, (_req, res) =>
+          res.end('{"member":"m1","released":true}'),
+        );
+        try {
+          const t0 = Date.now();
+          await cm.askVipReleased(
+            [
+              { address, statusPort: (silent.address() as AddressInfo).port },
+              { address, statusPort: (handing.address() as AddressInfo).port },
+            ],
+            "m0",
+          );
+          assert.ok(Date.now() - t0 < 400, `waited ${Date.now() - t0} ms for a silent member`);
+        } finally {
+          silent.closeAllConnections();
+          await closeServer(silent);
+          await closeServer(handing);
+        }
       } finally {
         await closeServer(peer);
       }
+
+      // Nobody asks: the handover ends by itself after VIP_HANDOVER_MS, on its own timer.
+      cm.held.took(8, Date.now());
+      assert.equal(await cm.serveVip([3306]), ctx.cluster!.vip);
+      assert.equal(cm.handVip(), true);
+      await sleep(VIP_HANDOVER_MS + 300);
+      assert.deepEqual([cm.handsVip, cm.servesVip], [false, false]);
     } finally {
       await closeServer(server);
       await closeServer(cp);

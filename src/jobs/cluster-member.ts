@@ -499,6 +499,11 @@ export class ClusterMember {
     if (!this.vipServed) return false;
     if (o.cut) this.ctx.services.cutConnections();
     this.handing = { since: Date.now(), lingerMs: o.lingerMs ?? 0 };
+    // On its own timer: the controller's cycle may be held up meanwhile (a restart).
+    const handing = this.handing;
+    setTimeout(() => {
+      if (this.handing === handing) this.letVipGo();
+    }, VIP_HANDOVER_MS).unref();
     return true;
   }
 
@@ -536,18 +541,26 @@ export class ClusterMember {
    * member is dead or fenced, and asking it would cost the timeout before the bind.
    */
   async askVipReleased(peers: Array<{ address: string; statusPort: number }>, me: string): Promise<void> {
-    await Promise.all(
-      peers.map((p) =>
+    // Done when a member says it let the VIP go (one handed it), or when every member
+    // answered or timed out: a member that is down must not hold up the bind.
+    await new Promise<void>((resolve) => {
+      let left = peers.length;
+      if (left === 0) return resolve();
+      for (const p of peers)
         httpFetch(`http://${p.address}:${p.statusPort}/vip-release?to=${encodeURIComponent(me)}`, {
           method: "POST",
           headers: memberHeaders(this.ctx),
           signal: AbortSignal.timeout(VIP_RELEASE_TIMEOUT_MS),
-        }).then(
-          () => undefined,
-          () => undefined, // not handing it, or gone: the bind is retried until the address is free
-        ),
-      ),
-    );
+        })
+          .then(
+            async (r) => ((await r.json()) as { released?: unknown }).released === true,
+            () => false, // not handing it, or gone: the bind is retried until the address is free
+          )
+          .then((released) => {
+            left -= 1;
+            if (released || left === 0) resolve();
+          });
+    });
   }
 
   /**

@@ -82,6 +82,12 @@ describe("JsonApi", () => {
     assert.equal((await call("PUT", "/things/k", { body: "a=1", type: "text/plain" })).status, 415);
     const big = await call("PUT", "/things/k", { body: JSON.stringify("x".repeat(5 * 1024 * 1024)) });
     assert.equal(big.status, 413);
+    // Without the token the body is not read at all: refused on the headers.
+    const anonymous = await call("PUT", "/things/k", {
+      body: JSON.stringify("x".repeat(5 * 1024 * 1024)),
+      auth: false,
+    });
+    assert.equal(anonymous.status, 401);
   });
 
   it("answers errors with their status and body; a bug is a 500 that is told", async () => {

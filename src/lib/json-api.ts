@@ -131,12 +131,16 @@ export class JsonApi {
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     let answer: { status: number; body: string };
     try {
+      // The token is checked on the headers, before any body is read.
+      this.authorize(new URL(req.url ?? "/", "http://agent").pathname, req.headers);
       const text = await readBody(req);
       answer = await this.answer(req.method ?? "GET", req.url ?? "/", req.headers, text);
     } catch (err) {
       answer = this.failed(err, req.method ?? "GET", req.url ?? "/");
     }
     res.statusCode = answer.status;
+    // The rest of a body too large is not read: the connection ends with the answer.
+    if (answer.status === 413) res.setHeader("connection", "close");
     if (answer.body !== "") res.setHeader("content-type", "application/json; charset=utf-8");
     res.end(answer.body);
   }
@@ -149,11 +153,7 @@ export class JsonApi {
   ): Promise<{ status: number; body: string }> {
     try {
       const u = new URL(url, "http://agent");
-      if (this.opts.token !== undefined && !(this.opts.open ?? []).includes(u.pathname)) {
-        const given = bearerToken(one(headers.authorization));
-        if (given === undefined || !tokensEqual(given, this.opts.token))
-          throw new Unauthorized("missing or wrong bearer token");
-      }
+      this.authorize(u.pathname, headers);
       const found = this.match(method, u.pathname);
       if (!found) throw new NotFound(`no route ${method} ${url}`);
       const body = parseJson(text, one(headers["content-type"]));
@@ -164,6 +164,13 @@ export class JsonApi {
     } catch (err) {
       return this.failed(err, method, url);
     }
+  }
+
+  private authorize(path: string, headers: Record<string, string | string[] | undefined>): void {
+    if (this.opts.token === undefined || (this.opts.open ?? []).includes(path)) return;
+    const given = bearerToken(one(headers.authorization));
+    if (given === undefined || !tokensEqual(given, this.opts.token))
+      throw new Unauthorized("missing or wrong bearer token");
   }
 
   private failed(err: unknown, method: string, url: string): { status: number; body: string } {

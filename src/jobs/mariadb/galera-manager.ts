@@ -563,6 +563,7 @@ export class GaleraManager implements JobController {
   }
 
   private async takeLease(): Promise<boolean> {
+    this.plannedTakeover = false; // the caller says when a switchover named this node
     const sentAt = Date.now();
     const l = await this.cm.store
       .acquire(`${this.cluster.key}/leader`, this.ctx.vmId, this.cluster.ttl_ms, JSON.stringify(this.me))

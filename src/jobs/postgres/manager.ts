@@ -543,7 +543,8 @@ export class PostgresManager implements JobController {
     // A planned handover goes on listening on the VIP, its connections cut, until the
     // new primary asks for it: a client meanwhile meets a stopping or read-only server
     // and fails at once, instead of losing its SYN (a second) to an address nobody
-    // listens on. Nothing can write here any more: postgres stops first.
+    // listens on. Postgres stops right after the cut, and the lease goes only once it
+    // has stopped: one writer all along.
     if (!clean || !this.cm?.handVip({ cut: true })) this.cm?.dropVip();
     this.setRole(role);
     // The lease goes as soon as postgres has stopped, not once it runs again as a
