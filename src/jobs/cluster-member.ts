@@ -418,8 +418,8 @@ export class ClusterMember {
   /** Failsafe confirmations given, and the guard around taking the lease. */
   readonly promise = new FailsafePromise();
   private vipServed = false;
-  /** A planned handover's overlap: since when, and how long open connections may finish after it. */
-  private handing: { since: number; lingerMs: number } | null = null;
+  /** A planned handover's overlap: how long open connections may finish after it. */
+  private handing: { lingerMs: number } | null = null;
   private fenceAt = 0;
 
   constructor(
@@ -488,7 +488,7 @@ export class ClusterMember {
    * A planned handover, on the member giving up its role: it goes on listening on the
    * VIP (it served it) until the member taking over, which the control plane moved the
    * VIP to, asks for it (`letVipGo`, from `serveVipRelease`), or VIP_HANDOVER_MS pass
-   * (`handoverOverdue`). A client that connects meanwhile reaches this member instead of
+   * (its own timer). A client that connects meanwhile reaches this member instead of
    * losing its SYN to an address nobody listens on (a second, on a real network as on
    * the local cloud). `cut`: the connections open now are cut at once (a database
    * writer: nobody goes on writing through it; a new connection meets its read-only or
@@ -498,11 +498,12 @@ export class ClusterMember {
   handVip(o: { cut?: boolean; lingerMs?: number } = {}): boolean {
     if (!this.vipServed) return false;
     if (o.cut) this.ctx.services.cutConnections();
-    this.handing = { since: Date.now(), lingerMs: o.lingerMs ?? 0 };
+    this.handing = { lingerMs: o.lingerMs ?? 0 };
     // On its own timer: the controller's cycle may be held up meanwhile (a restart).
     const handing = this.handing;
     setTimeout(() => {
-      if (this.handing === handing) this.letVipGo();
+      if (this.handing === handing && this.letVipGo())
+        this.ctx.log(`let the VIP go: nobody asked for it in ${VIP_HANDOVER_MS} ms`);
     }, VIP_HANDOVER_MS).unref();
     return true;
   }
@@ -512,20 +513,14 @@ export class ClusterMember {
     return this.handing !== null;
   }
 
-  /** The planned handover's overlap has lasted VIP_HANDOVER_MS: nobody asked for the VIP. */
-  handoverOverdue(now: number): boolean {
-    return this.handing !== null && now - this.handing.since >= VIP_HANDOVER_MS;
-  }
-
   /**
    * Waits while this member hands the VIP over: until the member taking over asks for it,
-   * or VIP_HANDOVER_MS after the handover began (then it is let go here). A job that
+   * or VIP_HANDOVER_MS after the handover began (its timer lets it go). A job that
    * stops right after its handover (a rolling update) waits here before its listener
    * goes, so clients meet a listener until the new one binds.
    */
   async vipHandedOver(): Promise<void> {
-    while (this.handing !== null && !this.handoverOverdue(Date.now())) await sleep(20);
-    this.letVipGo();
+    while (this.handing !== null) await sleep(20);
   }
 
   /** Ends a planned handover's overlap (idempotent). True when this member still served the VIP. */

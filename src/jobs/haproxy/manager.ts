@@ -32,7 +32,6 @@ import {
   listenStatus,
   memberHeaders,
   LeaderWatch,
-  VIP_HANDOVER_MS,
 } from "../cluster-member.js";
 import { SWITCHOVER_CYCLE_MS } from "../cluster-timing.js";
 import type { JobContext, JobController, JobHandle } from "../job-type.js";
@@ -362,7 +361,6 @@ export class LbManager implements JobController {
     // The lease came back during an overlap: the VIP may have moved to the other node
     // meanwhile, so it is let go here and moved back (the "serve" decision).
     if (lease.state === "mine") this.letVipGo("the lease is this node's again");
-    if (this.cm!.handoverOverdue(now)) this.letVipGo(`nobody asked for it in ${VIP_HANDOVER_MS} ms`);
     // A promise to an active the control plane fenced since holds nobody back.
     const holder = this.holder;
     if (lease.state === "free" && holder && (await this.cm!.voidPromiseIfFenced(holder)))

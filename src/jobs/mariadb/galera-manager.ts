@@ -44,7 +44,6 @@ import {
   memberHeaders,
   PROBE_TIMEOUT_MS,
   StoreGate,
-  VIP_HANDOVER_MS,
 } from "../cluster-member.js";
 import { SWITCHOVER_CYCLE_MS } from "../cluster-timing.js";
 import type { JobContext, JobController, JobHandle } from "../job-type.js";
@@ -422,8 +421,6 @@ export class GaleraManager implements JobController {
     if (mine && n.primary) this.seenPrimary = true;
     if (lease.state === "other") this.leaderWatch.watch(this.statusUrl(lease.leader.address));
     else if (!mine) this.leaderWatch.watch(null);
-    if (this.cm.handoverOverdue(now) && this.cm.letVipGo())
-      this.ctx.log(`galera manager: let the VIP go: nobody asked for it in ${VIP_HANDOVER_MS} ms`);
     const d = decideRunning({
       now,
       node: n,

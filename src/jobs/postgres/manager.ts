@@ -29,7 +29,6 @@ import {
   memberHeaders,
   PROBE_TIMEOUT_MS,
   StoreGate,
-  VIP_HANDOVER_MS,
 } from "../cluster-member.js";
 import { SWITCHOVER_CYCLE_MS } from "../cluster-timing.js";
 import { type LeaseStore } from "../../ha/lease-store.js";
@@ -510,8 +509,6 @@ export class PostgresManager implements JobController {
     };
     this.switchoverTo = obs.switchoverTo;
     if (obs.switchoverTo === this.cluster.member && lease.state !== "mine") this.soon = true;
-    if (this.cm!.handoverOverdue(now) && this.cm!.letVipGo())
-      this.ctx.log(`cluster manager: let the VIP go: nobody asked for it in ${VIP_HANDOVER_MS} ms`);
     const verdict = decide(obs);
     this.say(verdict.sentence);
     this.at(`acting on "${verdict.decision.do}"`);
