@@ -1,3 +1,3 @@
 #!/usr/bin/env node
-// The agent a VM runs (the same as `zonal agent`, without the CLI). Compiled to dist/ by `npm run build`.
-import "../dist/src/agent/entry.js";
+// The agent a VM runs (the same as `zonal agent`, without the CLI): the bundle `npm run build` makes (scripts/build-agent.mjs).
+import "../dist/agent/zonal-agent.mjs";

@@ -29,3 +29,4 @@ fi
 
 echo "setup: building"
 npx tsc -p tsconfig.json
+node scripts/build-agent.mjs

@@ -1,8 +1,11 @@
 /**
  * What a VM runs: `node bin/zonal-agent.js --vm-dir DIR` — the agent alone, without
  * the CLI and everything it loads (every VM pays for what its agent loads; see
- * bench/agent-memory.ts). `zonal agent --vm-dir DIR` runs the same agent.
+ * bench/agent-memory.ts). `npm run build` bundles it from here into
+ * dist/agent/zonal-agent.mjs (scripts/build-agent.mjs), which VMs run.
+ * `zonal agent --vm-dir DIR` runs the same agent, unbundled.
  */
+import "./node-navigator.js";
 import { ADOPT_FLAG } from "./handoff.js";
 import { runAgent } from "./main.js";
 

@@ -12,22 +12,19 @@ import { spawn } from "node:child_process";
 import { closeSync, openSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { AGENT_NODE_FLAGS } from "../../agent/node-flags.js";
 import { Unavailable } from "../../lib/errors.js";
 import { groupMembers, isZombie, readStat, signalGroup, signalPid } from "../../lib/proc.js";
 import { sleep } from "../../lib/sleep.js";
 import type { ProcRef } from "./state.js";
 
-/** The compiled agent entry point the VM runs (`dist/src/agent/entry.js`: the agent alone, not the CLI). */
-const AGENT_MAIN = fileURLToPath(new URL("../../agent/entry.js", import.meta.url));
+/**
+ * The agent the VM runs: the bundle `npm run build` makes of the agent's entry point
+ * (dist/agent/zonal-agent.mjs, scripts/build-agent.mjs): the agent alone, not the CLI.
+ */
+const AGENT_MAIN = fileURLToPath(new URL("../../../agent/zonal-agent.mjs", import.meta.url));
 
 export const VM_MARKER = "ZONAL_VM_ID";
-
-/**
- * Node's flags for an agent: a small young generation (V8's semi-spaces at 1 MiB
- * instead of 16): an agent allocates little, and every VM pays for its heap (see
- * bench/agent-memory.ts).
- */
-export const AGENT_NODE_FLAGS = ["--max-semi-space-size=1"];
 
 /** Where a VM's agent writes its stdout and stderr: the VM's console. */
 export const consolePath = (vmDir: string): string => join(vmDir, "console.log");
