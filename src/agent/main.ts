@@ -12,6 +12,7 @@ import { HeartbeatSender } from "./heartbeat.js";
 import { settingsFor } from "./settings.js";
 import { inheritListeners, listenOptions, takeUnclaimed, track } from "../lib/handed-sockets.js";
 import { readHandoff, reportReady } from "./handoff.js";
+import { handoverRefusal, notifyReady } from "./service-manager.js";
 
 /**
  * `zonal agent --vm-dir DIR`: runs until SIGTERM. With `--adopt FILE` it is the
@@ -32,15 +33,21 @@ export async function runAgent(vmDir: string, adoptFrom?: string): Promise<void>
     onServerError: (err, method, path) =>
       log.error({ err: errorMessage(err), method, path }, "request failed"),
     handOver: async () => {
-      // systemd would restart a service whose main process exits: two agents then.
-      if (process.env.INVOCATION_ID)
-        throw new Conflict(
-          "this agent runs as a systemd service, which restarts when this process exits: a handover would leave two agents; recreate the VM to upgrade it",
+      const refusal = handoverRefusal();
+      if (refusal) throw new Conflict(refusal);
+      let r: Awaited<ReturnType<Agent["handOver"]>>;
+      try {
+        r = await agent.handOver({
+          pauseHeartbeats: () => heartbeat?.stop(),
+          resumeHeartbeats: () => heartbeat?.start(),
+        });
+      } catch (err) {
+        // The successor may have told systemd it was the main process before it failed.
+        await notifyReady().catch((e: unknown) =>
+          log.error({ err: errorMessage(e) }, "could not tell systemd this agent is the main process again"),
         );
-      const r = await agent.handOver({
-        pauseHeartbeats: () => heartbeat?.stop(),
-        resumeHeartbeats: () => heartbeat?.start(),
-      });
+        throw err;
+      }
       // The successor serves everything now; this process leaves its jobs running.
       setTimeout(() => process.exit(0), 200);
       return r;
@@ -77,6 +84,9 @@ export async function runAgent(vmDir: string, adoptFrom?: string): Promise<void>
     });
     heartbeat.start();
   }
+  // Under systemd this process is the service's main process from here on; a successor
+  // that cannot say so stops here, and its predecessor goes on (service-manager.ts).
+  await notifyReady();
   if (handoff && adoptFrom)
     reportReady(adoptFrom, takeUnclaimed(), (binding, client, upstream) =>
       agent.addresses.adoptConnection(binding, client, upstream),

@@ -135,6 +135,10 @@ describe("agent user data", () => {
     assert.deepEqual(parsed.tls, { ca: "CA PEM", cert: "CERT PEM", key: "KEY PEM" });
     assert.deepEqual(parsed.heartbeat, { url: "https://10.0.0.1:25555/v1/heartbeats", intervalMs: 1000 });
     assert.match(doc.write_files[1]!.content, /ExecStart=.*zonal-agent\.js --vm-dir \/var\/lib\/zonal/);
+    // systemd waits for the agent to say it is ready, and follows a handover to a new agent.
+    assert.match(doc.write_files[1]!.content, /^Type=notify$/m);
+    assert.match(doc.write_files[1]!.content, /^NotifyAccess=all$/m);
+    assert.match(doc.write_files[1]!.content, /ExecStart=\/usr\/bin\/env node --max-semi-space-size=1 /);
     assert.deepEqual(doc.runcmd.at(-1), ["systemctl", "enable", "--now", "zonal-agent.service"]);
   });
 

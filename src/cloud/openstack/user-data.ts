@@ -13,6 +13,7 @@
  * /opt/zonal unless a tarball is given).
  */
 import { stringify } from "yaml";
+import { AGENT_NODE_FLAGS } from "../../agent/node-flags.js";
 import { Internal } from "../../lib/errors.js";
 
 export const AGENT_DIR = "/var/lib/zonal";
@@ -65,7 +66,11 @@ export const AGENT_UNIT = [
   "StartLimitIntervalSec=0",
   "",
   "[Service]",
-  `ExecStart=/usr/bin/env node ${ZONAL_DIR}/bin/zonal-agent.js --vm-dir ${AGENT_DIR}`,
+  // The agent says when it is ready, and a new agent version that takes over its jobs
+  // says it is the main process now (src/agent/service-manager.ts).
+  "Type=notify",
+  "NotifyAccess=all",
+  `ExecStart=/usr/bin/env node ${AGENT_NODE_FLAGS.join(" ")} ${ZONAL_DIR}/bin/zonal-agent.js --vm-dir ${AGENT_DIR}`,
   "Restart=always",
   "RestartSec=1",
   "KillMode=process",
