@@ -9,7 +9,10 @@
  * PostgreSQL cluster, three nodes on etcd with PostgreSQL 15 — its Python process's
  * VmRSS at steady state. Target: an agent at most 50 MiB.
  *
- *   npm run bench:agent-memory [-- --settle 60]
+ *   npm run bench:agent-memory [-- --settle 60] [--detail]
+ *
+ * `--detail` also prints, for one agent of each kind, its anonymous and file-backed
+ * resident memory and its largest mappings (/proc/PID/smaps): where the bytes are.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { repoPath } from "../src/cli/home.js";
@@ -22,26 +25,52 @@ import { ZonalHarness } from "../src/testing/zonal-harness.js";
 const settleArg = process.argv.indexOf("--settle");
 const SETTLE_S = settleArg > 0 ? Number(process.argv[settleArg + 1]) : 60;
 const TARGET_MIB = 50;
+const DETAIL = process.argv.includes("--detail");
 
-/** A process's resident memory in MiB (VmRSS), or undefined when it is gone. */
-function rssMib(pid: number): number | undefined {
+/**
+ * A process's resident memory in MiB: all of it (VmRSS), and its anonymous part
+ * (RssAnon: heap and stacks, which the VM cannot page back in from a file), or
+ * undefined when it is gone.
+ */
+function rssMib(pid: number): { rss: number; anon: number } | undefined {
   try {
-    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return m ? Number(m[1]) / 1024 : undefined;
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const rss = /^VmRSS:\s+(\d+) kB/m.exec(status);
+    const anon = /^RssAnon:\s+(\d+) kB/m.exec(status);
+    return rss && anon ? { rss: Number(rss[1]) / 1024, anon: Number(anon[1]) / 1024 } : undefined;
   } catch {
     return undefined;
   }
 }
 
-const stats = (xs: number[]) => ({
-  avg: xs.reduce((a, b) => a + b, 0) / xs.length,
-  max: Math.max(...xs),
-  n: xs.length,
+type Mem = { rss: number; anon: number };
+
+/** RssAnon, RssFile and the largest mappings of `pid`, for --detail. */
+function detail(label: string, pid: number): string {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0) / 1024;
+  const maps = new Map<string, number>();
+  let name = "";
+  for (const line of readFileSync(`/proc/${pid}/smaps`, "utf8").split("\n")) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) name = head[1] || "[anon]";
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) maps.set(name, (maps.get(name) ?? 0) + Number(rss[1]) / 1024);
+  }
+  const top = [...maps].sort((a, b) => b[1] - a[1]).slice(0, 6);
+  return `${label} (pid ${pid}): RssAnon ${kb("RssAnon").toFixed(1)} MiB, RssFile ${kb("RssFile").toFixed(1)} MiB; largest: ${top.map(([n, v]) => `${n} ${v.toFixed(1)}`).join(", ")}\n`;
+}
+
+const stats = (ms: Mem[]) => ({
+  avg: ms.reduce((a, m) => a + m.rss, 0) / ms.length,
+  max: Math.max(...ms.map((m) => m.rss)),
+  anon: ms.reduce((a, m) => a + m.anon, 0) / ms.length,
+  n: ms.length,
 });
 const fmt = (s: { avg: number; max: number; n: number }) =>
   `${s.avg.toFixed(1)} / ${s.max.toFixed(1)} MiB (${s.n})`;
 
-async function zonalAgents(): Promise<{ postgres: number[]; process: number[] }> {
+async function zonalAgents(): Promise<{ postgres: Mem[]; process: Mem[] }> {
   const z = new ZonalHarness();
   try {
     await z.up();
@@ -53,11 +82,16 @@ async function zonalAgents(): Promise<{ postgres: number[]; process: number[] }>
     process.stderr.write(`zonal: 9 agents up; settling ${SETTLE_S} s\n`);
     await sleep(SETTLE_S * 1000);
     const v = z.json<{ agents: Array<{ deployment: string; vm: string; pid?: number }> }>("version");
+    if (DETAIL)
+      for (const d of ["pg", "web"]) {
+        const pid = v.agents.find((a) => a.deployment === d && a.pid)?.pid;
+        if (pid) process.stderr.write(detail(`agent of ${d}`, pid));
+      }
     const of = (d: string) =>
       v.agents
         .filter((a) => a.deployment === d && a.pid)
         .map((a) => rssMib(a.pid!))
-        .filter((x): x is number => x !== undefined);
+        .filter((x): x is Mem => x !== undefined);
     return { postgres: of("pg"), process: of("web") };
   } finally {
     await z.teardown();
@@ -83,7 +117,7 @@ function patroniPids(dir: string): number[] {
   return out;
 }
 
-async function patroniAgents(): Promise<number[]> {
+async function patroniAgents(): Promise<Mem[]> {
   const etcd = await new TestEtcd(3).start(); // as bench/failover runs Patroni
   const cluster = new PatroniCluster(etcd, PATRONI_TUNED, true);
   try {
@@ -96,7 +130,7 @@ async function patroniAgents(): Promise<number[]> {
     await sleep(SETTLE_S * 1000);
     return patroniPids(cluster.dir)
       .map(rssMib)
-      .filter((x): x is number => x !== undefined);
+      .filter((x): x is Mem => x !== undefined);
   } finally {
     await cluster.stop();
     await etcd.stop();
@@ -105,7 +139,7 @@ async function patroniAgents(): Promise<number[]> {
 
 const zonal = await zonalAgents();
 process.stderr.write(
-  `zonal agents: postgres members ${zonal.postgres.map((x) => x.toFixed(1)).join(", ")} MiB; process VMs ${zonal.process.map((x) => x.toFixed(1)).join(", ")} MiB\n`,
+  `zonal agents: postgres members ${zonal.postgres.map((x) => x.rss.toFixed(1)).join(", ")} MiB; process VMs ${zonal.process.map((x) => x.rss.toFixed(1)).join(", ")} MiB\n`,
 );
 ensurePatroni();
 const patroni = await patroniAgents();
@@ -116,10 +150,10 @@ const peer = stats(patroni);
 console.log(
   [
     `bench/agent-memory: agent VmRSS at steady state (after ${SETTLE_S} s), average / max (processes)`,
-    `| agent | VmRSS avg / max | ratio to Patroni (avg) | target ${TARGET_MIB} MiB |`,
-    "| --- | --- | --- | --- |",
-    `| zonal agent, PostgreSQL cluster member | ${fmt(pg)} | ${(pg.avg / peer.avg).toFixed(2)} | ${pg.max <= TARGET_MIB ? "met" : "not met"} |`,
-    `| zonal agent, process job (web) | ${fmt(proc)} | ${(proc.avg / peer.avg).toFixed(2)} | ${proc.max <= TARGET_MIB ? "met" : "not met"} |`,
-    `| Patroni 3.0 (peer) | ${fmt(peer)} | 1.00 | |`,
+    `| agent | VmRSS avg / max | ratio to Patroni (avg) | target ${TARGET_MIB} MiB | of it anonymous (RssAnon avg) | ratio to Patroni |`,
+    "| --- | --- | --- | --- | --- | --- |",
+    `| zonal agent, PostgreSQL cluster member | ${fmt(pg)} | ${(pg.avg / peer.avg).toFixed(2)} | ${pg.max <= TARGET_MIB ? "met" : "not met"} | ${pg.anon.toFixed(1)} MiB | ${(pg.anon / peer.anon).toFixed(2)} |`,
+    `| zonal agent, process job (web) | ${fmt(proc)} | ${(proc.avg / peer.avg).toFixed(2)} | ${proc.max <= TARGET_MIB ? "met" : "not met"} | ${proc.anon.toFixed(1)} MiB | ${(proc.anon / peer.anon).toFixed(2)} |`,
+    `| Patroni 3.0 (peer) | ${fmt(peer)} | 1.00 | | ${peer.anon.toFixed(1)} MiB | 1.00 |`,
   ].join("\n"),
 );
