@@ -138,7 +138,10 @@ describe("agent user data", () => {
     // systemd waits for the agent to say it is ready, and follows a handover to a new agent.
     assert.match(doc.write_files[1]!.content, /^Type=notify$/m);
     assert.match(doc.write_files[1]!.content, /^NotifyAccess=all$/m);
-    assert.match(doc.write_files[1]!.content, /ExecStart=\/usr\/bin\/env node --max-semi-space-size=1 --no-opt --max-old-space-size=64 /);
+    assert.match(
+      doc.write_files[1]!.content,
+      /ExecStart=\/usr\/bin\/env node --max-semi-space-size=1 --no-opt --max-old-space-size=64 /,
+    );
     assert.deepEqual(doc.runcmd.at(-1), ["systemctl", "enable", "--now", "zonal-agent.service"]);
   });
 
