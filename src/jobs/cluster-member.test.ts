@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Unavailable } from "../lib/errors.js";
-import { sleep, waitFor } from "../lib/sleep.js";
+import { sleep, waitFor, Waker } from "../lib/sleep.js";
 import type { Lease, LeaseStore } from "../ha/lease-store.js";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -385,6 +385,31 @@ describe("a planned handover of the VIP", () => {
         }
       } finally {
         await closeServer(peer);
+      }
+
+      // The old leader tells the member a switchover names that the lease is free: that
+      // member's wait between cycles ends at once (and a GET changes nothing).
+      const waker = new Waker();
+      let wakes = 0;
+      const named = await listenStatus(address, 0, memberToken, (req, res) => {
+        if (!cm.serveLeaseFree(req, res, () => ((wakes += 1), waker.wake()))) res.end("{}");
+      });
+      try {
+        const peer = { address, statusPort: (named.address() as AddressInfo).port };
+        const get = await fetch(`http://${address}:${peer.statusPort}/lease-free`, {
+          headers: { authorization: `Bearer ${memberToken}` },
+        });
+        assert.equal(get.status, 405);
+        assert.equal(wakes, 0);
+        cm.tellLeaseFree(undefined, "m0"); // nobody known by that name: nothing sent
+        const t0 = Date.now();
+        const woke = waker.sleep(10_000);
+        cm.tellLeaseFree(peer, "m0");
+        await woke;
+        assert.ok(Date.now() - t0 < 2000, `the named member waited ${Date.now() - t0} ms`);
+        assert.equal(wakes, 1);
+      } finally {
+        await closeServer(named);
       }
 
       // Nobody asks: the handover ends by itself after VIP_HANDOVER_MS, on its own timer.

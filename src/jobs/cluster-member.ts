@@ -530,6 +530,42 @@ export class ClusterMember {
   }
 
   /**
+   * The member giving up its role in a switchover, once it released the lease, tells the
+   * member the switchover names to look at the lease now (`POST /lease-free`, answered
+   * by `serveLeaseFree`); that member would otherwise see it free at its next cycle, up
+   * to a cycle later. Not awaited, and nothing depends on it: the lease decides.
+   */
+  tellLeaseFree(peer: { address: string; statusPort: number } | undefined, me: string): void {
+    if (!peer) return;
+    httpFetch(`http://${peer.address}:${peer.statusPort}/lease-free?from=${encodeURIComponent(me)}`, {
+      method: "POST",
+      headers: memberHeaders(this.ctx),
+      signal: AbortSignal.timeout(VIP_RELEASE_TIMEOUT_MS),
+    }).then(
+      (r) => r.body?.cancel(),
+      () => undefined, // it looks at its next cycle instead
+    );
+  }
+
+  /**
+   * Answers `POST /lease-free` on the member's status API: `wake` cuts the controller's
+   * wait between cycles short, so it looks at the lease now. It changes nothing else: a
+   * member that calls it only hurries a look. True when the request was for that path.
+   */
+  serveLeaseFree(req: IncomingMessage, res: ServerResponse, wake: () => void): boolean {
+    if (new URL(req.url ?? "/", "http://member").pathname !== "/lease-free") return false;
+    res.setHeader("content-type", "application/json");
+    if (req.method !== "POST") {
+      res.statusCode = 405;
+      res.end(JSON.stringify({ error: "method_not_allowed", message: "POST only" }));
+      return true;
+    }
+    wake();
+    res.end(JSON.stringify({ looking: true }));
+    return true;
+  }
+
+  /**
    * The member taking over in a planned handover asks the others to let the VIP go
    * (`POST /vip-release` on their status APIs), once the control plane moved it to it
    * and before it binds it. Only a planned takeover asks: after a failure the old

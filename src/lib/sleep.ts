@@ -29,3 +29,33 @@ export async function waitFor<T>(
     await sleep(opts.intervalMs ?? 100);
   }
 }
+
+/**
+ * A loop's wait between cycles that something else can cut short (`wake`): a wake
+ * while the loop is busy makes its next wait end at once, so none is lost.
+ */
+export class Waker {
+  private wakeNow?: () => void;
+  private woken = false;
+
+  sleep(ms: number): Promise<void> {
+    if (this.woken) {
+      this.woken = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wakeNow = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wakeNow = done;
+    });
+  }
+
+  wake(): void {
+    if (this.wakeNow) this.wakeNow();
+    else this.woken = true;
+  }
+}

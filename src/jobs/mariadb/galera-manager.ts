@@ -31,7 +31,7 @@ import type { Connection } from "mariadb";
 import { z } from "zod";
 import { parseWith } from "../../lib/validate.js";
 import { errorMessage } from "../../lib/errors.js";
-import { sleep } from "../../lib/sleep.js";
+import { Waker } from "../../lib/sleep.js";
 import {
   closeServer,
   ClusterMember,
@@ -163,6 +163,8 @@ export class GaleraManager implements JobController {
   private unsyncedSince: number | null = null;
   private markedAt = 0;
   private hurry = false;
+  /** The wait between cycles; a switchover's old leader cuts it short (`POST /lease-free`). */
+  private readonly waker = new Waker();
   /** The next cycle comes after SWITCHOVER_CYCLE_MS (a switchover names this node, which does not lead yet). */
   private soon = false;
   private sentence = "starting";
@@ -297,6 +299,7 @@ export class GaleraManager implements JobController {
 
   private serveStatus(req: IncomingMessage, res: ServerResponse): void {
     if (this.cm.serveVipRelease(req, res, (sentence) => this.ctx.log(`galera manager: ${sentence}`))) return;
+    if (this.cm.serveLeaseFree(req, res, () => this.waker.wake())) return;
     res.setHeader("content-type", "application/json");
     if (new URL(req.url ?? "/", "http://member").pathname === "/status")
       return void res.end(JSON.stringify(this.status()));
@@ -318,7 +321,7 @@ export class GaleraManager implements JobController {
       } catch (err) {
         this.say(`cycle failed: ${errorMessage(err)}`);
       }
-      if (!this.hurry) await sleep(this.soon ? SWITCHOVER_CYCLE_MS : 250);
+      if (!this.hurry) await this.waker.sleep(this.soon ? SWITCHOVER_CYCLE_MS : 250);
       this.hurry = false;
       this.soon = false;
     }
@@ -496,7 +499,7 @@ export class GaleraManager implements JobController {
   /** The writer's chores: the init marker, writes on, the VIP; a switchover hands it all over. */
   private async lead(): Promise<void> {
     const to = await this.switchoverTo();
-    if (to !== null && to !== this.cluster.member) return this.stepDown(`switchover to ${to}`, true);
+    if (to !== null && to !== this.cluster.member) return this.stepDown(`switchover to ${to}`, to);
     // The control plane's marker expires (a day): refreshed while the cluster runs.
     if (this.initialized !== true || Date.now() - this.markedAt > 60_000) {
       await this.markInitialized();
@@ -529,7 +532,9 @@ export class GaleraManager implements JobController {
    * another node. A server in the Primary component that could not be made read-only
    * keeps the lease until it expires (no renewal): nobody else writes before then.
    */
-  private async stepDown(why: string, planned = false): Promise<void> {
+  /** Gives up writing and the lease; `to`: a switchover names that member (a planned handover). */
+  private async stepDown(why: string, to?: string): Promise<void> {
+    const planned = to !== undefined;
     if (!planned) this.cm.dropVip();
     const readOnly =
       !this.node.running ||
@@ -549,6 +554,11 @@ export class GaleraManager implements JobController {
     }
     await this.cm.held.release();
     this.say(`gave up the leader lease: ${why}`);
+    if (planned)
+      this.cm.tellLeaseFree(
+        this.knownPeers.find((p) => p.member === to),
+        this.cluster.member,
+      );
   }
 
   /** The lease's deadline passed without a renewal: another node may write from now on. */

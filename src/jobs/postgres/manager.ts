@@ -16,7 +16,7 @@ import { z } from "zod";
 import { parseWith } from "../../lib/validate.js";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { errorMessage } from "../../lib/errors.js";
-import { sleep } from "../../lib/sleep.js";
+import { Waker } from "../../lib/sleep.js";
 import {
   closeServer,
   ClusterMember,
@@ -336,6 +336,7 @@ export class PostgresManager implements JobController {
     }
     if (this.cm!.serveVipRelease(req, res, (sentence) => this.ctx.log(`cluster manager: ${sentence}`)))
       return;
+    if (this.cm!.serveLeaseFree(req, res, () => this.waker.wake())) return;
     res.statusCode = 404;
     res.end(JSON.stringify({ error: "not_found" }));
   }
@@ -374,7 +375,7 @@ export class PostgresManager implements JobController {
         this.say(`cycle failed: ${errorMessage(err)}`);
       }
       this.step = null;
-      if (!this.hurry) await sleep(this.soon ? SWITCHOVER_CYCLE_MS : 250);
+      if (!this.hurry) await this.waker.sleep(this.soon ? SWITCHOVER_CYCLE_MS : 250);
       this.hurry = false;
       this.soon = false;
     }
@@ -398,6 +399,8 @@ export class PostgresManager implements JobController {
 
   /** The next cycle follows at once (the lease was just taken: promote without a pause). */
   private hurry = false;
+  /** The wait between cycles; a switchover's old leader cuts it short (`POST /lease-free`). */
+  private readonly waker = new Waker();
   /** The next cycle comes after SWITCHOVER_CYCLE_MS (a switchover names this member, which does not lead yet). */
   private soon = false;
 
@@ -536,7 +539,8 @@ export class PostgresManager implements JobController {
    * handover stops cleanly (replicas get every last WAL record); a demotion stops at
    * once (it rewinds onto the new leader anyway).
    */
-  private async stepDown(role: RoleFile, why: string, clean = false): Promise<void> {
+  /** `to`: the member a switchover names, told once the lease is free (it looks at once). */
+  private async stepDown(role: RoleFile, why: string, clean = false, to?: string): Promise<void> {
     // A planned handover goes on listening on the VIP, its connections cut, until the
     // new primary asks for it: a client meanwhile meets a stopping or read-only server
     // and fails at once, instead of losing its SYN (a second) to an address nobody
@@ -546,7 +550,17 @@ export class PostgresManager implements JobController {
     this.setRole(role);
     // The lease goes as soon as postgres has stopped, not once it runs again as a
     // replica: the new leader need not wait for this start.
-    await this.restart(why, { abort: !clean, stopped: () => this.held?.release() ?? Promise.resolve() });
+    await this.restart(why, {
+      abort: !clean,
+      stopped: async () => {
+        await this.held?.release();
+        if (to !== undefined)
+          this.cm?.tellLeaseFree(
+            this.knownPeers.find((r) => r.member === to),
+            this.cluster.member,
+          );
+      },
+    });
     await this.held?.release();
   }
 
@@ -794,7 +808,12 @@ export class PostgresManager implements JobController {
       case "handover":
         // A clean (fast) shutdown waits until every replica has the WAL: nothing acknowledged is left behind.
         this.lastLeader = d.to;
-        await this.stepDown({ role: "replica", leader: null, rewind: false }, `switchover to ${d.to}`, true);
+        await this.stepDown(
+          { role: "replica", leader: null, rewind: false },
+          `switchover to ${d.to}`,
+          true,
+          d.to,
+        );
         return;
       case "fence": {
         // Asked again every FENCE_RETRY_MS while the leader stays silent: a request
