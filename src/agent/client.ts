@@ -49,6 +49,7 @@ export class AgentClient {
     return this.http.request("POST", "/v1/start", {
       query: { wait_ms: waitMs },
       timeoutMs: waitMs + 120_000,
+      idempotent: true, // starting what runs changes nothing
     });
   }
 
@@ -56,6 +57,7 @@ export class AgentClient {
     return this.http.request("POST", "/v1/stop", {
       query: { drain: opts.drain === false ? "false" : undefined },
       timeoutMs: 900_000,
+      idempotent: true, // stopping what is stopped changes nothing
     });
   }
 

@@ -38,6 +38,12 @@ export interface RequestOptions {
   timeoutMs?: number;
   /** Statuses that are not errors; their body is returned as is. */
   okStatuses?: number[];
+  /**
+   * The request is idempotent though its method is not (a POST that stops what is
+   * stopped already): it is retried once on a kept-alive connection found dead, like a
+   * GET or PUT.
+   */
+  idempotent?: boolean;
 }
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "PUT", "DELETE"]);
@@ -75,7 +81,8 @@ export class JsonClient {
         });
       } catch (err) {
         const cause = failureCode(err);
-        if (attempt === 1 && IDEMPOTENT.has(method) && STALE_CONNECTION.has(cause)) continue;
+        if (attempt === 1 && (ro.idempotent || IDEMPOTENT.has(method)) && STALE_CONNECTION.has(cause))
+          continue;
         throw new Unavailable(`${method} ${url.origin}${url.pathname}: ${cause}`, { cause: err });
       }
     }
