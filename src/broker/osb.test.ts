@@ -60,6 +60,8 @@ osbConformance("memo, in process", {
   },
   teardown: () => h.teardown(),
   pollMs: 20,
+  // The memory cloud and fake agents provision in milliseconds.
+  holdStarts: () => h.agents.holdStarts(),
   service: {
     name: "memo",
     plans: ["single", "cluster", "cluster-big"],

@@ -44,6 +44,8 @@ class FakeAgent {
     token: string,
     /** The disks the cloud has attached to a VM now. */
     private readonly disks: (vmId: string) => Promise<string[]>,
+    /** What a start waits for first, when a test holds starts (`FakeAgents.holdStarts`). */
+    private readonly startGate: () => Promise<void> | undefined = () => undefined,
   ) {
     this.app = createApi({ token, open: ["/v1/health"] });
     // A dead VM answers nothing: the request waits until its client gives up.
@@ -77,6 +79,7 @@ class FakeAgent {
       return { restarted, state: this.state() };
     });
     app.post("/v1/start", async () => {
+      await this.startGate();
       this.started = true;
       return this.state();
     });
@@ -187,7 +190,22 @@ export class FakeAgents implements MemoryAgents {
   private readonly agents = new Map<string, FakeAgent>();
 
   /** `disks`: what the cloud has attached to a VM (the fake refuses a spec whose disk is not). */
+  private held: Promise<void> | undefined;
+
   constructor(private readonly disks: (vmId: string) => Promise<string[]>) {}
+
+  /**
+   * Every agent's job start waits until the returned release is called: an operation
+   * that starts jobs stays in progress meanwhile, however fast the rest of it is.
+   */
+  holdStarts(): () => void {
+    let release = () => undefined as void;
+    this.held = new Promise<void>((r) => (release = r));
+    return () => {
+      this.held = undefined;
+      release();
+    };
+  }
 
   /** The fake agent of `vmId` (for a test's assertions), if its VM exists. */
   of(vmId: string): FakeAgent | undefined {
@@ -197,7 +215,7 @@ export class FakeAgents implements MemoryAgents {
   async start(vm: Vm, token: string, settings: AgentSettings | undefined): Promise<void> {
     let agent = this.agents.get(vm.id);
     if (!agent) {
-      agent = new FakeAgent(vm, token, this.disks);
+      agent = new FakeAgent(vm, token, this.disks, () => this.held);
       await agent.app.listen({ host: vm.address, port: vm.agentPort });
       this.agents.set(vm.id, agent);
     }
