@@ -62,13 +62,37 @@ def attrs(payload):
         offset += (length + 3) & ~3
 
 
-def configure(sock, queue, body, seq):
-    sock.send(message(NFQNL_MSG_CONFIG, NLM_F_REQUEST | NLM_F_ACK, queue, body, seq))
-    for kind, payload in messages(sock.recv(65536)):
-        if kind == NLMSG_ERROR:
-            (error,) = struct.unpack_from("=i", payload, 0)
-            if error != 0:
-                raise OSError(-error, f"nfnetlink_queue refused the configuration (queue {queue})")
+def configure(sock, queue, body, held, delay):
+    """Binds the queue with its settings in one message and waits for the kernel's
+    answer. Packets can reach the socket before that answer (the rule queues to it as
+    soon as it is bound): they are held like any other, not taken for the answer and
+    left without a verdict."""
+    sock.send(message(NFQNL_MSG_CONFIG, NLM_F_REQUEST | NLM_F_ACK, queue, body, 1))
+    while True:
+        data = sock.recv(262144)
+        answered = False
+        for kind, payload in messages(data):
+            if kind == NLMSG_ERROR:
+                (error,) = struct.unpack_from("=i", payload, 0)
+                if error != 0:
+                    raise OSError(-error, f"nfnetlink_queue refused the configuration (queue {queue})")
+                answered = True
+            else:
+                hold(kind, payload, time.monotonic() + delay, held)
+        if answered:
+            return
+
+
+PACKET_KIND = (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET
+
+
+def hold(kind, payload, until, held):
+    """Holds a queued packet (its id) until `until`."""
+    if kind != PACKET_KIND:
+        return
+    for akind, value in attrs(payload):
+        if akind == NFQA_PACKET_HDR:
+            held.append((until, struct.unpack_from("!I", value)[0]))
 
 
 def main():
@@ -79,14 +103,21 @@ def main():
     sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
     sock.setsockopt(socket.SOL_SOCKET, 33, 16 * 1024 * 1024)  # SO_RCVBUFFORCE
     sock.bind((0, 0))
-    configure(sock, queue, attr(NFQA_CFG_CMD, struct.pack("!BxH", NFQNL_CFG_CMD_BIND, socket.AF_INET)), 1)
-    configure(sock, queue, attr(NFQA_CFG_PARAMS, struct.pack("!IB", 0, NFQNL_COPY_META)), 2)
-    configure(sock, queue, attr(NFQA_CFG_QUEUE_MAXLEN, struct.pack("!I", 65536)), 3)
+    held = collections.deque()
+    # Bound, copying packet metadata only, with a long queue: one message, so no packet
+    # is queued to this socket before its copy mode is set.
+    configure(
+        sock,
+        queue,
+        attr(NFQA_CFG_CMD, struct.pack("!BxH", NFQNL_CFG_CMD_BIND, socket.AF_INET))
+        + attr(NFQA_CFG_PARAMS, struct.pack("!IB", 0, NFQNL_COPY_META))
+        + attr(NFQA_CFG_QUEUE_MAXLEN, struct.pack("!I", 65536)),
+        held,
+        delay,
+    )
     # One write, then stdout is done with: whoever waits for it may close the pipe.
     os.write(1, f"delay.py: queue {queue}, {int(delay * 1000)} ms\n".encode())
     os.close(1)
-    held = collections.deque()
-    packet_kind = (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET
     while True:
         now = time.monotonic()
         timeout = max(0.0, held[0][0] - now) if held else None
@@ -98,11 +129,7 @@ def main():
                 data = b""
             arrived = time.monotonic()
             for kind, payload in messages(data):
-                if kind != packet_kind:
-                    continue
-                for akind, value in attrs(payload):
-                    if akind == NFQA_PACKET_HDR:
-                        held.append((arrived + delay, struct.unpack_from("!I", value)[0]))
+                hold(kind, payload, arrived + delay, held)
         now = time.monotonic()
         while held and held[0][0] <= now:
             _, packet_id = held.popleft()
