@@ -3,15 +3,20 @@
 // memory; one bundle spares node's module loader a record per file and each package's
 // files their own compiled wrappers (bench/agent-memory.ts measures it). Each job type
 // stays its own chunk, loaded only by the agents whose spec names it.
-import { rmSync } from "node:fs";
+//
+// A build adds its files next to the previous build's (chunk names carry their
+// content's hash): an agent still running an older build loads a job type's chunk
+// later, and finds the one it was built with. meta.json says which files this build
+// made (bundle.test.ts reads it).
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { build } from "esbuild";
 
 const root = join(import.meta.dirname, "..");
 const outdir = join(root, "dist", "agent");
 
-rmSync(outdir, { recursive: true, force: true });
-await build({
+const result = await build({
+  absWorkingDir: root, // meta.json's paths are relative to the repository
   entryPoints: { "zonal-agent": join(root, "dist", "src", "agent", "entry.js") },
   outdir,
   bundle: true,
@@ -30,4 +35,6 @@ await build({
     js: 'import { createRequire as __zonalRequire } from "node:module"; const require = __zonalRequire(import.meta.url);',
   },
   logLevel: "warning",
+  metafile: true,
 });
+writeFileSync(join(outdir, "meta.json"), JSON.stringify(result.metafile));

@@ -5,7 +5,6 @@
  * dist/agent/zonal-agent.mjs (scripts/build-agent.mjs), which VMs run.
  * `zonal agent --vm-dir DIR` runs the same agent, unbundled.
  */
-import "./node-navigator.js";
 import { ADOPT_FLAG } from "./handoff.js";
 import { runAgent } from "./main.js";
 

@@ -4,6 +4,7 @@
  * SIGTERM. It wires the pieces; agent.ts is the agent itself, api.ts its routes.
  */
 import { Conflict, errorMessage } from "../lib/errors.js";
+import { isAlive } from "../lib/proc.js";
 import { createLineLogger } from "../lib/line-log.js";
 import { sleep } from "../lib/sleep.js";
 import { Agent } from "./agent.js";
@@ -12,7 +13,7 @@ import { HeartbeatSender } from "./heartbeat.js";
 import { settingsFor } from "./settings.js";
 import { inheritListeners, listenOptions, takeUnclaimed, track } from "../lib/handed-sockets.js";
 import { readHandoff, reportReady } from "./handoff.js";
-import { handoverRefusal, notifyReady } from "./service-manager.js";
+import { handoverRefusal, notifyMainPid, notifyReady } from "./service-manager.js";
 
 /**
  * `zonal agent --vm-dir DIR`: runs until SIGTERM. With `--adopt FILE` it is the
@@ -35,20 +36,37 @@ export async function runAgent(vmDir: string, adoptFrom?: string): Promise<void>
     handOver: async () => {
       const refusal = handoverRefusal();
       if (refusal) throw new Conflict(refusal);
-      let r: Awaited<ReturnType<Agent["handOver"]>>;
+      const r = await agent.handOver({
+        pauseHeartbeats: () => heartbeat?.stop(),
+        resumeHeartbeats: () => heartbeat?.start(),
+      });
+      // The successor serves everything now. Under systemd it becomes the main process
+      // before this one exits; if systemd could not be told, this process stays (it is
+      // still the main process, holding nothing): exiting would restart the service.
       try {
-        r = await agent.handOver({
-          pauseHeartbeats: () => heartbeat?.stop(),
-          resumeHeartbeats: () => heartbeat?.start(),
-        });
+        await notifyMainPid(r.pid);
       } catch (err) {
-        // The successor may have told systemd it was the main process before it failed.
-        await notifyReady().catch((e: unknown) =>
-          log.error({ err: errorMessage(e) }, "could not tell systemd this agent is the main process again"),
+        log.error(
+          { err: errorMessage(err), successor: r.pid },
+          "handed over, but systemd still has this process as the main one: it stays, idle",
         );
-        throw err;
+        // Idle: its kept-alive API connections close (the successor answers on new ones),
+        // and it lives as long as the successor, so that systemd restarts the service
+        // when the agent that really serves it is gone.
+        setTimeout(() => {
+          app.server.close();
+          app.server.closeAllConnections();
+        }, 200);
+        setInterval(() => {
+          if (isAlive(r.pid)) return;
+          log.error(
+            { successor: r.pid },
+            "the agent this one handed over to is gone: exiting for systemd to restart",
+          );
+          process.exit(1);
+        }, 1000);
+        return r;
       }
-      // The successor serves everything now; this process leaves its jobs running.
       setTimeout(() => process.exit(0), 200);
       return r;
     },
@@ -84,9 +102,9 @@ export async function runAgent(vmDir: string, adoptFrom?: string): Promise<void>
     });
     heartbeat.start();
   }
-  // Under systemd this process is the service's main process from here on; a successor
-  // that cannot say so stops here, and its predecessor goes on (service-manager.ts).
-  await notifyReady();
+  // Under systemd: the start is over. A successor says nothing; its predecessor tells
+  // systemd it is the main process once it serves (service-manager.ts).
+  if (!handoff) await notifyReady();
   if (handoff && adoptFrom)
     reportReady(adoptFrom, takeUnclaimed(), (binding, client, upstream) =>
       agent.addresses.adoptConnection(binding, client, upstream),

@@ -1,21 +1,23 @@
 /**
  * The agent under systemd (the unit OpenStack VMs get: `Type=notify`,
- * `NotifyAccess=all`). An agent tells systemd, once it serves, that it is ready and
- * that it is the service's main process. For the first agent that only ends its start;
- * for the successor of a handover it moves the main PID to the new process before the
- * old one exits, so systemd neither restarts the service (two agents) nor loses track
- * of it (the successor, reparented to PID 1 when the old agent exits, is still watched).
+ * `NotifyAccess=main`, run as root). The agent tells systemd when it is ready; in a
+ * handover the old agent, still the service's main process, tells systemd the
+ * successor is the main process now, once the successor serves and before the old
+ * one exits. systemd then neither restarts the service (two agents) nor loses track of
+ * it (the successor, reparented to PID 1 when the old agent exits, is still watched).
+ * The successor itself says nothing: if the handover fails before that point, there
+ * is nothing to undo.
  *
- * `systemd-notify --pid=N` sends the message with N's credentials, so systemd
- * attributes it to this process, alive, and not to the short-lived tool; without
- * `--no-block` the tool returns once systemd has processed it.
+ * Messages go through `systemd-notify`, which sends them with the credentials of the
+ * process that ran it (this agent: root may) and, without `--no-block`, returns once
+ * systemd has processed them.
  */
 import { execFile } from "node:child_process";
 import { Unavailable } from "../lib/errors.js";
 
 export const NOTIFY_TIMEOUT_MS = 5_000;
 
-/** Whether a service manager waits for this agent's notification (`NOTIFY_SOCKET`). */
+/** Whether a service manager waits for this agent's notifications (`NOTIFY_SOCKET`). */
 export function underServiceManager(env: NodeJS.ProcessEnv = process.env): boolean {
   return (env.NOTIFY_SOCKET ?? "") !== "";
 }
@@ -27,26 +29,31 @@ export function underServiceManager(env: NodeJS.ProcessEnv = process.env): boole
  */
 export function handoverRefusal(env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (!env.INVOCATION_ID || underServiceManager(env)) return undefined;
-  return "this agent runs as a systemd service whose unit is not Type=notify with NotifyAccess=all (an older zonal wrote it): systemd would restart it when this process exits and leave two agents; recreate the VM to upgrade it";
+  return "this agent runs as a systemd service whose unit is not Type=notify (an older zonal wrote it): systemd would restart it when this process exits and leave two agents; recreate the VM to upgrade it";
+}
+
+/** Tells the service manager this agent is ready. Does nothing without one; Unavailable when it could not. */
+export function notifyReady(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  return notify(["--ready"], "this agent is ready", env);
 }
 
 /**
- * Tells the service manager this process is ready and is the service's main process.
- * Does nothing without one. Rejects (Unavailable) when the notification could not be
- * sent: a successor must then not take over.
+ * Tells the service manager `pid` (the successor) is the service's main process now.
+ * Does nothing without one; Unavailable when it could not (this process must then
+ * stay: it is still the main process).
  */
-export async function notifyReady(env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  if (!underServiceManager(env)) return;
-  await new Promise<void>((resolve, reject) => {
-    execFile(
-      "systemd-notify",
-      ["--ready", `--pid=${process.pid}`],
-      { env, timeout: NOTIFY_TIMEOUT_MS },
-      (err, _stdout, stderr) => {
-        if (!err) return resolve();
-        const why = stderr.trim() || err.message;
-        reject(new Unavailable(`could not tell systemd this agent is ready (systemd-notify): ${why}`));
-      },
-    );
+export function notifyMainPid(pid: number, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  return notify([`MAINPID=${pid}`], `the new agent (pid ${pid}) is the main process`, env);
+}
+
+function notify(args: string[], what: string, env: NodeJS.ProcessEnv): Promise<void> {
+  if (!underServiceManager(env)) return Promise.resolve();
+  return new Promise<void>((resolve, reject) => {
+    execFile("systemd-notify", args, { env, timeout: NOTIFY_TIMEOUT_MS }, (err, _stdout, stderr) => {
+      if (!err) return resolve();
+      reject(
+        new Unavailable(`could not tell systemd ${what} (systemd-notify): ${stderr.trim() || err.message}`),
+      );
+    });
   });
 }

@@ -408,6 +408,13 @@ describe("a planned handover of the VIP", () => {
         await woke;
         assert.ok(Date.now() - t0 < 2000, `the named member waited ${Date.now() - t0} ms`);
         assert.equal(wakes, 1);
+        // Heeded once a second at most: a member calling it in a loop spins nothing.
+        const again = await fetch(`http://${address}:${peer.statusPort}/lease-free?from=m0`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${memberToken}` },
+        });
+        assert.deepEqual(await again.json(), { looking: false });
+        assert.equal(wakes, 1);
       } finally {
         await closeServer(named);
       }

@@ -35,6 +35,8 @@ export { PROBE_TIMEOUT_MS, SUSPECT_AFTER_MS } from "./cluster-timing.js";
 export const VIP_HANDOVER_MS = 2_000;
 /** How long the member taking over waits for each other member to let the VIP go. */
 const VIP_RELEASE_TIMEOUT_MS = 500;
+/** A member's lease-free hint is heeded once a second at most. */
+const LEASE_FREE_EVERY_MS = 1000;
 
 /** The cluster's lease store, as this VM reaches it (1 s timeouts: a cycle never waits long). */
 export function leaseStoreFor(ctx: JobContext): LeaseStore {
@@ -420,6 +422,8 @@ export class ClusterMember {
   private vipServed = false;
   /** A planned handover's overlap: how long open connections may finish after it. */
   private handing: { lingerMs: number } | null = null;
+  /** When a lease-free hint was last heeded. */
+  private leaseFreeAt = 0;
   private fenceAt = 0;
 
   constructor(
@@ -550,18 +554,28 @@ export class ClusterMember {
   /**
    * Answers `POST /lease-free` on the member's status API: `wake` cuts the controller's
    * wait between cycles short, so it looks at the lease now. It changes nothing else: a
-   * member that calls it only hurries a look. True when the request was for that path.
+   * member that calls it only hurries a look, once a second at most (a member calling
+   * it in a loop does not spin this one's). True when the request was for that path.
    */
   serveLeaseFree(req: IncomingMessage, res: ServerResponse, wake: () => void): boolean {
-    if (new URL(req.url ?? "/", "http://member").pathname !== "/lease-free") return false;
+    const u = new URL(req.url ?? "/", "http://member");
+    if (u.pathname !== "/lease-free") return false;
     res.setHeader("content-type", "application/json");
     if (req.method !== "POST") {
       res.statusCode = 405;
       res.end(JSON.stringify({ error: "method_not_allowed", message: "POST only" }));
       return true;
     }
-    wake();
-    res.end(JSON.stringify({ looking: true }));
+    const now = Date.now();
+    const looking = now - this.leaseFreeAt >= LEASE_FREE_EVERY_MS;
+    if (looking) {
+      this.leaseFreeAt = now;
+      this.ctx.log(
+        `${(u.searchParams.get("from") ?? "a member").slice(0, 64)} says the lease is free: looking now`,
+      );
+      wake();
+    }
+    res.end(JSON.stringify({ looking }));
     return true;
   }
 

@@ -83,7 +83,12 @@ function request(url: URL | string, init: FetchInit, ca: string | undefined): Pr
     };
     const onAbort = () => fail(signal!.reason);
     signal?.addEventListener("abort", onAbort, { once: true });
-    req.on("error", (err) => fail(new TypeError("fetch failed", { cause: err })));
+    // Whether the request went out on a kept-alive connection (one that may have died idle).
+    req.on("error", (err) =>
+      fail(
+        Object.assign(new TypeError("fetch failed", { cause: err }), { reusedConnection: req.reusedSocket }),
+      ),
+    );
     req.on("response", (r) => {
       const chunks: Buffer[] = [];
       let size = 0;
@@ -140,6 +145,11 @@ export function fetcherFor(url: string, ca?: string): Fetch {
 /** What a failed fetch says went wrong: the cause's code (ECONNREFUSED, …), else the error's name. */
 export function failureCode(err: unknown): string {
   return (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+}
+
+/** Whether a failed fetch had gone out on a kept-alive connection (not one opened for it). */
+export function onReusedConnection(err: unknown): boolean {
+  return (err as { reusedConnection?: unknown }).reusedConnection === true;
 }
 
 /** A response body: undefined when empty, parsed JSON when it is JSON, else the text itself. */

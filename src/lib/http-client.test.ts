@@ -7,7 +7,8 @@ import { JsonClient } from "./http-client.js";
 
 /**
  * A server whose kept-alive connections die under their second request (a restarted
- * server's old connection): it drops the connection without an answer.
+ * server's old connection): it drops the connection without an answer; and a path
+ * whose every request it drops.
  */
 describe("JsonClient on a kept-alive connection found dead", () => {
   let server: Server;
@@ -19,7 +20,7 @@ describe("JsonClient on a kept-alive connection found dead", () => {
       const n = (perSocket.get(req.socket) ?? 0) + 1;
       perSocket.set(req.socket, n);
       seen.push(`${req.method} ${req.url} #${n}`);
-      if (n > 1) return void req.socket.destroy();
+      if (n > 1 || req.url === "/die-now") return void req.socket.destroy();
       req.resume();
       req.on("end", () => {
         res.setHeader("content-type", "application/json");
@@ -44,6 +45,17 @@ describe("JsonClient on a kept-alive connection found dead", () => {
     await warm();
     assert.deepEqual(await client.request("POST", "/stop", { idempotent: true }), { ok: true });
     assert.deepEqual(seen, ["POST /stop #2", "POST /stop #1"]);
+  });
+
+  it("does not retry when the connection was opened for the request (the server itself reset it)", async () => {
+    server.closeAllConnections(); // no kept-alive connection left to reuse
+    await new Promise((r) => setTimeout(r, 50));
+    seen.length = 0;
+    await assert.rejects(
+      client.request("POST", "/die-now", { idempotent: true }),
+      (err: Error) => err instanceof Unavailable && /ECONNRESET/.test(err.message),
+    );
+    assert.deepEqual(seen, ["POST /die-now #1"]);
   });
 
   it("reports a POST that is not", async () => {

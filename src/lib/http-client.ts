@@ -14,7 +14,14 @@ import {
   Unavailable,
   type ZonalError,
 } from "./errors.js";
-import { failureCode, fetcherFor, parseBody, type Fetch, type FetchResponse } from "./fetch.js";
+import {
+  failureCode,
+  fetcherFor,
+  onReusedConnection,
+  parseBody,
+  type Fetch,
+  type FetchResponse,
+} from "./fetch.js";
 import type { ErrorBody } from "./http-errors.js";
 
 export type ErrorDecoder = (status: number, body: ErrorBody) => ZonalError | undefined;
@@ -69,8 +76,9 @@ export class JsonClient {
     if (ro.body !== undefined) headers["content-type"] = "application/json";
     const timeoutMs = ro.timeoutMs ?? this.opts.timeoutMs ?? 10_000;
     let res: FetchResponse | undefined;
-    // An idempotent request is retried once when a kept-alive connection turns out to
-    // be dead (the server restarted); anything else reports the failure (RFC 9110 9.2.2).
+    // An idempotent request is retried once when the kept-alive connection it went out
+    // on turns out to be dead (the server restarted); anything else, and a connection
+    // opened for it that failed, reports the failure (RFC 9110 9.2.2).
     for (let attempt = 1; !res; attempt++) {
       try {
         res = await this.fetch(url, {
@@ -81,8 +89,8 @@ export class JsonClient {
         });
       } catch (err) {
         const cause = failureCode(err);
-        if (attempt === 1 && (ro.idempotent || IDEMPOTENT.has(method)) && STALE_CONNECTION.has(cause))
-          continue;
+        const stale = STALE_CONNECTION.has(cause) && onReusedConnection(err);
+        if (attempt === 1 && (ro.idempotent || IDEMPOTENT.has(method)) && stale) continue;
         throw new Unavailable(`${method} ${url.origin}${url.pathname}: ${cause}`, { cause: err });
       }
     }

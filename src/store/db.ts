@@ -6,6 +6,7 @@
 import { join } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, type MigrationProvider } from "kysely";
+import "../lib/node-navigator.js"; // before pg: see there
 import pg from "pg";
 import { Internal } from "../lib/errors.js";
 import { migrations, type Dialect } from "./migrations.js";

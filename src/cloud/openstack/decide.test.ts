@@ -137,12 +137,19 @@ describe("agent user data", () => {
     assert.match(doc.write_files[1]!.content, /ExecStart=.*zonal-agent\.js --vm-dir \/var\/lib\/zonal/);
     // systemd waits for the agent to say it is ready, and follows a handover to a new agent.
     assert.match(doc.write_files[1]!.content, /^Type=notify$/m);
-    assert.match(doc.write_files[1]!.content, /^NotifyAccess=all$/m);
+    assert.match(doc.write_files[1]!.content, /^NotifyAccess=main$/m);
+    assert.match(doc.write_files[1]!.content, /^TimeoutStartSec=infinity$/m);
     assert.match(
       doc.write_files[1]!.content,
       /ExecStart=\/usr\/bin\/env node --max-semi-space-size=1 --no-opt --max-old-space-size=64 /,
     );
-    assert.deepEqual(doc.runcmd.at(-1), ["systemctl", "enable", "--now", "zonal-agent.service"]);
+    assert.deepEqual(doc.runcmd.at(-1), [
+      "systemctl",
+      "enable",
+      "--now",
+      "--no-block",
+      "zonal-agent.service",
+    ]);
   });
 
   it("with a bootstrapper, carries a one-time code and the CA, never the token or the key", () => {

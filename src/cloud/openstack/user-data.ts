@@ -66,10 +66,12 @@ export const AGENT_UNIT = [
   "StartLimitIntervalSec=0",
   "",
   "[Service]",
-  // The agent says when it is ready, and a new agent version that takes over its jobs
-  // says it is the main process now (src/agent/service-manager.ts).
+  // The agent says when it is ready, and hands the main process over to a new agent
+  // version that takes over its jobs (src/agent/service-manager.ts). No start timeout:
+  // at first boot the agent waits for the control plane (bootstrap.ts bounds it).
   "Type=notify",
-  "NotifyAccess=all",
+  "NotifyAccess=main",
+  "TimeoutStartSec=infinity",
   `ExecStart=/usr/bin/env node ${AGENT_NODE_FLAGS.join(" ")} ${ZONAL_DIR}/bin/zonal-agent.js --vm-dir ${AGENT_DIR}`,
   "Restart=always",
   "RestartSec=1",
@@ -93,7 +95,11 @@ export function agentUserData(b: AgentBootstrap): string {
       "-c",
       `mkdir -p ${ZONAL_DIR} && curl -fsSL --retry 5 '${b.tarballUrl.replace(/'/g, "")}' | tar -xz -C ${ZONAL_DIR} --strip-components=1`,
     ]);
-  runcmd.push(["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", "zonal-agent.service"]);
+  // Not waited for: the agent is ready only once it traded its bootstrap code.
+  runcmd.push(
+    ["systemctl", "daemon-reload"],
+    ["systemctl", "enable", "--now", "--no-block", "zonal-agent.service"],
+  );
   const doc = {
     write_files: [
       {

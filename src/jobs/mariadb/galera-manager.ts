@@ -227,6 +227,7 @@ export class GaleraManager implements JobController {
   async handOff(): Promise<{ state: unknown; deadline: number | null } | undefined> {
     if (!this.loop) return undefined;
     this.stopping = true;
+    this.waker.wake(); // the loop ends now, not after its wait
     await this.loop;
     this.loop = undefined;
     this.leaderWatch.stop();
@@ -246,6 +247,7 @@ export class GaleraManager implements JobController {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.waker.wake(); // the loop ends now, not after its wait
     this.abandonStart();
     await this.loop;
     this.loop = undefined;
@@ -531,8 +533,9 @@ export class GaleraManager implements JobController {
    * Stops taking writes, in the safe order: the VIP, read-only, then the lease for
    * another node. A server in the Primary component that could not be made read-only
    * keeps the lease until it expires (no renewal): nobody else writes before then.
+   * `to`: a switchover names that member (a planned handover); it is told once the
+   * lease is free.
    */
-  /** Gives up writing and the lease; `to`: a switchover names that member (a planned handover). */
   private async stepDown(why: string, to?: string): Promise<void> {
     const planned = to !== undefined;
     if (!planned) this.cm.dropVip();

@@ -226,6 +226,7 @@ export class PostgresManager implements JobController {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.waker.wake(); // the loop ends now, not after its wait
     await this.loop;
     this.loop = undefined;
     this.leaderWatch.stop();
@@ -250,6 +251,7 @@ export class PostgresManager implements JobController {
     if (!this.loop) return undefined;
     this.handedOff = true;
     this.stopping = true;
+    this.waker.wake(); // the loop ends now, not after its wait
     await this.loop;
     this.loop = undefined;
     this.leaderWatch.stop();
@@ -537,9 +539,9 @@ export class PostgresManager implements JobController {
    * lose the VIP, postgres stops (no commit is acknowledged after it) and comes back
    * in `role`, and only then is the lease given up for another member. A planned
    * handover stops cleanly (replicas get every last WAL record); a demotion stops at
-   * once (it rewinds onto the new leader anyway).
+   * once (it rewinds onto the new leader anyway). `to`: the member a switchover names,
+   * told once the lease is free (it looks at once).
    */
-  /** `to`: the member a switchover names, told once the lease is free (it looks at once). */
   private async stepDown(role: RoleFile, why: string, clean = false, to?: string): Promise<void> {
     // A planned handover goes on listening on the VIP, its connections cut, until the
     // new primary asks for it: a client meanwhile meets a stopping or read-only server

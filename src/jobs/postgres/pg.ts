@@ -6,6 +6,7 @@
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
+import "../../lib/node-navigator.js"; // before pg: see there
 import pg from "pg";
 import { lookupUser, ownBy, ownedDir } from "../../lib/users.js";
 import { parseLsn } from "./files.js";

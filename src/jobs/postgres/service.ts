@@ -4,6 +4,7 @@
  * cluster manager's status, bindings as login roles made through the primary, and
  * the broker's `database` parameter.
  */
+import "../../lib/node-navigator.js"; // before pg: see there
 import pg from "pg";
 import { z } from "zod";
 import { Conflict, errorMessage } from "../../lib/errors.js";
