@@ -243,7 +243,15 @@ describe("mariadb galera cluster under faults", () => {
     // The last boots; recovery resumes.
     await z.client.rebootVm(vmOf(last.key));
     assert.equal(z.zonal("health", "resume", "-d", D).code, 0);
-    const back = await whole(undefined, 180_000);
+    const back = await whole(undefined, 180_000).catch(async (err: unknown) => {
+      // Where it stuck: each member's decision, the VMs' health, and the timeline.
+      console.log(
+        z.zonal("cluster", "-d", D).out,
+        z.zonal("health", "-d", D).out,
+        await timeline(z, tOff, D),
+      );
+      throw err;
+    });
     console.log(
       `# whole again ${Date.now() - tOff} ms after the first power-off; writer ${back.leader!.member}`,
     );
