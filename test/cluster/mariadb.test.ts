@@ -244,12 +244,17 @@ describe("mariadb galera cluster under faults", () => {
     await z.client.rebootVm(vmOf(last.key));
     assert.equal(z.zonal("health", "resume", "-d", D).code, 0);
     const back = await whole(undefined, 180_000).catch(async (err: unknown) => {
-      // Where it stuck: each member's decision, the VMs' health, and the timeline.
+      // Where it stuck: each member's decision, the VMs' health, the timeline, and what
+      // each mariadbd said last (its errors, a crash's backtrace).
       console.log(
         z.zonal("cluster", "-d", D).out,
         z.zonal("health", "-d", D).out,
         await timeline(z, tOff, D),
       );
+      for (const i of instances)
+        console.log(
+          `# ${i.group}/${i.index} mariadbd:\n${z.zonal("vm", "logs", i.vmId!, "mariadb", "-n", "80").out}`,
+        );
       throw err;
     });
     console.log(
