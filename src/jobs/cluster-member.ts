@@ -119,6 +119,20 @@ export async function listenStatus(
   return server;
 }
 
+/**
+ * A POST to `path` on a member's status API (its token already checked): its URL;
+ * undefined for another path; null when answered here (405: another method).
+ */
+function memberPost(req: IncomingMessage, res: ServerResponse, path: string): URL | null | undefined {
+  const u = new URL(req.url ?? "/", "http://member");
+  if (u.pathname !== path) return undefined;
+  res.setHeader("content-type", "application/json");
+  if (req.method === "POST") return u;
+  res.statusCode = 405;
+  res.end(JSON.stringify({ error: "method_not_allowed", message: "POST only" }));
+  return null;
+}
+
 export const closeServer = (server: Server | undefined): Promise<void> =>
   new Promise((r) => (server ? server.close(() => r()) : r()));
 
@@ -558,14 +572,9 @@ export class ClusterMember {
    * it in a loop does not spin this one's). True when the request was for that path.
    */
   serveLeaseFree(req: IncomingMessage, res: ServerResponse, wake: () => void): boolean {
-    const u = new URL(req.url ?? "/", "http://member");
-    if (u.pathname !== "/lease-free") return false;
-    res.setHeader("content-type", "application/json");
-    if (req.method !== "POST") {
-      res.statusCode = 405;
-      res.end(JSON.stringify({ error: "method_not_allowed", message: "POST only" }));
-      return true;
-    }
+    const u = memberPost(req, res, "/lease-free");
+    if (u === undefined) return false;
+    if (u === null) return true;
     const now = Date.now();
     const looking = now - this.leaseFreeAt >= LEASE_FREE_EVERY_MS;
     if (looking) {
@@ -614,14 +623,9 @@ export class ClusterMember {
    * `said` hears who asked, when this member let it go.
    */
   serveVipRelease(req: IncomingMessage, res: ServerResponse, said: (sentence: string) => void): boolean {
-    const u = new URL(req.url ?? "/", "http://member");
-    if (u.pathname !== "/vip-release") return false;
-    res.setHeader("content-type", "application/json");
-    if (req.method !== "POST") {
-      res.statusCode = 405;
-      res.end(JSON.stringify({ error: "method_not_allowed", message: "POST only" }));
-      return true;
-    }
+    const u = memberPost(req, res, "/vip-release");
+    if (u === undefined) return false;
+    if (u === null) return true;
     const released = this.letVipGo();
     if (released)
       said(`let the VIP go after the handover (${u.searchParams.get("to") ?? "the other member"} asked)`);
