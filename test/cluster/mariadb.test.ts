@@ -251,10 +251,17 @@ describe("mariadb galera cluster under faults", () => {
         z.zonal("health", "-d", D).out,
         await timeline(z, tOff, D),
       );
-      for (const i of instances)
-        console.log(
-          `# ${i.group}/${i.index} mariadbd:\n${z.zonal("vm", "logs", i.vmId!, "mariadb", "-n", "80").out}`,
+      for (const i of instances) {
+        // Its errors and state transfers since it booted, not only its last lines (a CI
+        // run's last 80 lines began after the joiners' first aborts).
+        const said = z.zonal("vm", "logs", i.vmId!, "mariadb", "-n", "5000").out.split("\n");
+        const telling = said.filter((l) =>
+          /\[ERROR\]|SST|\bIST\b|abort|Assertion|signal|gcache|State transfer/i.test(l),
         );
+        console.log(
+          `# ${i.group}/${i.index} mariadbd (${telling.length} of ${said.length} lines):\n${telling.slice(-120).join("\n")}`,
+        );
+      }
       throw err;
     });
     console.log(
