@@ -35,12 +35,18 @@ const DETAIL = process.argv.includes("--detail");
 function rssMib(pid: number): { rss: number; anon: number } | undefined {
   try {
     const status = readFileSync(`/proc/${pid}/status`, "utf8");
-    const rss = /^VmRSS:\s+(\d+) kB/m.exec(status);
-    const anon = /^RssAnon:\s+(\d+) kB/m.exec(status);
-    return rss && anon ? { rss: Number(rss[1]) / 1024, anon: Number(anon[1]) / 1024 } : undefined;
+    const rss = statusMib(status, "VmRSS");
+    const anon = statusMib(status, "RssAnon");
+    return rss !== undefined && anon !== undefined ? { rss, anon } : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** One `KEY: N kB` line of /proc/PID/status, in MiB. */
+function statusMib(status: string, key: string): number | undefined {
+  const m = new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status);
+  return m ? Number(m[1]) / 1024 : undefined;
 }
 
 type Mem = { rss: number; anon: number };
@@ -48,7 +54,7 @@ type Mem = { rss: number; anon: number };
 /** RssAnon, RssFile and the largest mappings of `pid`, for --detail. */
 function detail(label: string, pid: number): string {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0) / 1024;
+  const kb = (k: string) => statusMib(status, k) ?? 0;
   const maps = new Map<string, number>();
   let name = "";
   for (const line of readFileSync(`/proc/${pid}/smaps`, "utf8").split("\n")) {
